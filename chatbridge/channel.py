@@ -1,0 +1,208 @@
+"""The channel plugin contract and the plumbing every channel shares.
+
+A channel subclasses :class:`Channel` and states only what differs: how its webhooks are
+verified and parsed (:meth:`Channel._receive`), how a message goes on the wire
+(:meth:`Channel._deliver`), its media endpoints, its error codes and its
+:class:`~chatbridge.policy.PolicyRules`. Size limits, deduplication, state updates,
+policy checks, quota bookkeeping and HTTP error handling live here, once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import timedelta
+from types import TracebackType
+from typing import ClassVar, NoReturn, Self, TypedDict, Unpack
+
+import httpx
+
+from chatbridge import http
+from chatbridge.clock import Clock, SystemClock
+from chatbridge.errors import (
+    MessageInvalidError,
+    PayloadTooLargeError,
+    PolicyRefusedError,
+    ProviderError,
+    ProviderUnavailableError,
+)
+from chatbridge.models import Contact, Identity, Media, Message, Receipt, Window
+from chatbridge.policy import Decision, PolicyEngine, PolicyRules, quota_key
+from chatbridge.state import apply_event
+from chatbridge.store.base import Store
+from chatbridge.store.memory import MemoryStore
+from chatbridge.webhook import WebhookRequest, WebhookResult
+
+
+class ChannelOptions(TypedDict, total=False):
+    """What every channel's constructor accepts besides its own configuration."""
+
+    store: Store
+    clock: Clock
+    http_client: httpx.AsyncClient
+    retry: http.RetryPolicy
+
+
+class Channel(ABC):
+    """Base class of every channel plugin (built-in or third-party).
+
+    Construct with the channel's own configuration plus, optionally, a shared ``store``
+    (default: in memory), ``clock`` and ``http`` client. Use as an async context manager
+    or call :meth:`aclose` to release the HTTP client the channel created.
+    """
+
+    #: The channel's registry name ("whatsapp"); identities use it as their channel.
+    name: ClassVar[str]
+    #: The channel's policy, as data.
+    rules: PolicyRules = PolicyRules()
+    #: Largest webhook body accepted, in bytes.
+    max_body_bytes: int = 1024 * 1024
+    #: How long a received event id is remembered for deduplication.
+    dedup_ttl: timedelta = timedelta(days=3)
+
+    def __init__(self, **options: Unpack[ChannelOptions]) -> None:
+        self.store: Store = options.get("store") or MemoryStore()
+        self.clock: Clock = options.get("clock") or SystemClock()
+        self._owns_http = "http_client" not in options
+        self.http = options.get("http_client") or http.make_client()
+        self.retry = options.get("retry") or http.RetryPolicy()
+        self.policy = PolicyEngine(self.store, self.clock)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this channel created it."""
+        if self._owns_http:
+            await self.http.aclose()
+
+    def identity(self, address: str) -> Identity:
+        """An identity on this channel."""
+        return Identity(channel=self.name, address=address)
+
+    # -- inbound ----------------------------------------------------------------------
+
+    async def receive(self, request: WebhookRequest) -> WebhookResult:
+        """Verify and parse one webhook request, deduplicate its events and apply them
+        to the store. Raises a :class:`~chatbridge.errors.WebhookError` subclass for
+        anything that must be refused."""
+        if len(request.body) > self.max_body_bytes:
+            raise PayloadTooLargeError(
+                f"{self.name} webhook body is {len(request.body)} bytes, "
+                f"over the {self.max_body_bytes}-byte limit"
+            )
+        parsed = await self._receive(request)
+        now = self.clock.now()
+        fresh, duplicates = [], []
+        for event in parsed.events:
+            key = f"{self.name}:event:{event.event_id}"
+            if await self.store.first_seen(key, now, self.dedup_ttl):
+                await apply_event(self.store, event)
+                fresh.append(event)
+            else:
+                duplicates.append(event)
+        return WebhookResult(events=fresh, duplicates=duplicates, response=parsed.response)
+
+    @abstractmethod
+    async def _receive(self, request: WebhookRequest) -> WebhookResult:
+        """Verify the request the provider's way and parse it into events."""
+
+    # -- policy -----------------------------------------------------------------------
+
+    async def window(self, identity: Identity) -> Window:
+        """The customer-service window of ``identity`` right now."""
+        return await self.policy.window(self.name, self.rules, identity)
+
+    async def check(self, message: Message, contact: Contact | None = None) -> Decision:
+        """Whether ``message`` may be sent now, and if not why and what to do instead."""
+        self._check_recipient(message)
+        billable = await self._is_billable(message)
+        return await self.policy.check(self.name, self.rules, message, contact, billable=billable)
+
+    async def _is_billable(self, message: Message) -> bool:
+        """Whether sending ``message`` counts against the channel's quota."""
+        return True
+
+    # -- outbound ---------------------------------------------------------------------
+
+    async def send(self, message: Message, contact: Contact | None = None) -> Receipt:
+        """Validate, policy-check and send ``message``.
+
+        Raises :class:`~chatbridge.errors.MessageInvalidError` for a message the channel
+        cannot carry and :class:`~chatbridge.errors.PolicyRefusedError` for one the
+        policy refuses, both before any network call.
+        """
+        self.validate(message)
+        decision = await self.check(message, contact)
+        if not decision.allowed:
+            raise PolicyRefusedError(decision)
+        billable = self.rules.monthly_quota is not None and await self._is_billable(message)
+        key = quota_key(self.name, self.clock.now())
+        if billable and not await self.store.consume(key, 1, self.rules.monthly_quota):
+            raise PolicyRefusedError(await self.check(message, contact))
+        try:
+            return await self._deliver(message)
+        except Exception:
+            if billable:
+                await self.store.consume(key, -1, None)
+            raise
+
+    def validate(self, message: Message) -> None:
+        """Raise :class:`~chatbridge.errors.MessageInvalidError` if ``message`` breaks a
+        documented limit of the channel. Channels extend this."""
+        self._check_recipient(message)
+
+    def _check_recipient(self, message: Message) -> None:
+        if message.contact.channel != self.name:
+            raise MessageInvalidError(
+                f"message is addressed to {message.contact}, not to a {self.name} identity"
+            )
+
+    @abstractmethod
+    async def _deliver(self, message: Message) -> Receipt:
+        """Put an already validated and allowed message on the wire."""
+
+    # -- media ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def upload_media(self, media: Media) -> Media:
+        """Upload ``media.data``; returns the media with its ``provider_id`` set."""
+
+    @abstractmethod
+    async def download_media(self, media: Media) -> bytes:
+        """The bytes of an inbound (or uploaded) media item."""
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    async def _request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` with safe retries; map every failure to a typed error."""
+        try:
+            response = await http.send(self.http, request, self.retry)
+        except httpx.TransportError as exc:
+            raise ProviderUnavailableError(
+                f"{self.name} API unreachable: {type(exc).__name__}", provider=self.name
+            ) from exc
+        if response.is_error:
+            await response.aread()
+            self._raise_for(response)
+        return response
+
+    @abstractmethod
+    def _raise_for(self, response: httpx.Response) -> NoReturn:
+        """Raise the typed error for an error response of the provider's API."""
+
+    def _unexpected(self, response: httpx.Response, what: str) -> ProviderError:
+        """The error for a success response whose body is not what the API documents."""
+        return ProviderError(
+            f"{self.name} API returned an unexpected {what} response",
+            provider=self.name,
+            http_status=response.status_code,
+            details={"body": response.text[:2000]},
+        )

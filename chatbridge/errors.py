@@ -1,0 +1,125 @@
+"""One exception tree for everything chatbridge raises.
+
+Every error carries a human message; provider errors also carry the provider's own
+code and message so nothing the provider said is lost. No error ever includes a
+secret (tokens, app secrets, keys) in its text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chatbridge.policy import Decision
+
+
+class ChatbridgeError(Exception):
+    """Base class of every chatbridge error."""
+
+
+class ConfigurationError(ChatbridgeError):
+    """A channel or store was configured wrongly (missing secret, bad option)."""
+
+
+class UnknownChannelError(ConfigurationError):
+    """No installed channel plugin has the requested name."""
+
+
+class WebhookError(ChatbridgeError):
+    """An inbound webhook request was refused. ``status`` is the HTTP status to answer."""
+
+    status: int = 400
+
+
+class SignatureError(WebhookError):
+    """The request's signature is missing, malformed or does not match."""
+
+    status = 401
+
+
+class HandshakeError(WebhookError):
+    """A provider verification handshake failed (wrong verify token, bad mode)."""
+
+    status = 403
+
+
+class PayloadError(WebhookError):
+    """The request body is not a valid payload of the provider (bad JSON/XML, wrong shape)."""
+
+
+class PayloadTooLargeError(PayloadError):
+    """The request body is over the channel's size limit."""
+
+    status = 413
+
+
+class UnsupportedRequestError(WebhookError):
+    """The request's method or content type is not one the provider sends."""
+
+    status = 405
+
+
+class MessageInvalidError(ChatbridgeError):
+    """An outbound message breaks a documented limit of the channel (length, count, shape)."""
+
+
+class UnsupportedMessageError(MessageInvalidError):
+    """The channel cannot carry this kind of message at all."""
+
+
+class PolicyRefusedError(ChatbridgeError):
+    """The policy engine refused a send before any network call; see ``decision``."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.explain())
+        self.decision = decision
+
+
+class MediaError(ChatbridgeError):
+    """Media could not be uploaded, downloaded or verified."""
+
+
+class ProviderError(ChatbridgeError):
+    """The provider's API answered with an error.
+
+    ``code`` and ``provider_message`` are the provider's own; ``details`` keeps the
+    rest of the error body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        code: str | int | None = None,
+        provider_message: str | None = None,
+        http_status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.code = code
+        self.provider_message = provider_message
+        self.http_status = http_status
+        self.details = details or {}
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused our credentials (expired/invalid token, wrong secret)."""
+
+
+class ProviderPolicyError(ProviderError):
+    """The provider refused a send for a policy reason our local state did not foresee
+    (for example a closed window the store did not know about)."""
+
+
+class RateLimitedError(ProviderError):
+    """The provider throttled us. ``retry_after`` is in seconds when the provider said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider could not be reached or answered with a server error."""

@@ -1,0 +1,87 @@
+"""Building blocks for loopback imitations of provider APIs.
+
+A fake is a callable ``httpx.Request -> httpx.Response`` that follows the provider's
+documented request and response shapes. Tests mount it on a respx router
+(``router.route(host=fake.host).mock(side_effect=fake)``) or on
+``httpx.MockTransport(fake)``; nothing here talks to a network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from typing import Any, ClassVar
+
+import httpx
+
+Handler = Callable[[httpx.Request, re.Match[str]], httpx.Response]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One field of a multipart/form-data body."""
+
+    data: bytes
+    content_type: str | None
+    filename: str | None
+
+
+def parse_multipart(request: httpx.Request) -> dict[str, Part]:
+    """The fields of a multipart/form-data request, by name."""
+    head = f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode()
+    document = message_from_bytes(head + request.content)
+    parts: dict[str, Part] = {}
+    for part in document.get_payload() if document.is_multipart() else []:
+        assert isinstance(part, EmailMessage)
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            content_type = part.get("content-type")
+            parts[name] = Part(payload, content_type, part.get_filename())
+    return parts
+
+
+def json_response(status: int, body: Any, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+class FakeAPI:
+    """A provider API imitation. Subclasses register routes in ``__init__`` with
+    :meth:`route`; every request is kept in :attr:`requests`."""
+
+    #: The provider's API host, for mounting on a respx router.
+    host: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._queued: list[httpx.Response] = []
+
+    def route(self, method: str, path: str, handler: Handler) -> None:
+        """Answer ``method`` requests whose path fully matches regex ``path``."""
+        self._routes.append((method, re.compile(path), handler))
+
+    def fail_next(self, response: httpx.Response) -> None:
+        """Answer the next request with ``response`` instead (error injection)."""
+        self._queued.append(response)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self._queued:
+            return self._queued.pop(0)
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(request.url.path)
+            if method == request.method and match:
+                return handler(request, match)
+        return json_response(404, {"error": f"no fake route for {request.method} {request.url}"})
+
+    @staticmethod
+    def json_body(request: httpx.Request) -> dict[str, Any]:
+        body = json.loads(request.content)
+        if not isinstance(body, dict):
+            raise ValueError("JSON body is not an object")
+        return body

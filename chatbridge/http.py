@@ -1,0 +1,64 @@
+"""The one place outbound HTTP is configured: timeouts, pooling, and safe retries.
+
+A request is retried only when it is certain the provider did not act on it: the
+connection could not be made, or the provider answered 429/503 with a ``Retry-After``
+short enough to wait for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+import httpx
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def make_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` with chatbridge's timeouts and connection pool."""
+    return httpx.AsyncClient(
+        timeout=DEFAULT_TIMEOUT,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        transport=transport,
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times and how long to wait when a retry is safe."""
+
+    attempts: int = 3
+    max_wait: float = 30.0
+    backoff: float = 0.2
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The provider's Retry-After in seconds, when it is given as a number."""
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def send(
+    client: httpx.AsyncClient, request: httpx.Request, policy: RetryPolicy = RetryPolicy()
+) -> httpx.Response:
+    """Send ``request``, retrying only where it is safe; the last response is returned
+    whatever its status (the caller maps errors)."""
+    attempt = 1
+    while True:
+        try:
+            response = await client.send(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            if attempt >= policy.attempts:
+                raise
+            await anyio.sleep(policy.backoff * 2 ** (attempt - 1))
+        else:
+            wait = retry_after(response) if response.status_code in (429, 503) else None
+            if wait is None or wait > policy.max_wait or attempt >= policy.attempts:
+                return response
+            await response.aclose()
+            await anyio.sleep(wait)
+        attempt += 1

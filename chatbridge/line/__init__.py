@@ -1,0 +1,1 @@
+"""The line channel (not yet implemented)."""

@@ -1,0 +1,340 @@
+"""The common model every channel maps to and from (pydantic v2).
+
+Provider wire shapes live in each channel's ``payloads.py``; this module is what users
+see. Timestamps are always aware datetimes. Anything a provider sent that the common
+model has no field for is kept in ``raw``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Raw = Annotated[dict[str, Any], Field(default_factory=dict, repr=False)]
+
+
+class Identity(BaseModel):
+    """One address of a person on one channel (a wa_id, an openid, an email address...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    address: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.address}"
+
+
+class Contact(BaseModel):
+    """One person, with at most one identity per channel."""
+
+    name: str | None = None
+    identities: list[Identity] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_identity_per_channel(self) -> Contact:
+        channels = [identity.channel for identity in self.identities]
+        if len(channels) != len(set(channels)):
+            raise ValueError("a contact has at most one identity per channel")
+        return self
+
+    def on(self, channel: str) -> Identity | None:
+        """This contact's identity on ``channel``, if any."""
+        return next((i for i in self.identities if i.channel == channel), None)
+
+    def others(self, channel: str) -> list[Identity]:
+        """This contact's identities on every channel but ``channel``."""
+        return [i for i in self.identities if i.channel != channel]
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    AUDIO = "audio"
+    VOICE = "voice"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    FILE = "file"
+
+
+class Media(BaseModel):
+    """A media attachment: by provider id, by URL, or by bytes."""
+
+    kind: MediaKind
+    mime_type: str | None = None
+    size: int | None = None
+    url: str | None = None
+    data: bytes | None = Field(default=None, repr=False)
+    provider_id: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+
+
+class Location(BaseModel):
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+
+class Template(BaseModel):
+    """A provider-approved template message, the only thing most channels allow outside
+    their service window.
+
+    ``parameters`` fill positional placeholders, ``named_parameters`` named ones.
+    ``components`` passes provider-native components through unchanged when the simple
+    fields are not enough (headers, buttons).
+    """
+
+    name: str
+    language: str | None = None
+    parameters: list[str] = Field(default_factory=list)
+    named_parameters: dict[str, str] = Field(default_factory=dict)
+    components: list[dict[str, Any]] | None = None
+
+
+class Button(BaseModel):
+    id: str
+    title: str
+
+
+class ListRow(BaseModel):
+    id: str
+    title: str
+    description: str | None = None
+
+
+class ListSection(BaseModel):
+    title: str | None = None
+    rows: list[ListRow]
+
+
+class Interactive(BaseModel):
+    """Quick-reply buttons or a list picker. Give ``buttons`` or ``sections``, not both."""
+
+    body: str
+    buttons: list[Button] = Field(default_factory=list)
+    sections: list[ListSection] = Field(default_factory=list)
+    button_label: str | None = None
+    header: str | None = None
+    footer: str | None = None
+
+    @model_validator(mode="after")
+    def _buttons_or_sections(self) -> Interactive:
+        if bool(self.buttons) == bool(self.sections):
+            raise ValueError("an interactive message has either buttons or list sections")
+        return self
+
+
+class InteractiveReply(BaseModel):
+    """A customer's answer to an interactive message (button tap, list pick, postback)."""
+
+    id: str
+    title: str | None = None
+    description: str | None = None
+
+
+class Reaction(BaseModel):
+    """An emoji reaction to a message; an empty emoji removes the reaction."""
+
+    message_id: str
+    emoji: str
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    MEDIA = "media"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    TEMPLATE = "template"
+    INTERACTIVE = "interactive"
+    INTERACTIVE_REPLY = "interactive_reply"
+    REACTION = "reaction"
+    ORDER = "order"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Message(BaseModel):
+    """A message to or from a customer.
+
+    ``contact`` is always the customer's identity, whichever the direction. ``kind`` is
+    derived from the content when not given.
+    """
+
+    contact: Identity
+    direction: Direction = Direction.OUTBOUND
+    kind: MessageKind = MessageKind.TEXT
+    id: str | None = None
+    timestamp: AwareDatetime | None = None
+    text: str | None = None
+    html: str | None = None
+    subject: str | None = None
+    media: list[Media] = Field(default_factory=list)
+    location: Location | None = None
+    template: Template | None = None
+    interactive: Interactive | None = None
+    interactive_reply: InteractiveReply | None = None
+    reaction: Reaction | None = None
+    reply_to: str | None = None
+    thread: str | None = None
+    raw: Raw
+
+    @model_validator(mode="after")
+    def _derive_kind(self) -> Message:
+        if "kind" not in self.model_fields_set:
+            self.kind = self._content_kind()
+        return self
+
+    def _content_kind(self) -> MessageKind:
+        for kind, present in (
+            (MessageKind.TEMPLATE, self.template),
+            (MessageKind.INTERACTIVE, self.interactive),
+            (MessageKind.INTERACTIVE_REPLY, self.interactive_reply),
+            (MessageKind.REACTION, self.reaction),
+            (MessageKind.LOCATION, self.location),
+            (MessageKind.MEDIA, self.media),
+        ):
+            if present:
+                return kind
+        return MessageKind.TEXT
+
+    @property
+    def channel(self) -> str:
+        return self.contact.channel
+
+
+class ProviderErrorInfo(BaseModel):
+    """An error a provider reported asynchronously (for example on a failed delivery)."""
+
+    code: str
+    message: str
+    details: str | None = None
+
+
+class _Event(BaseModel):
+    """Fields every inbound event has. ``event_id`` is the deduplication key;
+    ``contact_name`` is the display name the provider gave, if any."""
+
+    channel: str
+    event_id: str
+    contact: Identity | None = None
+    contact_name: str | None = None
+    timestamp: AwareDatetime
+    raw: Raw
+
+
+class MessageReceived(_Event):
+    """A customer sent a message."""
+
+    type: Literal["message"] = "message"
+    message: Message
+
+
+class DeliveryState(StrEnum):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class StatusUpdate(_Event):
+    """The provider reports progress (or failure) of a message we sent."""
+
+    type: Literal["status"] = "status"
+    message_id: str
+    state: DeliveryState
+    errors: list[ProviderErrorInfo] = Field(default_factory=list)
+
+
+class Followed(_Event):
+    """The customer followed / added / subscribed to the business account."""
+
+    type: Literal["follow"] = "follow"
+
+
+class Unfollowed(_Event):
+    """The customer unfollowed, blocked or unsubscribed."""
+
+    type: Literal["unfollow"] = "unfollow"
+
+
+class OptedOut(_Event):
+    """The customer asked not to be messaged again (STOP, unsubscribe, complaint)."""
+
+    type: Literal["opt_out"] = "opt_out"
+    reason: str
+
+
+class OptedIn(_Event):
+    """The customer asked to be messaged again (START)."""
+
+    type: Literal["opt_in"] = "opt_in"
+
+
+class ChannelEvent(_Event):
+    """A provider-specific interaction that is neither a message nor a state change
+    (a menu click, a QR scan, a beacon). ``name`` is the provider's event name."""
+
+    type: Literal["channel_event"] = "channel_event"
+    name: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class UnknownEvent(_Event):
+    """Something the provider sent that this version of chatbridge does not understand.
+    Nothing is dropped: the provider's payload is in ``raw``."""
+
+    type: Literal["unknown"] = "unknown"
+    name: str
+    reason: str
+
+
+Event = Annotated[
+    MessageReceived
+    | StatusUpdate
+    | Followed
+    | Unfollowed
+    | OptedOut
+    | OptedIn
+    | ChannelEvent
+    | UnknownEvent,
+    Field(discriminator="type"),
+]
+
+
+class WindowState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Window(BaseModel):
+    """The customer-service window of one contact on one channel, as of ``checked_at``."""
+
+    channel: str
+    contact: Identity
+    state: WindowState
+    checked_at: AwareDatetime
+    opened_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    allowed: list[MessageKind]
+
+
+class Receipt(BaseModel):
+    """The provider accepted a message for delivery."""
+
+    channel: str
+    contact: Identity
+    message_id: str | None
+    accepted_at: AwareDatetime
+    raw: Raw

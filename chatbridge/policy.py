@@ -1,0 +1,288 @@
+"""The policy engine: decides, before any network call, whether a send is allowed.
+
+A channel declares its rules as data (:class:`PolicyRules`); the engine evaluates them
+against the store and the clock and explains every refusal with a reason, the times
+that matter and the remedies. Channels do not re-implement this arithmetic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from chatbridge.clock import Clock
+from chatbridge.models import Contact, Identity, Message, MessageKind, Window, WindowState
+from chatbridge.store.base import ContactState, Store
+
+#: Kinds of message a business can send (the others only ever arrive).
+OUTBOUND_KINDS: tuple[MessageKind, ...] = (
+    MessageKind.TEXT,
+    MessageKind.MEDIA,
+    MessageKind.LOCATION,
+    MessageKind.CONTACTS,
+    MessageKind.TEMPLATE,
+    MessageKind.INTERACTIVE,
+    MessageKind.REACTION,
+)
+
+
+class PolicyRules(BaseModel):
+    """What a channel allows, stated as data.
+
+    - ``window``: how long after the customer's last message free-form sends are allowed;
+      None means the channel has no window.
+    - ``outside_window``: what may still be sent when the window is closed.
+    - ``requires_follower``: the contact must follow / have added the account.
+    - ``monthly_quota``: how many billable sends a calendar month allows (None: unlimited).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    window: timedelta | None = None
+    outside_window: frozenset[MessageKind] = frozenset({MessageKind.TEMPLATE})
+    requires_follower: bool = False
+    monthly_quota: int | None = None
+
+
+class RefusalReason(StrEnum):
+    WINDOW_CLOSED = "window_closed"
+    WINDOW_NEVER_OPENED = "window_never_opened"
+    NOT_A_FOLLOWER = "not_a_follower"
+    UNFOLLOWED = "unfollowed"
+    OPTED_OUT = "opted_out"
+    SUPPRESSED = "suppressed"
+    QUOTA_SPENT = "quota_spent"
+
+
+class RemedyKind(StrEnum):
+    USE_TEMPLATE = "use_template"
+    WAIT_FOR_CUSTOMER = "wait_for_customer"
+    WAIT_UNTIL = "wait_until"
+    USE_OTHER_CHANNEL = "use_other_channel"
+    USE_REPLY = "use_reply"
+
+
+class Remedy(BaseModel):
+    """One way to get the message through anyway."""
+
+    kind: RemedyKind
+    description: str
+    until: AwareDatetime | None = None
+    identities: list[Identity] = Field(default_factory=list)
+
+
+class Decision(BaseModel):
+    """The engine's answer for one send: allowed, or refused with reason and remedies."""
+
+    allowed: bool
+    channel: str
+    contact: Identity
+    kind: MessageKind
+    reason: RefusalReason | None = None
+    message: str = "allowed"
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    remedies: list[Remedy] = Field(default_factory=list)
+
+    def explain(self) -> str:
+        """One readable paragraph: what was decided, why, and what to do instead."""
+        if self.allowed:
+            return f"{self.kind} to {self.contact} is allowed"
+        lines = [f"{self.kind} to {self.contact} refused ({self.reason}): {self.message}"]
+        lines += [f"  remedy: {remedy.description}" for remedy in self.remedies]
+        return "\n".join(lines)
+
+
+def quota_key(channel: str, now: datetime) -> str:
+    """The counter key of ``channel``'s monthly quota for the month of ``now``."""
+    return f"{channel}:quota:{now:%Y-%m}"
+
+
+class PolicyEngine:
+    """Evaluates :class:`PolicyRules` for a send against the store and the clock."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def window(self, channel: str, rules: PolicyRules, identity: Identity) -> Window:
+        """The current customer-service window of ``identity``."""
+        state = await self._store.contact_state(identity)
+        return self._window(channel, rules, identity, state, self._clock.now())
+
+    @staticmethod
+    def _window(
+        channel: str, rules: PolicyRules, identity: Identity, state: ContactState, now: datetime
+    ) -> Window:
+        if rules.window is None:
+            return Window(
+                channel=channel,
+                contact=identity,
+                state=WindowState.NOT_APPLICABLE,
+                checked_at=now,
+                allowed=list(OUTBOUND_KINDS),
+            )
+        opened = state.last_inbound_at
+        expires = opened + rules.window if opened else None
+        is_open = expires is not None and now < expires
+        return Window(
+            channel=channel,
+            contact=identity,
+            state=WindowState.OPEN if is_open else WindowState.CLOSED,
+            checked_at=now,
+            opened_at=opened,
+            expires_at=expires,
+            allowed=list(OUTBOUND_KINDS)
+            if is_open
+            else [k for k in OUTBOUND_KINDS if k in rules.outside_window],
+        )
+
+    async def check(
+        self,
+        channel: str,
+        rules: PolicyRules,
+        message: Message,
+        contact: Contact | None = None,
+        *,
+        billable: bool = True,
+    ) -> Decision:
+        """Decide whether ``message`` may be sent now.
+
+        ``contact`` (the whole person) lets the engine suggest their other channels.
+        ``billable`` says whether this send would count against a quota (a LINE reply
+        does not, a push does).
+        """
+        now = self._clock.now()
+        identity = message.contact
+        state = await self._store.contact_state(identity)
+        refusal = self._refusal(channel, rules, message, state, now)
+        if refusal is None and billable and rules.monthly_quota is not None:
+            used = await self._store.counter(quota_key(channel, now))
+            if used >= rules.monthly_quota:
+                refusal = _quota_refusal(channel, rules.monthly_quota, used, now)
+        if refusal is None:
+            return Decision(allowed=True, channel=channel, contact=identity, kind=message.kind)
+        reason, text, since, until, remedies = refusal
+        others = contact.others(channel) if contact else []
+        if others:
+            remedies.append(
+                Remedy(
+                    kind=RemedyKind.USE_OTHER_CHANNEL,
+                    description="reach the same person on "
+                    + ", ".join(str(other) for other in others),
+                    identities=others,
+                )
+            )
+        return Decision(
+            allowed=False,
+            channel=channel,
+            contact=identity,
+            kind=message.kind,
+            reason=reason,
+            message=text,
+            since=since,
+            until=until,
+            remedies=remedies,
+        )
+
+    def _refusal(
+        self,
+        channel: str,
+        rules: PolicyRules,
+        message: Message,
+        state: ContactState,
+        now: datetime,
+    ) -> _Refusal | None:
+        if state.suppressed:
+            return (
+                RefusalReason.SUPPRESSED,
+                f"the address is suppressed ({state.suppressed})",
+                None,
+                None,
+                [],
+            )
+        if state.opted_out:
+            return (
+                RefusalReason.OPTED_OUT,
+                "the customer opted out of messages on this channel",
+                None,
+                None,
+                [_wait_for_customer("until the customer opts back in")],
+            )
+        if state.follower is False:
+            return (
+                RefusalReason.UNFOLLOWED,
+                "the customer unfollowed or blocked the account",
+                None,
+                None,
+                [_wait_for_customer("until the customer follows the account again")],
+            )
+        if rules.requires_follower and state.follower is None and state.last_inbound_at is None:
+            return (
+                RefusalReason.NOT_A_FOLLOWER,
+                "the customer has never followed the account or written to it",
+                None,
+                None,
+                [_wait_for_customer("until the customer follows the account")],
+            )
+        window = self._window(channel, rules, message.contact, state, now)
+        if window.state is not WindowState.CLOSED or message.kind in window.allowed:
+            return None
+        remedies = [_wait_for_customer("for the customer's next message, which reopens it")]
+        if MessageKind.TEMPLATE in rules.outside_window:
+            remedies.insert(
+                0,
+                Remedy(
+                    kind=RemedyKind.USE_TEMPLATE,
+                    description="send an approved template message instead",
+                ),
+            )
+        allowed = ", ".join(window.allowed) or "nothing"
+        if window.expires_at is None:
+            return (
+                RefusalReason.WINDOW_NEVER_OPENED,
+                f"the customer has never written, so only {allowed} may be sent",
+                None,
+                None,
+                remedies,
+            )
+        return (
+            RefusalReason.WINDOW_CLOSED,
+            f"the {rules.window} service window closed at {window.expires_at.isoformat()}; "
+            f"outside it only {allowed} may be sent",
+            window.expires_at,
+            None,
+            remedies,
+        )
+
+
+_Refusal = tuple[RefusalReason, str, datetime | None, datetime | None, list[Remedy]]
+
+
+def _wait_for_customer(description: str) -> Remedy:
+    return Remedy(kind=RemedyKind.WAIT_FOR_CUSTOMER, description="wait " + description)
+
+
+def _quota_refusal(channel: str, limit: int, used: int, now: datetime) -> _Refusal:
+    next_month = (now.replace(day=1) + timedelta(days=32)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    return (
+        RefusalReason.QUOTA_SPENT,
+        f"the monthly quota of {limit} billable messages is spent ({used} used)",
+        None,
+        next_month,
+        [
+            Remedy(
+                kind=RemedyKind.USE_REPLY,
+                description="answer the customer's next message with a free reply",
+            ),
+            Remedy(
+                kind=RemedyKind.WAIT_UNTIL,
+                description=f"wait for the quota to reset on {next_month.date().isoformat()}",
+                until=next_month,
+            ),
+        ],
+    )

@@ -1,0 +1,37 @@
+"""Primitives shared by the channels' signature schemes: HMACs and a constant-time check.
+
+Each channel's ``signature.py`` states its own scheme with these.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from chatbridge.errors import SignatureError
+
+
+def hmac_digest(key: str | bytes, message: bytes, algorithm: str = "sha256") -> bytes:
+    """The raw HMAC of ``message`` under ``key``."""
+    raw_key = key.encode() if isinstance(key, str) else key
+    return hmac.new(raw_key, message, getattr(hashlib, algorithm)).digest()
+
+
+def hmac_hex(key: str | bytes, message: bytes, algorithm: str = "sha256") -> str:
+    return hmac_digest(key, message, algorithm).hex()
+
+
+def hmac_base64(key: str | bytes, message: bytes, algorithm: str = "sha256") -> str:
+    return base64.b64encode(hmac_digest(key, message, algorithm)).decode()
+
+
+def require_match(expected: str, given: str | None, *, what: str) -> None:
+    """Raise :class:`SignatureError` unless ``given`` equals ``expected`` (constant time).
+
+    ``what`` names the header or field, for the error message; neither value is shown.
+    """
+    if not given:
+        raise SignatureError(f"{what} is missing")
+    if not hmac.compare_digest(expected.encode(), given.strip().encode()):
+        raise SignatureError(f"{what} does not match the request")

@@ -1,0 +1,62 @@
+"""The Store protocol: where windows, friendships, opt-outs, quotas and dedup marks live.
+
+Stores keep no clock of their own: callers pass ``now`` so time stays injectable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import AwareDatetime, BaseModel
+
+from chatbridge.models import Identity
+
+
+class ContactState(BaseModel):
+    """What the policy engine knows about one identity.
+
+    ``follower`` is None until the channel has told us either way.
+    """
+
+    last_inbound_at: AwareDatetime | None = None
+    follower: bool | None = None
+    opted_out: bool = False
+    suppressed: str | None = None
+
+
+def merged(state: ContactState, changes: dict[str, Any]) -> ContactState:
+    """``state`` with ``changes`` applied, validated; unknown field names are an error."""
+    unknown = set(changes) - set(ContactState.model_fields)
+    if unknown:
+        raise ValueError(f"unknown contact state fields: {sorted(unknown)}")
+    return ContactState.model_validate({**state.model_dump(), **changes})
+
+
+class Store(Protocol):
+    """Async state storage shared by the channels, the policy engine and the webhook path."""
+
+    async def contact_state(self, identity: Identity) -> ContactState:
+        """The state of ``identity``; a default state if nothing is known."""
+        ...
+
+    async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
+        """Apply ``changes`` atomically and return the new state."""
+        ...
+
+    async def first_seen(self, key: str, now: datetime, ttl: timedelta) -> bool:
+        """Record ``key``; True if it was not already recorded within ``ttl`` (dedup)."""
+        ...
+
+    async def consume(self, key: str, amount: int, limit: int | None) -> bool:
+        """Atomically add ``amount`` to counter ``key`` unless that would pass ``limit``.
+        Returns whether it was added."""
+        ...
+
+    async def counter(self, key: str) -> int:
+        """The current value of counter ``key`` (0 if unknown)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and files."""
+        ...

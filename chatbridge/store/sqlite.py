@@ -1,0 +1,108 @@
+"""The embedded default store: one SQLite file that survives restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from chatbridge.models import Identity
+from chatbridge.store.base import ContactState, merged
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS contact_state (
+    channel TEXT NOT NULL, address TEXT NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (channel, address));
+CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class SQLiteStore:
+    """A :class:`~chatbridge.store.base.Store` in one SQLite file.
+
+    Calls run in a worker thread, one at a time, each in its own transaction, so every
+    operation is atomic for all tasks of this process.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        def transaction() -> _T:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return result
+
+        return await anyio.to_thread.run_sync(transaction)
+
+    @staticmethod
+    def _read_state(db: sqlite3.Connection, identity: Identity) -> ContactState:
+        row = db.execute(
+            "SELECT state FROM contact_state WHERE channel = ? AND address = ?",
+            (identity.channel, identity.address),
+        ).fetchone()
+        return ContactState.model_validate_json(row[0]) if row else ContactState()
+
+    async def contact_state(self, identity: Identity) -> ContactState:
+        return await self._run(lambda db: self._read_state(db, identity))
+
+    async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
+        def update(db: sqlite3.Connection) -> ContactState:
+            state = merged(self._read_state(db, identity), changes)
+            db.execute(
+                "INSERT INTO contact_state VALUES (?, ?, ?) ON CONFLICT (channel, address) "
+                "DO UPDATE SET state = excluded.state",
+                (identity.channel, identity.address, state.model_dump_json()),
+            )
+            return state
+
+        return await self._run(update)
+
+    async def first_seen(self, key: str, now: datetime, ttl: timedelta) -> bool:
+        def mark(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT expires_at FROM seen WHERE key = ?", (key,)).fetchone()
+            if row and row[0] > now.timestamp():
+                return False
+            db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (key, (now + ttl).timestamp()))
+            db.execute("DELETE FROM seen WHERE expires_at < ?", (now.timestamp(),))
+            return True
+
+        return await self._run(mark)
+
+    async def consume(self, key: str, amount: int, limit: int | None) -> bool:
+        def add(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
+            total = (row[0] if row else 0) + amount
+            if limit is not None and total > limit:
+                return False
+            db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (key, total))
+            return True
+
+        return await self._run(add)
+
+    async def counter(self, key: str) -> int:
+        def read(db: sqlite3.Connection) -> int:
+            row = db.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._run(read)
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._db.close)

@@ -1,0 +1,1 @@
+"""The wechat channel (not yet implemented)."""

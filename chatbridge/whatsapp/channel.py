@@ -1,0 +1,161 @@
+"""The WhatsApp Cloud API channel."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import NoReturn, Unpack
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.errors import MediaError, MessageInvalidError, UnsupportedRequestError
+from chatbridge.models import Media, Message, Receipt
+from chatbridge.policy import PolicyRules
+from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
+from chatbridge.whatsapp import outbound, signature
+from chatbridge.whatsapp.errors import error_for
+from chatbridge.whatsapp.inbound import parse_notification
+from chatbridge.whatsapp.payloads import WAMediaInfo, WASendResult, WAUploadResult
+
+
+class WhatsAppConfig(BaseModel):
+    """Credentials and endpoint of one WhatsApp business phone number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phone_number_id: str
+    access_token: SecretStr
+    app_secret: SecretStr
+    verify_token: SecretStr
+    api_version: str = "v21.0"
+    base_url: str = "https://graph.facebook.com"
+
+
+class WhatsAppChannel(Channel):
+    """WhatsApp through Meta's Cloud API.
+
+    Policy: free-form messages only within 24 hours of the customer's last message;
+    outside that window only approved templates.
+    """
+
+    name = "whatsapp"
+    rules = PolicyRules(window=timedelta(hours=24))
+    max_body_bytes = 3 * 1024 * 1024
+
+    def __init__(self, config: WhatsAppConfig, **options: Unpack[ChannelOptions]) -> None:
+        super().__init__(**options)
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"WhatsAppChannel(phone_number_id={self.config.phone_number_id!r})"
+
+    # -- inbound ----------------------------------------------------------------------
+
+    async def _receive(self, request: WebhookRequest) -> WebhookResult:
+        if request.method == "GET":
+            challenge = signature.answer_handshake(
+                request.query, self.config.verify_token.get_secret_value()
+            )
+            return WebhookResult(response=WebhookResponse(body=challenge.encode()))
+        if request.method != "POST":
+            raise UnsupportedRequestError(
+                f"WhatsApp webhooks are GET or POST, not {request.method}"
+            )
+        signature.verify(
+            request.body,
+            request.header(signature.SIGNATURE_HEADER),
+            self.config.app_secret.get_secret_value(),
+        )
+        return WebhookResult(events=parse_notification(request.body, self.clock.now()))
+
+    # -- outbound ---------------------------------------------------------------------
+
+    def validate(self, message: Message) -> None:
+        super().validate(message)
+        outbound.validate(message)
+
+    async def _deliver(self, message: Message) -> Receipt:
+        if message.media and not (message.media[0].provider_id or message.media[0].url):
+            uploaded = await self.upload_media(message.media[0])
+            message = message.model_copy(update={"media": [uploaded]})
+        response = await self._post_json("messages", outbound.message_body(message))
+        try:
+            result = WASendResult.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise self._unexpected(response, "send") from exc
+        return Receipt(
+            channel=self.name,
+            contact=message.contact,
+            message_id=result.messages[0].id,
+            accepted_at=self.clock.now(),
+            raw=result.model_dump(),
+        )
+
+    async def mark_read(self, message_id: str) -> None:
+        """Mark an inbound message as read (no policy applies: it is not a message)."""
+        await self._post_json("messages", outbound.mark_read_body(message_id))
+
+    # -- media ------------------------------------------------------------------------
+
+    async def upload_media(self, media: Media) -> Media:
+        if media.data is None or not media.mime_type:
+            raise MessageInvalidError("uploading media needs data and a mime_type")
+        kind = outbound.wire_media_type(media)
+        limit = outbound.MEDIA_MAX_BYTES[kind]
+        if len(media.data) > limit:
+            raise MessageInvalidError(
+                f"WhatsApp {kind} uploads are limited to {limit} bytes; got {len(media.data)}"
+            )
+        request = self.http.build_request(
+            "POST",
+            self._url("media"),
+            headers=self._auth(),
+            data={"messaging_product": "whatsapp", "type": media.mime_type},
+            files={"file": (media.filename or "upload", media.data, media.mime_type)},
+        )
+        response = await self._request(request)
+        try:
+            uploaded = WAUploadResult.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise self._unexpected(response, "media upload") from exc
+        return media.model_copy(update={"provider_id": uploaded.id, "size": len(media.data)})
+
+    async def download_media(self, media: Media) -> bytes:
+        """Two steps: ``GET /{media-id}`` for a short-lived URL, then ``GET`` that URL with
+        the same bearer token. The sha256 Meta reports is checked."""
+        if not media.provider_id:
+            raise MessageInvalidError("downloading WhatsApp media needs its provider_id")
+        info_url = f"{self.config.base_url}/{self.config.api_version}/{media.provider_id}"
+        response = await self._request(
+            self.http.build_request("GET", info_url, headers=self._auth())
+        )
+        try:
+            info = WAMediaInfo.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise self._unexpected(response, "media lookup") from exc
+        content = await self._request(
+            self.http.build_request("GET", info.url, headers=self._auth())
+        )
+        data = content.content
+        expected = info.sha256 or media.sha256
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            raise MediaError(f"WhatsApp media {media.provider_id} failed its sha256 check")
+        return data
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    def _url(self, edge: str) -> str:
+        config = self.config
+        return f"{config.base_url}/{config.api_version}/{config.phone_number_id}/{edge}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.access_token.get_secret_value()}"}
+
+    async def _post_json(self, edge: str, body: dict[str, object]) -> httpx.Response:
+        request = self.http.build_request("POST", self._url(edge), headers=self._auth(), json=body)
+        return await self._request(request)
+
+    def _raise_for(self, response: httpx.Response) -> NoReturn:
+        raise error_for(response)

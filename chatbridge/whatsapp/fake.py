@@ -1,0 +1,103 @@
+"""A loopback imitation of the WhatsApp Cloud API send and media endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+
+import httpx
+
+from chatbridge.fake import FakeAPI, json_response, parse_multipart
+from chatbridge.whatsapp.channel import WhatsAppConfig
+
+
+def graph_error(status: int, code: int, message: str) -> httpx.Response:
+    """A Graph API error response."""
+    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "FAKE"}
+    return json_response(status, {"error": error})
+
+
+class FakeWhatsAppAPI(FakeAPI):
+    """Accepts messages, stores uploaded media and serves it back, checks the bearer token.
+
+    ``sent`` holds every message body accepted; ``media`` every uploaded file.
+    """
+
+    host = "graph.facebook.com"
+
+    def __init__(self, config: WhatsAppConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.sent: list[dict[str, object]] = []
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self._ids = itertools.count(1)
+        prefix = f"/{re.escape(config.api_version)}"
+        number = re.escape(config.phone_number_id)
+        self.route("POST", rf"{prefix}/{number}/messages", self._messages)
+        self.route("POST", rf"{prefix}/{number}/media", self._upload)
+        self.route("GET", rf"{prefix}/(?P<media_id>[\w.-]+)", self._media_info)
+        self.route("GET", r"/fake-media/(?P<media_id>[\w.-]+)", self._media_bytes)
+
+    def _authorized(self, request: httpx.Request) -> bool:
+        expected = f"Bearer {self.config.access_token.get_secret_value()}"
+        return request.headers.get("authorization") == expected
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if not self._authorized(request):
+            self.requests.append(request)
+            return graph_error(401, 190, "Error validating access token")
+        return super().__call__(request)
+
+    def _messages(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        body = self.json_body(request)
+        if (
+            body.get("messaging_product") != "whatsapp"
+            or not body.get("to")
+            and not body.get("message_id")
+        ):
+            return graph_error(400, 100, "(#100) Invalid parameter")
+        if body.get("status") == "read":
+            return json_response(200, {"success": True})
+        self.sent.append(body)
+        to = str(body["to"])
+        message_id = f"wamid.FAKE{next(self._ids):08d}"
+        return json_response(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}],
+                "messages": [{"id": message_id}],
+            },
+        )
+
+    def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        parts = parse_multipart(request)
+        if "file" not in parts or "type" not in parts:
+            return graph_error(400, 100, "(#100) The parameter file is required")
+        media_id = f"{next(self._ids):016d}"
+        self.media[media_id] = (parts["file"].data, parts["type"].data.decode())
+        return json_response(200, {"id": media_id})
+
+    def _media_info(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        media_id = match["media_id"]
+        if media_id not in self.media:
+            return graph_error(404, 100, "(#100) Unsupported get request")
+        data, mime_type = self.media[media_id]
+        return json_response(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "url": f"https://{self.host}/fake-media/{media_id}",
+                "mime_type": mime_type,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file_size": len(data),
+                "id": media_id,
+            },
+        )
+
+    def _media_bytes(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        stored = self.media.get(match["media_id"])
+        if stored is None:
+            return httpx.Response(404)
+        return httpx.Response(200, content=stored[0], headers={"content-type": stored[1]})

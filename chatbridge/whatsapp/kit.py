@@ -1,0 +1,333 @@
+"""The WhatsApp conformance kit: test credentials, signing, sample webhooks, fake API.
+
+Sample payloads follow the shapes of Meta's "Webhooks > messages" reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chatbridge.channel import ChannelOptions
+from chatbridge.models import (
+    DeliveryState,
+    Event,
+    Identity,
+    Media,
+    MediaKind,
+    Message,
+    MessageKind,
+    MessageReceived,
+    StatusUpdate,
+    Template,
+    UnknownEvent,
+)
+from chatbridge.webhook import WebhookRequest
+from chatbridge.whatsapp import signature
+from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig
+from chatbridge.whatsapp.fake import FakeWhatsAppAPI
+from chatbridge_conformance import ChannelKit, Sample
+
+CONFIG = WhatsAppConfig(
+    phone_number_id="106540352242922",
+    access_token="EAAG-test-access-token",
+    app_secret="whatsapp-test-app-secret",
+    verify_token="whatsapp-test-verify-token",
+)
+CUSTOMER = "16505551234"
+WEBHOOK_URL = "https://support.example.com/webhooks/whatsapp"
+_T0 = 1767225600  # 2026-01-01T00:00:00Z
+
+
+def notification(*values: dict[str, Any], field: str = "messages") -> bytes:
+    """A webhook body with one change per value, under one entry."""
+    changes = [{"field": field, "value": value} for value in values]
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "102290129340398", "changes": changes}],
+        }
+    ).encode()
+
+
+def _value(**content: Any) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "metadata": {
+            "display_phone_number": "15550783881",
+            "phone_number_id": CONFIG.phone_number_id,
+        },
+        **content,
+    }
+
+
+def inbound(
+    kind: str, content: Any, *, sender: str = CUSTOMER, at: int = _T0, **extra: Any
+) -> bytes:
+    """A notification carrying one customer message of type ``kind``."""
+    message = {
+        "from": sender,
+        "id": f"wamid.{kind}.{at}.{sender}",
+        "timestamp": str(at),
+        "type": kind,
+    }
+    message.update({kind: content} if content is not None else {}, **extra)
+    contacts = [{"profile": {"name": "Sheena Nelson"}, "wa_id": sender}]
+    return notification(_value(contacts=contacts, messages=[message]))
+
+
+def status(state: str, **extra: Any) -> bytes:
+    item = {
+        "id": "wamid.OUT1",
+        "status": state,
+        "timestamp": str(_T0),
+        "recipient_id": CUSTOMER,
+        **extra,
+    }
+    return notification(_value(statuses=[item]))
+
+
+def _media(data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "1037543291543636", "mime_type": "image/jpeg", "sha256": "abc", **data}
+
+
+def _message(check: Callable[[Message], bool]) -> Callable[[list[Event]], None]:
+    def assert_message(events: list[Event]) -> None:
+        event = events[0]
+        assert isinstance(event, MessageReceived)
+        assert event.contact == Identity(channel="whatsapp", address=CUSTOMER)
+        assert event.contact_name == "Sheena Nelson"
+        assert check(event.message), event.message
+
+    return assert_message
+
+
+def _status(state: DeliveryState, errors: int = 0) -> Callable[[list[Event]], None]:
+    def assert_status(events: list[Event]) -> None:
+        event = events[0]
+        assert isinstance(event, StatusUpdate)
+        assert event.state is state and event.message_id == "wamid.OUT1"
+        assert len(event.errors) == errors
+
+    return assert_status
+
+
+_MSG = (MessageReceived,)
+SAMPLES = [
+    Sample(
+        "text",
+        inbound("text", {"body": "Does it come in red?"}),
+        _MSG,
+        _message(lambda m: m.text == "Does it come in red?" and m.kind is MessageKind.TEXT),
+    ),
+    Sample(
+        "image",
+        inbound("image", _media({"caption": "this one"})),
+        _MSG,
+        _message(lambda m: m.media[0].kind is MediaKind.IMAGE and m.media[0].caption == "this one"),
+    ),
+    Sample(
+        "audio",
+        inbound("audio", _media({"mime_type": "audio/ogg"})),
+        _MSG,
+        _message(lambda m: m.media[0].kind is MediaKind.AUDIO),
+    ),
+    Sample(
+        "voice",
+        inbound("audio", _media({"mime_type": "audio/ogg", "voice": True})),
+        _MSG,
+        _message(lambda m: m.media[0].kind is MediaKind.VOICE),
+    ),
+    Sample(
+        "video",
+        inbound("video", _media({"mime_type": "video/mp4"})),
+        _MSG,
+        _message(lambda m: m.media[0].kind is MediaKind.VIDEO),
+    ),
+    Sample(
+        "document",
+        inbound("document", _media({"filename": "invoice.pdf"})),
+        _MSG,
+        _message(lambda m: m.media[0].filename == "invoice.pdf"),
+    ),
+    Sample(
+        "sticker",
+        inbound("sticker", _media({"mime_type": "image/webp", "animated": False})),
+        _MSG,
+        _message(lambda m: m.media[0].kind is MediaKind.STICKER),
+    ),
+    Sample(
+        "location",
+        inbound("location", {"latitude": 52.37, "longitude": 4.89, "name": "Dam"}),
+        _MSG,
+        _message(lambda m: m.location is not None and m.location.name == "Dam"),
+    ),
+    Sample(
+        "contacts",
+        inbound("contacts", [{"name": {"formatted_name": "Ann"}}]),
+        _MSG,
+        _message(lambda m: m.kind is MessageKind.CONTACTS and "contacts" in m.raw),
+    ),
+    Sample(
+        "button_reply",
+        inbound(
+            "interactive", {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}
+        ),
+        _MSG,
+        _message(lambda m: m.interactive_reply is not None and m.interactive_reply.id == "yes"),
+    ),
+    Sample(
+        "list_reply",
+        inbound(
+            "interactive",
+            {
+                "type": "list_reply",
+                "list_reply": {"id": "r2", "title": "Red", "description": "size M"},
+            },
+        ),
+        _MSG,
+        _message(
+            lambda m: (
+                m.interactive_reply is not None and m.interactive_reply.description == "size M"
+            )
+        ),
+    ),
+    Sample(
+        "template_button",
+        inbound("button", {"payload": "STOP_PROMOS", "text": "Stop"}),
+        _MSG,
+        _message(
+            lambda m: m.interactive_reply is not None and m.interactive_reply.id == "STOP_PROMOS"
+        ),
+    ),
+    Sample(
+        "reaction",
+        inbound("reaction", {"message_id": "wamid.OUT1", "emoji": "\U0001f44d"}),
+        _MSG,
+        _message(lambda m: m.reaction is not None and m.reaction.message_id == "wamid.OUT1"),
+    ),
+    Sample(
+        "order",
+        inbound(
+            "order",
+            {
+                "catalog_id": "c1",
+                "text": "asap",
+                "product_items": [{"product_retailer_id": "sku1", "quantity": 2}],
+            },
+        ),
+        _MSG,
+        _message(lambda m: m.kind is MessageKind.ORDER and m.text == "asap"),
+    ),
+    Sample(
+        "system",
+        inbound("system", {"body": "User changed number", "type": "user_changed_number"}),
+        _MSG,
+        _message(lambda m: m.kind is MessageKind.SYSTEM),
+    ),
+    Sample(
+        "unsupported",
+        inbound("unsupported", None, errors=[{"code": 131051, "title": "Message type unknown"}]),
+        _MSG,
+        _message(lambda m: m.kind is MessageKind.UNSUPPORTED and "errors" in m.raw),
+    ),
+    Sample(
+        "reply_context",
+        inbound("text", {"body": "re"}, context={"from": "155", "id": "wamid.Q"}),
+        _MSG,
+        _message(lambda m: m.reply_to == "wamid.Q"),
+    ),
+    Sample("status_sent", status("sent"), (StatusUpdate,), _status(DeliveryState.SENT)),
+    Sample(
+        "status_delivered", status("delivered"), (StatusUpdate,), _status(DeliveryState.DELIVERED)
+    ),
+    Sample("status_read", status("read"), (StatusUpdate,), _status(DeliveryState.READ)),
+    Sample(
+        "status_failed",
+        status(
+            "failed",
+            errors=[
+                {
+                    "code": 131047,
+                    "title": "Re-engagement message",
+                    "error_data": {"details": "more than 24 hours"},
+                }
+            ],
+        ),
+        (StatusUpdate,),
+        _status(DeliveryState.FAILED, errors=1),
+    ),
+    Sample(
+        "batch",
+        notification(
+            _value(
+                messages=[
+                    {
+                        "from": "1",
+                        "id": "wamid.B1",
+                        "timestamp": str(_T0),
+                        "type": "text",
+                        "text": {"body": "a"},
+                    }
+                ]
+            ),
+            _value(
+                statuses=[
+                    {"id": "wamid.B2", "status": "read", "timestamp": str(_T0), "recipient_id": "2"}
+                ]
+            ),
+        ),
+        (MessageReceived, StatusUpdate),
+    ),
+    Sample(
+        "malformed_item_kept",
+        notification(_value(messages=[{"from": "1", "type": "text"}])),
+        (UnknownEvent,),
+    ),
+]
+
+
+def webhook(body: bytes) -> WebhookRequest:
+    return WebhookRequest("POST", WEBHOOK_URL, {"content-type": "application/json"}, body)
+
+
+def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+    app_secret = secret or CONFIG.app_secret.get_secret_value()
+    return request.with_headers(
+        **{signature.SIGNATURE_HEADER: signature.sign(request.body, app_secret)}
+    )
+
+
+def open_conversation(address: str, now: datetime) -> list[bytes]:
+    return [inbound("text", {"body": "hello"}, sender=address, at=int(now.timestamp()))]
+
+
+def build(options: ChannelOptions) -> WhatsAppChannel:
+    return WhatsAppChannel(CONFIG, **options)
+
+
+kit = ChannelKit(
+    name="whatsapp",
+    build=build,
+    fake_api=lambda: FakeWhatsAppAPI(CONFIG),
+    webhook=webhook,
+    sign=sign,
+    samples=SAMPLES,
+    unknown_body=notification(
+        {"ban_info": {"waba_ban_state": "SCHEDULE_FOR_DISABLE"}}, field="account_update"
+    ),
+    open_conversation=open_conversation,
+    customer=CUSTOMER,
+    outside_window=lambda identity: Message(
+        contact=identity,
+        template=Template(name="order_update", language="en_US", parameters=["42"]),
+    ),
+    media=Media(kind=MediaKind.IMAGE, mime_type="image/png", data=b"\x89PNG fake image bytes"),
+    secrets=[
+        CONFIG.app_secret.get_secret_value(),
+        CONFIG.access_token.get_secret_value(),
+        CONFIG.verify_token.get_secret_value(),
+    ],
+)
