@@ -12,8 +12,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-Raw = Annotated[dict[str, Any], Field(default_factory=dict, repr=False)]
-
 
 class Identity(BaseModel):
     """One address of a person on one channel (a wa_id, an openid, an email address...)."""
@@ -187,7 +185,7 @@ class Message(BaseModel):
     reaction: Reaction | None = None
     reply_to: str | None = None
     thread: str | None = None
-    raw: Raw
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @model_validator(mode="after")
     def _derive_kind(self) -> Message:
@@ -230,7 +228,7 @@ class _Event(BaseModel):
     contact: Identity | None = None
     contact_name: str | None = None
     timestamp: AwareDatetime
-    raw: Raw
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class MessageReceived(_Event):
@@ -337,4 +335,4 @@ class Receipt(BaseModel):
     contact: Identity
     message_id: str | None
     accepted_at: AwareDatetime
-    raw: Raw
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)

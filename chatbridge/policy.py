@@ -7,6 +7,7 @@ that matter and the remedies. Channels do not re-implement this arithmetic.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -161,10 +162,10 @@ class PolicyEngine:
         if refusal is None and billable and rules.monthly_quota is not None:
             used = await self._store.counter(quota_key(channel, now))
             if used >= rules.monthly_quota:
-                refusal = _quota_refusal(channel, rules.monthly_quota, used, now)
+                refusal = _quota_refusal(rules.monthly_quota, used, now)
         if refusal is None:
             return Decision(allowed=True, channel=channel, contact=identity, kind=message.kind)
-        reason, text, since, until, remedies = refusal
+        remedies = refusal.remedies
         others = contact.others(channel) if contact else []
         if others:
             remedies.append(
@@ -180,10 +181,10 @@ class PolicyEngine:
             channel=channel,
             contact=identity,
             kind=message.kind,
-            reason=reason,
-            message=text,
-            since=since,
-            until=until,
+            reason=refusal.reason,
+            message=refusal.text,
+            since=refusal.since,
+            until=refusal.until,
             remedies=remedies,
         )
 
@@ -196,84 +197,58 @@ class PolicyEngine:
         now: datetime,
     ) -> _Refusal | None:
         if state.suppressed:
-            return (
-                RefusalReason.SUPPRESSED,
-                f"the address is suppressed ({state.suppressed})",
-                None,
-                None,
-                [],
-            )
+            text = f"the address is suppressed ({state.suppressed})"
+            return _Refusal(RefusalReason.SUPPRESSED, text)
         if state.opted_out:
-            return (
-                RefusalReason.OPTED_OUT,
-                "the customer opted out of messages on this channel",
-                None,
-                None,
-                [_wait_for_customer("until the customer opts back in")],
-            )
+            text = "the customer opted out of messages on this channel"
+            return _Refusal(RefusalReason.OPTED_OUT, text, [_wait("opts back in")])
         if state.follower is False:
-            return (
-                RefusalReason.UNFOLLOWED,
-                "the customer unfollowed or blocked the account",
-                None,
-                None,
-                [_wait_for_customer("until the customer follows the account again")],
-            )
+            text = "the customer unfollowed or blocked the account"
+            return _Refusal(RefusalReason.UNFOLLOWED, text, [_wait("follows the account again")])
         if rules.requires_follower and state.follower is None and state.last_inbound_at is None:
-            return (
-                RefusalReason.NOT_A_FOLLOWER,
-                "the customer has never followed the account or written to it",
-                None,
-                None,
-                [_wait_for_customer("until the customer follows the account")],
-            )
-        window = self._window(channel, rules, message.contact, state, now)
-        if window.state is not WindowState.CLOSED or message.kind in window.allowed:
+            text = "the customer has never followed the account or written to it"
+            return _Refusal(RefusalReason.NOT_A_FOLLOWER, text, [_wait("follows the account")])
+        if rules.window is None:
             return None
-        remedies = [_wait_for_customer("for the customer's next message, which reopens it")]
+        window = self._window(channel, rules, message.contact, state, now)
+        if window.state is WindowState.OPEN or message.kind in window.allowed:
+            return None
+        remedies = [_wait("writes again, which reopens the window")]
         if MessageKind.TEMPLATE in rules.outside_window:
-            remedies.insert(
-                0,
-                Remedy(
-                    kind=RemedyKind.USE_TEMPLATE,
-                    description="send an approved template message instead",
-                ),
-            )
+            template = "send an approved template message instead"
+            remedies.insert(0, Remedy(kind=RemedyKind.USE_TEMPLATE, description=template))
         allowed = ", ".join(window.allowed) or "nothing"
         if window.expires_at is None:
-            return (
-                RefusalReason.WINDOW_NEVER_OPENED,
-                f"the customer has never written, so only {allowed} may be sent",
-                None,
-                None,
-                remedies,
-            )
-        return (
-            RefusalReason.WINDOW_CLOSED,
-            f"the {rules.window} service window closed at {window.expires_at.isoformat()}; "
-            f"outside it only {allowed} may be sent",
-            window.expires_at,
-            None,
-            remedies,
+            text = f"the customer has never written, so only {allowed} may be sent"
+            return _Refusal(RefusalReason.WINDOW_NEVER_OPENED, text, remedies)
+        hours = rules.window.total_seconds() / 3600
+        text = (
+            f"the {hours:g}-hour service window closed at {window.expires_at.isoformat()}; "
+            f"outside it only {allowed} may be sent"
         )
+        return _Refusal(RefusalReason.WINDOW_CLOSED, text, remedies, since=window.expires_at)
 
 
-_Refusal = tuple[RefusalReason, str, datetime | None, datetime | None, list[Remedy]]
+@dataclass
+class _Refusal:
+    reason: RefusalReason
+    text: str
+    remedies: list[Remedy] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
 
 
-def _wait_for_customer(description: str) -> Remedy:
-    return Remedy(kind=RemedyKind.WAIT_FOR_CUSTOMER, description="wait " + description)
+def _wait(until: str) -> Remedy:
+    return Remedy(kind=RemedyKind.WAIT_FOR_CUSTOMER, description=f"wait until the customer {until}")
 
 
-def _quota_refusal(channel: str, limit: int, used: int, now: datetime) -> _Refusal:
+def _quota_refusal(limit: int, used: int, now: datetime) -> _Refusal:
     next_month = (now.replace(day=1) + timedelta(days=32)).replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
-    return (
+    return _Refusal(
         RefusalReason.QUOTA_SPENT,
         f"the monthly quota of {limit} billable messages is spent ({used} used)",
-        None,
-        next_month,
         [
             Remedy(
                 kind=RemedyKind.USE_REPLY,
@@ -285,4 +260,5 @@ def _quota_refusal(channel: str, limit: int, used: int, now: datetime) -> _Refus
                 until=next_month,
             ),
         ],
+        until=next_month,
     )

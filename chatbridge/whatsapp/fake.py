@@ -5,11 +5,21 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from dataclasses import dataclass
 
 import httpx
 
 from chatbridge.fake import FakeAPI, json_response, parse_multipart
 from chatbridge.whatsapp.channel import WhatsAppConfig
+
+
+@dataclass
+class StoredMedia:
+    """An uploaded file; ``sha256`` is computed at upload, as Meta reports it."""
+
+    data: bytes
+    mime_type: str
+    sha256: str
 
 
 def graph_error(status: int, code: int, message: str) -> httpx.Response:
@@ -30,7 +40,7 @@ class FakeWhatsAppAPI(FakeAPI):
         super().__init__()
         self.config = config
         self.sent: list[dict[str, object]] = []
-        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media: dict[str, StoredMedia] = {}
         self._ids = itertools.count(1)
         prefix = f"/{re.escape(config.api_version)}"
         number = re.escape(config.phone_number_id)
@@ -41,7 +51,7 @@ class FakeWhatsAppAPI(FakeAPI):
 
     def _authorized(self, request: httpx.Request) -> bool:
         expected = f"Bearer {self.config.access_token.get_secret_value()}"
-        return request.headers.get("authorization") == expected
+        return bool(request.headers.get("authorization") == expected)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if not self._authorized(request):
@@ -51,10 +61,8 @@ class FakeWhatsAppAPI(FakeAPI):
 
     def _messages(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        if (
-            body.get("messaging_product") != "whatsapp"
-            or not body.get("to")
-            and not body.get("message_id")
+        if body.get("messaging_product") != "whatsapp" or (
+            not body.get("to") and not body.get("message_id")
         ):
             return graph_error(400, 100, "(#100) Invalid parameter")
         if body.get("status") == "read":
@@ -76,22 +84,25 @@ class FakeWhatsAppAPI(FakeAPI):
         if "file" not in parts or "type" not in parts:
             return graph_error(400, 100, "(#100) The parameter file is required")
         media_id = f"{next(self._ids):016d}"
-        self.media[media_id] = (parts["file"].data, parts["type"].data.decode())
+        data = parts["file"].data
+        self.media[media_id] = StoredMedia(
+            data, parts["type"].data.decode(), hashlib.sha256(data).hexdigest()
+        )
         return json_response(200, {"id": media_id})
 
     def _media_info(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         media_id = match["media_id"]
         if media_id not in self.media:
             return graph_error(404, 100, "(#100) Unsupported get request")
-        data, mime_type = self.media[media_id]
+        stored = self.media[media_id]
         return json_response(
             200,
             {
                 "messaging_product": "whatsapp",
                 "url": f"https://{self.host}/fake-media/{media_id}",
-                "mime_type": mime_type,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "file_size": len(data),
+                "mime_type": stored.mime_type,
+                "sha256": stored.sha256,
+                "file_size": len(stored.data),
                 "id": media_id,
             },
         )
@@ -100,4 +111,4 @@ class FakeWhatsAppAPI(FakeAPI):
         stored = self.media.get(match["media_id"])
         if stored is None:
             return httpx.Response(404)
-        return httpx.Response(200, content=stored[0], headers={"content-type": stored[1]})
+        return httpx.Response(200, content=stored.data, headers={"content-type": stored.mime_type})

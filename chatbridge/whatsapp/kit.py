@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from chatbridge_conformance import ChannelKit, Sample
+
 from chatbridge.channel import ChannelOptions
 from chatbridge.models import (
     DeliveryState,
@@ -28,7 +30,6 @@ from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp import signature
 from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
-from chatbridge_conformance import ChannelKit, Sample
 
 CONFIG = WhatsAppConfig(
     phone_number_id="106540352242922",

@@ -6,6 +6,7 @@ Subclass :class:`ConformanceSuite` in a test module; the pytest plugin parametri
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -177,10 +178,8 @@ class ConformanceSuite:
         async def receive() -> None:
             async with httpx.AsyncClient() as client:
                 channel = kit.build({"store": MemoryStore(), "http_client": client})
-                try:
+                with contextlib.suppress(PayloadError):
                     await channel.receive(kit.sign(kit.webhook(body), None))
-                except PayloadError:
-                    pass
 
         anyio.run(receive)
 

@@ -1,0 +1,111 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chatbridge import (
+    Contact,
+    FakeClock,
+    Identity,
+    MemoryStore,
+    Message,
+    MessageKind,
+    PolicyEngine,
+    PolicyRules,
+    RefusalReason,
+    RemedyKind,
+    Template,
+    WindowState,
+)
+from chatbridge.policy import quota_key
+
+pytestmark = pytest.mark.anyio
+T0 = datetime(2026, 5, 10, 12, tzinfo=UTC)
+WA = Identity(channel="whatsapp", address="1")
+RULES_24H = PolicyRules(window=timedelta(hours=24))
+
+
+def setup() -> tuple[MemoryStore, FakeClock, PolicyEngine]:
+    store, clock = MemoryStore(), FakeClock(T0)
+    return store, clock, PolicyEngine(store, clock)
+
+
+def text(to: Identity = WA) -> Message:
+    return Message(contact=to, text="hi")
+
+
+async def test_no_window_channel_allows_everything() -> None:
+    _, _, engine = setup()
+    assert (await engine.check("email", PolicyRules(), text())).allowed
+    window = await engine.window("email", PolicyRules(), WA)
+    assert window.state is WindowState.NOT_APPLICABLE
+
+
+async def test_never_opened_window_refuses_free_form_but_allows_templates() -> None:
+    _, _, engine = setup()
+    decision = await engine.check("whatsapp", RULES_24H, text())
+    assert decision.reason is RefusalReason.WINDOW_NEVER_OPENED
+    assert decision.remedies[0].kind is RemedyKind.USE_TEMPLATE
+    template = Message(contact=WA, template=Template(name="t", language="en"))
+    assert (await engine.check("whatsapp", RULES_24H, template)).allowed
+
+
+async def test_window_opens_and_closes_exactly_at_24h() -> None:
+    store, clock, engine = setup()
+    await store.update_contact_state(WA, last_inbound_at=T0)
+    clock.advance(timedelta(hours=23, minutes=59))
+    assert (await engine.check("whatsapp", RULES_24H, text())).allowed
+    window = await engine.window("whatsapp", RULES_24H, WA)
+    assert window.state is WindowState.OPEN and window.expires_at == T0 + timedelta(hours=24)
+    clock.advance(timedelta(minutes=1))
+    decision = await engine.check("whatsapp", RULES_24H, text())
+    assert decision.reason is RefusalReason.WINDOW_CLOSED
+    assert decision.since == T0 + timedelta(hours=24)
+    assert "closed at 2026-05-11T12:00:00+00:00" in decision.explain()
+    closed = await engine.window("whatsapp", RULES_24H, WA)
+    assert closed.allowed == [MessageKind.TEMPLATE]
+
+
+async def test_other_identities_of_the_contact_are_offered() -> None:
+    _, _, engine = setup()
+    email = Identity(channel="email", address="a@example.com")
+    contact = Contact(name="Ann", identities=[WA, email])
+    decision = await engine.check("whatsapp", RULES_24H, text(), contact)
+    other = [r for r in decision.remedies if r.kind is RemedyKind.USE_OTHER_CHANNEL]
+    assert other and other[0].identities == [email]
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ({"opted_out": True}, RefusalReason.OPTED_OUT),
+        ({"suppressed": "hard bounce"}, RefusalReason.SUPPRESSED),
+        ({"follower": False}, RefusalReason.UNFOLLOWED),
+    ],
+)
+async def test_state_refusals_beat_an_open_window(state: dict[str, object], reason: str) -> None:
+    store, _, engine = setup()
+    await store.update_contact_state(WA, last_inbound_at=T0, **state)
+    assert (await engine.check("whatsapp", RULES_24H, text())).reason == reason
+
+
+async def test_follower_rule() -> None:
+    store, _, engine = setup()
+    rules = PolicyRules(requires_follower=True)
+    assert (await engine.check("line", rules, text())).reason is RefusalReason.NOT_A_FOLLOWER
+    await store.update_contact_state(WA, follower=True)
+    assert (await engine.check("line", rules, text())).allowed
+
+
+async def test_quota_refusal_names_the_reset_date() -> None:
+    store, clock, engine = setup()
+    rules = PolicyRules(monthly_quota=2)
+    await store.consume(quota_key("line", clock.now()), 2, 2)
+    decision = await engine.check("line", rules, text())
+    assert decision.reason is RefusalReason.QUOTA_SPENT
+    assert decision.until == datetime(2026, 6, 1, tzinfo=UTC)
+    assert (await engine.check("line", rules, text(), billable=False)).allowed
+
+
+def test_contact_has_one_identity_per_channel() -> None:
+    with pytest.raises(ValueError, match="one identity per channel"):
+        Contact(identities=[WA, Identity(channel="whatsapp", address="2")])
