@@ -40,3 +40,8 @@ class FakeClock:
         if when.tzinfo is None:
             raise ValueError("FakeClock needs an aware datetime")
         self._now = when
+
+
+def from_unix(seconds: float | str) -> datetime:
+    """An aware UTC datetime from unix seconds (providers often send them as strings)."""
+    return datetime.fromtimestamp(float(seconds), UTC)

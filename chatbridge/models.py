@@ -95,6 +95,15 @@ class Template(BaseModel):
     components: list[dict[str, Any]] | None = None
 
 
+class Card(BaseModel):
+    """A link preview card (title, description, link, picture)."""
+
+    title: str
+    url: str
+    description: str | None = None
+    image_url: str | None = None
+
+
 class Button(BaseModel):
     id: str
     title: str
@@ -149,6 +158,7 @@ class MessageKind(StrEnum):
     LOCATION = "location"
     CONTACTS = "contacts"
     TEMPLATE = "template"
+    CARD = "card"
     INTERACTIVE = "interactive"
     INTERACTIVE_REPLY = "interactive_reply"
     REACTION = "reaction"
@@ -183,6 +193,7 @@ class Message(BaseModel):
     interactive: Interactive | None = None
     interactive_reply: InteractiveReply | None = None
     reaction: Reaction | None = None
+    card: Card | None = None
     reply_to: str | None = None
     thread: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
@@ -196,6 +207,7 @@ class Message(BaseModel):
     def _content_kind(self) -> MessageKind:
         for kind, present in (
             (MessageKind.TEMPLATE, self.template),
+            (MessageKind.CARD, self.card),
             (MessageKind.INTERACTIVE, self.interactive),
             (MessageKind.INTERACTIVE_REPLY, self.interactive_reply),
             (MessageKind.REACTION, self.reaction),
@@ -221,12 +233,14 @@ class ProviderErrorInfo(BaseModel):
 
 class _Event(BaseModel):
     """Fields every inbound event has. ``event_id`` is the deduplication key;
-    ``contact_name`` is the display name the provider gave, if any."""
+    ``contact_name`` is the display name the provider gave, if any; ``reply_token`` is a
+    provider token that allows one free reply to this event (LINE)."""
 
     channel: str
     event_id: str
     contact: Identity | None = None
     contact_name: str | None = None
+    reply_token: str | None = Field(default=None, repr=False)
     timestamp: AwareDatetime
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
@@ -281,11 +295,14 @@ class OptedIn(_Event):
 
 class ChannelEvent(_Event):
     """A provider-specific interaction that is neither a message nor a state change
-    (a menu click, a QR scan, a beacon). ``name`` is the provider's event name."""
+    (a menu click, a QR scan, a beacon). ``name`` is the provider's event name;
+    ``opens_window`` says whether the provider counts it as a customer interaction that
+    opens the service window."""
 
     type: Literal["channel_event"] = "channel_event"
     name: str
     data: dict[str, Any] = Field(default_factory=dict)
+    opens_window: bool = False
 
 
 class UnknownEvent(_Event):

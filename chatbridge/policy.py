@@ -24,6 +24,7 @@ OUTBOUND_KINDS: tuple[MessageKind, ...] = (
     MessageKind.LOCATION,
     MessageKind.CONTACTS,
     MessageKind.TEMPLATE,
+    MessageKind.CARD,
     MessageKind.INTERACTIVE,
     MessageKind.REACTION,
 )

@@ -6,26 +6,47 @@ The ASGI app, direct ``Channel.receive`` calls and tests all go through
 
 from __future__ import annotations
 
-from chatbridge.models import Event, Followed, MessageReceived, OptedIn, OptedOut, Unfollowed
+from typing import Any
+
+from chatbridge.models import (
+    ChannelEvent,
+    Event,
+    Followed,
+    MessageReceived,
+    OptedIn,
+    OptedOut,
+    Unfollowed,
+)
 from chatbridge.store.base import Store
 
 
+def opens_window(event: Event) -> bool:
+    """Whether the provider counts ``event`` as a customer interaction."""
+    return isinstance(event, MessageReceived | Followed) or (
+        isinstance(event, ChannelEvent) and event.opens_window
+    )
+
+
 async def apply_event(store: Store, event: Event) -> None:
-    """Update ``store`` for ``event`` (window, follower and opt-out state)."""
+    """Update ``store`` for ``event``: interaction time, reply token, follower and
+    opt-out state."""
     if event.contact is None:
         return
+    changes: dict[str, Any] = {}
     match event:
-        case MessageReceived():
-            current = await store.contact_state(event.contact)
-            if current.last_inbound_at is None or current.last_inbound_at < event.timestamp:
-                await store.update_contact_state(event.contact, last_inbound_at=event.timestamp)
         case Followed():
-            await store.update_contact_state(event.contact, follower=True)
+            changes["follower"] = True
         case Unfollowed():
-            await store.update_contact_state(event.contact, follower=False)
+            changes.update(follower=False, reply_token=None, reply_token_at=None)
         case OptedOut():
-            await store.update_contact_state(event.contact, opted_out=True)
+            changes["opted_out"] = True
         case OptedIn():
-            await store.update_contact_state(event.contact, opted_out=False)
-        case _:
-            return
+            changes["opted_out"] = False
+    current = await store.contact_state(event.contact)
+    newer = current.last_inbound_at is None or current.last_inbound_at < event.timestamp
+    if opens_window(event) and newer:
+        changes["last_inbound_at"] = event.timestamp
+    if event.reply_token and newer:
+        changes.update(reply_token=event.reply_token, reply_token_at=event.timestamp)
+    if changes:
+        await store.update_contact_state(event.contact, **changes)

@@ -16,13 +16,17 @@ from chatbridge.models import Identity
 class ContactState(BaseModel):
     """What the policy engine knows about one identity.
 
-    ``follower`` is None until the channel has told us either way.
+    ``last_inbound_at`` is the customer's last interaction (it opens service windows);
+    ``follower`` is None until the channel has told us either way; ``reply_token`` is the
+    latest unused free-reply token and when it was received.
     """
 
     last_inbound_at: AwareDatetime | None = None
     follower: bool | None = None
     opted_out: bool = False
     suppressed: str | None = None
+    reply_token: str | None = None
+    reply_token_at: AwareDatetime | None = None
 
 
 def merged(state: ContactState, changes: dict[str, Any]) -> ContactState:

@@ -1,1 +1,5 @@
-"""The wechat channel (not yet implemented)."""
+"""WeChat Service Account (Official Account) channel."""
+
+from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
+
+__all__ = ["WeChatChannel", "WeChatConfig"]

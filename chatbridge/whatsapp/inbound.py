@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chatbridge.clock import from_unix
 from chatbridge.errors import PayloadError
 from chatbridge.models import (
     ChannelEvent,
@@ -42,7 +43,6 @@ from chatbridge.whatsapp.payloads import (
     WANotification,
     WAStatus,
     WAValue,
-    unix_time,
 )
 
 CHANNEL = "whatsapp"
@@ -121,7 +121,7 @@ def _guarded(
 
 def _message(wa: WAMessage, names: dict[str, str | None]) -> Event:
     contact = Identity(channel=CHANNEL, address=wa.from_)
-    timestamp = unix_time(wa.timestamp)
+    timestamp = from_unix(wa.timestamp)
     message = Message(
         contact=contact,
         direction=Direction.INBOUND,
@@ -202,7 +202,7 @@ def _status(wa: WAStatus, received_at: datetime) -> Event:
         channel=CHANNEL,
         event_id=f"{wa.id}:{wa.status}",
         contact=Identity(channel=CHANNEL, address=wa.recipient_id),
-        timestamp=unix_time(wa.timestamp),
+        timestamp=from_unix(wa.timestamp),
         message_id=wa.id,
         state=state,
         errors=[_error_info(error) for error in wa.errors],

@@ -6,7 +6,6 @@ Only the fields chatbridge maps are declared; every model keeps the rest
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,11 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-def unix_time(value: str | int) -> datetime:
-    """A WhatsApp timestamp (unix seconds, as a string) as an aware datetime."""
-    return datetime.fromtimestamp(int(value), UTC)
 
 
 class WAError(_Wire):

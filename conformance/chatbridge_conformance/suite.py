@@ -158,7 +158,10 @@ class ConformanceSuite:
     @settings(
         max_examples=60,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
     )
     @given(body=st.binary(max_size=300) | _JSON.map(lambda value: repr(value).encode()))
     def test_garbage_raises_only_payload_errors(self, kit: ChannelKit, body: bytes) -> None:
@@ -167,7 +170,10 @@ class ConformanceSuite:
     @settings(
         max_examples=60,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
     )
     @given(document=_JSON)
     def test_wrong_json_raises_only_payload_errors(self, kit: ChannelKit, document: object) -> None:

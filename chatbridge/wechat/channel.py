@@ -1,0 +1,286 @@
+"""The WeChat Service Account (Official Account) channel."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from typing import Any, Literal, NoReturn, Unpack
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.errors import (
+    ConfigurationError,
+    MessageInvalidError,
+    ProviderError,
+    SignatureError,
+    UnsupportedRequestError,
+)
+from chatbridge.models import Event, Media, Message, MessageKind, Receipt
+from chatbridge.policy import PolicyRules
+from chatbridge.tokens import AccessTokenCache
+from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
+from chatbridge.wechat import outbound, signature
+from chatbridge.wechat.crypto import MessageCrypto, aes_key
+from chatbridge.wechat.errors import TOKEN_CODES, error_for
+from chatbridge.wechat.inbound import parse_push
+from chatbridge.wechat.payloads import WXAccessToken, WXUpload, parse_xml, render_xml
+
+Mode = Literal["plain", "compatible", "secure"]
+
+
+class WeChatConfig(BaseModel):
+    """One Service Account: appid/secret for the API, token and EncodingAESKey for the
+    server URL.
+
+    ``mode`` is the account's message encryption mode: ``secure`` refuses plaintext
+    pushes (whose body no signature covers), ``compatible`` accepts both.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    app_id: str
+    app_secret: SecretStr
+    token: SecretStr
+    encoding_aes_key: SecretStr | None = None
+    mode: Mode = "plain"
+    base_url: str = "https://api.weixin.qq.com"
+
+
+class WeChatChannel(Channel):
+    """WeChat Service Account messaging.
+
+    Policy: customer-service messages within 48 hours of the user's last interaction
+    (message, subscribe, menu click, QR scan); outside it only template messages; nobody
+    who never followed or wrote, and nothing after an unsubscribe.
+    """
+
+    name = "wechat"
+    rules = PolicyRules(window=timedelta(hours=48), requires_follower=True)
+    max_body_bytes = 256 * 1024
+
+    def __init__(self, config: WeChatConfig, **options: Unpack[ChannelOptions]) -> None:
+        super().__init__(**options)
+        self.config = config
+        self._crypto: MessageCrypto | None = None
+        if config.encoding_aes_key is not None:
+            key = aes_key(config.encoding_aes_key.get_secret_value())
+            self._crypto = MessageCrypto(config.app_id, key)
+        elif config.mode != "plain":
+            raise ConfigurationError(f"{config.mode} mode needs an encoding_aes_key")
+        self.tokens = AccessTokenCache(self._fetch_token, self.clock)
+
+    def __repr__(self) -> str:
+        return f"WeChatChannel(app_id={self.config.app_id!r}, mode={self.config.mode!r})"
+
+    @property
+    def _token(self) -> str:
+        return self.config.token.get_secret_value()
+
+    # -- inbound ----------------------------------------------------------------------
+
+    async def _receive(self, request: WebhookRequest) -> WebhookResult:
+        query = request.query
+        if request.method == "GET":
+            echo = signature.answer_handshake(query, self._token)
+            return WebhookResult(response=WebhookResponse(body=echo.encode()))
+        if request.method != "POST":
+            raise UnsupportedRequestError(f"WeChat pushes are GET or POST, not {request.method}")
+        signature.verify_signature(query, self._token)
+        document = self._open(query, parse_xml(request.body))
+        return WebhookResult(
+            events=[parse_push(document)], response=WebhookResponse(body=b"success")
+        )
+
+    def _open(self, query: Any, document: dict[str, Any]) -> dict[str, Any]:
+        """The plaintext push: decrypted when the push is encrypted."""
+        if query.get("encrypt_type") != "aes":
+            if self.config.mode == "secure":
+                raise SignatureError("secure mode refuses unencrypted pushes")
+            return document
+        if self._crypto is None:
+            raise ConfigurationError("received an encrypted push but no encoding_aes_key is set")
+        encrypted = document.get("Encrypt")
+        if not isinstance(encrypted, str) or not encrypted:
+            raise SignatureError("encrypted push has no Encrypt element to verify")
+        signature.verify_msg_signature(query, self._token, encrypted)
+        return parse_xml(self._crypto.decrypt(encrypted))
+
+    def passive_reply(self, event: Event, text: str) -> WebhookResponse:
+        """A free text reply to ``event``, returned as the webhook's HTTP response
+        (WeChat expects it within 5 seconds). Encrypted when the account encrypts."""
+        if event.contact is None:
+            raise MessageInvalidError("a passive reply needs an event from a user")
+        reply = render_xml(
+            {
+                "ToUserName": event.contact.address,
+                "FromUserName": str(event.raw.get("ToUserName", "")),
+                "CreateTime": int(self.clock.now().timestamp()),
+                "MsgType": "text",
+                "Content": text,
+            }
+        )
+        if self._crypto is None or self.config.mode == "plain":
+            return WebhookResponse(body=reply, media_type="application/xml")
+        encrypted = self._crypto.encrypt(reply)
+        timestamp, nonce = str(int(self.clock.now().timestamp())), secrets.token_hex(8)
+        wrapper = {
+            "Encrypt": encrypted,
+            "MsgSignature": signature.sha1_signature(self._token, timestamp, nonce, encrypted),
+            "TimeStamp": timestamp,
+            "Nonce": nonce,
+        }
+        return WebhookResponse(body=render_xml(wrapper), media_type="application/xml")
+
+    def open_reply(self, body: bytes) -> bytes:
+        """The plaintext of an encrypted passive reply (what WeChat does on its side)."""
+        document = parse_xml(body)
+        if self._crypto is None or "Encrypt" not in document:
+            return body
+        query = {"timestamp": document["TimeStamp"], "nonce": document["Nonce"]}
+        signature.verify_msg_signature(
+            {**query, "msg_signature": document["MsgSignature"]}, self._token, document["Encrypt"]
+        )
+        return self._crypto.decrypt(document["Encrypt"])
+
+    # -- outbound ---------------------------------------------------------------------
+
+    def validate(self, message: Message) -> None:
+        super().validate(message)
+        outbound.validate(message)
+
+    async def _deliver(self, message: Message) -> Receipt:
+        if message.kind is MessageKind.TEMPLATE:
+            result = await self._api(
+                "POST", "/cgi-bin/message/template/send", json=outbound.template_body(message)
+            )
+            message_id = str(result.get("msgid")) if "msgid" in result else None
+        else:
+            if message.media and not message.media[0].provider_id:
+                message = message.model_copy(
+                    update={"media": [await self.upload_media(message.media[0])]}
+                )
+            body = outbound.customer_service_body(message)
+            result = await self._api("POST", "/cgi-bin/message/custom/send", json=body)
+            message_id = None
+        return Receipt(
+            channel=self.name,
+            contact=message.contact,
+            message_id=message_id,
+            accepted_at=self.clock.now(),
+            raw=result,
+        )
+
+    # -- media ------------------------------------------------------------------------
+
+    async def upload_media(self, media: Media) -> Media:
+        """Upload temporary media (kept by WeChat for 3 days)."""
+        kind = outbound.media_type(media)
+        if media.data is None:
+            raise MessageInvalidError("uploading media needs data")
+        limit = outbound.MEDIA_MAX_BYTES[kind]
+        if len(media.data) > limit:
+            raise MessageInvalidError(
+                f"WeChat {kind} uploads are limited to {limit} bytes; got {len(media.data)}"
+            )
+        files = {
+            "media": (
+                media.filename or f"upload.{kind}",
+                media.data,
+                media.mime_type or "application/octet-stream",
+            )
+        }
+        result = await self._api(
+            "POST", "/cgi-bin/media/upload", params={"type": kind}, files=files
+        )
+        try:
+            uploaded = WXUpload.model_validate(result)
+        except ValidationError as exc:
+            raise self._unexpected_body(result, "media upload") from exc
+        return media.model_copy(update={"provider_id": uploaded.media_id, "size": len(media.data)})
+
+    async def download_media(self, media: Media) -> bytes:
+        if not media.provider_id:
+            raise MessageInvalidError("downloading WeChat media needs its media_id (provider_id)")
+        response = await self._call(
+            "GET", "/cgi-bin/media/get", params={"media_id": media.provider_id}
+        )
+        if response.headers.get("content-type", "").startswith(("application/json", "text/plain")):
+            video_url = self._json(response).get("video_url")
+            if isinstance(video_url, str):
+                return (await self._request(self.http.build_request("GET", video_url))).content
+        return response.content
+
+    # -- API plumbing -----------------------------------------------------------------
+
+    async def _fetch_token(self) -> tuple[str, timedelta]:
+        params = {
+            "grant_type": "client_credential",
+            "appid": self.config.app_id,
+            "secret": self.config.app_secret.get_secret_value(),
+        }
+        request = self.http.build_request(
+            "GET", f"{self.config.base_url}/cgi-bin/token", params=params
+        )
+        response = await self._request(request)
+        body = self._json(response)
+        try:
+            token = WXAccessToken.model_validate(body)
+        except ValidationError as exc:
+            raise self._unexpected_body(body, "access token") from exc
+        return token.access_token, timedelta(seconds=token.expires_in)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """An API call with the cached access token; on an invalid-token errcode the token
+        is refreshed once and the call repeated."""
+        token = await self.tokens.get()
+        response = await self._call_with(token, method, path, **kwargs)
+        if self._errcode(response) in TOKEN_CODES:
+            token = await self.tokens.invalidate(token)
+            response = await self._call_with(token, method, path, **kwargs)
+        errcode = self._errcode(response)
+        if errcode:
+            body = self._json(response)
+            raise error_for(errcode, str(body.get("errmsg", "")), response.status_code, body)
+        return response
+
+    async def _call_with(self, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        params = {**kwargs.pop("params", {}), "access_token": token}
+        url = self.config.base_url + path
+        return await self._request(self.http.build_request(method, url, params=params, **kwargs))
+
+    async def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self._json(await self._call(method, path, **kwargs))
+
+    def _errcode(self, response: httpx.Response) -> int:
+        if not response.headers.get("content-type", "").startswith(
+            ("application/json", "text/plain")
+        ):
+            return 0
+        code = self._json(response).get("errcode", 0)
+        return code if isinstance(code, int) else 0
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = json.loads(response.content)
+        except ValueError as exc:
+            raise self._unexpected(response, "non-JSON") from exc
+        if not isinstance(body, dict):
+            raise self._unexpected(response, "non-object JSON")
+        return body
+
+    def _unexpected_body(self, body: dict[str, Any], what: str) -> ProviderError:
+        message = f"WeChat API returned an unexpected {what} response"
+        return ProviderError(message, provider=self.name, details=body)
+
+    def _raise_for(self, response: httpx.Response) -> NoReturn:
+        try:
+            body = json.loads(response.content)
+            errcode = int(body["errcode"])
+        except (ValueError, KeyError, TypeError):
+            body, errcode = {"body": response.text[:500]}, -1
+        raise error_for(
+            errcode, str(body.get("errmsg", response.reason_phrase)), response.status_code, body
+        )

@@ -1,0 +1,241 @@
+"""The WeChat conformance kit: a secure-mode (encrypted) account, sample pushes for every
+message and event type, and the fake API.
+
+Sample XML follows "Message Management > Receiving standard messages / event pushes".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlencode
+
+from chatbridge.channel import ChannelOptions
+from chatbridge.models import (
+    ChannelEvent,
+    DeliveryState,
+    Event,
+    Followed,
+    Identity,
+    Media,
+    MediaKind,
+    Message,
+    MessageKind,
+    MessageReceived,
+    StatusUpdate,
+    Template,
+    Unfollowed,
+)
+from chatbridge.webhook import WebhookRequest
+from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
+from chatbridge.wechat.crypto import MessageCrypto, aes_key
+from chatbridge.wechat.fake import FakeWeChatAPI
+from chatbridge.wechat.payloads import render_xml
+from chatbridge.wechat.signature import sha1_signature
+from chatbridge_conformance import ChannelKit, Sample
+
+CONFIG = WeChatConfig(
+    app_id="wx5823bf96d3bd56c7",
+    app_secret="wechat-test-app-secret",
+    token="wechat-test-token",
+    encoding_aes_key="jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+    mode="secure",
+)
+ACCOUNT = "gh_3d5b8a8c7e11"
+CUSTOMER = "oLVPpjqs9BhvzwPj5A-vTYAX3GLc"
+WEBHOOK_URL = "https://support.example.com/webhooks/wechat"
+_T0 = 1767225600
+
+
+def push(msg_type: str, at: int = _T0, sender: str = CUSTOMER, **fields: str | int) -> bytes:
+    """A plaintext push as WeChat builds it."""
+    return render_xml(
+        {
+            "ToUserName": ACCOUNT,
+            "FromUserName": sender,
+            "CreateTime": at,
+            "MsgType": msg_type,
+            **fields,
+        }
+    )
+
+
+def event(name: str, **fields: str | int) -> bytes:
+    return push("event", Event=name, **fields)
+
+
+def webhook(body: bytes) -> WebhookRequest:
+    return WebhookRequest("POST", WEBHOOK_URL, {"content-type": "text/xml"}, body)
+
+
+def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+    """Encrypt the body and sign the URL the way WeChat does in secure mode."""
+    token = secret or CONFIG.token.get_secret_value()
+    assert CONFIG.encoding_aes_key is not None
+    crypto = MessageCrypto(CONFIG.app_id, aes_key(CONFIG.encoding_aes_key.get_secret_value()))
+    encrypted = crypto.encrypt(request.body)
+    timestamp, nonce = "1767225600", "1320562132"
+    query = {
+        "signature": sha1_signature(token, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "openid": CUSTOMER,
+        "encrypt_type": "aes",
+        "msg_signature": sha1_signature(token, timestamp, nonce, encrypted),
+    }
+    body = render_xml({"ToUserName": ACCOUNT, "Encrypt": encrypted})
+    return WebhookRequest("POST", f"{request.url}?{urlencode(query)}", request.headers, body)
+
+
+def _expect(check: Callable[[Event], bool]) -> Callable[[list[Event]], None]:
+    def assert_event(events: list[Event]) -> None:
+        assert events[0].contact == Identity(channel="wechat", address=CUSTOMER)
+        assert check(events[0]), events[0]
+
+    return assert_event
+
+
+def _message(check: Callable[[Message], bool]) -> Callable[[list[Event]], None]:
+    return _expect(lambda e: isinstance(e, MessageReceived) and check(e.message))
+
+
+_MSG = (MessageReceived,)
+SAMPLES = [
+    Sample(
+        "text",
+        push("text", Content="你好, is my order shipped?", MsgId="23637352235060880"),
+        _MSG,
+        _message(lambda m: m.text == "你好, is my order shipped?" and m.id == "23637352235060880"),
+    ),
+    Sample(
+        "image",
+        push("image", PicUrl="https://mmbiz.example/pic", MediaId="m_img", MsgId="2"),
+        _MSG,
+        _message(
+            lambda m: m.media[0].kind is MediaKind.IMAGE and m.media[0].provider_id == "m_img"
+        ),
+    ),
+    Sample(
+        "voice",
+        push("voice", MediaId="m_voice", Format="amr", Recognition="hello", MsgId="3"),
+        _MSG,
+        _message(lambda m: m.media[0].kind is MediaKind.VOICE and m.text == "hello"),
+    ),
+    Sample(
+        "video",
+        push("video", MediaId="m_video", ThumbMediaId="m_thumb", MsgId="4"),
+        _MSG,
+        _message(lambda m: m.media[0].kind is MediaKind.VIDEO),
+    ),
+    Sample(
+        "shortvideo",
+        push("shortvideo", MediaId="m_short", ThumbMediaId="m_t", MsgId="5"),
+        _MSG,
+        _message(lambda m: m.media[0].provider_id == "m_short"),
+    ),
+    Sample(
+        "location",
+        push(
+            "location",
+            Location_X="23.134521",
+            Location_Y="113.358803",
+            Scale="20",
+            Label="Guangzhou",
+            MsgId="6",
+        ),
+        _MSG,
+        _message(lambda m: m.location is not None and m.location.latitude == 23.134521),
+    ),
+    Sample(
+        "link",
+        push("link", Title="Order", Description="#42", Url="https://shop.example/42", MsgId="7"),
+        _MSG,
+        _message(
+            lambda m: (
+                m.kind is MessageKind.CARD
+                and m.card is not None
+                and m.card.url == "https://shop.example/42"
+            )
+        ),
+    ),
+    Sample("subscribe", event("subscribe"), (Followed,)),
+    Sample(
+        "subscribe_by_qr",
+        event("subscribe", EventKey="qrscene_123123", Ticket="TICKET"),
+        (Followed,),
+        _expect(lambda e: e.raw["EventKey"] == "qrscene_123123"),
+    ),
+    Sample("unsubscribe", event("unsubscribe"), (Unfollowed,)),
+    Sample(
+        "scan",
+        event("SCAN", EventKey="123123", Ticket="TICKET"),
+        (ChannelEvent,),
+        _expect(lambda e: isinstance(e, ChannelEvent) and e.name == "SCAN" and e.opens_window),
+    ),
+    Sample(
+        "location_report",
+        event("LOCATION", Latitude="23.137466", Longitude="113.352425", Precision="119.385040"),
+        (ChannelEvent,),
+        _expect(lambda e: isinstance(e, ChannelEvent) and not e.opens_window),
+    ),
+    Sample(
+        "menu_click",
+        event("CLICK", EventKey="EVENTKEY"),
+        (ChannelEvent,),
+        _expect(lambda e: isinstance(e, ChannelEvent) and e.data["event_key"] == "EVENTKEY"),
+    ),
+    Sample("menu_view", event("VIEW", EventKey="https://shop.example/"), (ChannelEvent,)),
+    Sample(
+        "template_finished",
+        event("TEMPLATESENDJOBFINISH", MsgID="200163836", Status="success"),
+        (StatusUpdate,),
+        _expect(lambda e: isinstance(e, StatusUpdate) and e.state is DeliveryState.DELIVERED),
+    ),
+    Sample(
+        "template_blocked",
+        event("TEMPLATESENDJOBFINISH", MsgID="200163840", Status="failed:user block"),
+        (StatusUpdate,),
+        _expect(
+            lambda e: (
+                isinstance(e, StatusUpdate)
+                and e.state is DeliveryState.FAILED
+                and e.errors[0].code == "failed:user block"
+            )
+        ),
+    ),
+]
+
+
+def open_conversation(address: str, now: datetime) -> list[bytes]:
+    at = int(now.timestamp())
+    return [push("text", at=at, sender=address, Content="hi", MsgId=f"open-{address}-{at}")]
+
+
+def build(options: ChannelOptions) -> WeChatChannel:
+    return WeChatChannel(CONFIG, **options)
+
+
+kit = ChannelKit(
+    name="wechat",
+    build=build,
+    fake_api=lambda: FakeWeChatAPI(CONFIG),
+    webhook=webhook,
+    sign=sign,
+    samples=SAMPLES,
+    unknown_body=event("user_pay_from_pay_cell", OrderId="1"),
+    open_conversation=open_conversation,
+    customer=CUSTOMER,
+    outside_window=lambda identity: Message(
+        contact=identity,
+        template=Template(
+            name="ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY",
+            named_parameters={"order": "#42", "status": "shipped"},
+        ),
+    ),
+    media=Media(kind=MediaKind.IMAGE, mime_type="image/jpeg", data=b"\xff\xd8\xff fake jpeg"),
+    secrets=[
+        CONFIG.app_secret.get_secret_value(),
+        CONFIG.token.get_secret_value(),
+        "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+    ],
+)
