@@ -25,6 +25,7 @@ from chatbridge.errors import (
 )
 from chatbridge.models import (
     Button,
+    Card,
     ChannelEvent,
     Contact,
     DeliveryState,
@@ -61,6 +62,7 @@ from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 __all__ = [
     "Button",
+    "Card",
     "Channel",
     "ChannelEvent",
     "ChannelOptions",

@@ -59,20 +59,23 @@ class FakeAPI:
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        self._queued: list[httpx.Response] = []
+        self._queued: list[tuple[re.Pattern[str], httpx.Response]] = []
 
     def route(self, method: str, path: str, handler: Handler) -> None:
         """Answer ``method`` requests whose path fully matches regex ``path``."""
         self._routes.append((method, re.compile(path), handler))
 
-    def fail_next(self, response: httpx.Response) -> None:
-        """Answer the next request with ``response`` instead (error injection)."""
-        self._queued.append(response)
+    def fail_next(self, response: httpx.Response, path: str = ".*") -> None:
+        """Answer the next request whose path matches regex ``path`` with ``response``
+        instead (error injection). Queued answers are used in order."""
+        self._queued.append((re.compile(path), response))
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        if self._queued:
-            return self._queued.pop(0)
+        for index, (pattern, response) in enumerate(self._queued):
+            if pattern.fullmatch(request.url.path):
+                del self._queued[index]
+                return response
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(request.url.path)
             if method == request.method and match:

@@ -226,6 +226,9 @@ class WeChatChannel(Channel):
         )
         response = await self._request(request)
         body = self._json(response)
+        errcode = self._errcode(response)
+        if errcode:
+            raise error_for(errcode, str(body.get("errmsg", "")), response.status_code, body)
         try:
             token = WXAccessToken.model_validate(body)
         except ValidationError as exc:
