@@ -10,5 +10,5 @@ def test_builtins_register_through_entry_points() -> None:
 
 
 def test_unknown_channel_names_the_installed_ones() -> None:
-    with pytest.raises(UnknownChannelError, match="installed: .*whatsapp"):
+    with pytest.raises(UnknownChannelError, match=r"installed: .*whatsapp"):
         load_channel("carrier-pigeon")

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlencode
 
+from chatbridge_conformance import ChannelKit, Sample
+
 from chatbridge.channel import ChannelOptions
 from chatbridge.models import (
     ChannelEvent,
@@ -32,7 +34,6 @@ from chatbridge.wechat.crypto import MessageCrypto, aes_key
 from chatbridge.wechat.fake import FakeWeChatAPI
 from chatbridge.wechat.payloads import render_xml
 from chatbridge.wechat.signature import sha1_signature
-from chatbridge_conformance import ChannelKit, Sample
 
 CONFIG = WeChatConfig(
     app_id="wx5823bf96d3bd56c7",
@@ -47,21 +48,18 @@ WEBHOOK_URL = "https://support.example.com/webhooks/wechat"
 _T0 = 1767225600
 
 
+def _document(msg_type: str, at: int, sender: str, fields: dict[str, str | int]) -> bytes:
+    head: dict[str, str | int] = {"ToUserName": ACCOUNT, "FromUserName": sender}
+    return render_xml({**head, "CreateTime": at, "MsgType": msg_type, **fields})
+
+
 def push(msg_type: str, at: int = _T0, sender: str = CUSTOMER, **fields: str | int) -> bytes:
     """A plaintext push as WeChat builds it."""
-    return render_xml(
-        {
-            "ToUserName": ACCOUNT,
-            "FromUserName": sender,
-            "CreateTime": at,
-            "MsgType": msg_type,
-            **fields,
-        }
-    )
+    return _document(msg_type, at, sender, fields)
 
 
 def event(name: str, **fields: str | int) -> bytes:
-    return push("event", Event=name, **fields)
+    return _document("event", _T0, CUSTOMER, {"Event": name, **fields})
 
 
 def webhook(body: bytes) -> WebhookRequest:
