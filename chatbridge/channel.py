@@ -10,6 +10,7 @@ policy checks, quota bookkeeping and HTTP error handling live here, once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import ClassVar, NoReturn, Self, TypedDict, Unpack
@@ -24,6 +25,7 @@ from chatbridge.errors import (
     PolicyRefusedError,
     ProviderError,
     ProviderUnavailableError,
+    UnsupportedMessageError,
 )
 from chatbridge.models import Contact, Identity, Media, Message, Receipt, Window
 from chatbridge.policy import Decision, PolicyEngine, PolicyRules, quota_key
@@ -139,20 +141,34 @@ class Channel(ABC):
         cannot carry and :class:`~chatbridge.errors.PolicyRefusedError` for one the
         policy refuses, both before any network call.
         """
-        self.validate(message)
-        decision = await self.check(message, contact)
-        if not decision.allowed:
-            raise PolicyRefusedError(decision)
-        billable = self.rules.monthly_quota is not None and await self._is_billable(message)
-        key = quota_key(self.name, self.clock.now())
+        return await self._send([message], contact)
+
+    async def _send(self, messages: Sequence[Message], contact: Contact | None) -> Receipt:
+        """Send ``messages`` (to one contact) in one provider request, after validation,
+        policy checks and quota reservation (one billable send per request)."""
+        for message in messages:
+            self.validate(message)
+        for message in messages:
+            decision = await self.check(message, contact)
+            if not decision.allowed:
+                raise PolicyRefusedError(decision)
+        first = messages[0]
+        billable = self.rules.monthly_quota is not None and await self._is_billable(first)
+        key = quota_key(self.name, self.rules, self.clock.now())
         if billable and not await self.store.consume(key, 1, self.rules.monthly_quota):
-            raise PolicyRefusedError(await self.check(message, contact))
+            raise PolicyRefusedError(await self.check(first, contact))
         try:
-            return await self._deliver(message)
+            return await self._deliver_batch(messages)
         except Exception:
             if billable:
                 await self.store.consume(key, -1, None)
             raise
+
+    async def _deliver_batch(self, messages: Sequence[Message]) -> Receipt:
+        """Deliver several messages in one request; channels that can override this."""
+        if len(messages) != 1:
+            raise UnsupportedMessageError(f"{self.name} sends one message per request")
+        return await self._deliver(messages[0])
 
     def validate(self, message: Message) -> None:
         """Raise :class:`~chatbridge.errors.MessageInvalidError` if ``message`` breaks a

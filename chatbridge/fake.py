@@ -1,8 +1,8 @@
 """Building blocks for loopback imitations of provider APIs.
 
 A fake is a callable ``httpx.Request -> httpx.Response`` that follows the provider's
-documented request and response shapes. Tests mount it on a respx router
-(``router.route(host=fake.host).mock(side_effect=fake)``) or on
+documented request and response shapes. Tests mount it on a respx router (for each of
+``fake.hosts``: ``router.route(host=host).mock(side_effect=fake)``) or on
 ``httpx.MockTransport(fake)``; nothing here talks to a network.
 """
 
@@ -53,8 +53,8 @@ class FakeAPI:
     """A provider API imitation. Subclasses register routes in ``__init__`` with
     :meth:`route`; every request is kept in :attr:`requests`."""
 
-    #: The provider's API host, for mounting on a respx router.
-    host: ClassVar[str]
+    #: The provider's API hosts, for mounting on a respx router.
+    hosts: ClassVar[tuple[str, ...]]
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []

@@ -69,6 +69,8 @@ class Media(BaseModel):
     caption: str | None = None
     filename: str | None = None
     sha256: str | None = None
+    preview_url: str | None = None
+    duration_ms: int | None = None
 
 
 class Location(BaseModel):

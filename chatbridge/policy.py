@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -37,7 +38,8 @@ class PolicyRules(BaseModel):
       None means the channel has no window.
     - ``outside_window``: what may still be sent when the window is closed.
     - ``requires_follower``: the contact must follow / have added the account.
-    - ``monthly_quota``: how many billable sends a calendar month allows (None: unlimited).
+    - ``monthly_quota``: how many billable sends a calendar month allows (None: unlimited);
+      ``quota_timezone`` is where the provider's month starts.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -46,6 +48,7 @@ class PolicyRules(BaseModel):
     outside_window: frozenset[MessageKind] = frozenset({MessageKind.TEMPLATE})
     requires_follower: bool = False
     monthly_quota: int | None = None
+    quota_timezone: str = "UTC"
 
 
 class RefusalReason(StrEnum):
@@ -97,9 +100,14 @@ class Decision(BaseModel):
         return "\n".join(lines)
 
 
-def quota_key(channel: str, now: datetime) -> str:
+def quota_key(channel: str, rules: PolicyRules, now: datetime) -> str:
     """The counter key of ``channel``'s monthly quota for the month of ``now``."""
-    return f"{channel}:quota:{now:%Y-%m}"
+    return f"{channel}:quota:{_quota_month(rules, now):%Y-%m}"
+
+
+def _quota_month(rules: PolicyRules, now: datetime) -> datetime:
+    """``now`` in the provider's quota timezone."""
+    return now.astimezone(ZoneInfo(rules.quota_timezone))
 
 
 class PolicyEngine:
@@ -161,9 +169,9 @@ class PolicyEngine:
         state = await self._store.contact_state(identity)
         refusal = self._refusal(channel, rules, message, state, now)
         if refusal is None and billable and rules.monthly_quota is not None:
-            used = await self._store.counter(quota_key(channel, now))
+            used = await self._store.counter(quota_key(channel, rules, now))
             if used >= rules.monthly_quota:
-                refusal = _quota_refusal(rules.monthly_quota, used, now)
+                refusal = _quota_refusal(rules.monthly_quota, used, _quota_month(rules, now))
         if refusal is None:
             return Decision(allowed=True, channel=channel, contact=identity, kind=message.kind)
         remedies = refusal.remedies

@@ -99,7 +99,7 @@ async def test_follower_rule() -> None:
 async def test_quota_refusal_names_the_reset_date() -> None:
     store, clock, engine = setup()
     rules = PolicyRules(monthly_quota=2)
-    await store.consume(quota_key("line", clock.now()), 2, 2)
+    await store.consume(quota_key("line", rules, clock.now()), 2, 2)
     decision = await engine.check("line", rules, text())
     assert decision.reason is RefusalReason.QUOTA_SPENT
     assert decision.until == datetime(2026, 6, 1, tzinfo=UTC)
@@ -109,3 +109,13 @@ async def test_quota_refusal_names_the_reset_date() -> None:
 def test_contact_has_one_identity_per_channel() -> None:
     with pytest.raises(ValueError, match="one identity per channel"):
         Contact(identities=[WA, Identity(channel="whatsapp", address="2")])
+
+
+async def test_quota_month_follows_the_provider_timezone() -> None:
+    store, clock, engine = setup()
+    tokyo = PolicyRules(monthly_quota=1, quota_timezone="Asia/Tokyo")
+    clock.set(datetime(2026, 5, 31, 16, tzinfo=UTC))  # already June 1st in Tokyo
+    assert quota_key("line", tokyo, clock.now()) == "line:quota:2026-06"
+    await store.consume(quota_key("line", tokyo, clock.now()), 1, 1)
+    decision = await engine.check("line", tokyo, text())
+    assert decision.until is not None and decision.until.date().isoformat() == "2026-07-01"

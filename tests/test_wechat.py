@@ -52,7 +52,7 @@ class Setup:
 async def wx() -> AsyncIterator[Setup]:
     api, clock = FakeWeChatAPI(kit.CONFIG), FakeClock()
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-        router.route(host=api.host).mock(side_effect=api)
+        router.route(host=api.hosts[0]).mock(side_effect=api)
         channel = WeChatChannel(kit.CONFIG, clock=clock)
         yield Setup(channel, api, clock, router)
         await channel.aclose()

@@ -60,7 +60,7 @@ class Setup:
 async def wa() -> AsyncIterator[Setup]:
     api, clock = FakeWhatsAppAPI(kit.CONFIG), FakeClock()
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-        router.route(host=api.host).mock(side_effect=api)
+        router.route(host=api.hosts[0]).mock(side_effect=api)
         channel = WhatsAppChannel(kit.CONFIG, clock=clock, retry=RetryPolicy(backoff=0))
         yield Setup(channel, api, clock, router)
         await channel.aclose()

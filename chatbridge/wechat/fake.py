@@ -21,7 +21,7 @@ class FakeWeChatAPI(FakeAPI):
     """Issues access tokens for the configured appid/secret, accepts messages (``sent``,
     ``templates``) and stores media. :meth:`expire_tokens` invalidates issued tokens."""
 
-    host = "api.weixin.qq.com"
+    hosts = ("api.weixin.qq.com",)
 
     def __init__(self, config: WeChatConfig) -> None:
         super().__init__()

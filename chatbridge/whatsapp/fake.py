@@ -34,7 +34,7 @@ class FakeWhatsAppAPI(FakeAPI):
     ``sent`` holds every message body accepted; ``media`` every uploaded file.
     """
 
-    host = "graph.facebook.com"
+    hosts = ("graph.facebook.com",)
 
     def __init__(self, config: WhatsAppConfig) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ class FakeWhatsAppAPI(FakeAPI):
             200,
             {
                 "messaging_product": "whatsapp",
-                "url": f"https://{self.host}/fake-media/{media_id}",
+                "url": f"https://graph.facebook.com/fake-media/{media_id}",
                 "mime_type": stored.mime_type,
                 "sha256": stored.sha256,
                 "file_size": len(stored.data),

@@ -9,7 +9,6 @@ of the batch is still delivered and nothing is dropped.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +34,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
+from chatbridge.parsing import parse_item, unknown_event
 from chatbridge.webhook import digest_id, invalid_reason
 from chatbridge.whatsapp.payloads import (
     WAError,
@@ -93,8 +93,8 @@ def _parse_value(document: dict[str, Any], received_at: datetime) -> list[Event]
     def status(item: dict[str, Any]) -> Event:
         return _status(WAStatus.model_validate(item), received_at)
 
-    events = [_guarded("message", item, message, received_at) for item in value.messages]
-    events += [_guarded("status", item, status, received_at) for item in value.statuses]
+    events = [parse_item(CHANNEL, "message", i, message, received_at) for i in value.messages]
+    events += [parse_item(CHANNEL, "status", i, status, received_at) for i in value.statuses]
     events += [
         ChannelEvent(
             channel=CHANNEL,
@@ -107,16 +107,6 @@ def _parse_value(document: dict[str, Any], received_at: datetime) -> list[Event]
         for error in value.errors
     ]
     return events
-
-
-def _guarded(
-    kind: str, item: dict[str, Any], parse: Callable[[dict[str, Any]], Event], now: datetime
-) -> Event:
-    """``parse(item)``, or an UnknownEvent explaining why the item could not be parsed."""
-    try:
-        return parse(item)
-    except (ValidationError, ValueError, OverflowError, OSError) as exc:
-        return _unknown(kind, f"malformed {kind}: {invalid_reason(exc)}", item, now)
 
 
 def _message(wa: WAMessage, names: dict[str, str | None]) -> Event:
@@ -220,12 +210,4 @@ def _error_info(error: WAError) -> ProviderErrorInfo:
 
 
 def _unknown(name: str, reason: str, raw: dict[str, Any], now: datetime) -> UnknownEvent:
-    digest = digest_id(json.dumps(raw, sort_keys=True, default=str))
-    return UnknownEvent(
-        channel=CHANNEL,
-        event_id=f"unknown:{name}:{digest}",
-        timestamp=now,
-        name=name,
-        reason=reason,
-        raw=raw,
-    )
+    return unknown_event(CHANNEL, name, reason, raw, now)

@@ -44,7 +44,8 @@ class ChannelKit:
       free-form messages (a message at ``now``, a follow...).
     - ``customer``: an address on the channel; ``outside_window(identity)``: a message
       the channel allows outside its window (a template), or None if it has no window.
-    - ``media``: a media item with bytes and mime type, for the upload/download check.
+    - ``media``: a media item with bytes and mime type, for the upload/download check;
+      None when the provider has no upload API.
     - ``secrets``: values that must never appear in reprs or error messages.
     """
 
@@ -58,6 +59,6 @@ class ChannelKit:
     open_conversation: Callable[[str, datetime], Sequence[bytes]]
     customer: str
     outside_window: Callable[[Identity], Message] | None
-    media: Media
+    media: Media | None
     secrets: Sequence[str] = field(default_factory=tuple)
     signs_body: bool = True

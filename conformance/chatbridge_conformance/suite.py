@@ -84,7 +84,8 @@ class ConformanceSuite:
         api = kit.fake_api()
         clock = FakeClock()
         with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-            router.route(host=api.host).mock(side_effect=api)
+            for host in api.hosts:
+                router.route(host=host).mock(side_effect=api)
             async with httpx.AsyncClient() as client:
                 channel = kit.build({"store": MemoryStore(), "clock": clock, "http_client": client})
                 yield Harness(kit, channel, api, clock, router)
@@ -232,9 +233,12 @@ class ConformanceSuite:
 
     @pytest.mark.anyio
     async def test_media_round_trips(self, harness: Harness) -> None:
-        uploaded = await harness.channel.upload_media(harness.kit.media)
+        media = harness.kit.media
+        if media is None:
+            pytest.skip(f"{harness.kit.name} has no media upload API")
+        uploaded = await harness.channel.upload_media(media)
         assert uploaded.provider_id
-        assert await harness.channel.download_media(uploaded) == harness.kit.media.data
+        assert await harness.channel.download_media(uploaded) == media.data
 
     # -- hygiene ----------------------------------------------------------------------
 

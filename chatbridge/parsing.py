@@ -1,0 +1,42 @@
+"""Helpers every channel's inbound mapper uses so that one bad item never loses a batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from chatbridge.models import Event, UnknownEvent
+from chatbridge.webhook import digest_id, invalid_reason
+
+
+def unknown_event(
+    channel: str, name: str, reason: str, raw: dict[str, Any], now: datetime
+) -> UnknownEvent:
+    """An UnknownEvent carrying ``raw``, with a stable id derived from its content."""
+    digest = digest_id(json.dumps(raw, sort_keys=True, default=str))
+    return UnknownEvent(
+        channel=channel,
+        event_id=f"unknown:{name}:{digest}",
+        timestamp=now,
+        name=name,
+        reason=reason,
+        raw=raw,
+    )
+
+
+def parse_item(
+    channel: str,
+    kind: str,
+    item: dict[str, Any],
+    parse: Callable[[dict[str, Any]], Event],
+    now: datetime,
+) -> Event:
+    """``parse(item)``, or an UnknownEvent explaining why ``item`` could not be parsed."""
+    try:
+        return parse(item)
+    except (ValidationError, ValueError, OverflowError, OSError) as exc:
+        return unknown_event(channel, kind, f"malformed {kind}: {invalid_reason(exc)}", item, now)
