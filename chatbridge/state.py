@@ -46,7 +46,8 @@ async def apply_event(store: Store, event: Event) -> None:
     newer = current.last_inbound_at is None or current.last_inbound_at < event.timestamp
     if opens_window(event) and newer:
         changes["last_inbound_at"] = event.timestamp
-    if event.reply_token and newer:
+    token_at = current.reply_token_at
+    if event.reply_token and (token_at is None or token_at <= event.timestamp):
         changes.update(reply_token=event.reply_token, reply_token_at=event.timestamp)
     if changes:
         await store.update_contact_state(event.contact, **changes)

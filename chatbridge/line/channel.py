@@ -233,10 +233,15 @@ class LineChannel(Channel):
         headers = self._auth()
         if retry_key:
             headers["X-Line-Retry-Key"] = retry_key
-        request = self.http.build_request(
-            "POST", self.config.api_base + path, headers=headers, json=body
-        )
-        return await self._request(request)
+        url = self.config.api_base + path
+        request = self.http.build_request("POST", url, headers=headers, json=body)
+        try:
+            return await self._request(request)
+        except ProviderError as exc:
+            if retry_key is None or exc.http_status != 409:
+                raise
+            # 409 with a retry key: LINE already accepted this very request earlier.
+            return httpx.Response(200, json={})
 
     async def _get_json(self, path: str) -> Any:
         request = self.http.build_request("GET", self.config.api_base + path, headers=self._auth())

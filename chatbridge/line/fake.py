@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Any
 
 import httpx
 
@@ -27,9 +28,9 @@ class FakeLineAPI(FakeAPI):
         super().__init__()
         self.config = config
         self.quota = quota
-        self.replies: list[dict[str, object]] = []
-        self.pushes: list[dict[str, object]] = []
-        self.multicasts: list[dict[str, object]] = []
+        self.replies: list[dict[str, Any]] = []
+        self.pushes: list[dict[str, Any]] = []
+        self.multicasts: list[dict[str, Any]] = []
         self.content: dict[str, bytes] = {}
         self.used_reply_tokens: set[str] = set()
         self._retry_keys: set[str] = set()
@@ -43,7 +44,7 @@ class FakeLineAPI(FakeAPI):
 
     @property
     def consumption(self) -> int:
-        pushed = sum(len(body["to"]) for body in self.multicasts)  # type: ignore[arg-type]
+        pushed = sum(len(body["to"]) for body in self.multicasts)
         return len(self.pushes) + pushed
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -57,7 +58,7 @@ class FakeLineAPI(FakeAPI):
         messages = [{"id": f"{next(self._ids):018d}", "quoteToken": "q"} for _ in range(count)]
         return json_response(200, {"sentMessages": messages})
 
-    def _check_messages(self, body: dict[str, object]) -> httpx.Response | None:
+    def _check_messages(self, body: dict[str, Any]) -> httpx.Response | None:
         messages = body.get("messages")
         if not isinstance(messages, list) or not 1 <= len(messages) <= 5:
             return line_error(400, "The request body has 1 error(s)")
@@ -84,7 +85,7 @@ class FakeLineAPI(FakeAPI):
             return error
         self.used_reply_tokens.add(token)
         self.replies.append(body)
-        return self._sent(len(body["messages"]))  # type: ignore[arg-type]
+        return self._sent(len(body["messages"]))
 
     def _push(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
@@ -95,7 +96,7 @@ class FakeLineAPI(FakeAPI):
         if self._over_quota(1):
             return line_error(429, "You have reached your monthly limit.")
         self.pushes.append(body)
-        return self._sent(len(body["messages"]))  # type: ignore[arg-type]
+        return self._sent(len(body["messages"]))
 
     def _multicast(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from chatbridge_conformance import ChannelKit, Sample
+
 from chatbridge.channel import ChannelOptions
 from chatbridge.line import signature
 from chatbridge.line.channel import LineChannel, LineConfig
@@ -24,7 +26,6 @@ from chatbridge.models import (
     Unfollowed,
 )
 from chatbridge.webhook import WebhookRequest
-from chatbridge_conformance import ChannelKit, Sample
 
 CONFIG = LineConfig(
     channel_secret="line-test-channel-secret",
@@ -47,7 +48,7 @@ def line_event(
     *,
     at_ms: int = _T0_MS,
     user: str = CUSTOMER,
-    reply_token: str | None = "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
+    reply_token: str | None = "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",  # noqa: S107 (sample)
     **fields: Any,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
