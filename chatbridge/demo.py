@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import anyio
 import httpx
 
 from chatbridge.clock import FakeClock
 from chatbridge.errors import PolicyRefusedError
+from chatbridge.line import LineChannel, LineConfig
+from chatbridge.line import signature as line_signature
+from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import Contact, Identity, Message, MessageReceived, Template
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest
+from chatbridge.wechat import WeChatChannel, WeChatConfig
+from chatbridge.wechat.crypto import MessageCrypto, aes_key
+from chatbridge.wechat.fake import FakeWeChatAPI
+from chatbridge.wechat.payloads import render_xml
+from chatbridge.wechat.signature import sha1_signature
 from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig, signature
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
 
@@ -112,8 +121,138 @@ async def whatsapp_tour() -> None:
         say(f"   the fake WhatsApp API accepted {len(api.sent)} messages")
 
 
+WECHAT = WeChatConfig(
+    app_id="wxdemo0000000001",
+    app_secret="demo-app-secret",
+    token="demo-token",
+    encoding_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    mode="secure",
+)
+
+
+def wechat_push(xml: bytes) -> WebhookRequest:
+    """An encrypted push the way WeChat sends it in secure mode."""
+    assert WECHAT.encoding_aes_key is not None
+    crypto = MessageCrypto(WECHAT.app_id, aes_key(WECHAT.encoding_aes_key.get_secret_value()))
+    encrypted = crypto.encrypt(xml)
+    token, timestamp, nonce = WECHAT.token.get_secret_value(), "1767225600", "77"
+    query = {
+        "signature": sha1_signature(token, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": sha1_signature(token, timestamp, nonce, encrypted),
+    }
+    body = render_xml({"ToUserName": "gh_demo", "Encrypt": encrypted})
+    return WebhookRequest("POST", "https://example.com/wechat?" + urlencode(query), {}, body)
+
+
+async def wechat_tour() -> None:
+    say("\n== WeChat: encrypted pushes, passive reply, 48-hour window ==")
+    clock = FakeClock()
+    api = FakeWeChatAPI(WECHAT)
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(api)) as client,
+        WeChatChannel(WECHAT, clock=clock, http_client=client) as wx,
+    ):
+        openid = "oDemoUser0000000000000000001"
+        xml = render_xml(
+            {
+                "ToUserName": "gh_demo",
+                "FromUserName": openid,
+                "CreateTime": int(clock.now().timestamp()),
+                "MsgType": "text",
+                "Content": "我的订单到了吗? (is my order here?)",
+                "MsgId": "24000000000000001",
+            }
+        )
+        request = wechat_push(xml)
+        say(f"<- encrypted push of {len(request.body)} bytes, msg_signature checked")
+        result = await wx.receive(request)
+        event = result.events[0]
+        if isinstance(event, MessageReceived):
+            say(f"   decrypted: {event.contact}: {event.message.text}")
+        reply = wx.passive_reply(event, "已发货 — shipped today")
+        say(f"-> passive reply, encrypted ({len(reply.body)} bytes); WeChat decrypts it to:")
+        say("   " + wx.open_reply(reply.body).decode())
+        await wx.send(Message(contact=wx.identity(openid), text="Tracking: SF123"))
+        say(f"-> customer-service message sent (access token fetched {api.tokens_issued}x)")
+        clock.advance(timedelta(hours=49))
+        try:
+            await wx.send(Message(contact=wx.identity(openid), text="Any news?"))
+        except PolicyRefusedError as refused:
+            say("-> 49 hours later: " + refused.decision.message)
+        template = Template(name="ORDER_STATUS_TPL", named_parameters={"order": "#4711"})
+        receipt = await wx.send(Message(contact=wx.identity(openid), template=template))
+        say(f"-> template message sent outside the window: msgid {receipt.message_id}")
+
+
+LINE = LineConfig(
+    channel_secret="demo-channel-secret",
+    channel_access_token="demo-channel-token",
+    monthly_quota=2,
+)
+
+
+def line_webhook(event: dict[str, object]) -> WebhookRequest:
+    body = json.dumps({"destination": "Udemo", "events": [event]}).encode()
+    sig = line_signature.sign(body, LINE.channel_secret.get_secret_value())
+    headers = {line_signature.SIGNATURE_HEADER: sig}
+    return WebhookRequest("POST", "https://example.com/line", headers, body)
+
+
+async def line_tour() -> None:
+    say("\n== LINE: friends only, free replies, pushes against a monthly quota ==")
+    clock = FakeClock()
+    api = FakeLineAPI(LINE, quota=2)
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(api)) as client,
+        LineChannel(LINE, clock=clock, http_client=client) as line,
+    ):
+        user = line.identity("U0123456789abcdef0123456789abcdef")
+        stranger = Message(contact=line.identity("Ustranger"), text="Hi!")
+        try:
+            await line.send(stranger)
+        except PolicyRefusedError as refused:
+            say("-> to a stranger: " + refused.decision.message)
+        at_ms = int(clock.now().timestamp() * 1000)
+        await line.receive(
+            line_webhook(
+                {
+                    "type": "follow",
+                    "mode": "active",
+                    "timestamp": at_ms,
+                    "source": {"type": "user", "userId": user.address},
+                    "webhookEventId": "01DEMO0000000000000000FOLLOW",
+                    "replyToken": "demo-reply-token",
+                    "deliveryContext": {"isRedelivery": False},
+                    "follow": {"isUnblocked": False},
+                }
+            )
+        )
+        say(f"<- {user} followed the account")
+        await line.send(Message(contact=user, text="Welcome! (a free reply)"))
+        say(f"-> reply sent with the reply token: {len(api.replies)} reply, 0 quota used")
+        clock.advance(timedelta(minutes=5))
+        for text in ("Your coupon", "Your order shipped"):
+            await line.send(Message(contact=user, text=text))
+        status = await line.quota_status()
+        say(f"-> 2 pushes sent: quota {status.local_used}/{status.limit} used")
+        try:
+            await line.send(Message(contact=user, text="Flash sale!"))
+        except PolicyRefusedError as refused:
+            say("-> third push refused before any call:")
+            say("   " + refused.decision.explain().replace("\n", "\n   "))
+
+
+async def tour() -> None:
+    await whatsapp_tour()
+    await wechat_tour()
+    await line_tour()
+
+
 def main() -> None:
-    anyio.run(whatsapp_tour)
+    anyio.run(tour)
 
 
 if __name__ == "__main__":

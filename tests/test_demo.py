@@ -1,0 +1,18 @@
+"""The README's demo runs offline and tells the story it promises."""
+
+import pytest
+
+from chatbridge.demo import tour
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_demo_tour(capsys: pytest.CaptureFixture[str]) -> None:
+    await tour()
+    out = capsys.readouterr().out
+    assert "reply sent inside the window" in out
+    assert "remedy: send an approved template message instead" in out
+    assert "template sent outside the window" in out
+    assert "已发货 — shipped today" in out
+    assert "template message sent outside the window" in out
+    assert "refused (quota_spent)" in out
