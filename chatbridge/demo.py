@@ -1,254 +1,140 @@
 """A short offline tour of chatbridge: ``python -m chatbridge.demo``.
 
-Every provider API is a loopback fake (no credentials, no network). The clock is a
-FakeClock so the demo can jump past a service window.
+Every provider is played by its channel kit: webhooks are signed (and, for WeChat,
+encrypted) the way the provider does it, and sends go to loopback fakes of the
+provider APIs. The clock is a FakeClock so the tour can jump past service windows.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from urllib.parse import urlencode
 
 import anyio
 import httpx
 
+from chatbridge.channel import Channel
 from chatbridge.clock import FakeClock
 from chatbridge.errors import PolicyRefusedError
-from chatbridge.line import LineChannel, LineConfig
-from chatbridge.line import signature as line_signature
+from chatbridge.kit import ChannelKit
+from chatbridge.line import LineChannel
+from chatbridge.line import kit as line_kit
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import Contact, Identity, Message, MessageReceived, Template
-from chatbridge.store.memory import MemoryStore
-from chatbridge.webhook import WebhookRequest
-from chatbridge.wechat import WeChatChannel, WeChatConfig
-from chatbridge.wechat.crypto import MessageCrypto, aes_key
-from chatbridge.wechat.fake import FakeWeChatAPI
-from chatbridge.wechat.payloads import render_xml
-from chatbridge.wechat.signature import sha1_signature
-from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig, signature
-from chatbridge.whatsapp.fake import FakeWhatsAppAPI
-
-WHATSAPP = WhatsAppConfig(
-    phone_number_id="106540352242922",
-    access_token="demo-access-token",
-    app_secret="demo-app-secret",
-    verify_token="demo-verify-token",
-)
+from chatbridge.webhook import WebhookResult
+from chatbridge.wechat import kit as wechat_kit
+from chatbridge.whatsapp import kit as whatsapp_kit
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def whatsapp_webhook(sender: str, text: str, at: int) -> WebhookRequest:
-    """A customer message as Meta would POST it, signed with the demo app secret."""
-    body = json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "102290129340398",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {"phone_number_id": WHATSAPP.phone_number_id},
-                                "contacts": [{"wa_id": sender, "profile": {"name": "Ana"}}],
-                                "messages": [
-                                    {
-                                        "from": sender,
-                                        "id": f"wamid.demo.{at}",
-                                        "timestamp": str(at),
-                                        "type": "text",
-                                        "text": {"body": text},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
-    sig = signature.sign(body, WHATSAPP.app_secret.get_secret_value())
-    headers = {signature.SIGNATURE_HEADER: sig, "content-type": "application/json"}
-    return WebhookRequest("POST", "https://example.com/webhooks/whatsapp", headers, body)
+def explain(refused: PolicyRefusedError) -> str:
+    return "   " + refused.decision.explain().replace("\n", "\n   ")
 
 
-async def whatsapp_tour() -> None:
+async def deliver(kit: ChannelKit, channel: Channel, body: bytes) -> WebhookResult:
+    """``body`` as the provider would POST it: signed (and encrypted) by the kit."""
+    return await channel.receive(kit.sign(kit.webhook(body), None))
+
+
+async def whatsapp_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
     say("== WhatsApp: 24-hour customer-service window ==")
-    clock = FakeClock()
-    api = FakeWhatsAppAPI(WHATSAPP)
-    async with (
-        httpx.AsyncClient(transport=httpx.MockTransport(api)) as client,
-        WhatsAppChannel(WHATSAPP, store=MemoryStore(), clock=clock, http_client=client) as wa,
-    ):
-        customer = Contact(
-            name="Ana",
-            identities=[
-                wa.identity("16505551234"),
-                Identity(channel="email", address="ana@example.com"),
-            ],
-        )
-        at = int(clock.now().timestamp())
-        result = await wa.receive(whatsapp_webhook("16505551234", "Where is my order?", at))
-        for event in result.events:
-            if isinstance(event, MessageReceived):
-                say(f"<- {event.contact_name} ({event.contact}): {event.message.text}")
-        window = await wa.window(wa.identity("16505551234"))
-        say(f"   window {window.state} until {window.expires_at}")
-
-        reply = Message(contact=wa.identity("16505551234"), text="It ships today!")
-        receipt = await wa.send(reply, customer)
-        say(f"-> reply sent inside the window: {receipt.message_id}")
-
-        clock.advance(timedelta(hours=25))
-        say("   ... 25 hours later ...")
-        try:
-            await wa.send(reply.model_copy(update={"text": "Did it arrive?"}), customer)
-        except PolicyRefusedError as refused:
-            say("-> refused before any network call:")
-            say("   " + refused.decision.explain().replace("\n", "\n   "))
-
-        template = Message(
-            contact=wa.identity("16505551234"),
-            template=Template(name="delivery_check", language="en_US", parameters=["#4711"]),
-        )
-        receipt = await wa.send(template, customer)
-        say(f"-> template sent outside the window: {receipt.message_id}")
-        say(f"   the fake WhatsApp API accepted {len(api.sent)} messages")
-
-
-WECHAT = WeChatConfig(
-    app_id="wxdemo0000000001",
-    app_secret="demo-app-secret",
-    token="demo-token",
-    encoding_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
-    mode="secure",
-)
-
-
-def wechat_push(xml: bytes) -> WebhookRequest:
-    """An encrypted push the way WeChat sends it in secure mode."""
-    assert WECHAT.encoding_aes_key is not None
-    crypto = MessageCrypto(WECHAT.app_id, aes_key(WECHAT.encoding_aes_key.get_secret_value()))
-    encrypted = crypto.encrypt(xml)
-    token, timestamp, nonce = WECHAT.token.get_secret_value(), "1767225600", "77"
-    query = {
-        "signature": sha1_signature(token, timestamp, nonce),
-        "timestamp": timestamp,
-        "nonce": nonce,
-        "encrypt_type": "aes",
-        "msg_signature": sha1_signature(token, timestamp, nonce, encrypted),
-    }
-    body = render_xml({"ToUserName": "gh_demo", "Encrypt": encrypted})
-    return WebhookRequest("POST", "https://example.com/wechat?" + urlencode(query), {}, body)
-
-
-async def wechat_tour() -> None:
-    say("\n== WeChat: encrypted pushes, passive reply, 48-hour window ==")
-    clock = FakeClock()
-    api = FakeWeChatAPI(WECHAT)
-    async with (
-        httpx.AsyncClient(transport=httpx.MockTransport(api)) as client,
-        WeChatChannel(WECHAT, clock=clock, http_client=client) as wx,
-    ):
-        openid = "oDemoUser0000000000000000001"
-        xml = render_xml(
-            {
-                "ToUserName": "gh_demo",
-                "FromUserName": openid,
-                "CreateTime": int(clock.now().timestamp()),
-                "MsgType": "text",
-                "Content": "我的订单到了吗? (is my order here?)",
-                "MsgId": "24000000000000001",
-            }
-        )
-        request = wechat_push(xml)
-        say(f"<- encrypted push of {len(request.body)} bytes, msg_signature checked")
-        result = await wx.receive(request)
-        event = result.events[0]
+    wa = whatsapp_kit.build({"clock": clock, "http_client": client})
+    customer = Contact(
+        name="Ana",
+        identities=[
+            wa.identity(whatsapp_kit.CUSTOMER),
+            Identity(channel="email", address="ana@example.com"),
+        ],
+    )
+    at = int(clock.now().timestamp())
+    body = whatsapp_kit.inbound("text", {"body": "Where is my order?"}, at=at)
+    for event in (await deliver(whatsapp_kit.kit, wa, body)).events:
         if isinstance(event, MessageReceived):
-            say(f"   decrypted: {event.contact}: {event.message.text}")
-        reply = wx.passive_reply(event, "已发货 — shipped today")
-        say(f"-> passive reply, encrypted ({len(reply.body)} bytes); WeChat decrypts it to:")
-        say("   " + wx.open_reply(reply.body).decode())
-        await wx.send(Message(contact=wx.identity(openid), text="Tracking: SF123"))
-        say(f"-> customer-service message sent (access token fetched {api.tokens_issued}x)")
-        clock.advance(timedelta(hours=49))
-        try:
-            await wx.send(Message(contact=wx.identity(openid), text="Any news?"))
-        except PolicyRefusedError as refused:
-            say("-> 49 hours later: " + refused.decision.message)
-        template = Template(name="ORDER_STATUS_TPL", named_parameters={"order": "#4711"})
-        receipt = await wx.send(Message(contact=wx.identity(openid), template=template))
-        say(f"-> template message sent outside the window: msgid {receipt.message_id}")
+            say(f"<- {event.contact_name} ({event.contact}): {event.message.text}")
+    window = await wa.window(wa.identity(whatsapp_kit.CUSTOMER))
+    say(f"   window {window.state} until {window.expires_at}")
+
+    reply = Message(contact=wa.identity(whatsapp_kit.CUSTOMER), text="It ships today!")
+    say(f"-> reply sent inside the window: {(await wa.send(reply, customer)).message_id}")
+    clock.advance(timedelta(hours=25))
+    say("   ... 25 hours later ...")
+    try:
+        await wa.send(reply.model_copy(update={"text": "Did it arrive?"}), customer)
+    except PolicyRefusedError as refused:
+        say("-> refused before any network call:\n" + explain(refused))
+    template = Template(name="delivery_check", language="en_US", parameters=["#4711"])
+    receipt = await wa.send(Message(contact=reply.contact, template=template), customer)
+    say(f"-> template sent outside the window: {receipt.message_id}")
 
 
-LINE = LineConfig(
-    channel_secret="demo-channel-secret",
-    channel_access_token="demo-channel-token",
-    monthly_quota=2,
-)
+async def wechat_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    say("\n== WeChat: encrypted pushes, passive reply, 48-hour window ==")
+    wx = wechat_kit.build({"clock": clock, "http_client": client})
+    openid = wechat_kit.CUSTOMER
+    at = int(clock.now().timestamp())
+    push = wechat_kit.push("text", at=at, Content="我的订单到了吗? (is my order here?)", MsgId="9")
+    request = wechat_kit.sign(wechat_kit.webhook(push))
+    say(f"<- encrypted push of {len(request.body)} bytes, msg_signature checked")
+    event = (await wx.receive(request)).events[0]
+    if isinstance(event, MessageReceived):
+        say(f"   decrypted: {event.contact}: {event.message.text}")
+    reply = wx.passive_reply(event, "已发货 — shipped today")
+    say(f"-> passive reply, encrypted ({len(reply.body)} bytes); WeChat decrypts it to:")
+    say("   " + wx.open_reply(reply.body).decode())
+    await wx.send(Message(contact=wx.identity(openid), text="Tracking: SF123"))
+    say("-> customer-service message sent")
+    clock.advance(timedelta(hours=49))
+    try:
+        await wx.send(Message(contact=wx.identity(openid), text="Any news?"))
+    except PolicyRefusedError as refused:
+        say("-> 49 hours later: " + refused.decision.message)
+    template = Template(name="ORDER_STATUS_TPL", named_parameters={"order": "#4711"})
+    receipt = await wx.send(Message(contact=wx.identity(openid), template=template))
+    say(f"-> template message sent outside the window: msgid {receipt.message_id}")
 
 
-def line_webhook(event: dict[str, object]) -> WebhookRequest:
-    body = json.dumps({"destination": "Udemo", "events": [event]}).encode()
-    sig = line_signature.sign(body, LINE.channel_secret.get_secret_value())
-    headers = {line_signature.SIGNATURE_HEADER: sig}
-    return WebhookRequest("POST", "https://example.com/line", headers, body)
-
-
-async def line_tour() -> None:
+async def line_tour(client: httpx.AsyncClient, clock: FakeClock, api: FakeLineAPI) -> None:
     say("\n== LINE: friends only, free replies, pushes against a monthly quota ==")
-    clock = FakeClock()
-    api = FakeLineAPI(LINE, quota=2)
-    async with (
-        httpx.AsyncClient(transport=httpx.MockTransport(api)) as client,
-        LineChannel(LINE, clock=clock, http_client=client) as line,
-    ):
-        user = line.identity("U0123456789abcdef0123456789abcdef")
-        stranger = Message(contact=line.identity("Ustranger"), text="Hi!")
-        try:
-            await line.send(stranger)
-        except PolicyRefusedError as refused:
-            say("-> to a stranger: " + refused.decision.message)
-        at_ms = int(clock.now().timestamp() * 1000)
-        await line.receive(
-            line_webhook(
-                {
-                    "type": "follow",
-                    "mode": "active",
-                    "timestamp": at_ms,
-                    "source": {"type": "user", "userId": user.address},
-                    "webhookEventId": "01DEMO0000000000000000FOLLOW",
-                    "replyToken": "demo-reply-token",
-                    "deliveryContext": {"isRedelivery": False},
-                    "follow": {"isUnblocked": False},
-                }
-            )
-        )
-        say(f"<- {user} followed the account")
-        await line.send(Message(contact=user, text="Welcome! (a free reply)"))
-        say(f"-> reply sent with the reply token: {len(api.replies)} reply, 0 quota used")
-        clock.advance(timedelta(minutes=5))
-        for text in ("Your coupon", "Your order shipped"):
-            await line.send(Message(contact=user, text=text))
-        status = await line.quota_status()
-        say(f"-> 2 pushes sent: quota {status.local_used}/{status.limit} used")
-        try:
-            await line.send(Message(contact=user, text="Flash sale!"))
-        except PolicyRefusedError as refused:
-            say("-> third push refused before any call:")
-            say("   " + refused.decision.explain().replace("\n", "\n   "))
+    config = line_kit.CONFIG.model_copy(update={"monthly_quota": 2})
+    line = LineChannel(config, clock=clock, http_client=client)
+    try:
+        await line.send(Message(contact=line.identity("Ustranger"), text="Hi!"))
+    except PolicyRefusedError as refused:
+        say("-> to a stranger: " + refused.decision.message)
+    user = line.identity(line_kit.CUSTOMER)
+    at_ms = int(clock.now().timestamp() * 1000)
+    follow = line_kit.line_event("follow", "01DEMOFOLLOW", at_ms=at_ms, follow={})
+    await deliver(line_kit.kit, line, line_kit.webhook_body(follow))
+    say(f"<- {user} followed the account")
+    await line.send(Message(contact=user, text="Welcome! (a free reply)"))
+    say(f"-> reply sent with the reply token: {len(api.replies)} reply, 0 quota used")
+    clock.advance(timedelta(minutes=5))
+    for text in ("Your coupon", "Your order shipped"):
+        await line.send(Message(contact=user, text=text))
+    status = await line.quota_status()
+    say(f"-> 2 pushes sent: quota {status.local_used}/{status.limit} used")
+    try:
+        await line.send(Message(contact=user, text="Flash sale!"))
+    except PolicyRefusedError as refused:
+        say("-> third push refused before any call:\n" + explain(refused))
 
 
 async def tour() -> None:
-    await whatsapp_tour()
-    await wechat_tour()
-    await line_tour()
+    """Run every channel's part of the tour against its loopback fake."""
+    clock = FakeClock()
+    line_api = FakeLineAPI(line_kit.CONFIG, quota=2)
+    fakes = [whatsapp_kit.kit.fake_api(), wechat_kit.kit.fake_api(), line_api]
+    routes = {host: fake for fake in fakes for host in fake.hosts}
+
+    def route(request: httpx.Request) -> httpx.Response:
+        return routes[request.url.host](request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(route)) as client:
+        await whatsapp_tour(client, clock)
+        await wechat_tour(client, clock)
+        await line_tour(client, clock, line_api)
 
 
 def main() -> None:

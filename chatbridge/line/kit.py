@@ -8,9 +8,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chatbridge_conformance import ChannelKit, Sample
-
 from chatbridge.channel import ChannelOptions
+from chatbridge.kit import ChannelKit, Sample
 from chatbridge.line import signature
 from chatbridge.line.channel import LineChannel, LineConfig
 from chatbridge.line.fake import FakeLineAPI

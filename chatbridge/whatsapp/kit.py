@@ -10,9 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chatbridge_conformance import ChannelKit, Sample
-
 from chatbridge.channel import ChannelOptions
+from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     DeliveryState,
     Event,

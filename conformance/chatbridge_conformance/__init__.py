@@ -1,6 +1,6 @@
 """chatbridge's channel conformance suite: a ChannelKit contract and the checks."""
 
-from chatbridge_conformance.kit import ChannelKit, Sample
+from chatbridge.kit import ChannelKit, Sample
 from chatbridge_conformance.suite import ConformanceSuite, Harness
 
 __all__ = ["ChannelKit", "ConformanceSuite", "Harness", "Sample"]

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from chatbridge_conformance.kit import ChannelKit
+from chatbridge.kit import ChannelKit
 
 KITS_GROUP = "chatbridge.kits"
 

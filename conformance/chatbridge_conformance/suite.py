@@ -28,11 +28,11 @@ from chatbridge.errors import (
     SignatureError,
 )
 from chatbridge.fake import FakeAPI
+from chatbridge.kit import ChannelKit
 from chatbridge.models import Message, UnknownEvent
 from chatbridge.policy import RefusalReason
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest
-from chatbridge_conformance.kit import ChannelKit
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -1,4 +1,7 @@
-"""The ChannelKit contract: what a channel ships so the conformance suite can test it."""
+"""The ChannelKit contract: what a channel ships so the conformance suite (the
+``chatbridge_conformance`` package) and the offline demo can drive it without a provider.
+
+It lives in the core so a channel's kit imports nothing but chatbridge."""
 
 from __future__ import annotations
 
