@@ -61,6 +61,11 @@ class FakeAPI:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._queued: list[tuple[re.Pattern[str], httpx.Response]] = []
 
+    @property
+    def received(self) -> int:
+        """How many requests (or, for non-HTTP fakes, deliveries) reached the fake."""
+        return len(self.requests)
+
     def route(self, method: str, path: str, handler: Handler) -> None:
         """Answer ``method`` requests whose path fully matches regex ``path``."""
         self._routes.append((method, re.compile(path), handler))

@@ -32,10 +32,13 @@ class Sample:
 class ChannelKit:
     """Everything the conformance suite needs to exercise one channel offline.
 
-    - ``build(options)``: the channel with the kit's test credentials and ``options``
-      (store, clock, http client).
-    - ``fake_api()``: a fresh loopback imitation of the provider's API (``host`` says
-      where to mount it).
+    - ``name``: the kit's name (one channel class may have several kits, one per
+      provider, such as SMS through Twilio or Vonage).
+    - ``fake_api()``: a fresh loopback imitation of the provider's API (``hosts`` say
+      where HTTP fakes are mounted).
+    - ``build(options, fake)``: the channel with the kit's test credentials and
+      ``options`` (store, clock, http client), wired to ``fake`` when the provider is
+      not reached over HTTP (an SMTP transport, say).
     - ``webhook(body)``: an unsigned inbound request carrying ``body``.
     - ``sign(request, secret)``: ``request`` signed the provider's way with the kit's
       secret, or with ``secret`` when given (to forge).
@@ -53,7 +56,7 @@ class ChannelKit:
     """
 
     name: str
-    build: Callable[[ChannelOptions], Channel]
+    build: Callable[[ChannelOptions, FakeAPI], Channel]
     fake_api: Callable[[], FakeAPI]
     webhook: Callable[[bytes], WebhookRequest]
     sign: Callable[[WebhookRequest, str | None], WebhookRequest]

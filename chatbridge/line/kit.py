@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from chatbridge.channel import ChannelOptions
+from chatbridge.fake import FakeAPI
 from chatbridge.kit import ChannelKit, Sample
 from chatbridge.line import signature
 from chatbridge.line.channel import LineChannel, LineConfig
@@ -324,7 +325,7 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     ]
 
 
-def build(options: ChannelOptions) -> LineChannel:
+def build(options: ChannelOptions, fake: FakeAPI | None = None) -> LineChannel:
     return LineChannel(CONFIG, **options)
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from chatbridge.channel import ChannelOptions
+from chatbridge.fake import FakeAPI
 from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     ChannelEvent,
@@ -208,7 +209,7 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [push("text", at=at, sender=address, Content="hi", MsgId=f"open-{address}-{at}")]
 
 
-def build(options: ChannelOptions) -> WeChatChannel:
+def build(options: ChannelOptions, fake: FakeAPI | None = None) -> WeChatChannel:
     return WeChatChannel(CONFIG, **options)
 
 

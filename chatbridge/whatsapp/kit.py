@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from chatbridge.channel import ChannelOptions
+from chatbridge.fake import FakeAPI
 from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     DeliveryState,
@@ -304,7 +305,7 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [inbound("text", {"body": "hello"}, sender=address, at=int(now.timestamp()))]
 
 
-def build(options: ChannelOptions) -> WhatsAppChannel:
+def build(options: ChannelOptions, fake: FakeAPI | None = None) -> WhatsAppChannel:
     return WhatsAppChannel(CONFIG, **options)
 
 

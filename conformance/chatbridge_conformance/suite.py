@@ -19,7 +19,7 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatbridge.channel import Channel
+from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.clock import FakeClock
 from chatbridge.errors import (
     PayloadError,
@@ -56,7 +56,9 @@ class Harness:
 
     @property
     def calls(self) -> int:
-        return len(self.router.calls)
+        """Everything that reached the provider: HTTP requests (mocked or not) and
+        deliveries to non-HTTP fakes."""
+        return max(len(self.router.calls), self.api.received)
 
     async def open_conversation(self) -> None:
         for body in self.kit.open_conversation(self.kit.customer, self.clock.now()):
@@ -87,7 +89,12 @@ class ConformanceSuite:
             for host in api.hosts:
                 router.route(host=host).mock(side_effect=api)
             async with httpx.AsyncClient() as client:
-                channel = kit.build({"store": MemoryStore(), "clock": clock, "http_client": client})
+                options: ChannelOptions = {
+                    "store": MemoryStore(),
+                    "clock": clock,
+                    "http_client": client,
+                }
+                channel = kit.build(options, api)
                 yield Harness(kit, channel, api, clock, router)
                 await channel.aclose()
 
@@ -130,7 +137,7 @@ class ConformanceSuite:
             kinds = tuple(type(event) for event in events)
             assert kinds == sample.expected, f"sample {sample.name}: got {kinds}"
             for event in events:
-                assert event.channel == harness.kit.name
+                assert event.channel == harness.channel.name
                 assert event.timestamp.tzinfo is not None
             if sample.check:
                 sample.check(events)
@@ -184,7 +191,7 @@ class ConformanceSuite:
     def _receive_garbage(kit: ChannelKit, body: bytes) -> None:
         async def receive() -> None:
             async with httpx.AsyncClient() as client:
-                channel = kit.build({"store": MemoryStore(), "http_client": client})
+                channel = kit.build({"store": MemoryStore(), "http_client": client}, kit.fake_api())
                 with contextlib.suppress(PayloadError):
                     await channel.receive(kit.sign(kit.webhook(body), None))
 
