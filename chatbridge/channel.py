@@ -95,12 +95,18 @@ class Channel(ABC):
         """Verify and parse one webhook request, deduplicate its events and apply them
         to the store. Raises a :class:`~chatbridge.errors.WebhookError` subclass for
         anything that must be refused."""
-        if len(request.body) > self.max_body_bytes:
+        self._check_size(request.body)
+        return await self._accept(await self._receive(request))
+
+    def _check_size(self, body: bytes) -> None:
+        if len(body) > self.max_body_bytes:
             raise PayloadTooLargeError(
-                f"{self.name} webhook body is {len(request.body)} bytes, "
+                f"{self.name} webhook body is {len(body)} bytes, "
                 f"over the {self.max_body_bytes}-byte limit"
             )
-        parsed = await self._receive(request)
+
+    async def _accept(self, parsed: WebhookResult) -> WebhookResult:
+        """Deduplicate ``parsed.events`` and apply the new ones to the store."""
         now = self.clock.now()
         fresh, duplicates = [], []
         for event in parsed.events:

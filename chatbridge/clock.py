@@ -19,11 +19,16 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+#: Where a FakeClock starts unless told otherwise. Channel kits sign time-bound webhooks
+#: at this instant, since the conformance suite runs channels on a default FakeClock.
+FAKE_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 class FakeClock:
-    """A clock that only moves when told to."""
+    """A clock that only moves when told to (from :data:`FAKE_EPOCH` by default)."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        start = start or datetime(2026, 1, 1, tzinfo=UTC)
+        start = start or FAKE_EPOCH
         if start.tzinfo is None:
             raise ValueError("FakeClock needs an aware datetime")
         self._now = start

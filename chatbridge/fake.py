@@ -11,38 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from email import message_from_bytes
-from email.message import Message as EmailMessage
 from typing import Any, ClassVar
 
 import httpx
 
+from chatbridge.forms import Part, parse_form
+
 Handler = Callable[[httpx.Request, re.Match[str]], httpx.Response]
-
-
-@dataclass(frozen=True)
-class Part:
-    """One field of a multipart/form-data body."""
-
-    data: bytes
-    content_type: str | None
-    filename: str | None
 
 
 def parse_multipart(request: httpx.Request) -> dict[str, Part]:
     """The fields of a multipart/form-data request, by name."""
-    head = f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode()
-    document = message_from_bytes(head + request.content)
-    parts: dict[str, Part] = {}
-    for part in document.get_payload() if document.is_multipart() else []:
-        assert isinstance(part, EmailMessage)
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if isinstance(name, str) and isinstance(payload, bytes):
-            content_type = part.get("content-type")
-            parts[name] = Part(payload, content_type, part.get_filename())
-    return parts
+    return parse_form(request.headers.get("content-type", ""), request.content)
 
 
 def json_response(status: int, body: Any, **headers: str) -> httpx.Response:

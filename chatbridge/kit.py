@@ -41,7 +41,9 @@ class ChannelKit:
       not reached over HTTP (an SMTP transport, say).
     - ``webhook(body)``: an unsigned inbound request carrying ``body``.
     - ``sign(request, secret)``: ``request`` signed the provider's way with the kit's
-      secret, or with ``secret`` when given (to forge).
+      secret, or with ``secret`` when given (to forge). Channels under test run on a
+      :class:`~chatbridge.clock.FakeClock`; time-bound signatures use
+      :data:`~chatbridge.clock.FAKE_EPOCH`.
     - ``signs_body``: whether the provider's signature covers the body (it does not for
       every scheme; the altered-body check is skipped then).
     - ``samples``: every inbound event type the channel maps, with expectations.

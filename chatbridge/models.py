@@ -178,7 +178,8 @@ class Message(BaseModel):
     """A message to or from a customer.
 
     ``contact`` is always the customer's identity, whichever the direction. ``kind`` is
-    derived from the content when not given.
+    derived from the content when not given. ``stripped_text`` is an inbound reply's new
+    text without the quoted history; ``thread`` is the conversation key (email).
     """
 
     contact: Identity
@@ -187,6 +188,7 @@ class Message(BaseModel):
     id: str | None = None
     timestamp: AwareDatetime | None = None
     text: str | None = None
+    stripped_text: str | None = None
     html: str | None = None
     subject: str | None = None
     media: list[Media] = Field(default_factory=list)
@@ -289,6 +291,13 @@ class OptedOut(_Event):
     reason: str
 
 
+class Suppressed(_Event):
+    """The address must not be sent to any more (hard bounce, spam complaint)."""
+
+    type: Literal["suppressed"] = "suppressed"
+    reason: str
+
+
 class OptedIn(_Event):
     """The customer asked to be messaged again (START)."""
 
@@ -323,6 +332,7 @@ Event = Annotated[
     | Unfollowed
     | OptedOut
     | OptedIn
+    | Suppressed
     | ChannelEvent
     | UnknownEvent,
     Field(discriminator="type"),

@@ -36,7 +36,20 @@ def parse_item(
     now: datetime,
 ) -> Event:
     """``parse(item)``, or an UnknownEvent explaining why ``item`` could not be parsed."""
+    return parse_items(channel, kind, item, lambda i: [parse(i)], now)[0]
+
+
+def parse_items(
+    channel: str,
+    kind: str,
+    item: dict[str, Any],
+    parse: Callable[[dict[str, Any]], list[Event]],
+    now: datetime,
+) -> list[Event]:
+    """``parse(item)`` for an item that yields several events, or one UnknownEvent
+    explaining why ``item`` could not be parsed."""
     try:
         return parse(item)
-    except (ValidationError, ValueError, OverflowError, OSError) as exc:
-        return unknown_event(channel, kind, f"malformed {kind}: {invalid_reason(exc)}", item, now)
+    except (ValidationError, ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
+        reason = f"malformed {kind}: {invalid_reason(exc)}"
+        return [unknown_event(channel, kind, reason, item, now)]

@@ -15,6 +15,7 @@ from chatbridge.models import (
     MessageReceived,
     OptedIn,
     OptedOut,
+    Suppressed,
     Unfollowed,
 )
 from chatbridge.store.base import Store
@@ -42,6 +43,8 @@ async def apply_event(store: Store, event: Event) -> None:
             changes["opted_out"] = True
         case OptedIn():
             changes["opted_out"] = False
+        case Suppressed(reason=reason):
+            changes["suppressed"] = reason
     current = await store.contact_state(event.contact)
     newer = current.last_inbound_at is None or current.last_inbound_at < event.timestamp
     if opens_window(event) and newer:

@@ -191,7 +191,12 @@ class ConformanceSuite:
     def _receive_garbage(kit: ChannelKit, body: bytes) -> None:
         async def receive() -> None:
             async with httpx.AsyncClient() as client:
-                channel = kit.build({"store": MemoryStore(), "http_client": client}, kit.fake_api())
+                options: ChannelOptions = {
+                    "store": MemoryStore(),
+                    "clock": FakeClock(),
+                    "http_client": client,
+                }
+                channel = kit.build(options, kit.fake_api())
                 with contextlib.suppress(PayloadError):
                     await channel.receive(kit.sign(kit.webhook(body), None))
 

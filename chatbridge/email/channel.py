@@ -1,0 +1,208 @@
+"""The email channel: SMTP out, raw RFC 5322 and provider webhooks in."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any, NoReturn, Unpack
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.email import mime, providers, signature
+from chatbridge.email.transport import MailTransport, SmtpSettings, SmtpTransport
+from chatbridge.errors import (
+    ConfigurationError,
+    MessageInvalidError,
+    PayloadError,
+    ProviderError,
+    SignatureError,
+    UnsupportedMessageError,
+    UnsupportedRequestError,
+)
+from chatbridge.forms import parse_form
+from chatbridge.models import Event, Media, Message, Receipt
+from chatbridge.policy import PolicyRules
+from chatbridge.webhook import WebhookRequest, WebhookResult, invalid_reason
+
+
+class EmailConfig(BaseModel):
+    """The sending address and server, and the keys of the inbound webhooks in use.
+
+    ``max_message_bytes`` caps inbound messages (mail bombs); ``timestamp_tolerance``
+    bounds the age of signed webhook requests (replays).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    from_address: str
+    from_name: str | None = None
+    smtp: SmtpSettings | None = None
+    message_id_domain: str | None = None
+    mailgun_signing_key: SecretStr | None = None
+    sendgrid_verification_key: str | None = None
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    timestamp_tolerance: timedelta = timedelta(minutes=5)
+
+
+class EmailChannel(Channel):
+    """Email. No reply window; bounced, complained and unsubscribed addresses are
+    suppressed and refused with the reason."""
+
+    name = "email"
+    rules = PolicyRules()
+
+    def __init__(
+        self,
+        config: EmailConfig,
+        transport: MailTransport | None = None,
+        **options: Unpack[ChannelOptions],
+    ) -> None:
+        super().__init__(**options)
+        self.config = config
+        self.max_body_bytes = config.max_message_bytes
+        if transport is None and config.smtp is None:
+            raise ConfigurationError("email needs SMTP settings or a transport")
+        self.transport = transport or SmtpTransport(config.smtp)  # type: ignore[arg-type]
+        key = config.sendgrid_verification_key
+        self._sendgrid_key = signature.sendgrid_public_key(key) if key else None
+
+    def __repr__(self) -> str:
+        return f"EmailChannel(from_address={self.config.from_address!r})"
+
+    # -- inbound ----------------------------------------------------------------------
+
+    async def receive_raw(self, raw: bytes) -> WebhookResult:
+        """Take in one raw RFC 5322 message (from your own SMTP server or a mailbox)
+        through the same size limit, dedup and state path as webhooks."""
+        self._check_size(raw)
+        message = mime.parse_message(raw, self.clock.now())
+        return await self._accept(WebhookResult(events=[providers.received(message)]))
+
+    async def _receive(self, request: WebhookRequest) -> WebhookResult:
+        if request.method != "POST":
+            raise UnsupportedRequestError(f"email webhooks are POST, not {request.method}")
+        now = self.clock.now()
+        content_type = request.header("content-type") or ""
+        if request.header(signature.SENDGRID_SIGNATURE) is not None:
+            return WebhookResult(events=self._sendgrid(request))
+        if content_type.startswith("application/json"):
+            return WebhookResult(events=await self._mailgun_event(request))
+        form = parse_form(content_type, request.body)
+        await self._verify_mailgun(
+            *(form[f].text if f in form else None for f in ("timestamp", "token", "signature"))
+        )
+        return WebhookResult(events=[providers.mailgun_inbound(form, now)])
+
+    async def _verify_mailgun(
+        self, timestamp: str | None, token: str | None, sig: str | None
+    ) -> None:
+        """Check a Mailgun signature and that its token was not used before. Mailgun
+        signs only timestamp + token, not the body, so a token is good for one request
+        (as Mailgun's "Securing webhooks" advises)."""
+        if self.config.mailgun_signing_key is None:
+            raise SignatureError("a Mailgun webhook arrived but no mailgun_signing_key is set")
+        signature.verify_mailgun(
+            self.config.mailgun_signing_key.get_secret_value(), timestamp, token, sig
+        )
+        signature.check_timestamp(timestamp, self.clock.now(), self.config.timestamp_tolerance)
+        key = f"{self.name}:mailgun-token:{token}"
+        ttl = 2 * self.config.timestamp_tolerance
+        if not await self.store.first_seen(key, self.clock.now(), ttl):
+            raise SignatureError("this Mailgun token was already used (replayed request)")
+
+    async def _mailgun_event(self, request: WebhookRequest) -> list[Event]:
+        document = _json(request.body)
+        signed = document.get("signature") if isinstance(document, dict) else None
+        if not isinstance(signed, dict):
+            raise SignatureError("Mailgun event has no signature object")
+        await self._verify_mailgun(
+            *(_text(signed.get(f)) for f in ("timestamp", "token", "signature"))
+        )
+        data = document.get("event-data")
+        if not isinstance(data, dict):
+            raise PayloadError("Mailgun event has no event-data object")
+        return providers.mailgun_event(data, self.clock.now())
+
+    def _sendgrid(self, request: WebhookRequest) -> list[Event]:
+        if self._sendgrid_key is None:
+            raise SignatureError(
+                "a SendGrid webhook arrived but no sendgrid_verification_key is set"
+            )
+        timestamp = request.header(signature.SENDGRID_TIMESTAMP)
+        signature.verify_sendgrid(
+            self._sendgrid_key,
+            request.body,
+            request.header(signature.SENDGRID_SIGNATURE),
+            timestamp,
+        )
+        signature.check_timestamp(timestamp, self.clock.now(), self.config.timestamp_tolerance)
+        return providers.sendgrid_events(_json(request.body), self.clock.now())
+
+    # -- outbound ---------------------------------------------------------------------
+
+    def reply(self, inbound: Message, text: str, html: str | None = None) -> Message:
+        """A reply to ``inbound`` that lands in the customer's thread."""
+        subject = inbound.subject or ""
+        if not subject.lower().startswith("re:"):
+            subject = f"Re: {subject}".strip()
+        return Message(
+            contact=inbound.contact,
+            subject=subject,
+            text=text,
+            html=html,
+            reply_to=inbound.id,
+            thread=inbound.thread,
+        )
+
+    def validate(self, message: Message) -> None:
+        super().validate(message)
+        if message.template or message.interactive or message.reaction or message.location:
+            raise UnsupportedMessageError(f"email cannot send a {message.kind} message")
+        if not (message.text or message.html or message.media):
+            raise MessageInvalidError("an email needs text, html or attachments")
+        if any(media.data is None for media in message.media):
+            raise MessageInvalidError("email attachments need their bytes in media.data")
+
+    async def _deliver(self, message: Message) -> Receipt:
+        domain = self.config.message_id_domain or self.config.from_address.rpartition("@")[2]
+        message_id = mime.new_message_id(domain)
+        email = mime.build_email(
+            message, self.config.from_address, self.config.from_name, message_id, self.clock.now()
+        )
+        await self.transport.send(email)
+        return Receipt(
+            channel=self.name,
+            contact=message.contact,
+            message_id=message_id,
+            accepted_at=self.clock.now(),
+            raw={"subject": message.subject, "references": email.get("References")},
+        )
+
+    # -- media ------------------------------------------------------------------------
+
+    async def upload_media(self, media: Media) -> Media:
+        raise UnsupportedMessageError("email has no media store: attachments travel in the message")
+
+    async def download_media(self, media: Media) -> bytes:
+        """Inbound attachments arrive with their bytes; this returns them."""
+        if media.data is None:
+            raise MessageInvalidError("this attachment has no bytes")
+        return media.data
+
+    def _raise_for(self, response: httpx.Response) -> NoReturn:
+        raise ProviderError(
+            f"email provider answered HTTP {response.status_code}", provider=self.name
+        )
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise PayloadError(f"webhook body is not JSON: {invalid_reason(exc)}") from exc
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
