@@ -28,7 +28,7 @@ from chatbridge.errors import (
     UnsupportedMessageError,
 )
 from chatbridge.models import Contact, Identity, Media, Message, Receipt, Window
-from chatbridge.policy import Decision, PolicyEngine, PolicyRules, quota_key
+from chatbridge.policy import Decision, PolicyEngine, PolicyRules, quota_key, rate_window
 from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
@@ -158,17 +158,33 @@ class Channel(ABC):
             decision = await self.check(message, contact)
             if not decision.allowed:
                 raise PolicyRefusedError(decision)
-        first = messages[0]
-        billable = self.rules.monthly_quota is not None and await self._is_billable(first)
-        key = quota_key(self.name, self.rules, self.clock.now())
-        if billable and not await self.store.consume(key, 1, self.rules.monthly_quota):
-            raise PolicyRefusedError(await self.check(first, contact))
+        reserved = await self._reserve(messages[0], contact)
         try:
             return await self._deliver_batch(messages)
         except Exception:
-            if billable:
+            for key in reserved:
                 await self.store.consume(key, -1, None)
             raise
+
+    async def _reserve(self, message: Message, contact: Contact | None) -> list[str]:
+        """Atomically take one unit of every counter the send is limited by (monthly
+        quota, per-contact rate), so concurrent sends cannot overspend. Returns the keys
+        taken, to give back if the provider refuses."""
+        now = self.clock.now()
+        limits: list[tuple[str, int]] = []
+        if self.rules.monthly_quota is not None and await self._is_billable(message):
+            limits.append((quota_key(self.name, self.rules, now), self.rules.monthly_quota))
+        if self.rules.rate_limit is not None:
+            key, _ = rate_window(self.rules, message.contact, now)
+            limits.append((key, self.rules.rate_limit.count))
+        taken: list[str] = []
+        for key, limit in limits:
+            if not await self.store.consume(key, 1, limit):
+                for done in taken:
+                    await self.store.consume(done, -1, None)
+                raise PolicyRefusedError(await self.check(message, contact))
+            taken.append(key)
+        return taken
 
     async def _deliver_batch(self, messages: Sequence[Message]) -> Receipt:
         """Deliver several messages in one request; channels that can override this."""
@@ -203,10 +219,12 @@ class Channel(ABC):
 
     # -- HTTP -------------------------------------------------------------------------
 
-    async def _request(self, request: httpx.Request) -> httpx.Response:
+    async def _request(
+        self, request: httpx.Request, follow_redirects: bool = False
+    ) -> httpx.Response:
         """Send ``request`` with safe retries; map every failure to a typed error."""
         try:
-            response = await http.send(self.http, request, self.retry)
+            response = await http.send(self.http, request, self.retry, follow_redirects)
         except httpx.TransportError as exc:
             raise ProviderUnavailableError(
                 f"{self.name} API unreachable: {type(exc).__name__}", provider=self.name

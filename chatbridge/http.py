@@ -43,14 +43,17 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 async def send(
-    client: httpx.AsyncClient, request: httpx.Request, policy: RetryPolicy = RetryPolicy()
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    policy: RetryPolicy = RetryPolicy(),
+    follow_redirects: bool = False,
 ) -> httpx.Response:
     """Send ``request``, retrying only where it is safe; the last response is returned
     whatever its status (the caller maps errors)."""
     attempt = 1
     while True:
         try:
-            response = await client.send(request)
+            response = await client.send(request, follow_redirects=follow_redirects)
         except (httpx.ConnectError, httpx.ConnectTimeout):
             if attempt >= policy.attempts:
                 raise

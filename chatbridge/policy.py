@@ -31,6 +31,15 @@ OUTBOUND_KINDS: tuple[MessageKind, ...] = (
 )
 
 
+class RateLimit(BaseModel):
+    """At most ``count`` sends to one contact per ``period`` (fixed windows)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int = Field(gt=0)
+    period: timedelta
+
+
 class PolicyRules(BaseModel):
     """What a channel allows, stated as data.
 
@@ -40,6 +49,7 @@ class PolicyRules(BaseModel):
     - ``requires_follower``: the contact must follow / have added the account.
     - ``monthly_quota``: how many billable sends a calendar month allows (None: unlimited);
       ``quota_timezone`` is where the provider's month starts.
+    - ``rate_limit``: how often one contact may be sent to.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -49,6 +59,7 @@ class PolicyRules(BaseModel):
     requires_follower: bool = False
     monthly_quota: int | None = None
     quota_timezone: str = "UTC"
+    rate_limit: RateLimit | None = None
 
 
 class RefusalReason(StrEnum):
@@ -59,6 +70,7 @@ class RefusalReason(StrEnum):
     OPTED_OUT = "opted_out"
     SUPPRESSED = "suppressed"
     QUOTA_SPENT = "quota_spent"
+    RATE_LIMITED = "rate_limited"
 
 
 class RemedyKind(StrEnum):
@@ -103,6 +115,15 @@ class Decision(BaseModel):
 def quota_key(channel: str, rules: PolicyRules, now: datetime) -> str:
     """The counter key of ``channel``'s monthly quota for the month of ``now``."""
     return f"{channel}:quota:{_quota_month(rules, now):%Y-%m}"
+
+
+def rate_window(rules: PolicyRules, identity: Identity, now: datetime) -> tuple[str, datetime]:
+    """The counter key of ``identity``'s current rate-limit window, and when it ends."""
+    assert rules.rate_limit is not None
+    period = rules.rate_limit.period.total_seconds()
+    bucket = int(now.timestamp() // period)
+    ends = datetime.fromtimestamp((bucket + 1) * period, now.tzinfo)
+    return f"{identity.channel}:rate:{identity.address}:{bucket}", ends
 
 
 def _quota_month(rules: PolicyRules, now: datetime) -> datetime:
@@ -172,6 +193,10 @@ class PolicyEngine:
             used = await self._store.counter(quota_key(channel, rules, now))
             if used >= rules.monthly_quota:
                 refusal = _quota_refusal(rules.monthly_quota, used, _quota_month(rules, now))
+        if refusal is None and rules.rate_limit is not None:
+            key, ends = rate_window(rules, identity, now)
+            if await self._store.counter(key) >= rules.rate_limit.count:
+                refusal = _rate_refusal(rules.rate_limit, ends)
         if refusal is None:
             return Decision(allowed=True, channel=channel, contact=identity, kind=message.kind)
         remedies = refusal.remedies
@@ -270,4 +295,19 @@ def _quota_refusal(limit: int, used: int, now: datetime) -> _Refusal:
             ),
         ],
         until=next_month,
+    )
+
+
+def _rate_refusal(limit: RateLimit, ends: datetime) -> _Refusal:
+    return _Refusal(
+        RefusalReason.RATE_LIMITED,
+        f"at most {limit.count} messages per {limit.period} to one number",
+        [
+            Remedy(
+                kind=RemedyKind.WAIT_UNTIL,
+                description=f"wait until {ends.isoformat()}",
+                until=ends,
+            )
+        ],
+        until=ends,
     )

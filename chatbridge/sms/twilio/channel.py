@@ -1,0 +1,176 @@
+"""SMS and MMS through Twilio's Programmable Messaging API."""
+
+from __future__ import annotations
+
+import base64
+from typing import NoReturn, Unpack
+from urllib.parse import parse_qsl, urlencode
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+
+from chatbridge.channel import ChannelOptions
+from chatbridge.errors import (
+    MessageInvalidError,
+    PayloadError,
+    ProviderPolicyError,
+    UnsupportedMessageError,
+    UnsupportedRequestError,
+)
+from chatbridge.models import Event, Identity, Media, Message, Receipt
+from chatbridge.sms.channel import SmsChannel, SmsSettings
+from chatbridge.sms.twilio import inbound, signature
+from chatbridge.sms.twilio.errors import UNSUBSCRIBED_RECIPIENT, error_for
+from chatbridge.webhook import WebhookRequest, WebhookResponse
+
+
+class TwilioConfig(BaseModel):
+    """A Twilio account and the sender: ``from_number`` or ``messaging_service_sid``.
+
+    ``public_url`` is the webhook URL as Twilio calls it, when a proxy changes the URL the
+    application sees (Twilio signs the URL it requested).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    account_sid: str
+    auth_token: SecretStr
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+    public_url: str | None = None
+    api_base: str = "https://api.twilio.com"
+
+    @model_validator(mode="after")
+    def _one_sender(self) -> TwilioConfig:
+        if bool(self.from_number) == bool(self.messaging_service_sid):
+            raise ValueError("give exactly one of from_number and messaging_service_sid")
+        return self
+
+
+class TwilioSid(BaseModel):
+    sid: str
+    num_segments: str | None = None
+    status: str | None = None
+
+
+class TwilioChannel(SmsChannel):
+    """SMS/MMS through Twilio. Webhooks: incoming messages and status callbacks."""
+
+    def __init__(
+        self,
+        config: TwilioConfig,
+        settings: SmsSettings | None = None,
+        **options: Unpack[ChannelOptions],
+    ) -> None:
+        super().__init__(settings or SmsSettings(), **options)
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"TwilioChannel(account_sid={self.config.account_sid!r})"
+
+    # -- inbound ----------------------------------------------------------------------
+
+    async def _parse(self, request: WebhookRequest) -> list[Event]:
+        if request.method == "POST":
+            content_type = (request.header("content-type") or "").split(";")[0].strip()
+            if content_type != "application/x-www-form-urlencoded":
+                raise PayloadError(
+                    f"Twilio posts urlencoded forms, not {content_type or 'nothing'}"
+                )
+            try:
+                params = parse_qsl(request.body.decode(), keep_blank_values=True)
+            except UnicodeDecodeError as exc:
+                raise PayloadError(f"malformed Twilio form: {exc}") from exc
+            signed = params
+        elif request.method == "GET":
+            params, signed = list(request.query.items()), []
+        else:
+            raise UnsupportedRequestError(f"Twilio webhooks are POST or GET, not {request.method}")
+        url = self.config.public_url or request.url
+        signature.verify(
+            url,
+            signed,
+            request.header(signature.SIGNATURE_HEADER),
+            self.config.auth_token.get_secret_value(),
+        )
+        return [inbound.parse(dict(params), self.clock.now())]
+
+    async def _auto_reply(self, contact: Identity, text: str) -> WebhookResponse:
+        """Answer in the webhook response with TwiML ``<Message>``."""
+        return _twiml(text)
+
+    def _acknowledgement(self) -> WebhookResponse:
+        return _twiml(None)
+
+    # -- outbound ---------------------------------------------------------------------
+
+    def validate(self, message: Message) -> None:
+        super().validate(message)
+        if len(message.media) > 10 or any(not m.url for m in message.media):
+            raise MessageInvalidError("Twilio MMS takes up to 10 media items by public URL")
+
+    async def _deliver(self, message: Message) -> Receipt:
+        form: list[tuple[str, str]] = [("To", message.contact.address)]
+        if self.config.messaging_service_sid:
+            form.append(("MessagingServiceSid", self.config.messaging_service_sid))
+        else:
+            form.append(("From", str(self.config.from_number)))
+        if message.text:
+            form.append(("Body", message.text))
+        form += [("MediaUrl", str(media.url)) for media in message.media]
+        if self.config.status_callback:
+            form.append(("StatusCallback", self.config.status_callback))
+        url = f"{self.config.api_base}/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
+        headers = {"content-type": "application/x-www-form-urlencoded", **self._auth()}
+        # urlencode keeps repeated MediaUrl fields, which a dict could not.
+        request = self.http.build_request(
+            "POST", url, content=urlencode(form).encode(), headers=headers
+        )
+        try:
+            response = await self._request(request)
+        except ProviderPolicyError as exc:
+            if exc.code == UNSUBSCRIBED_RECIPIENT:  # Twilio knew of a STOP we did not
+                await self.store.update_contact_state(message.contact, opted_out=True)
+            raise
+        try:
+            sent = TwilioSid.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise self._unexpected(response, "send") from exc
+        return Receipt(
+            channel=self.name,
+            contact=message.contact,
+            message_id=sent.sid,
+            accepted_at=self.clock.now(),
+            raw=sent.model_dump() | {"estimate": self.estimate(message).model_dump(mode="json")},
+        )
+
+    # -- media ------------------------------------------------------------------------
+
+    async def upload_media(self, media: Media) -> Media:
+        raise UnsupportedMessageError("Twilio sends MMS media by public URL; it has no upload API")
+
+    async def download_media(self, media: Media) -> bytes:
+        """Fetch inbound MMS media (Twilio may require the account's basic auth and
+        redirects to its media store)."""
+        if not media.url:
+            raise MessageInvalidError("downloading Twilio media needs its MediaUrl")
+        request = self.http.build_request("GET", media.url, headers=self._auth())
+        return (await self._request(request, follow_redirects=True)).content
+
+    def _auth(self) -> dict[str, str]:
+        """HTTP basic auth with the account SID and auth token."""
+        pair = f"{self.config.account_sid}:{self.config.auth_token.get_secret_value()}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+    def _raise_for(self, response: httpx.Response) -> NoReturn:
+        raise error_for(response)
+
+
+def _twiml(text: str | None) -> WebhookResponse:
+    root = Element("Response")
+    if text:
+        SubElement(root, "Message").text = text
+    body = b'<?xml version="1.0" encoding="UTF-8"?>' + tostring(root, encoding="unicode").encode()
+    return WebhookResponse(body=body, media_type="application/xml")

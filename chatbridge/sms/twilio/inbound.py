@@ -1,0 +1,104 @@
+"""Twilio webhook parameters -> chatbridge events ("Messaging webhooks": incoming
+message and status callback parameters)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chatbridge.errors import PayloadError
+from chatbridge.models import (
+    ChannelEvent,
+    DeliveryState,
+    Direction,
+    Event,
+    Identity,
+    Media,
+    MediaKind,
+    Message,
+    MessageReceived,
+    ProviderErrorInfo,
+    StatusUpdate,
+    UnknownEvent,
+)
+
+CHANNEL = "sms"
+_STATES = {
+    "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED,
+    "read": DeliveryState.READ,
+    "undelivered": DeliveryState.FAILED,
+    "failed": DeliveryState.FAILED,
+}
+#: Intermediate states reported as ChannelEvents ("Message status values").
+_PROGRESS = frozenset({"accepted", "scheduled", "queued", "sending", "receiving", "canceled"})
+_MEDIA_KINDS = {"image": MediaKind.IMAGE, "audio": MediaKind.AUDIO, "video": MediaKind.VIDEO}
+
+
+def parse(params: dict[str, str], received_at: datetime) -> Event:
+    """The event of one Twilio webhook: an incoming message or a status callback."""
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    if not sid:
+        raise PayloadError("Twilio webhook has no MessageSid")
+    status = params.get("MessageStatus") or params.get("SmsStatus") or "received"
+    if status == "received":
+        return _message(sid, params, received_at)
+    return _status(sid, status, params, received_at)
+
+
+def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
+    sender = params.get("From")
+    if not sender:
+        raise PayloadError("Twilio message has no From")
+    contact = Identity(channel=CHANNEL, address=sender)
+    try:
+        count = int(params.get("NumMedia", "0"))
+    except ValueError as exc:
+        raise PayloadError("NumMedia is not a number") from exc
+    media = []
+    for index in range(min(count, 10)):
+        url = params.get(f"MediaUrl{index}")
+        mime = params.get(f"MediaContentType{index}", "application/octet-stream")
+        if url:
+            kind = _MEDIA_KINDS.get(mime.partition("/")[0], MediaKind.FILE)
+            media.append(Media(kind=kind, url=url, mime_type=mime))
+    message = Message(
+        contact=contact,
+        direction=Direction.INBOUND,
+        id=sid,
+        timestamp=received_at,
+        text=params.get("Body"),
+        media=media,
+        raw=dict(params),
+    )
+    return MessageReceived(
+        channel=CHANNEL,
+        event_id=sid,
+        contact=contact,
+        timestamp=received_at,
+        message=message,
+        raw=dict(params),
+    )
+
+
+def _status(sid: str, status: str, params: dict[str, str], received_at: datetime) -> Event:
+    recipient = params.get("To")
+    common: dict[str, Any] = {
+        "channel": CHANNEL,
+        "event_id": f"{sid}:{status}",
+        "contact": Identity(channel=CHANNEL, address=recipient) if recipient else None,
+        "timestamp": received_at,
+        "raw": dict(params),
+    }
+    state = _STATES.get(status)
+    if status in _PROGRESS:
+        return ChannelEvent(name=f"status:{status}", data=dict(params), **common)
+    if state is None:
+        return UnknownEvent(name=f"status:{status}", reason="status value is not mapped", **common)
+    code = params.get("ErrorCode")
+    errors = (
+        [ProviderErrorInfo(code=code, message=params.get("ErrorMessage", f"Twilio error {code}"))]
+        if code
+        else []
+    )
+    return StatusUpdate(message_id=sid, state=state, errors=errors, **common)

@@ -1,0 +1,176 @@
+"""The Twilio SMS conformance kit: signed form webhooks (incoming SMS/MMS, keywords,
+status callbacks, as in "Messaging webhooks") and the fake Messages API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode
+
+from chatbridge.channel import ChannelOptions
+from chatbridge.fake import FakeAPI
+from chatbridge.kit import ChannelKit, Sample
+from chatbridge.models import (
+    ChannelEvent,
+    DeliveryState,
+    Event,
+    MediaKind,
+    MessageReceived,
+    OptedIn,
+    OptedOut,
+    StatusUpdate,
+)
+from chatbridge.sms.twilio import signature
+from chatbridge.sms.twilio.channel import TwilioChannel, TwilioConfig
+from chatbridge.sms.twilio.fake import FakeTwilioAPI
+from chatbridge.webhook import WebhookRequest
+
+CONFIG = TwilioConfig(
+    account_sid="AC00000000000000000000000000000001",
+    auth_token="twilio-test-auth-token",
+    from_number="+14155550100",
+)
+CUSTOMER = "+14155550123"
+WEBHOOK_URL = "https://support.example.com/webhooks/sms"
+
+
+def incoming(body: str, sid: str = "SM1", sender: str = CUSTOMER, **extra: str) -> bytes:
+    params = {
+        "MessageSid": sid,
+        "AccountSid": CONFIG.account_sid,
+        "From": sender,
+        "To": str(CONFIG.from_number),
+        "Body": body,
+        "NumMedia": "0",
+        "SmsStatus": "received",
+        **extra,
+    }
+    return urlencode(params).encode()
+
+
+def status(state: str, sid: str = "SMout1", **extra: str) -> bytes:
+    params = {
+        "MessageSid": sid,
+        "MessageStatus": state,
+        "To": CUSTOMER,
+        "From": str(CONFIG.from_number),
+        **extra,
+    }
+    return urlencode(params).encode()
+
+
+def _expect(check: Callable[[list[Event]], bool]) -> Callable[[list[Event]], None]:
+    def assert_events(events: list[Event]) -> None:
+        assert check(events), events
+
+    return assert_events
+
+
+def _text(events: list[Event]) -> str | None:
+    event = events[0]
+    assert isinstance(event, MessageReceived)
+    return event.message.text
+
+
+SAMPLES = [
+    Sample(
+        "sms",
+        incoming("Is my order shipped?"),
+        (MessageReceived,),
+        _expect(
+            lambda e: (
+                _text(e) == "Is my order shipped?"
+                and e[0].contact is not None
+                and e[0].contact.address == CUSTOMER
+            )
+        ),
+    ),
+    Sample(
+        "mms",
+        incoming(
+            "photo",
+            sid="MM2",
+            NumMedia="2",
+            MediaUrl0="https://api.twilio.com/fake-media/m1",
+            MediaContentType0="image/jpeg",
+            MediaUrl1="https://api.twilio.com/fake-media/m2",
+            MediaContentType1="video/mp4",
+        ),
+        (MessageReceived,),
+        _expect(
+            lambda e: (
+                isinstance(e[0], MessageReceived)
+                and [m.kind for m in e[0].message.media] == [MediaKind.IMAGE, MediaKind.VIDEO]
+            )
+        ),
+    ),
+    Sample("stop", incoming("Stop", sid="SM3"), (MessageReceived, OptedOut)),
+    Sample("stopall", incoming(" STOPALL ", sid="SM4"), (MessageReceived, OptedOut)),
+    Sample("unsubscribe", incoming("unsubscribe", sid="SM5"), (MessageReceived, OptedOut)),
+    Sample("cancel_end_quit", incoming("quit.", sid="SM6"), (MessageReceived, OptedOut)),
+    Sample("start", incoming("START", sid="SM7"), (MessageReceived, OptedIn)),
+    Sample("unstop", incoming("unstop", sid="SM8"), (MessageReceived, OptedIn)),
+    Sample("help", incoming("HELP", sid="SM9"), (MessageReceived,)),
+    Sample(
+        "advanced_opt_out",
+        incoming("stop", sid="SM10", OptOutType="STOP"),
+        (MessageReceived, OptedOut),
+    ),
+    Sample("status_sent", status("sent"), (StatusUpdate,)),
+    Sample(
+        "status_delivered",
+        status("delivered", sid="SMout2"),
+        (StatusUpdate,),
+        _expect(lambda e: isinstance(e[0], StatusUpdate) and e[0].state is DeliveryState.DELIVERED),
+    ),
+    Sample(
+        "status_undelivered",
+        status("undelivered", sid="SMout3", ErrorCode="30007"),
+        (StatusUpdate,),
+        _expect(lambda e: isinstance(e[0], StatusUpdate) and e[0].errors[0].code == "30007"),
+    ),
+    Sample("status_failed", status("failed", sid="SMout4", ErrorCode="30008"), (StatusUpdate,)),
+    Sample("status_read", status("read", sid="SMout5"), (StatusUpdate,)),
+    Sample("status_queued", status("queued", sid="SMout6"), (ChannelEvent,)),
+]
+
+
+def webhook(body: bytes) -> WebhookRequest:
+    return WebhookRequest(
+        "POST", WEBHOOK_URL, {"content-type": "application/x-www-form-urlencoded"}, body
+    )
+
+
+def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+    token = secret or CONFIG.auth_token.get_secret_value()
+    try:
+        params = parse_qsl(request.body.decode(), keep_blank_values=True)
+    except UnicodeDecodeError:
+        params = []
+    return request.with_headers(
+        **{signature.SIGNATURE_HEADER: signature.sign(request.url, params, token)}
+    )
+
+
+def open_conversation(address: str, now: datetime) -> list[bytes]:
+    return [incoming("hi", sid=f"SMopen{int(now.timestamp())}", sender=address)]
+
+
+def build(options: ChannelOptions, fake: FakeAPI | None = None) -> TwilioChannel:
+    return TwilioChannel(CONFIG, **options)
+
+
+kit = ChannelKit(
+    name="sms-twilio",
+    build=build,
+    fake_api=lambda: FakeTwilioAPI(CONFIG),
+    webhook=webhook,
+    sign=sign,
+    samples=SAMPLES,
+    unknown_body=status("partially_delivered", sid="SMout9"),
+    open_conversation=open_conversation,
+    customer=CUSTOMER,
+    outside_window=None,
+    media=None,
+    secrets=[CONFIG.auth_token.get_secret_value()],
+)
