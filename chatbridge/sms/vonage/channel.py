@@ -1,0 +1,144 @@
+"""SMS through Vonage: the SMS API to send, signed SMS API and Messages API webhooks."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any, NoReturn, Unpack
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from chatbridge.channel import ChannelOptions
+from chatbridge.errors import (
+    MessageInvalidError,
+    PayloadError,
+    SignatureError,
+    UnsupportedMessageError,
+    UnsupportedRequestError,
+)
+from chatbridge.forms import parse_form
+from chatbridge.models import Event, Identity, Media, Message, Receipt
+from chatbridge.sms.channel import SmsChannel, SmsSettings
+from chatbridge.sms.segments import Encoding
+from chatbridge.sms.vonage import inbound, signature
+from chatbridge.sms.vonage.errors import error_for
+from chatbridge.webhook import WebhookRequest, WebhookResponse
+
+
+class VonageConfig(BaseModel):
+    """A Vonage account: API key/secret to send, the signature secret (and method, as
+    set in the dashboard) to verify webhooks, and the sender id or number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: str
+    api_secret: SecretStr
+    signature_secret: SecretStr
+    signature_method: signature.SignatureMethod = "md5hash"
+    sender: str
+    timestamp_tolerance: timedelta = timedelta(minutes=5)
+    api_base: str = "https://rest.nexmo.com"
+
+
+class VonageChannel(SmsChannel):
+    """SMS through Vonage. A webhook must carry a valid ``sig`` (SMS API) or a signed
+    JWT (Messages API); unsigned webhooks are refused."""
+
+    def __init__(
+        self,
+        config: VonageConfig,
+        settings: SmsSettings | None = None,
+        **options: Unpack[ChannelOptions],
+    ) -> None:
+        super().__init__(settings or SmsSettings(), **options)
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"VonageChannel(api_key={self.config.api_key!r})"
+
+    # -- inbound ----------------------------------------------------------------------
+
+    async def _parse(self, request: WebhookRequest) -> list[Event]:
+        secret = self.config.signature_secret.get_secret_value()
+        now, tolerance = self.clock.now(), self.config.timestamp_tolerance
+        params = self._params(request)
+        authorization = request.header("authorization") or ""
+        if authorization.startswith("Bearer "):
+            signature.verify_jwt(authorization, request.body, secret, now, tolerance)
+        elif "sig" in params:
+            flat = {name: str(value) for name, value in params.items()}
+            signature.verify_sms(flat, secret, self.config.signature_method, now, tolerance)
+        else:
+            raise SignatureError("Vonage webhook carries neither sig nor a signed JWT")
+        return [inbound.parse(params, now)]
+
+    @staticmethod
+    def _params(request: WebhookRequest) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query)
+        if request.method != "POST":
+            raise UnsupportedRequestError(f"Vonage webhooks are GET or POST, not {request.method}")
+        content_type = request.header("content-type") or ""
+        if content_type.startswith("application/json"):
+            try:
+                document = json.loads(request.body)
+            except ValueError as exc:
+                raise PayloadError(f"Vonage webhook is not JSON: {exc}") from exc
+            if not isinstance(document, dict):
+                raise PayloadError("Vonage webhook JSON is not an object")
+            return document
+        return {name: part.text for name, part in parse_form(content_type, request.body).items()}
+
+    async def _auto_reply(self, contact: Identity, text: str) -> WebhookResponse:
+        """Vonage webhooks cannot carry a reply: send it through the API (keyword
+        answers are due even to opted-out numbers, so no policy check)."""
+        await self._deliver(Message(contact=contact, text=text))
+        return WebhookResponse()
+
+    # -- outbound ---------------------------------------------------------------------
+
+    def validate(self, message: Message) -> None:
+        super().validate(message)
+        if message.media:
+            raise UnsupportedMessageError("the Vonage SMS API sends text only")
+
+    async def _deliver(self, message: Message) -> Receipt:
+        form = {
+            "api_key": self.config.api_key,
+            "api_secret": self.config.api_secret.get_secret_value(),
+            "from": self.config.sender,
+            "to": message.contact.address.removeprefix("+"),
+            "text": message.text or "",
+        }
+        estimate = self.estimate(message)
+        if estimate.encoding is Encoding.UCS2:
+            form["type"] = "unicode"
+        request = self.http.build_request("POST", f"{self.config.api_base}/sms/json", data=form)
+        response = await self._request(request)
+        try:
+            body = json.loads(response.content)
+            parts: list[dict[str, Any]] = body["messages"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._unexpected(response, "send") from exc
+        for part in parts:
+            if str(part.get("status")) != "0":
+                raise error_for(str(part.get("status")), str(part.get("error-text", "")), body)
+        return Receipt(
+            channel=self.name,
+            contact=message.contact,
+            message_id=str(parts[0].get("message-id")) if parts else None,
+            accepted_at=self.clock.now(),
+            raw=body | {"estimate": estimate.model_dump(mode="json")},
+        )
+
+    # -- media ------------------------------------------------------------------------
+
+    async def upload_media(self, media: Media) -> Media:
+        raise UnsupportedMessageError("the Vonage SMS API has no media")
+
+    async def download_media(self, media: Media) -> bytes:
+        raise MessageInvalidError("Vonage SMS messages carry no media")
+
+    def _raise_for(self, response: httpx.Response) -> NoReturn:
+        raise error_for(str(response.status_code), response.text[:500], {}, response.status_code)

@@ -1,0 +1,173 @@
+"""The Vonage SMS conformance kit: signature-secret SMS API webhooks (inbound, receipts)
+and JWT-signed Messages API webhooks, with the fake SMS API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode
+
+from chatbridge.channel import ChannelOptions
+from chatbridge.clock import FAKE_EPOCH
+from chatbridge.fake import FakeAPI
+from chatbridge.kit import ChannelKit, Sample
+from chatbridge.models import (
+    ChannelEvent,
+    DeliveryState,
+    Event,
+    MessageReceived,
+    OptedIn,
+    OptedOut,
+    StatusUpdate,
+)
+from chatbridge.sms.vonage import signature
+from chatbridge.sms.vonage.channel import VonageChannel, VonageConfig
+from chatbridge.sms.vonage.fake import FakeVonageAPI
+from chatbridge.webhook import WebhookRequest
+
+CONFIG = VonageConfig(
+    api_key="abcd1234",
+    api_secret="vonage-test-api-secret",
+    signature_secret="vonage-test-signature-secret-0123456789",
+    signature_method="sha256",
+    sender="447700900001",
+)
+CUSTOMER = "+447700900123"
+WEBHOOK_URL = "https://support.example.com/webhooks/vonage"
+
+
+def inbound(
+    text: str, message_id: str = "0A0000000123ABCD1", sender: str = CUSTOMER, **extra: str
+) -> bytes:
+    params = {
+        "msisdn": sender.removeprefix("+"),
+        "to": CONFIG.sender,
+        "messageId": message_id,
+        "text": text,
+        "type": "text",
+        "keyword": text.split()[0].upper() if text.split() else "",
+        "message-timestamp": "2026-01-01 00:00:00",
+        **extra,
+    }
+    return urlencode(params).encode()
+
+
+def receipt(status: str, message_id: str = "0C000000217B7F02", **extra: str) -> bytes:
+    params = {
+        "msisdn": CUSTOMER.removeprefix("+"),
+        "to": CONFIG.sender,
+        "network-code": "23410",
+        "messageId": message_id,
+        "price": "0.03330000",
+        "status": status,
+        "scts": "2601010000",
+        "err-code": "0",
+        "message-timestamp": "2026-01-01 00:00:00",
+        **extra,
+    }
+    return urlencode(params).encode()
+
+
+def messages_api(**fields: object) -> bytes:
+    return json.dumps(
+        {
+            "message_uuid": "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab",
+            "to": CONFIG.sender,
+            "from": CUSTOMER.removeprefix("+"),
+            "channel": "sms",
+            "timestamp": "2026-01-01T00:00:00Z",
+            **fields,
+        }
+    ).encode()
+
+
+def _expect(check: Callable[[list[Event]], bool]) -> Callable[[list[Event]], None]:
+    def assert_events(events: list[Event]) -> None:
+        assert check(events), events
+
+    return assert_events
+
+
+SAMPLES = [
+    Sample(
+        "sms",
+        inbound("Where is my parcel?"),
+        (MessageReceived,),
+        _expect(
+            lambda e: (
+                isinstance(e[0], MessageReceived)
+                and e[0].message.text == "Where is my parcel?"
+                and e[0].contact is not None
+                and e[0].contact.address == CUSTOMER
+            )
+        ),
+    ),
+    Sample("unicode", inbound("Grüße 👋", message_id="0A02", type="unicode"), (MessageReceived,)),
+    Sample("stop", inbound("STOP", message_id="0A03"), (MessageReceived, OptedOut)),
+    Sample("start", inbound("Start", message_id="0A04"), (MessageReceived, OptedIn)),
+    Sample(
+        "receipt_delivered",
+        receipt("delivered"),
+        (StatusUpdate,),
+        _expect(lambda e: isinstance(e[0], StatusUpdate) and e[0].state is DeliveryState.DELIVERED),
+    ),
+    Sample(
+        "receipt_failed",
+        receipt("failed", message_id="0C03", **{"err-code": "6"}),
+        (StatusUpdate,),
+        _expect(lambda e: isinstance(e[0], StatusUpdate) and e[0].errors[0].code == "6"),
+    ),
+    Sample("receipt_expired", receipt("expired", message_id="0C04"), (StatusUpdate,)),
+    Sample("receipt_accepted", receipt("accepted", message_id="0C05"), (ChannelEvent,)),
+    Sample(
+        "messages_api_inbound",
+        messages_api(message_type="text", text="Hi from the Messages API"),
+        (MessageReceived,),
+    ),
+    Sample("messages_api_status", messages_api(status="delivered"), (StatusUpdate,)),
+]
+
+
+def webhook(body: bytes) -> WebhookRequest:
+    kind = "application/json" if body.startswith(b"{") else "application/x-www-form-urlencoded"
+    return WebhookRequest("POST", WEBHOOK_URL, {"content-type": kind}, body)
+
+
+def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+    # A forged secret is padded to HS256's minimum key length, so only the key differs.
+    key = secret.ljust(32, "!") if secret else CONFIG.signature_secret.get_secret_value()
+    if request.header("content-type") == "application/json":
+        token = signature.sign_jwt(request.body, key, FAKE_EPOCH)
+        return request.with_headers(authorization=f"Bearer {token}")
+    try:
+        params = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
+    except UnicodeDecodeError:
+        params = {}
+    params.update(timestamp=str(int(FAKE_EPOCH.timestamp())), nonce="6f8d1c7a")
+    params["sig"] = signature.sms_signature(params, key, CONFIG.signature_method)
+    return WebhookRequest(request.method, request.url, request.headers, urlencode(params).encode())
+
+
+def open_conversation(address: str, now: datetime) -> list[bytes]:
+    return [inbound("hi", message_id=f"0Aopen{int(now.timestamp())}", sender=address)]
+
+
+def build(options: ChannelOptions, fake: FakeAPI | None = None) -> VonageChannel:
+    return VonageChannel(CONFIG, **options)
+
+
+kit = ChannelKit(
+    name="sms-vonage",
+    build=build,
+    fake_api=lambda: FakeVonageAPI(CONFIG),
+    webhook=webhook,
+    sign=sign,
+    samples=SAMPLES,
+    unknown_body=receipt("teleported", message_id="0C99"),
+    open_conversation=open_conversation,
+    customer=CUSTOMER,
+    outside_window=None,
+    media=None,
+    secrets=[CONFIG.api_secret.get_secret_value(), CONFIG.signature_secret.get_secret_value()],
+)
