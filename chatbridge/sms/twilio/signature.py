@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-
-import httpx
+from urllib.parse import urlsplit, urlunsplit
 
 from chatbridge.errors import SignatureError
 from chatbridge.signing import hmac_base64
@@ -23,10 +22,14 @@ def sign(url: str, params: Sequence[tuple[str, str]], auth_token: str) -> str:
 
 
 def _url_variants(url: str) -> list[str]:
-    parsed = httpx.URL(url)
-    default = {"https": 443, "http": 80}.get(parsed.scheme)
-    with_port = str(parsed.copy_with(port=parsed.port or default))
-    without_port = str(parsed.copy_with(port=None)) if parsed.port == default else url
+    """``url`` as given, with its scheme's standard port spelled out, and without it."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    if default is None or parts.port not in (None, default):
+        return [url]
+    with_port = urlunsplit(parts._replace(netloc=f"{host}:{default}"))
+    without_port = urlunsplit(parts._replace(netloc=host))
     return list(dict.fromkeys([url, with_port, without_port]))
 
 
