@@ -14,12 +14,15 @@ import httpx
 
 from chatbridge.channel import Channel
 from chatbridge.clock import FakeClock
+from chatbridge.email import kit as email_kit
+from chatbridge.email.fake import FakeMailer
 from chatbridge.errors import PolicyRefusedError
 from chatbridge.kit import ChannelKit
 from chatbridge.line import LineChannel
 from chatbridge.line import kit as line_kit
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import Contact, Identity, Message, MessageReceived, Template
+from chatbridge.sms.twilio import kit as twilio_kit
 from chatbridge.webhook import WebhookResult
 from chatbridge.wechat import kit as wechat_kit
 from chatbridge.whatsapp import kit as whatsapp_kit
@@ -121,20 +124,71 @@ async def line_tour(client: httpx.AsyncClient, clock: FakeClock, api: FakeLineAP
         say("-> third push refused before any call:\n" + explain(refused))
 
 
+async def email_tour(clock: FakeClock) -> None:
+    say("\n== Email: a threaded conversation ==")
+    mailer = FakeMailer()
+    email = email_kit.build({"clock": clock}, mailer)
+    first = await deliver(email_kit.kit, email, email_kit.raw_email("Where is my order?"))
+    inbound = first.events[0]
+    assert isinstance(inbound, MessageReceived)
+    say(f"<- {inbound.contact}: {inbound.message.subject!r} (thread {inbound.message.thread})")
+    receipt = await email.send(email.reply(inbound.message, "It ships today."))
+    sent = mailer.sent[-1]
+    say(f"-> reply {sent['Subject']!r} with In-Reply-To {sent['In-Reply-To']}")
+    answer = email_kit.raw_email(
+        "Great, thanks!\n\nOn Thu, Shop Support wrote:\n> It ships today.",
+        subject="Re: Order #4711",
+        message_id="answer@customer.example",
+        In_Reply_To=f"<{receipt.message_id}>",
+        References=f"<{inbound.message.thread}> <{receipt.message_id}>",
+    )
+    event = (await email.receive_raw(answer)).events[0]
+    if isinstance(event, MessageReceived):
+        same = event.message.thread == inbound.message.thread
+        say(f"<- answer {event.message.stripped_text!r} lands in the same thread: {same}")
+
+
+async def sms_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    say("\n== SMS (Twilio): segments and STOP/START ==")
+    sms = twilio_kit.build({"clock": clock, "http_client": client})
+    customer = sms.identity(twilio_kit.CUSTOMER)
+    text = "Your order #4711 ships today — track it at https://shop.example/t/4711 ✓"
+    estimate = sms.estimate(Message(contact=customer, text=text))
+    say(f"   {len(text)} characters -> {estimate.segments} {estimate.encoding} segment(s)")
+    await sms.send(Message(contact=customer, text=text))
+    say("-> sent")
+    await deliver(twilio_kit.kit, sms, twilio_kit.incoming("STOP", sid="SMdemo1"))
+    say(f"<- {customer}: STOP")
+    try:
+        await sms.send(Message(contact=customer, text="Flash sale!"))
+    except PolicyRefusedError as refused:
+        say("-> refused: " + refused.decision.message)
+    await deliver(twilio_kit.kit, sms, twilio_kit.incoming("START", sid="SMdemo2"))
+    await sms.send(Message(contact=customer, text="Welcome back!"))
+    say(f"<- {customer}: START  -> sending works again")
+
+
 async def tour() -> None:
-    """Run every channel's part of the tour against its loopback fake."""
-    clock = FakeClock()
+    """Run every channel's part of the tour against its loopback fake, each on its own
+    clock."""
     line_api = FakeLineAPI(line_kit.CONFIG, quota=2)
-    fakes = [whatsapp_kit.kit.fake_api(), wechat_kit.kit.fake_api(), line_api]
+    fakes = [
+        whatsapp_kit.kit.fake_api(),
+        wechat_kit.kit.fake_api(),
+        line_api,
+        twilio_kit.kit.fake_api(),
+    ]
     routes = {host: fake for fake in fakes for host in fake.hosts}
 
     def route(request: httpx.Request) -> httpx.Response:
         return routes[request.url.host](request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(route)) as client:
-        await whatsapp_tour(client, clock)
-        await wechat_tour(client, clock)
-        await line_tour(client, clock, line_api)
+        await whatsapp_tour(client, FakeClock())
+        await wechat_tour(client, FakeClock())
+        await line_tour(client, FakeClock(), line_api)
+        await email_tour(FakeClock())
+        await sms_tour(client, FakeClock())
 
 
 def main() -> None:

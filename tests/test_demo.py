@@ -16,3 +16,6 @@ async def test_demo_tour(capsys: pytest.CaptureFixture[str]) -> None:
     assert "已发货 — shipped today" in out
     assert "template message sent outside the window" in out
     assert "refused (quota_spent)" in out
+    assert "lands in the same thread: True" in out
+    assert "refused: the customer opted out" in out
+    assert "sending works again" in out
