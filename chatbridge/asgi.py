@@ -1,0 +1,207 @@
+"""The webhook server: one ASGI app with a route per channel.
+
+For each request it checks method and size, lets the channel verify, parse, deduplicate
+and apply state, writes the new events to a durable outbox and answers the provider
+at once (providers give seconds, not minutes). A background worker then calls the
+application's handler for each event, retrying failures with back-off and keeping
+events that keep failing as dead letters: a failing handler never loses an event.
+
+Mount it in FastAPI/Starlette (``app.mount("/webhooks", webhook_app)``); when the host
+does not forward lifespan events to mounted apps, run the worker with
+``async with webhook_app.running(): ...`` in the host's own lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from chatbridge.channel import Channel
+from chatbridge.clock import Clock, SystemClock
+from chatbridge.errors import WebhookError
+from chatbridge.models import Event
+from chatbridge.outbox import MemoryOutbox, Outbox, OutboxItem
+from chatbridge.webhook import WebhookRequest, WebhookResponse
+
+Handler = Callable[[Event, Channel], Awaitable[None]]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+logger = logging.getLogger("chatbridge.asgi")
+
+
+class _Queued(BaseModel):
+    """An outbox payload: the event and the route (channel) it came in through."""
+
+    route: str
+    event: Event
+
+
+
+class WebhookApp:
+    """An ASGI application serving ``/<name>`` for each channel in ``channels``.
+
+    ``handler(event, channel)`` is called once per new event, after the provider has
+    been answered. Failed calls are retried ``max_attempts`` times in all, waiting
+    ``backoff`` times 2^attempt (capped at ``max_backoff``), then dead-lettered.
+    """
+
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        handler: Handler,
+        *,
+        outbox: Outbox | None = None,
+        max_attempts: int = 5,
+        backoff: timedelta = timedelta(seconds=1),
+        max_backoff: timedelta = timedelta(minutes=5),
+        poll_interval: float = 0.5,
+        clock: Clock | None = None,
+    ) -> None:
+        self.channels = dict(channels)
+        self.clock: Clock = clock or SystemClock()
+        self.handler = handler
+        self.outbox: Outbox = outbox or MemoryOutbox()
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.poll_interval = poll_interval
+        self._wake = anyio.Event()
+
+    # -- worker -----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the outbox worker for the duration of the block."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._work)
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+
+    async def drain(self) -> None:
+        """Process every item that is due now (used by the worker; handy in tests)."""
+        while True:
+            items = await self.outbox.due(self.clock.now(), 100)
+            if not items:
+                return
+            for item in items:
+                await self._deliver(item)
+
+    async def _work(self) -> None:
+        while True:
+            await self.drain()
+            with anyio.move_on_after(self.poll_interval):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        queued = _Queued.model_validate_json(item.payload)
+        event = queued.event
+        try:
+            channel = self.channels.get(queued.route)
+            if channel is None:
+                raise LookupError(f"no channel is served at {queued.route!r} any more")
+            await self.handler(event, channel)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if item.attempts + 1 >= self.max_attempts:
+                logger.error(
+                    "event %s dead-lettered after %d attempts: %s",
+                    event.event_id,
+                    item.attempts + 1,
+                    error,
+                )
+                await self.outbox.dead(item.id, error)
+            else:
+                wait = min(self.backoff * 2**item.attempts, self.max_backoff)
+                logger.warning(
+                    "handler failed for %s, retry in %s: %s", event.event_id, wait, error
+                )
+                await self.outbox.retry(item.id, self.clock.now() + wait, error)
+        else:
+            await self.outbox.ack(item.id)
+
+    # -- ASGI -------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            response = await self._handle(scope, receive)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [(b"content-type", response.media_type.encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        async with self.running():
+            await send({"type": "lifespan.startup.complete"})
+            while (await receive())["type"] != "lifespan.shutdown":
+                pass
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _handle(self, scope: Scope, receive: Receive) -> WebhookResponse:
+        name = scope["path"].strip("/").rpartition("/")[2]
+        channel = self.channels.get(name)
+        if channel is None:
+            return _text(404, f"no channel is served at {scope['path']}")
+        if scope["method"] not in ("GET", "POST"):
+            return _text(405, f"{scope['method']} is not allowed: providers use GET and POST")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > channel.max_body_bytes:
+            return _text(413, f"body over the {channel.max_body_bytes}-byte limit")
+        body = await _read_body(receive, channel.max_body_bytes)
+        if body is None:
+            return _text(413, f"body over the {channel.max_body_bytes}-byte limit")
+        request = WebhookRequest(scope["method"], _url(scope, headers), headers, body)
+        try:
+            result = await channel.receive(request)
+        except WebhookError as exc:
+            return _text(exc.status, str(exc))
+        for event in result.events:
+            queued = _Queued(route=name, event=event)
+            await self.outbox.put(queued.model_dump_json(), self.clock.now())
+        if result.events:
+            self._wake.set()
+        return result.response
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _url(scope: Scope, headers: Mapping[str, str]) -> str:
+    host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
+    url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+def _text(status: int, message: str) -> WebhookResponse:
+    return WebhookResponse(status=status, body=message.encode())

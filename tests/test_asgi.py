@@ -1,0 +1,135 @@
+"""The ASGI webhook app: routing, handshakes, refusals, fast acknowledgement, retries
+and dead letters (no event is lost when the handler fails)."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chatbridge import Channel, Event, FakeClock, MessageReceived
+from chatbridge.asgi import WebhookApp
+from chatbridge.outbox import SQLiteOutbox
+from chatbridge.whatsapp import kit
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    def __init__(self, failures: int = 0) -> None:
+        self.events: list[Event] = []
+        self.failures = failures
+
+    async def __call__(self, event: Event, channel: Channel) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("handler crashed")
+        self.events.append(event)
+
+
+def make(handler: Recorder, **options: object) -> tuple[WebhookApp, FakeClock]:
+    clock = FakeClock()
+    channel = kit.build({"clock": clock})
+    app = WebhookApp({"whatsapp": channel}, handler, clock=clock, poll_interval=0.01, **options)  # type: ignore[arg-type]
+    return app, clock
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[httpx.AsyncClient, WebhookApp, Recorder, FakeClock]]:
+    handler = Recorder()
+    app, clock = make(handler)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://hooks.example"
+    ) as http:
+        yield http, app, handler, clock
+
+
+def signed(body: bytes) -> tuple[bytes, dict[str, str]]:
+    request = kit.sign(kit.webhook(body))
+    return request.body, dict(request.headers)
+
+
+async def test_signed_webhook_is_acknowledged_then_handled(client: tuple) -> None:  # type: ignore[type-arg]
+    http, app, handler, _ = client
+    body, headers = signed(kit.inbound("text", {"body": "hi"}))
+    response = await http.post("/whatsapp", content=body, headers=headers)
+    assert response.status_code == 200
+    assert not handler.events  # acknowledged before processing
+    await app.drain()
+    [event] = handler.events
+    assert isinstance(event, MessageReceived) and event.message.text == "hi"
+    again = await http.post("/whatsapp", content=body, headers=headers)
+    assert again.status_code == 200
+    await app.drain()
+    assert len(handler.events) == 1  # the redelivery is deduplicated
+
+
+async def test_handshake_and_refusals(client: tuple) -> None:  # type: ignore[type-arg]
+    http, _, _, _ = client
+    ok = await http.get(
+        "/whatsapp",
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "whatsapp-test-verify-token",
+            "hub.challenge": "42",
+        },
+    )
+    assert (ok.status_code, ok.text) == (200, "42")
+    forged = await http.post(
+        "/whatsapp", content=b"{}", headers={"X-Hub-Signature-256": "sha256=00"}
+    )
+    assert forged.status_code == 401 and "does not match" in forged.text
+    assert (await http.put("/whatsapp", content=b"")).status_code == 405
+    assert (await http.post("/nowhere", content=b"")).status_code == 404
+    big = b"x" * (kit.build({}).max_body_bytes + 1)
+    assert (await http.post("/whatsapp", content=big)).status_code == 413
+    body, headers = signed(b"not json")
+    bad = await http.post("/whatsapp", content=body, headers=headers)
+    assert bad.status_code == 400 and "not a WhatsApp webhook" in bad.text
+
+
+async def test_failing_handler_is_retried_then_dead_lettered(tmp_path: Path) -> None:
+    handler = Recorder(failures=2)
+    outbox = SQLiteOutbox(tmp_path / "outbox.db")
+    app, clock = make(handler, outbox=outbox, max_attempts=3, backoff=timedelta(seconds=10))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://h.example"
+    ) as http:
+        body, headers = signed(kit.inbound("text", {"body": "keep me"}))
+        assert (await http.post("/whatsapp", content=body, headers=headers)).status_code == 200
+        await app.drain()
+        assert not handler.events
+        clock.advance(timedelta(seconds=10))
+        await app.drain()
+        assert not handler.events
+        clock.advance(timedelta(seconds=20))
+        await app.drain()
+        assert len(handler.events) == 1
+        handler.failures = 5
+        body, headers = signed(kit.inbound("text", {"body": "poison"}, at=kit._T0 + 1))
+        await http.post("/whatsapp", content=body, headers=headers)
+        for _ in range(3):
+            await app.drain()
+            clock.advance(timedelta(minutes=1))
+        [(item, error)] = await outbox.dead_letters()
+        assert "poison" in item.payload and "handler crashed" in error
+    await outbox.aclose()
+
+
+async def test_worker_runs_under_lifespan() -> None:
+    handler = Recorder()
+    app, _ = make(handler)
+    async with (
+        app.running(),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="https://h.example"
+        ) as http,
+    ):
+        body, headers = signed(kit.inbound("text", {"body": "live"}))
+        await http.post("/whatsapp", content=body, headers=headers)
+        import anyio
+
+        with anyio.fail_after(2):
+            while not handler.events:
+                await anyio.sleep(0.01)
