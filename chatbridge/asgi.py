@@ -44,7 +44,6 @@ class _Queued(BaseModel):
     event: Event
 
 
-
 class WebhookApp:
     """An ASGI application serving ``/<name>`` for each channel in ``channels``.
 

@@ -10,12 +10,13 @@ policy checks, quota bookkeeping and HTTP error handling live here, once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import ClassVar, NoReturn, Self, TypedDict, Unpack
+from typing import Any, ClassVar, NoReturn, Self, TypedDict, Unpack
 
 import httpx
+from pydantic import BaseModel
 
 from chatbridge import http
 from chatbridge.clock import Clock, SystemClock
@@ -47,13 +48,15 @@ class ChannelOptions(TypedDict, total=False):
 class Channel(ABC):
     """Base class of every channel plugin (built-in or third-party).
 
-    Construct with the channel's own configuration plus, optionally, a shared ``store``
-    (default: in memory), ``clock`` and ``http`` client. Use as an async context manager
-    or call :meth:`aclose` to release the HTTP client the channel created.
+    Construct with the channel's configuration (a ``config_type``) plus, optionally, a
+    shared ``store`` (default: in memory), ``clock`` and ``http_client``. Use as an async
+    context manager or call :meth:`aclose` to release the HTTP client it created.
     """
 
     #: The channel's registry name ("whatsapp"); identities use it as their channel.
     name: ClassVar[str]
+    #: The pydantic model of the channel's configuration (see :meth:`from_config`).
+    config_type: ClassVar[type[BaseModel]]
     #: The channel's policy, as data.
     rules: PolicyRules = PolicyRules()
     #: Largest webhook body accepted, in bytes.
@@ -61,13 +64,19 @@ class Channel(ABC):
     #: How long a received event id is remembered for deduplication.
     dedup_ttl: timedelta = timedelta(days=3)
 
-    def __init__(self, **options: Unpack[ChannelOptions]) -> None:
+    def __init__(self, config: BaseModel, **options: Unpack[ChannelOptions]) -> None:
+        self.config = config
         self.store: Store = options.get("store") or MemoryStore()
         self.clock: Clock = options.get("clock") or SystemClock()
         self._owns_http = "http_client" not in options
         self.http = options.get("http_client") or http.make_client()
         self.retry = options.get("retry") or http.RetryPolicy()
         self.policy = PolicyEngine(self.store, self.clock)
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any], **options: Unpack[ChannelOptions]) -> Self:
+        """The channel built from plain configuration data (a config file's table)."""
+        return cls(cls.config_type.model_validate(data), **options)
 
     async def __aenter__(self) -> Self:
         return self

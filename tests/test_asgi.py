@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -128,8 +129,6 @@ async def test_worker_runs_under_lifespan() -> None:
     ):
         body, headers = signed(kit.inbound("text", {"body": "live"}))
         await http.post("/whatsapp", content=body, headers=headers)
-        import anyio
-
         with anyio.fail_after(2):
-            while not handler.events:
+            while not handler.events:  # noqa: ASYNC110 (polling the recorder is the test)
                 await anyio.sleep(0.01)

@@ -51,6 +51,8 @@ class EmailChannel(Channel):
     suppressed and refused with the reason."""
 
     name = "email"
+    config_type = EmailConfig
+    config: EmailConfig
     rules = PolicyRules()
 
     def __init__(
@@ -59,8 +61,7 @@ class EmailChannel(Channel):
         transport: MailTransport | None = None,
         **options: Unpack[ChannelOptions],
     ) -> None:
-        super().__init__(**options)
-        self.config = config
+        super().__init__(config, **options)
         self.max_body_bytes = config.max_message_bytes
         if transport is None and config.smtp is None:
             raise ConfigurationError("email needs SMTP settings or a transport")

@@ -70,10 +70,11 @@ class LineChannel(Channel):
     """
 
     name = "line"
+    config_type = LineConfig
+    config: LineConfig
 
     def __init__(self, config: LineConfig, **options: Unpack[ChannelOptions]) -> None:
-        super().__init__(**options)
-        self.config = config
+        super().__init__(config, **options)
         self.rules = PolicyRules(
             requires_follower=True,
             monthly_quota=config.monthly_quota,

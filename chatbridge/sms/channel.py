@@ -5,8 +5,9 @@ their send API."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Unpack
+from typing import Any, Self, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,10 +66,22 @@ class SmsChannel(Channel):
 
     name = "sms"
 
-    def __init__(self, settings: SmsSettings, **options: Unpack[ChannelOptions]) -> None:
-        super().__init__(**options)
-        self.settings = settings
-        self.rules = PolicyRules(rate_limit=settings.rate_limit)
+    def __init__(
+        self,
+        config: BaseModel,
+        settings: SmsSettings | None = None,
+        **options: Unpack[ChannelOptions],
+    ) -> None:
+        super().__init__(config, **options)
+        self.settings = settings or SmsSettings()
+        self.rules = PolicyRules(rate_limit=self.settings.rate_limit)
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any], **options: Unpack[ChannelOptions]) -> Self:
+        """Provider configuration, plus an optional ``settings`` table of SmsSettings."""
+        values = dict(data)
+        settings = SmsSettings.model_validate(values.pop("settings", {}))
+        return cls(cls.config_type.model_validate(values), settings, **options)
 
     def estimate(self, message: Message) -> SmsEstimate:
         """Segments, encoding and cost of ``message``'s text."""

@@ -58,12 +58,13 @@ class WeChatChannel(Channel):
     """
 
     name = "wechat"
+    config_type = WeChatConfig
+    config: WeChatConfig
     rules = PolicyRules(window=timedelta(hours=48), requires_follower=True)
     max_body_bytes = 256 * 1024
 
     def __init__(self, config: WeChatConfig, **options: Unpack[ChannelOptions]) -> None:
-        super().__init__(**options)
-        self.config = config
+        super().__init__(config, **options)
         self._crypto: MessageCrypto | None = None
         if config.encoding_aes_key is not None:
             key = aes_key(config.encoding_aes_key.get_secret_value())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import NoReturn, Unpack
+from typing import NoReturn
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.channel import Channel
 from chatbridge.errors import MediaError, MessageInvalidError, UnsupportedRequestError
 from chatbridge.models import Media, Message, Receipt
 from chatbridge.policy import PolicyRules
@@ -41,12 +41,10 @@ class WhatsAppChannel(Channel):
     """
 
     name = "whatsapp"
+    config_type = WhatsAppConfig
+    config: WhatsAppConfig
     rules = PolicyRules(window=timedelta(hours=24))
     max_body_bytes = 3 * 1024 * 1024
-
-    def __init__(self, config: WhatsAppConfig, **options: Unpack[ChannelOptions]) -> None:
-        super().__init__(**options)
-        self.config = config
 
     def __repr__(self) -> str:
         return f"WhatsAppChannel(phone_number_id={self.config.phone_number_id!r})"

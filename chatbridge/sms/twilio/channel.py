@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-from typing import NoReturn, Unpack
+from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.errors import (
     MessageInvalidError,
     PayloadError,
@@ -19,7 +18,7 @@ from chatbridge.errors import (
     UnsupportedRequestError,
 )
 from chatbridge.models import Event, Identity, Media, Message, Receipt
-from chatbridge.sms.channel import SmsChannel, SmsSettings
+from chatbridge.sms.channel import SmsChannel
 from chatbridge.sms.twilio import inbound, signature
 from chatbridge.sms.twilio.errors import UNSUBSCRIBED_RECIPIENT, error_for
 from chatbridge.webhook import WebhookRequest, WebhookResponse
@@ -58,14 +57,8 @@ class TwilioSid(BaseModel):
 class TwilioChannel(SmsChannel):
     """SMS/MMS through Twilio. Webhooks: incoming messages and status callbacks."""
 
-    def __init__(
-        self,
-        config: TwilioConfig,
-        settings: SmsSettings | None = None,
-        **options: Unpack[ChannelOptions],
-    ) -> None:
-        super().__init__(settings or SmsSettings(), **options)
-        self.config = config
+    config_type = TwilioConfig
+    config: TwilioConfig
 
     def __repr__(self) -> str:
         return f"TwilioChannel(account_sid={self.config.account_sid!r})"

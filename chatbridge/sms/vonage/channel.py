@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any, NoReturn, Unpack
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.errors import (
     MessageInvalidError,
     PayloadError,
@@ -19,7 +18,7 @@ from chatbridge.errors import (
 )
 from chatbridge.forms import parse_form
 from chatbridge.models import Event, Identity, Media, Message, Receipt
-from chatbridge.sms.channel import SmsChannel, SmsSettings
+from chatbridge.sms.channel import SmsChannel
 from chatbridge.sms.segments import Encoding
 from chatbridge.sms.vonage import inbound, signature
 from chatbridge.sms.vonage.errors import error_for
@@ -45,14 +44,8 @@ class VonageChannel(SmsChannel):
     """SMS through Vonage. A webhook must carry a valid ``sig`` (SMS API) or a signed
     JWT (Messages API); unsigned webhooks are refused."""
 
-    def __init__(
-        self,
-        config: VonageConfig,
-        settings: SmsSettings | None = None,
-        **options: Unpack[ChannelOptions],
-    ) -> None:
-        super().__init__(settings or SmsSettings(), **options)
-        self.config = config
+    config_type = VonageConfig
+    config: VonageConfig
 
     def __repr__(self) -> str:
         return f"VonageChannel(api_key={self.config.api_key!r})"
