@@ -38,6 +38,8 @@ class FakeAPI:
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
+        #: A path prefix the fake is served under (the sandbox serves several fakes).
+        self.prefix = ""
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._queued: list[tuple[re.Pattern[str], httpx.Response]] = []
 
@@ -58,11 +60,11 @@ class FakeAPI:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         for index, (pattern, response) in enumerate(self._queued):
-            if pattern.fullmatch(request.url.path):
+            if pattern.fullmatch(request.url.path.removeprefix(self.prefix)):
                 del self._queued[index]
                 return response
         for method, pattern, handler in self._routes:
-            match = pattern.fullmatch(request.url.path)
+            match = pattern.fullmatch(request.url.path.removeprefix(self.prefix))
             if method == request.method and match:
                 return handler(request, match)
         return json_response(404, {"error": f"no fake route for {request.method} {request.url}"})

@@ -99,7 +99,7 @@ class FakeWhatsAppAPI(FakeAPI):
             200,
             {
                 "messaging_product": "whatsapp",
-                "url": f"https://graph.facebook.com/fake-media/{media_id}",
+                "url": str(request.url.copy_with(path=f"{self.prefix}/fake-media/{media_id}")),
                 "mime_type": stored.mime_type,
                 "sha256": stored.sha256,
                 "file_size": len(stored.data),

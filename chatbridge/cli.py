@@ -1,0 +1,188 @@
+"""The ``chatbridge`` command: demo, serve, sandbox, verify, conformance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from chatbridge.errors import ChatbridgeError, WebhookError
+from chatbridge.models import Event
+from chatbridge.webhook import WebhookRequest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except ChatbridgeError as exc:
+        print(f"chatbridge: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatbridge", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="a cross-channel support conversation, offline")
+    demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser("serve", help="run the webhook server from a config file")
+    serve.add_argument("--config", required=True, type=Path, help="a chatbridge TOML config")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--handler", help="MODULE:FUNCTION called as handler(event, channel)")
+    serve.set_defaults(run=_serve)
+
+    sandbox = commands.add_parser("sandbox", help="serve loopback fakes of the provider APIs")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8900)
+    sandbox.add_argument("--write-config", type=Path, help="write a serve config using it")
+    sandbox.add_argument("--send", metavar="KIT", help="instead: send KIT's sample webhook")
+    sandbox.add_argument("--sample", default=None, help="the sample's name (default: first)")
+    sandbox.add_argument("--to", help="the webhook URL to --send to")
+    sandbox.set_defaults(run=_sandbox)
+
+    verify = commands.add_parser("verify", help="check a captured webhook's signature")
+    verify.add_argument("--config", required=True, type=Path)
+    verify.add_argument("--channel", required=True, help="the [channels.<route>] to check with")
+    verify.add_argument(
+        "request", type=Path, help="the request as JSON: method, url, headers, body"
+    )
+    verify.set_defaults(run=_verify)
+
+    conformance = commands.add_parser("conformance", help="run the conformance suite on a kit")
+    conformance.add_argument("kit", help="an installed kit name or MODULE:ATTRIBUTE")
+    conformance.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    conformance.set_defaults(run=_conformance)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from chatbridge.demo import main as demo
+
+    demo()
+    return 0
+
+
+def _uvicorn() -> Any:
+    try:
+        return import_module("uvicorn")
+    except ImportError:
+        print(
+            "chatbridge: this command needs uvicorn: pip install 'chatbridge[server]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from chatbridge import config
+    from chatbridge.asgi import Handler, WebhookApp
+
+    uvicorn = _uvicorn()
+    deployment = config.load(args.config)
+    handler: Handler = _load_handler(args.handler) if args.handler else _log_event
+    app = WebhookApp(deployment.channels, handler, outbox=deployment.outbox)
+    routes = ", ".join(f"/{route}" for route in deployment.channels)
+    print(f"chatbridge: serving {routes} on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, lifespan="on", log_level="warning")
+    return 0
+
+
+def _load_handler(spec: str) -> Any:
+    module, _, attribute = spec.partition(":")
+    try:
+        return getattr(import_module(module), attribute or "handle")
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"chatbridge: cannot load handler {spec}: {exc}") from exc
+
+
+async def _log_event(event: Event, channel: Any) -> None:
+    print(event.model_dump_json(exclude={"raw"}), flush=True)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from chatbridge.sandbox import SandboxApp, builtin_kits, sandbox_config, send_webhook
+
+    kits = builtin_kits()
+    if args.send:
+        kit = kits.get(args.send)
+        if kit is None or not args.to:
+            raise SystemExit(f"chatbridge: --send takes one of {sorted(kits)} and needs --to URL")
+        sample = next((s for s in kit.samples if s.name == args.sample), kit.samples[0])
+        response = anyio.run(send_webhook, kit, args.to, sample.body)
+        answer = f"HTTP {response.status_code} {response.text[:200]}"
+        print(f"sent {kit.name} sample {sample.name!r}: {answer}")
+        return 0 if response.is_success else 1
+    base_url = f"http://{args.host}:{args.port}"
+    if args.write_config:
+        args.write_config.write_text(sandbox_config(base_url, kits))
+        print(f"chatbridge: wrote {args.write_config} (channels pointing at {base_url})")
+    app = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
+    for name in kits:
+        print(f"  {name:<11} {base_url}/{name}")
+    _uvicorn().run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from chatbridge import config
+
+    deployment = config.load(args.config)
+    channel = deployment.channels.get(args.channel)
+    if channel is None:
+        raise SystemExit(f"chatbridge: no [channels.{args.channel}] in {args.config}")
+    captured = json.loads(args.request.read_text())
+    request = WebhookRequest(
+        captured.get("method", "POST"),
+        captured["url"],
+        captured.get("headers", {}),
+        captured.get("body", "").encode(),
+    )
+    try:
+        result = anyio.run(channel.receive, request)
+    except WebhookError as exc:
+        print(f"REJECTED (HTTP {exc.status}): {type(exc).__name__}: {exc}")
+        return 1
+    kinds = ", ".join(type(event).__name__ for event in result.events) or "no events"
+    print(f"OK: signature valid; {kinds}")
+    return 0
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    # Located, not imported, and run by a fresh interpreter: pytest must import the
+    # suite itself to rewrite its asserts.
+    spec = find_spec("chatbridge_conformance")
+    if spec is None or spec.origin is None:
+        raise SystemExit("chatbridge: install the suite: pip install 'chatbridge[conformance]'")
+    checks = str(Path(spec.origin).with_name("checks.py"))
+    options = ["--chatbridge-kit", args.kit] if ":" in args.kit else []
+    name = args.kit if ":" not in args.kit else _load_kit_name(args.kit)
+    argv = [checks, "-q", "-p", "no:cacheprovider", "--chatbridge-only", name, *options]
+    command = [sys.executable, "-m", "pytest", *argv, *args.pytest_args]
+    return subprocess.call(command)  # noqa: S603 (our own interpreter and arguments)
+
+
+def _load_kit_name(spec: str) -> str:
+    module, _, attribute = spec.partition(":")
+    return str(getattr(import_module(module), attribute).name)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Configuration files for ``chatbridge serve`` and ``chatbridge verify`` (TOML)::
+
+[store]                 # memory (default), sqlite or redis
+kind = "sqlite"
+path = "chatbridge.db"  # or: url = "redis://localhost:6379/0"
+
+[outbox]                # where received events wait for the handler
+path = "outbox.db"      # omitted: in memory
+
+[channels.whatsapp]     # the table name is the webhook route: /whatsapp
+type = "whatsapp"       # a registered channel (chatbridge.channels entry point)
+phone_number_id = "..." # the rest is the channel's config_type
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from chatbridge.channel import Channel
+from chatbridge.errors import ConfigurationError
+from chatbridge.outbox import MemoryOutbox, Outbox, SQLiteOutbox
+from chatbridge.registry import load_channel
+from chatbridge.store.base import Store
+from chatbridge.store.memory import MemoryStore
+from chatbridge.store.sqlite import SQLiteStore
+
+
+@dataclass
+class Deployment:
+    """Everything a config file describes."""
+
+    channels: dict[str, Channel]
+    store: Store
+    outbox: Outbox
+
+
+def load(path: str | Path) -> Deployment:
+    """Read ``path`` and build its store, outbox and channels."""
+    try:
+        document = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read config {path}: {exc}") from exc
+    store = _store(document.get("store", {}))
+    outbox_path = document.get("outbox", {}).get("path")
+    outbox: Outbox = SQLiteOutbox(outbox_path) if outbox_path else MemoryOutbox()
+    channels = {
+        route: _channel(route, dict(table), store)
+        for route, table in document.get("channels", {}).items()
+    }
+    if not channels:
+        raise ConfigurationError(f"{path} configures no [channels.<route>] table")
+    return Deployment(channels, store, outbox)
+
+
+def _store(table: dict[str, Any]) -> Store:
+    kind = table.get("kind", "memory")
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "sqlite":
+        return SQLiteStore(table.get("path", "chatbridge.db"))
+    if kind == "redis":
+        from chatbridge.store.redis import RedisStore
+
+        return RedisStore.from_url(table.get("url", "redis://localhost:6379/0"))
+    raise ConfigurationError(f"unknown store kind {kind!r} (memory, sqlite or redis)")
+
+
+def _channel(route: str, table: dict[str, Any], store: Store) -> Channel:
+    kind = table.pop("type", route)
+    try:
+        return load_channel(kind).from_config(table, store=store)
+    except ValidationError as exc:
+        raise ConfigurationError(
+            f"[channels.{route}] is not a valid {kind} config:\n{exc}"
+        ) from exc

@@ -1,0 +1,123 @@
+"""Provider sandboxes: the loopback fakes of every built-in provider API served over
+real HTTP, so a full conversation runs without credentials.
+
+One ASGI app serves each fake under ``/<kit name>/`` (``/whatsapp/v21.0/...``,
+``/line/v2/bot/...``). :func:`sandbox_config` writes a config file whose channels use
+the kits' test credentials and point their API base URLs at the sandbox; kits also play
+the webhook sender (:func:`send_webhook`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from chatbridge.asgi import Receive, Scope, Send
+from chatbridge.fake import FakeAPI
+from chatbridge.kit import ChannelKit
+from chatbridge.webhook import WebhookRequest
+
+#: For each kit: its registry channel type, and the config field(s) holding API bases.
+_BASE_FIELDS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "whatsapp": ("whatsapp", ("base_url",)),
+    "wechat": ("wechat", ("base_url",)),
+    "line": ("line", ("api_base", "data_base")),
+    "sms-twilio": ("sms-twilio", ("api_base",)),
+    "sms-vonage": ("sms-vonage", ("api_base",)),
+}
+
+
+def builtin_kits() -> dict[str, ChannelKit]:
+    """The kits of the built-in HTTP providers."""
+    from chatbridge.line.kit import kit as line
+    from chatbridge.sms.twilio.kit import kit as twilio
+    from chatbridge.sms.vonage.kit import kit as vonage
+    from chatbridge.wechat.kit import kit as wechat
+    from chatbridge.whatsapp.kit import kit as whatsapp
+
+    return {kit.name: kit for kit in (whatsapp, wechat, line, twilio, vonage)}
+
+
+class SandboxApp:
+    """An ASGI app serving one fake provider API per path prefix."""
+
+    def __init__(self, fakes: Mapping[str, FakeAPI]) -> None:
+        self.fakes = dict(fakes)
+        for prefix, fake in self.fakes.items():
+            fake.prefix = f"/{prefix}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        prefix, _, rest = scope["path"].lstrip("/").partition("/")
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        fake = self.fakes.get(prefix)
+        if fake is None:
+            response = httpx.Response(
+                404, text=f"no sandbox at /{prefix}; try {sorted(self.fakes)}"
+            )
+        else:
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            host = dict(headers).get("host", "127.0.0.1")
+            query = scope.get("query_string", b"").decode("latin-1")
+            url = f"http://{host}/{prefix}/{rest}" + (f"?{query}" if query else "")
+            response = fake(httpx.Request(scope["method"], url, headers=headers, content=body))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.content})
+
+
+def sandbox_config(base_url: str, kits: Mapping[str, ChannelKit]) -> str:
+    """A ``chatbridge serve`` config whose channels talk to the sandbox at ``base_url``."""
+    lines = ["[store]", 'kind = "memory"', ""]
+    for name, kit in kits.items():
+        kind, fields = _BASE_FIELDS[name]
+        config = kit.build({}, kit.fake_api()).config
+        values: dict[str, Any] = config.model_dump(mode="json")
+        for field in fields:
+            values[field] = f"{base_url}/{name}"
+        lines.append(f"[channels.{name}]")
+        lines.append(f'type = "{kind}"')
+        for key, value in values.items():
+            if value is None:
+                continue
+            secret = getattr(config, key, None)
+            if isinstance(secret, SecretStr):
+                value = secret.get_secret_value()
+            lines.append(f"{key} = {_toml(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def send_webhook(
+    kit: ChannelKit, url: str, body: bytes, client: httpx.AsyncClient | None = None
+) -> httpx.Response:
+    """POST ``body`` to ``url`` signed (and encrypted) the way the provider sends it.
+    The signature is computed for ``url`` itself (Twilio, for one, signs the URL)."""
+    template = kit.webhook(body)
+    signed = kit.sign(WebhookRequest(template.method, url, template.headers, template.body), None)
+    if client is not None:
+        return await client.post(signed.url, content=signed.body, headers=dict(signed.headers))
+    async with httpx.AsyncClient() as own:
+        return await own.post(signed.url, content=signed.body, headers=dict(signed.headers))
