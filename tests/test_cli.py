@@ -1,0 +1,147 @@
+"""The command line, config files, and the provider sandboxes end to end."""
+
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from chatbridge import ConfigurationError, FakeClock, Message, load_channel
+from chatbridge.cli import main
+from chatbridge.config import load
+from chatbridge.sandbox import SandboxApp, builtin_kits, sandbox_config, send_webhook
+from chatbridge.whatsapp import kit as whatsapp_kit
+from tests.smtp_server import free_port
+
+WHATSAPP_CONFIG = """
+[channels.whatsapp]
+type = "whatsapp"
+phone_number_id = "106540352242922"
+access_token = "EAAG-test-access-token"
+app_secret = "whatsapp-test-app-secret"
+verify_token = "whatsapp-test-verify-token"
+"""
+
+
+def test_demo_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    assert "template sent outside the window" in capsys.readouterr().out
+
+
+def test_verify_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "chatbridge.toml"
+    config.write_text(WHATSAPP_CONFIG)
+    signed = whatsapp_kit.sign(whatsapp_kit.webhook(whatsapp_kit.inbound("text", {"body": "hi"})))
+    captured = {
+        "method": "POST",
+        "url": signed.url,
+        "headers": dict(signed.headers),
+        "body": signed.body.decode(),
+    }
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(captured))
+    assert main(["verify", "--config", str(config), "--channel", "whatsapp", str(request)]) == 0
+    assert "OK: signature valid; MessageReceived" in capsys.readouterr().out
+    captured["body"] = captured["body"].replace("hi", "ho")
+    request.write_text(json.dumps(captured))
+    assert main(["verify", "--config", str(config), "--channel", "whatsapp", str(request)]) == 1
+    assert "REJECTED (HTTP 401)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[store]\nkind = 'etcd'\n" + WHATSAPP_CONFIG, "unknown store kind"),
+        ("[channels.whatsapp]\ntype = 'whatsapp'\n", "not a valid whatsapp config"),
+        ("[channels.x]\ntype = 'pigeon'\n", "no channel named 'pigeon'"),
+        ("[store]\n", "configures no"),
+        ("not toml [", "cannot read config"),
+    ],
+)
+def test_config_errors_are_explained(
+    tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigurationError, match=message):
+        load(config)
+    request = tmp_path / "r.json"
+    request.write_text("{}")
+    assert main(["verify", "--config", str(config), "--channel", "x", str(request)]) == 1
+    assert capsys.readouterr().err.startswith("chatbridge: ")
+
+
+def test_conformance_command() -> None:
+    assert main(["conformance", "chatbridge.whatsapp.kit:kit", "-x"]) == 0
+
+
+@pytest.mark.anyio
+async def test_a_conversation_over_the_sandboxes() -> None:
+    kits = builtin_kits()
+    sandbox = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
+    config = tomllib.loads(sandbox_config("http://sandbox.test", kits))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox)) as http:
+        channels = {}
+        for route, table in config["channels"].items():
+            kind = table.pop("type")
+            channel = load_channel(kind).from_config(table, http_client=http, clock=FakeClock())
+            channels[route] = channel
+        for route, channel in channels.items():
+            kit = kits[route]
+            for body in kit.open_conversation(kit.customer, channel.clock.now()):
+                await channel.receive(kit.sign(kit.webhook(body), None))
+            receipt = await channel.send(
+                Message(contact=channel.identity(kit.customer), text="hello")
+            )
+            assert receipt.contact.address == kit.customer, route
+        whatsapp = channels["whatsapp"]
+        uploaded = await whatsapp.upload_media(whatsapp_kit.kit.media)  # type: ignore[arg-type]
+        assert await whatsapp.download_media(uploaded) == whatsapp_kit.kit.media.data  # type: ignore[union-attr]
+
+
+def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:
+    config = tmp_path / "chatbridge.toml"
+    config.write_text(WHATSAPP_CONFIG)
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "chatbridge.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/whatsapp"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        body = whatsapp_kit.inbound("text", {"body": "served"})
+        response = anyio.run(send_webhook, whatsapp_kit.kit, url, body)
+        assert response.status_code == 200
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(2)]
+        event = json.loads(lines[-1])
+        assert event["type"] == "message" and event["message"]["text"] == "served"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()
