@@ -136,7 +136,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     app = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
     for name in kits:
         print(f"  {name:<11} {base_url}/{name}")
-    _uvicorn().run(app, host=args.host, port=args.port, log_level="warning")
+    _uvicorn().run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 
 

@@ -1,0 +1,60 @@
+"""Run every benchmark and write docs/benchmarks.md: ``python -m benchmarks.run``.
+
+Needs the official SDKs for comparison: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import throughput, webhooks
+
+REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def main() -> None:
+    rows = webhooks.run()
+    floors = {channel: value for channel, name, value in rows if name == "floor"}
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m benchmarks.run` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"Python {platform.python_version()}, {os.cpu_count()} cores ({platform.machine()}).",
+        "Numbers are from one run on a shared machine: compare rows of one run, not runs.",
+        "",
+        "## Webhook verify + parse (requests per second, higher is better)",
+        "",
+        "| channel | implementation | req/s | x floor time |",
+        "|---|---|---:|---:|",
+    ]
+    for channel, name, value in rows:
+        if isinstance(value, str):
+            lines.append(f"| {channel} | {name} | {value} | |")
+            continue
+        ratio = floors[channel] / value if isinstance(floors[channel], float) else float("nan")
+        lines.append(f"| {channel} | {name} | {value:,.0f} | {ratio:.2f} |")
+    sends = throughput.outbound()
+    seconds = throughput.inbound()
+    lines += [
+        "",
+        "`x floor time` is how many times longer one request takes than the floor (signature",
+        "check + body decode only). Targets: chatbridge at least as fast as each official SDK,",
+        "and within 2x of the floor.",
+        "",
+        "## End to end over loopback HTTP",
+        "",
+        "| measure | result | target |",
+        "|---|---:|---:|",
+        f"| outbound WhatsApp sends/s to the sandbox, 4 in flight | {sends:,.0f} | ≥ 1000 |",
+        f"| 100 concurrent inbound webhooks, first sent → all handled | {seconds:.2f} s | ≤ 2 s |",
+        "",
+    ]
+    REPORT.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""End-to-end throughput over real loopback HTTP.
+
+- outbound: WhatsApp text sends through chatbridge (pooled httpx client) to the sandbox
+  served by uvicorn in another process;
+- inbound: 100 concurrent signed webhooks through the ASGI app under uvicorn, timed until
+  the application's handler has seen all of them.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import anyio
+import httpx
+
+from chatbridge.asgi import WebhookApp
+from chatbridge.channel import Channel
+from chatbridge.models import Event, Message
+from chatbridge.whatsapp import WhatsAppChannel
+from chatbridge.whatsapp import kit as whatsapp_kit
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def outbound(total: int = 3000, concurrency: int = 4) -> float:
+    """Sends per second to the sandbox (a separate uvicorn process)."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "chatbridge.cli", "sandbox", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base)
+        config = whatsapp_kit.CONFIG.model_copy(update={"base_url": f"{base}/whatsapp"})
+        return anyio.run(_send_many, config, total, concurrency)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def _send_many(config: object, total: int, concurrency: int) -> float:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        channel = WhatsAppChannel(config, http_client=client)  # type: ignore[arg-type]
+        customer = channel.identity(whatsapp_kit.CUSTOMER)
+        await channel.store.update_contact_state(customer, last_inbound_at=channel.clock.now())
+        message = Message(contact=customer, text="Your order ships today")
+        remaining = iter(range(total))
+
+        async def worker() -> None:
+            for _ in remaining:
+                await channel.send(message)
+
+        start = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for _ in range(concurrency):
+                group.start_soon(worker)
+        return total / (time.perf_counter() - start)
+
+
+def inbound(count: int = 100) -> float:
+    """Seconds from firing ``count`` concurrent webhooks to the handler seeing them all."""
+    return anyio.run(_inbound, count)
+
+
+async def _inbound(count: int) -> float:
+    import uvicorn
+
+    seen = anyio.Event()
+    received: list[Event] = []
+
+    async def handler(event: Event, channel: Channel) -> None:
+        received.append(event)
+        if len(received) == count:
+            seen.set()
+
+    channel = whatsapp_kit.build({})
+    app = WebhookApp(
+        {"whatsapp": channel}, handler, poll_interval=0.05, backoff=timedelta(seconds=1)
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    bodies = [
+        whatsapp_kit.inbound("text", {"body": f"m{i}"}, sender=f"1650555{i:04d}")
+        for i in range(count)
+    ]
+    requests = [whatsapp_kit.sign(whatsapp_kit.webhook(body)) for body in bodies]
+    async with anyio.create_task_group() as group:
+        group.start_soon(server.serve)
+        while not server.started:
+            await anyio.sleep(0.01)
+        url = f"http://127.0.0.1:{port}/whatsapp"
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=count)) as client:
+            start = time.perf_counter()
+            async with anyio.create_task_group() as senders:
+                for request in requests:
+                    senders.start_soon(
+                        lambda r=request: client.post(url, content=r.body, headers=dict(r.headers))
+                    )
+            with anyio.fail_after(30):
+                await seen.wait()
+            elapsed = time.perf_counter() - start
+        server.should_exit = True
+    return elapsed
