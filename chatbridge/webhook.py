@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 from pydantic import ValidationError
 
 from chatbridge.models import Event
@@ -33,10 +34,10 @@ class WebhookRequest:
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
-    @property
+    @cached_property
     def query(self) -> Mapping[str, str]:
         """The query string parameters (last value wins)."""
-        return dict(httpx.URL(self.url).params.items())
+        return dict(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
 
     def with_headers(self, **headers: str) -> WebhookRequest:
         """A copy with ``headers`` added (underscores in names become dashes)."""
