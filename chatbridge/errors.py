@@ -7,6 +7,8 @@ secret (tokens, app secrets, keys) in its text.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -123,3 +125,45 @@ class RateLimitedError(ProviderError):
 
 class ProviderUnavailableError(ProviderError):
     """The provider could not be reached or answered with a server error."""
+
+
+@dataclass(frozen=True)
+class ErrorCodes:
+    """A provider's error codes, grouped by what they mean for the caller."""
+
+    auth: Collection[object] = ()
+    rate_limit: Collection[object] = ()
+    policy: Collection[object] = ()
+    unavailable: Collection[object] = ()
+
+
+def provider_error(
+    text: str,
+    codes: ErrorCodes,
+    *,
+    provider: str,
+    code: str | int | None,
+    provider_message: str,
+    http_status: int | None = None,
+    details: dict[str, Any] | None = None,
+    retry_after: float | None = None,
+) -> ProviderError:
+    """The typed error for a provider's answer: by its code first, then by HTTP status
+    (429 rate limit, 401/403 auth, 5xx unavailable)."""
+    kwargs: dict[str, Any] = {
+        "provider": provider,
+        "code": code,
+        "provider_message": provider_message,
+        "http_status": http_status,
+        "details": details,
+    }
+    status = http_status or 0
+    if code in codes.policy:
+        return ProviderPolicyError(text, **kwargs)
+    if code in codes.rate_limit or status == 429:
+        return RateLimitedError(text, retry_after=retry_after, **kwargs)
+    if code in codes.auth or status in (401, 403):
+        return ProviderAuthError(text, **kwargs)
+    if code in codes.unavailable or status >= 500:
+        return ProviderUnavailableError(text, **kwargs)
+    return ProviderError(text, **kwargs)

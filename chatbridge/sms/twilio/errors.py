@@ -10,20 +10,16 @@ from typing import Any
 
 import httpx
 
-from chatbridge.errors import (
-    ProviderAuthError,
-    ProviderError,
-    ProviderPolicyError,
-    ProviderUnavailableError,
-    RateLimitedError,
-)
+from chatbridge.errors import ErrorCodes, ProviderError, provider_error
 from chatbridge.http import retry_after
 
 #: The recipient replied STOP: Twilio refuses to message them.
 UNSUBSCRIBED_RECIPIENT = 21610
-AUTH_CODES = frozenset({20003, 20005})
-RATE_LIMIT_CODES = frozenset({20429, 14107})
-POLICY_CODES = frozenset({UNSUBSCRIBED_RECIPIENT, 21408, 21612, 30004, 30007})
+CODES = ErrorCodes(
+    auth=frozenset({20003, 20005}),
+    rate_limit=frozenset({20429, 14107}),
+    policy=frozenset({UNSUBSCRIBED_RECIPIENT, 21408, 21612, 30004, 30007}),
+)
 
 
 def error_for(response: httpx.Response) -> ProviderError:
@@ -32,21 +28,14 @@ def error_for(response: httpx.Response) -> ProviderError:
     except ValueError:
         body = {"message": response.text[:500]}
     code = body.get("code")
-    provider_message = str(body.get("message", response.reason_phrase))
-    text = f"Twilio API error {code}: {provider_message}"
-    kwargs: dict[str, Any] = {
-        "provider": "twilio",
-        "code": code,
-        "provider_message": provider_message,
-        "http_status": response.status_code,
-        "details": body,
-    }
-    if code in RATE_LIMIT_CODES or response.status_code == 429:
-        return RateLimitedError(text, retry_after=retry_after(response), **kwargs)
-    if code in AUTH_CODES or response.status_code in (401, 403):
-        return ProviderAuthError(text, **kwargs)
-    if code in POLICY_CODES:
-        return ProviderPolicyError(text, **kwargs)
-    if response.status_code >= 500:
-        return ProviderUnavailableError(text, **kwargs)
-    return ProviderError(text, **kwargs)
+    message = str(body.get("message", response.reason_phrase))
+    return provider_error(
+        f"Twilio API error {code}: {message}",
+        CODES,
+        provider="twilio",
+        code=code,
+        provider_message=message,
+        http_status=response.status_code,
+        details=body,
+        retry_after=retry_after(response),
+    )
