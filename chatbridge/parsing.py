@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chatbridge.models import Event, UnknownEvent
+from chatbridge.models import Direction, Event, Identity, Message, MessageReceived, UnknownEvent
 from chatbridge.webhook import digest_id, invalid_reason
 
 
@@ -53,3 +53,31 @@ def parse_items(
     except (ValidationError, ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
         reason = f"malformed {kind}: {invalid_reason(exc)}"
         return [unknown_event(channel, kind, reason, item, now)]
+
+
+def message_received(
+    channel: str,
+    event_id: str,
+    contact: Identity,
+    timestamp: datetime,
+    raw: dict[str, Any],
+    *,
+    contact_name: str | None = None,
+    reply_token: str | None = None,
+    **content: Any,
+) -> MessageReceived:
+    """The event for an inbound message: ``content`` holds the Message fields (text,
+    media, ``id``...), the rest describes the event."""
+    message = Message(
+        contact=contact, direction=Direction.INBOUND, timestamp=timestamp, raw=raw, **content
+    )
+    return MessageReceived(
+        channel=channel,
+        event_id=event_id,
+        contact=contact,
+        contact_name=contact_name,
+        reply_token=reply_token,
+        timestamp=timestamp,
+        message=message,
+        raw=raw,
+    )

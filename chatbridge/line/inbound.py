@@ -18,7 +18,6 @@ from chatbridge.errors import PayloadError
 from chatbridge.line.payloads import LineEvent, LineMessage, LineWebhook
 from chatbridge.models import (
     ChannelEvent,
-    Direction,
     Event,
     Followed,
     Identity,
@@ -26,12 +25,11 @@ from chatbridge.models import (
     Location,
     Media,
     MediaKind,
-    Message,
     MessageKind,
     MessageReceived,
     Unfollowed,
 )
-from chatbridge.parsing import parse_item, unknown_event
+from chatbridge.parsing import message_received, parse_item, unknown_event
 from chatbridge.webhook import invalid_reason
 
 CHANNEL = "line"
@@ -70,14 +68,7 @@ def _event(item: dict[str, Any]) -> Event:
             return _message(line.message, common)
         case "postback" if line.postback and common["contact"]:
             reply = InteractiveReply(id=line.postback.data)
-            message = Message(
-                contact=common["contact"],
-                direction=Direction.INBOUND,
-                timestamp=common["timestamp"],
-                interactive_reply=reply,
-                raw=item,
-            )
-            return MessageReceived(message=message, **common)
+            return message_received(interactive_reply=reply, **common)
         case "follow":
             return Followed(**common)
         case "unfollow":
@@ -90,16 +81,7 @@ def _event(item: dict[str, Any]) -> Event:
 
 
 def _message(line: LineMessage, common: dict[str, Any]) -> MessageReceived:
-    message = Message(
-        contact=common["contact"],
-        direction=Direction.INBOUND,
-        id=line.id,
-        timestamp=common["timestamp"],
-        reply_to=line.quoted_message_id,
-        raw=common["raw"],
-        **_content(line),
-    )
-    return MessageReceived(message=message, **common)
+    return message_received(id=line.id, reply_to=line.quoted_message_id, **common, **_content(line))
 
 
 def _content(line: LineMessage) -> dict[str, Any]:

@@ -17,20 +17,18 @@ from chatbridge.models import (
     Card,
     ChannelEvent,
     DeliveryState,
-    Direction,
     Event,
     Followed,
     Identity,
     Location,
     Media,
     MediaKind,
-    Message,
-    MessageReceived,
     ProviderErrorInfo,
     StatusUpdate,
     Unfollowed,
     UnknownEvent,
 )
+from chatbridge.parsing import message_received
 from chatbridge.webhook import invalid_reason
 from chatbridge.wechat.payloads import WXPush
 
@@ -61,16 +59,8 @@ def parse_push(document: dict[str, Any]) -> Event:
     }
     if push.msg_type == "event":
         return _event(push, common)
-    message = Message(
-        contact=contact,
-        direction=Direction.INBOUND,
-        id=push.msg_id,
-        timestamp=common["timestamp"],
-        raw=document,
-        **_content(push),
-    )
     event_id = push.msg_id or f"{push.from_user}:{push.create_time}:{push.msg_type}"
-    return MessageReceived(event_id=event_id, message=message, **common)
+    return message_received(event_id=event_id, id=push.msg_id, **common, **_content(push))
 
 
 def _content(push: WXPush) -> dict[str, Any]:

@@ -19,22 +19,19 @@ from chatbridge.errors import PayloadError
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
-    Direction,
     Event,
     Identity,
     InteractiveReply,
     Location,
     Media,
     MediaKind,
-    Message,
     MessageKind,
-    MessageReceived,
     ProviderErrorInfo,
     Reaction,
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.parsing import parse_item, unknown_event
+from chatbridge.parsing import message_received, parse_item, unknown_event
 from chatbridge.webhook import digest_id, invalid_reason
 from chatbridge.whatsapp.payloads import (
     WAError,
@@ -110,25 +107,16 @@ def _parse_value(document: dict[str, Any], received_at: datetime) -> list[Event]
 
 
 def _message(wa: WAMessage, names: dict[str, str | None]) -> Event:
-    contact = Identity(channel=CHANNEL, address=wa.from_)
-    timestamp = from_unix(wa.timestamp)
-    message = Message(
-        contact=contact,
-        direction=Direction.INBOUND,
-        id=wa.id,
-        timestamp=timestamp,
-        reply_to=wa.context.id if wa.context else None,
-        raw=wa.model_dump(by_alias=True, exclude_none=True),
-        **_content(wa),
-    )
-    return MessageReceived(
-        channel=CHANNEL,
-        event_id=wa.id,
-        contact=contact,
+    return message_received(
+        CHANNEL,
+        wa.id,
+        Identity(channel=CHANNEL, address=wa.from_),
+        from_unix(wa.timestamp),
+        wa.model_dump(by_alias=True, exclude_none=True),
         contact_name=names.get(wa.from_),
-        timestamp=timestamp,
-        message=message,
-        raw=message.raw,
+        id=wa.id,
+        reply_to=wa.context.id if wa.context else None,
+        **_content(wa),
     )
 
 

@@ -10,17 +10,15 @@ from chatbridge.errors import PayloadError
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
-    Direction,
     Event,
     Identity,
     Media,
     MediaKind,
-    Message,
-    MessageReceived,
     ProviderErrorInfo,
     StatusUpdate,
     UnknownEvent,
 )
+from chatbridge.parsing import message_received
 
 CHANNEL = "sms"
 _STATES = {
@@ -62,22 +60,15 @@ def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
         if url:
             kind = _MEDIA_KINDS.get(mime.partition("/")[0], MediaKind.FILE)
             media.append(Media(kind=kind, url=url, mime_type=mime))
-    message = Message(
-        contact=contact,
-        direction=Direction.INBOUND,
+    return message_received(
+        CHANNEL,
+        sid,
+        contact,
+        received_at,
+        dict(params),
         id=sid,
-        timestamp=received_at,
         text=params.get("Body"),
         media=media,
-        raw=dict(params),
-    )
-    return MessageReceived(
-        channel=CHANNEL,
-        event_id=sid,
-        contact=contact,
-        timestamp=received_at,
-        message=message,
-        raw=dict(params),
     )
 
 

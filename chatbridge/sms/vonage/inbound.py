@@ -11,15 +11,14 @@ from chatbridge.errors import PayloadError
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
-    Direction,
     Event,
     Identity,
-    Message,
     MessageReceived,
     ProviderErrorInfo,
     StatusUpdate,
     UnknownEvent,
 )
+from chatbridge.parsing import message_received
 
 CHANNEL = "sms"
 _DLR_STATES = {
@@ -78,21 +77,9 @@ def parse(params: dict[str, Any], received_at: datetime) -> Event:
 def _received(
     message_id: str, contact: Identity, text: Any, raw: dict[str, Any], received_at: datetime
 ) -> MessageReceived:
-    message = Message(
-        contact=contact,
-        direction=Direction.INBOUND,
-        id=message_id,
-        timestamp=received_at,
-        text=str(text) if text is not None else None,
-        raw=raw,
-    )
-    return MessageReceived(
-        channel=CHANNEL,
-        event_id=message_id,
-        contact=contact,
-        timestamp=received_at,
-        message=message,
-        raw=raw,
+    text = str(text) if text is not None else None
+    return message_received(
+        CHANNEL, message_id, contact, received_at, raw, id=message_id, text=text
     )
 
 
