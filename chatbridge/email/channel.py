@@ -63,9 +63,11 @@ class EmailChannel(Channel):
     ) -> None:
         super().__init__(config, **options)
         self.max_body_bytes = config.max_message_bytes
-        if transport is None and config.smtp is None:
-            raise ConfigurationError("email needs SMTP settings or a transport")
-        self.transport = transport or SmtpTransport(config.smtp)  # type: ignore[arg-type]
+        if transport is None:
+            if config.smtp is None:
+                raise ConfigurationError("email needs SMTP settings or a transport")
+            transport = SmtpTransport(config.smtp)
+        self.transport = transport
         key = config.sendgrid_verification_key
         self._sendgrid_key = signature.sendgrid_public_key(key) if key else None
 

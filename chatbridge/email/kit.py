@@ -42,10 +42,11 @@ from chatbridge.models import (
 from chatbridge.webhook import WebhookRequest
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
+MAILGUN_SIGNING_KEY = "mailgun-test-signing-key"
 CONFIG = EmailConfig(
     from_address="support@shop.example",
     from_name="Shop Support",
-    mailgun_signing_key="mailgun-test-signing-key",
+    mailgun_signing_key=MAILGUN_SIGNING_KEY,
     sendgrid_verification_key=base64.b64encode(
         SENDGRID_KEY.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     ).decode(),
@@ -290,7 +291,7 @@ def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
                 SENDGRID_TIMESTAMP: SIGNED_AT,
             }
         )
-    signing_key = secret or CONFIG.mailgun_signing_key.get_secret_value()  # type: ignore[union-attr]
+    signing_key = secret or MAILGUN_SIGNING_KEY
     token = secrets.token_hex(25)
     signed = {
         "timestamp": SIGNED_AT,
@@ -332,7 +333,7 @@ kit = ChannelKit(
     customer=CUSTOMER,
     outside_window=None,
     media=None,
-    secrets=["mailgun-test-signing-key"],
+    secrets=[MAILGUN_SIGNING_KEY],
     # Mailgun signs timestamp + token only; the channel spends each token once instead.
     signs_body=False,
 )
