@@ -153,6 +153,8 @@ async def test_encrypted_mode_needs_a_key() -> None:
         b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><xml><C>&b;</C></xml>',
         b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><C>&e;</C></xml>',
         b"<xml><unclosed></xml>",
+        "<xml><!DOCTYPE x><C>a</C></xml>".encode("utf-16"),  # a DTD hidden in UTF-16
+        b'<?xml version="1.0" encoding="ISO-8859-1"?><!DOCTYPE x><xml/>',
         b"<notxml/>",
         b"<xml><ToUserName>a</ToUserName></xml>",
     ],

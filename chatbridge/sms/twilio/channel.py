@@ -95,7 +95,7 @@ class TwilioChannel(SmsChannel):
         return _twiml(text)
 
     def _acknowledgement(self) -> WebhookResponse:
-        return _twiml(None)
+        return _EMPTY_TWIML
 
     # -- outbound ---------------------------------------------------------------------
 
@@ -167,3 +167,6 @@ def _twiml(text: str | None) -> WebhookResponse:
         SubElement(root, "Message").text = text
     body = b'<?xml version="1.0" encoding="UTF-8"?>' + tostring(root, encoding="unicode").encode()
     return WebhookResponse(body=body, media_type="application/xml")
+
+
+_EMPTY_TWIML = _twiml(None)

@@ -40,8 +40,8 @@ def verify(
     if not header:
         raise SignatureError(f"{SIGNATURE_HEADER} is missing")
     given = header.strip().encode()
-    if not any(
-        hmac.compare_digest(sign(variant, params, auth_token).encode(), given)
-        for variant in _url_variants(url)
-    ):
+    if hmac.compare_digest(sign(url, params, auth_token).encode(), given):
+        return
+    others = _url_variants(url)[1:]
+    if not any(hmac.compare_digest(sign(u, params, auth_token).encode(), given) for u in others):
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the request")
