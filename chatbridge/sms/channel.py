@@ -110,14 +110,18 @@ class SmsChannel(Channel):
                 f"the configured maximum is {self.settings.max_segments}"
             )
 
+    async def receive(self, request: WebhookRequest) -> WebhookResult:
+        """As :meth:`Channel.receive`, then answer a keyword of a new message (a
+        redelivered HELP is not answered twice)."""
+        result = await super().receive(request)
+        replies = [reply for event in result.events if (reply := self._keyword_reply(event))]
+        response = await self._auto_reply(*replies[0]) if replies else self._acknowledgement()
+        return WebhookResult(events=result.events, duplicates=result.duplicates, response=response)
+
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
         events = await self._parse(request)
-        replies = [reply for event in events if (reply := self._keyword_reply(event))]
         events += [extra for event in events for extra in _keyword_events(event)]
-        if replies:
-            contact, text = replies[0]
-            return WebhookResult(events=events, response=await self._auto_reply(contact, text))
-        return WebhookResult(events=events, response=self._acknowledgement())
+        return WebhookResult(events=events)
 
     def _keyword_reply(self, event: Event) -> tuple[Identity, str] | None:
         if not isinstance(event, MessageReceived) or event.contact is None:
