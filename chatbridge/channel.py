@@ -213,6 +213,16 @@ class Channel(ABC):
                 f"message is addressed to {message.contact}, not to a {self.name} identity"
             )
 
+    def _receipt(self, contact: Identity, message_id: str | None, raw: dict[str, Any]) -> Receipt:
+        """The receipt for a message the provider accepted just now."""
+        return Receipt(
+            channel=self.name,
+            contact=contact,
+            message_id=message_id,
+            accepted_at=self.clock.now(),
+            raw=raw,
+        )
+
     @abstractmethod
     async def _deliver(self, message: Message) -> Receipt:
         """Put an already validated and allowed message on the wire."""

@@ -175,12 +175,10 @@ class EmailChannel(Channel):
             message, self.config.from_address, self.config.from_name, message_id, self.clock.now()
         )
         await self.transport.send(email)
-        return Receipt(
-            channel=self.name,
-            contact=message.contact,
-            message_id=message_id,
-            accepted_at=self.clock.now(),
-            raw={"subject": message.subject, "references": email.get("References")},
+        return self._receipt(
+            message.contact,
+            message_id,
+            {"subject": message.subject, "references": email.get("References")},
         )
 
     # -- media ------------------------------------------------------------------------

@@ -136,7 +136,7 @@ class LineChannel(Channel):
         if token is None:
             body = {"to": identity.address, "messages": objects}
             response = await self._post("/v2/bot/message/push", body, retry_key=str(uuid.uuid4()))
-            return self._receipt(identity, response)
+            return self._receipt_from(identity, response)
         await self.store.update_contact_state(identity, reply_token=None, reply_token_at=None)
         try:
             body = {"replyToken": token, "messages": objects}
@@ -146,7 +146,7 @@ class LineChannel(Channel):
                 raise
             # The token lapsed before we used it: send again as a (billable) push.
             return await self._send(messages, None)
-        return self._receipt(identity, response)
+        return self._receipt_from(identity, response)
 
     async def multicast(self, message: Message, recipients: Sequence[Identity]) -> MulticastResult:
         """Push ``message`` to many users (500 per request). Recipients the policy refuses
@@ -248,19 +248,13 @@ class LineChannel(Channel):
         request = self.http.build_request("GET", self.config.api_base + path, headers=self._auth())
         return (await self._request(request)).json()
 
-    def _receipt(self, identity: Identity, response: httpx.Response) -> Receipt:
+    def _receipt_from(self, identity: Identity, response: httpx.Response) -> Receipt:
         try:
             result = LineSendResult.model_validate_json(response.content or b"{}")
         except ValidationError as exc:
             raise self._unexpected(response, "send") from exc
         message_id = result.sent_messages[0].id if result.sent_messages else None
-        return Receipt(
-            channel=self.name,
-            contact=identity,
-            message_id=message_id,
-            accepted_at=self.clock.now(),
-            raw=result.model_dump(by_alias=True),
-        )
+        return self._receipt(identity, message_id, result.model_dump(by_alias=True))
 
     def _raise_for(self, response: httpx.Response) -> NoReturn:
         raise error_for(response)

@@ -166,13 +166,7 @@ class WeChatChannel(Channel):
             body = outbound.customer_service_body(message)
             result = await self._api("POST", "/cgi-bin/message/custom/send", json=body)
             message_id = None
-        return Receipt(
-            channel=self.name,
-            contact=message.contact,
-            message_id=message_id,
-            accepted_at=self.clock.now(),
-            raw=result,
-        )
+        return self._receipt(message.contact, message_id, result)
 
     # -- media ------------------------------------------------------------------------
 

@@ -83,13 +83,7 @@ class WhatsAppChannel(Channel):
             result = WASendResult.model_validate_json(response.content)
         except ValidationError as exc:
             raise self._unexpected(response, "send") from exc
-        return Receipt(
-            channel=self.name,
-            contact=message.contact,
-            message_id=result.messages[0].id,
-            accepted_at=self.clock.now(),
-            raw=result.model_dump(),
-        )
+        return self._receipt(message.contact, result.messages[0].id, result.model_dump())
 
     async def mark_read(self, message_id: str) -> None:
         """Mark an inbound message as read (no policy applies: it is not a message)."""

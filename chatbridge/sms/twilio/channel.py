@@ -131,12 +131,10 @@ class TwilioChannel(SmsChannel):
             sent = TwilioSid.model_validate_json(response.content)
         except ValidationError as exc:
             raise self._unexpected(response, "send") from exc
-        return Receipt(
-            channel=self.name,
-            contact=message.contact,
-            message_id=sent.sid,
-            accepted_at=self.clock.now(),
-            raw=sent.model_dump() | {"estimate": self.estimate(message).model_dump(mode="json")},
+        return self._receipt(
+            message.contact,
+            sent.sid,
+            sent.model_dump() | {"estimate": self.estimate(message).model_dump(mode="json")},
         )
 
     # -- media ------------------------------------------------------------------------

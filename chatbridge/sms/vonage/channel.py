@@ -117,12 +117,10 @@ class VonageChannel(SmsChannel):
         for part in parts:
             if str(part.get("status")) != "0":
                 raise error_for(str(part.get("status")), str(part.get("error-text", "")), body)
-        return Receipt(
-            channel=self.name,
-            contact=message.contact,
-            message_id=str(parts[0].get("message-id")) if parts else None,
-            accepted_at=self.clock.now(),
-            raw=body | {"estimate": estimate.model_dump(mode="json")},
+        return self._receipt(
+            message.contact,
+            str(parts[0].get("message-id")) if parts else None,
+            body | {"estimate": estimate.model_dump(mode="json")},
         )
 
     # -- media ------------------------------------------------------------------------
