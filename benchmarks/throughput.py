@@ -42,7 +42,7 @@ def wait_for(url: str) -> None:
             time.sleep(0.1)
 
 
-def outbound(total: int = 3000, concurrency: int = 4) -> float:
+def outbound(total: int = 3000, concurrency: int = 8) -> float:
     """Sends per second to the sandbox (a separate uvicorn process)."""
     port = free_port()
     server = subprocess.Popen(  # noqa: S603
