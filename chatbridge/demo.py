@@ -22,6 +22,7 @@ from chatbridge.line import LineChannel
 from chatbridge.line import kit as line_kit
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import Contact, Identity, Message, MessageReceived, Template
+from chatbridge.policy import RemedyKind
 from chatbridge.sms.twilio import kit as twilio_kit
 from chatbridge.webhook import WebhookResult
 from chatbridge.wechat import kit as wechat_kit
@@ -67,9 +68,20 @@ async def whatsapp_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
         await wa.send(reply.model_copy(update={"text": "Did it arrive?"}), customer)
     except PolicyRefusedError as refused:
         say("-> refused before any network call:\n" + explain(refused))
+        await fall_back(refused, clock)
     template = Template(name="delivery_check", language="en_US", parameters=["#4711"])
     receipt = await wa.send(Message(contact=reply.contact, template=template), customer)
     say(f"-> template sent outside the window: {receipt.message_id}")
+
+
+async def fall_back(refused: PolicyRefusedError, clock: FakeClock) -> None:
+    """Follow the refusal's other-channel remedy: the same question, by email."""
+    other = next(r for r in refused.decision.remedies if r.kind is RemedyKind.USE_OTHER_CHANNEL)
+    address = other.identities[0]
+    mailer = FakeMailer()
+    email = email_kit.build({"clock": clock}, mailer)
+    await email.send(Message(contact=address, subject="Your order #4711", text="Did it arrive?"))
+    say(f"-> fell back to {address}: {mailer.sent[-1]['Subject']!r} sent")
 
 
 async def wechat_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:

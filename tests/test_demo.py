@@ -13,6 +13,7 @@ async def test_demo_tour(capsys: pytest.CaptureFixture[str]) -> None:
     assert "reply sent inside the window" in out
     assert "remedy: send an approved template message instead" in out
     assert "template sent outside the window" in out
+    assert "-> fell back to email:ana@example.com: 'Your order #4711' sent" in out
     assert "已发货 — shipped today" in out
     assert "template message sent outside the window" in out
     assert "refused (quota_spent)" in out
