@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8900)
     sandbox.add_argument("--write-config", type=Path, help="write a serve config using it")
+    sandbox.add_argument("--smtp-port", type=int, help="also run an SMTP sandbox (aiosmtpd)")
     sandbox.add_argument("--send", metavar="KIT", help="instead: send KIT's sample webhook")
     sandbox.add_argument("--sample", default=None, help="the sample's name (default: first)")
     sandbox.add_argument("--to", help="the webhook URL to --send to")
@@ -117,18 +118,26 @@ async def _log_event(event: Event, channel: Any) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from chatbridge.sandbox import SandboxApp, builtin_kits, sandbox_config, send_webhook
+    from chatbridge.sandbox import (
+        SandboxApp,
+        builtin_kits,
+        sandbox_config,
+        send_webhook,
+        smtp_sandbox,
+        webhook_senders,
+    )
 
-    kits = builtin_kits()
     if args.send:
-        kit = kits.get(args.send)
+        senders = webhook_senders()
+        kit = senders.get(args.send)
         if kit is None or not args.to:
-            raise SystemExit(f"chatbridge: --send takes one of {sorted(kits)} and needs --to URL")
+            raise SystemExit(f"chatbridge: --send takes one of {sorted(senders)} and --to URL")
         sample = next((s for s in kit.samples if s.name == args.sample), kit.samples[0])
         response = anyio.run(send_webhook, kit, args.to, sample.body)
         answer = f"HTTP {response.status_code} {response.text[:200]}"
         print(f"sent {kit.name} sample {sample.name!r}: {answer}")
         return 0 if response.is_success else 1
+    kits = builtin_kits()
     base_url = f"http://{args.host}:{args.port}"
     if args.write_config:
         args.write_config.write_text(sandbox_config(base_url, kits))
@@ -136,7 +145,14 @@ def _sandbox(args: argparse.Namespace) -> int:
     app = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
     for name in kits:
         print(f"  {name:<11} {base_url}/{name}")
-    _uvicorn().run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    smtp = smtp_sandbox(args.host, args.smtp_port) if args.smtp_port else None
+    if smtp is not None:
+        print(f'  {"smtp":<11} smtp://{args.host}:{args.smtp_port} (security = "none")')
+    try:
+        _uvicorn().run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    finally:
+        if smtp is not None:
+            smtp.stop()
     return 0
 
 

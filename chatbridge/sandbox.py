@@ -16,6 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from chatbridge.asgi import Receive, Scope, Send
+from chatbridge.errors import ConfigurationError
 from chatbridge.fake import FakeAPI
 from chatbridge.kit import ChannelKit
 from chatbridge.webhook import WebhookRequest
@@ -28,6 +29,14 @@ _BASE_FIELDS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "sms-twilio": ("sms-twilio", ("api_base",)),
     "sms-vonage": ("sms-vonage", ("api_base",)),
 }
+
+
+def webhook_senders() -> dict[str, ChannelKit]:
+    """Every built-in kit, for playing the provider's webhook sender (email included:
+    Mailgun and SendGrid post webhooks although mail itself goes out by SMTP)."""
+    from chatbridge.email.kit import kit as email
+
+    return {**builtin_kits(), email.name: email}
 
 
 def builtin_kits() -> dict[str, ChannelKit]:
@@ -121,3 +130,21 @@ async def send_webhook(
         return await client.post(signed.url, content=signed.body, headers=dict(signed.headers))
     async with httpx.AsyncClient() as own:
         return await own.post(signed.url, content=signed.body, headers=dict(signed.headers))
+
+
+def smtp_sandbox(host: str, port: int) -> Any:
+    """A running aiosmtpd server that prints what it receives (stop it with ``.stop()``)."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError as exc:
+        raise ConfigurationError("the SMTP sandbox needs aiosmtpd: pip install aiosmtpd") from exc
+
+    class Printer:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            size = len(envelope.content)
+            print(f"  smtp: {envelope.mail_from} -> {', '.join(envelope.rcpt_tos)} ({size} bytes)")
+            return "250 Message accepted"
+
+    controller = Controller(Printer(), hostname=host, port=port)
+    controller.start()
+    return controller

@@ -14,7 +14,14 @@ import pytest
 from chatbridge import ConfigurationError, FakeClock, Message, load_channel
 from chatbridge.cli import main
 from chatbridge.config import load
-from chatbridge.sandbox import SandboxApp, builtin_kits, sandbox_config, send_webhook
+from chatbridge.sandbox import (
+    SandboxApp,
+    builtin_kits,
+    sandbox_config,
+    send_webhook,
+    smtp_sandbox,
+    webhook_senders,
+)
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.smtp_server import free_port
 
@@ -145,3 +152,21 @@ def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:
         server.wait(timeout=10)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_sandbox_sends_email_provider_webhooks_and_runs_smtp(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import smtplib
+
+    assert "email" in webhook_senders()
+    port = free_port()
+    smtp = smtp_sandbox("127.0.0.1", port)
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail(
+                "support@shop.example", ["ana@customer.example"], b"Subject: hi\r\n\r\nhello"
+            )
+    finally:
+        smtp.stop()
+    assert "support@shop.example -> ana@customer.example" in capsys.readouterr().out
