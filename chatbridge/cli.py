@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 
 from chatbridge.errors import ChatbridgeError, WebhookError
 from chatbridge.models import Event
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--send", metavar="KIT", help="instead: send KIT's sample webhook")
     sandbox.add_argument("--sample", default=None, help="the sample's name (default: first)")
     sandbox.add_argument("--to", help="the webhook URL to --send to")
+    sandbox.add_argument("--sandbox", help="the running sandbox's URL, to tell it who wrote")
     sandbox.set_defaults(run=_sandbox)
 
     verify = commands.add_parser("verify", help="check a captured webhook's signature")
@@ -134,6 +136,9 @@ def _sandbox(args: argparse.Namespace) -> int:
             raise SystemExit(f"chatbridge: --send takes one of {sorted(senders)} and --to URL")
         sample = next((s for s in kit.samples if s.name == args.sample), kit.samples[0])
         response = anyio.run(send_webhook, kit, args.to, sample.body)
+        if args.sandbox:  # the customer wrote: the provider's window opens
+            url = f"{args.sandbox.rstrip('/')}/{kit.name}/_sandbox/customer-wrote"
+            httpx.post(url, json={"address": kit.customer}, timeout=10)
         answer = f"HTTP {response.status_code} {response.text[:200]}"
         print(f"sent {kit.name} sample {sample.name!r}: {answer}")
         return 0 if response.is_success else 1

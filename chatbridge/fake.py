@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -40,8 +41,24 @@ class FakeAPI:
         self.requests: list[httpx.Request] = []
         #: A path prefix the fake is served under (the sandbox serves several fakes).
         self.prefix = ""
+        #: When set, free-form sends are refused the provider's way unless the customer
+        #: wrote within this long (the sandbox tells the fake through
+        #: :meth:`customer_wrote`); None leaves windows to chatbridge's own policy.
+        self.window: timedelta | None = None
+        self._last_customer_message: dict[str, datetime] = {}
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._queued: list[tuple[re.Pattern[str], httpx.Response]] = []
+
+    def customer_wrote(self, address: str, at: datetime | None = None) -> None:
+        """Record that ``address`` wrote to the business (opens the provider's window)."""
+        self._last_customer_message[address] = at or datetime.now(UTC)
+
+    def window_closed(self, address: str) -> bool:
+        """Whether the provider would refuse a free-form send to ``address`` now."""
+        if self.window is None:
+            return False
+        wrote = self._last_customer_message.get(address)
+        return wrote is None or datetime.now(UTC) - wrote > self.window
 
     @property
     def received(self) -> int:

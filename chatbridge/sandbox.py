@@ -9,7 +9,9 @@ the webhook sender (:func:`send_webhook`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -50,13 +52,23 @@ def builtin_kits() -> dict[str, ChannelKit]:
     return {kit.name: kit for kit in (whatsapp, wechat, line, twilio, vonage)}
 
 
+#: The service windows the sandbox enforces the providers' way.
+_WINDOWS = {"whatsapp": timedelta(hours=24), "wechat": timedelta(hours=48)}
+
+
 class SandboxApp:
-    """An ASGI app serving one fake provider API per path prefix."""
+    """An ASGI app serving one fake provider API per path prefix.
+
+    Providers with a service window refuse free-form sends with their own error codes
+    unless the customer wrote recently: ``POST /<kit>/_sandbox/customer-wrote`` with
+    ``{"address": ...}`` records that (``chatbridge sandbox --send`` does it).
+    """
 
     def __init__(self, fakes: Mapping[str, FakeAPI]) -> None:
         self.fakes = dict(fakes)
         for prefix, fake in self.fakes.items():
             fake.prefix = f"/{prefix}"
+            fake.window = _WINDOWS.get(prefix)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,6 +85,9 @@ class SandboxApp:
             response = httpx.Response(
                 404, text=f"no sandbox at /{prefix}; try {sorted(self.fakes)}"
             )
+        elif rest == "_sandbox/customer-wrote" and scope["method"] == "POST":
+            fake.customer_wrote(str(json.loads(body or b"{}").get("address", "")))
+            response = httpx.Response(204)
         else:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             host = dict(headers).get("host", "127.0.0.1")

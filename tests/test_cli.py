@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from chatbridge import ConfigurationError, FakeClock, Message, load_channel
+from chatbridge import ConfigurationError, FakeClock, Message, ProviderPolicyError, load_channel
 from chatbridge.cli import main
 from chatbridge.config import load
 from chatbridge.sandbox import (
@@ -102,6 +102,8 @@ async def test_a_conversation_over_the_sandboxes() -> None:
             kit = kits[route]
             for body in kit.open_conversation(kit.customer, channel.clock.now()):
                 await channel.receive(kit.sign(kit.webhook(body), None))
+            wrote = f"http://sandbox.test/{route}/_sandbox/customer-wrote"
+            assert (await http.post(wrote, json={"address": kit.customer})).status_code == 204
             receipt = await channel.send(
                 Message(contact=channel.identity(kit.customer), text="hello")
             )
@@ -109,6 +111,25 @@ async def test_a_conversation_over_the_sandboxes() -> None:
         whatsapp = channels["whatsapp"]
         uploaded = await whatsapp.upload_media(whatsapp_kit.kit.media)  # type: ignore[arg-type]
         assert await whatsapp.download_media(uploaded) == whatsapp_kit.kit.media.data  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_sandbox_enforces_the_providers_windows() -> None:
+    kits = builtin_kits()
+    sandbox = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
+    config = tomllib.loads(sandbox_config("http://sandbox.test", kits))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox)) as http:
+        for route, code in (("whatsapp", 131047), ("wechat", 45015)):
+            table = config["channels"][route]
+            channel = load_channel(table.pop("type")).from_config(table, http_client=http)
+            customer = channel.identity(kits[route].customer)
+            # chatbridge believes the window is open; the provider knows the customer never wrote
+            await channel.store.update_contact_state(
+                customer, follower=True, last_inbound_at=channel.clock.now()
+            )
+            with pytest.raises(ProviderPolicyError) as refused:
+                await channel.send(Message(contact=customer, text="hello"))
+            assert refused.value.code == code
 
 
 def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:

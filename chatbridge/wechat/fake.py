@@ -65,6 +65,8 @@ class FakeWeChatAPI(FakeAPI):
         body = self.json_body(request)
         if not body.get("touser") or body.get("msgtype") not in body:
             return wechat_error(44002, "empty post data")
+        if self.window_closed(str(body["touser"])):
+            return wechat_error(45015, "response out of time limit or subscription is canceled")
         self.sent.append(body)
         return json_response(200, {"errcode": 0, "errmsg": "ok"})
 

@@ -67,6 +67,9 @@ class FakeWhatsAppAPI(FakeAPI):
             return graph_error(400, 100, "(#100) Invalid parameter")
         if body.get("status") == "read":
             return json_response(200, {"success": True})
+        if body.get("type") != "template" and self.window_closed(str(body["to"])):
+            message = "(#131047) Re-engagement message: more than 24 hours have passed"
+            return graph_error(400, 131047, message)
         self.sent.append(body)
         to = str(body["to"])
         message_id = f"wamid.FAKE{next(self._ids):08d}"
