@@ -41,6 +41,11 @@ def webhook_senders() -> dict[str, ChannelKit]:
     return {**builtin_kits(), email.name: email}
 
 
+def served(name: str) -> bool:
+    """Whether the sandbox serves kit ``name``'s provider API."""
+    return name in _BASE_FIELDS
+
+
 def builtin_kits() -> dict[str, ChannelKit]:
     """The kits of the built-in HTTP providers."""
     from chatbridge.line.kit import kit as line
@@ -104,24 +109,25 @@ class SandboxApp:
         await send({"type": "http.response.body", "body": response.content})
 
 
+def sandbox_channel(base_url: str, name: str, kit: ChannelKit) -> tuple[str, dict[str, Any]]:
+    """The channel type and plain config of kit ``name`` pointed at the sandbox."""
+    kind, fields = _BASE_FIELDS[name]
+    config = kit.build({}, kit.fake_api()).config
+    values: dict[str, Any] = {}
+    for key, value in config.model_dump(mode="json").items():
+        secret = getattr(config, key, None)
+        values[key] = secret.get_secret_value() if isinstance(secret, SecretStr) else value
+    values.update({field: f"{base_url}/{name}" for field in fields})
+    return kind, values
+
+
 def sandbox_config(base_url: str, kits: Mapping[str, ChannelKit]) -> str:
     """A ``chatbridge serve`` config whose channels talk to the sandbox at ``base_url``."""
     lines = ["[store]", 'kind = "memory"', ""]
     for name, kit in kits.items():
-        kind, fields = _BASE_FIELDS[name]
-        config = kit.build({}, kit.fake_api()).config
-        values: dict[str, Any] = config.model_dump(mode="json")
-        for field in fields:
-            values[field] = f"{base_url}/{name}"
-        lines.append(f"[channels.{name}]")
-        lines.append(f'type = "{kind}"')
-        for key, value in values.items():
-            if value is None:
-                continue
-            secret = getattr(config, key, None)
-            if isinstance(secret, SecretStr):
-                value = secret.get_secret_value()
-            lines.append(f"{key} = {_toml(value)}")
+        kind, values = sandbox_channel(base_url, name, kit)
+        lines += [f"[channels.{name}]", f'type = "{kind}"']
+        lines += [f"{key} = {_toml(value)}" for key, value in values.items() if value is not None]
         lines.append("")
     return "\n".join(lines)
 

@@ -132,6 +132,33 @@ async def test_sandbox_enforces_the_providers_windows() -> None:
             assert refused.value.code == code
 
 
+def test_conformance_against_a_running_sandbox() -> None:
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "chatbridge.cli", "sandbox", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(url)
+        assert main(["conformance", "wechat", "--chatbridge-sandbox", url, "-x"]) == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def wait_for(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:
     config = tmp_path / "chatbridge.toml"
     config.write_text(WHATSAPP_CONFIG)
@@ -152,15 +179,7 @@ def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}/whatsapp"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for(url)
         body = whatsapp_kit.inbound("text", {"body": "served"})
         response = anyio.run(send_webhook, whatsapp_kit.kit, url, body)
         assert response.status_code == 200

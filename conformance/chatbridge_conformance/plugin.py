@@ -35,6 +35,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a ChannelKit to run the conformance suite on (repeatable)",
     )
     group.addoption(
+        "--chatbridge-sandbox",
+        default=None,
+        metavar="URL",
+        help="run sends against a running `chatbridge sandbox` at URL (built-in kits)",
+    )
+    group.addoption(
         "--chatbridge-only",
         action="append",
         default=[],

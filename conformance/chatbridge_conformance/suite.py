@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,10 +27,11 @@ from chatbridge.errors import (
     PolicyRefusedError,
     SignatureError,
 )
-from chatbridge.fake import FakeAPI
 from chatbridge.kit import ChannelKit
 from chatbridge.models import Message, UnknownEvent
 from chatbridge.policy import RefusalReason
+from chatbridge.registry import load_channel
+from chatbridge.sandbox import sandbox_channel, served
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest
 
@@ -41,15 +42,31 @@ _JSON = st.recursive(
 )
 
 
+class _Counting(httpx.AsyncBaseTransport):
+    """A real HTTP transport that counts what it sends (sandbox runs)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._transport = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.count += 1
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
 @dataclass
 class Harness:
-    """A channel under test with its fake provider API, clock and respx router."""
+    """A channel under test, its clock, and how to count what reached the provider:
+    the in-process fake (through respx), or a running sandbox over HTTP."""
 
     kit: ChannelKit
     channel: Channel
-    api: FakeAPI
     clock: FakeClock
-    router: respx.MockRouter
+    sent: Callable[[], int]
+    sandbox: str | None = None
 
     def signed(self, body: bytes) -> WebhookRequest:
         return self.kit.sign(self.kit.webhook(body), None)
@@ -58,11 +75,15 @@ class Harness:
     def calls(self) -> int:
         """Everything that reached the provider: HTTP requests (mocked or not) and
         deliveries to non-HTTP fakes."""
-        return max(len(self.router.calls), self.api.received)
+        return self.sent()
 
     async def open_conversation(self) -> None:
         for body in self.kit.open_conversation(self.kit.customer, self.clock.now()):
             await self.channel.receive(self.signed(body))
+        if self.sandbox:  # the provider learns that the customer wrote, too
+            url = f"{self.sandbox}/{self.kit.name}/_sandbox/customer-wrote"
+            async with httpx.AsyncClient() as control:
+                await control.post(url, json={"address": self.kit.customer})
 
     def text(self) -> Message:
         return Message(contact=self.channel.identity(self.kit.customer), text="conformance")
@@ -82,7 +103,14 @@ class ConformanceSuite:
         return "asyncio"
 
     @pytest.fixture
-    async def harness(self, kit: ChannelKit) -> AsyncIterator[Harness]:
+    async def harness(
+        self, kit: ChannelKit, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Harness]:
+        sandbox: str | None = request.config.getoption("chatbridge_sandbox", None)
+        if sandbox and served(kit.name):
+            async for harness in self._sandboxed(kit, sandbox.rstrip("/")):
+                yield harness
+            return
         api = kit.fake_api()
         clock = FakeClock()
         with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
@@ -95,8 +123,19 @@ class ConformanceSuite:
                     "http_client": client,
                 }
                 channel = kit.build(options, api)
-                yield Harness(kit, channel, api, clock, router)
+                yield Harness(kit, channel, clock, lambda: max(len(router.calls), api.received))
                 await channel.aclose()
+
+    @staticmethod
+    async def _sandboxed(kit: ChannelKit, sandbox: str) -> AsyncIterator[Harness]:
+        """The kit's channel pointed at a running sandbox, over real HTTP."""
+        kind, config = sandbox_channel(sandbox, kit.name, kit)
+        clock, transport = FakeClock(), _Counting()
+        async with httpx.AsyncClient(transport=transport) as client:
+            channel = load_channel(kind).from_config(
+                config, store=MemoryStore(), clock=clock, http_client=client
+            )
+            yield Harness(kit, channel, clock, lambda: transport.count, sandbox)
 
     # -- signatures -------------------------------------------------------------------
 
