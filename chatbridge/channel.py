@@ -26,6 +26,7 @@ from chatbridge.errors import (
     PolicyRefusedError,
     ProviderError,
     ProviderUnavailableError,
+    UnsupportedMediaTypeError,
     UnsupportedMessageError,
 )
 from chatbridge.models import Contact, Identity, Media, Message, Receipt, Window
@@ -61,6 +62,9 @@ class Channel(ABC):
     rules: PolicyRules = PolicyRules()
     #: Largest webhook body accepted, in bytes.
     max_body_bytes: int = 1024 * 1024
+    #: Content types the provider posts webhooks with (empty: not checked). A request
+    #: without a content type is left to the parser.
+    content_types: ClassVar[frozenset[str]] = frozenset()
     #: How long a received event id is remembered for deduplication.
     dedup_ttl: timedelta = timedelta(days=3)
 
@@ -105,7 +109,19 @@ class Channel(ABC):
         to the store. Raises a :class:`~chatbridge.errors.WebhookError` subclass for
         anything that must be refused."""
         self._check_size(request.body)
+        self._check_content_type(request)
         return await self._accept(await self._receive(request))
+
+    def _check_content_type(self, request: WebhookRequest) -> None:
+        given = (request.header("content-type") or "").split(";")[0].strip().lower()
+        if (
+            request.method == "POST"
+            and self.content_types
+            and given
+            and (given not in self.content_types)
+        ):
+            expected = ", ".join(sorted(self.content_types))
+            raise UnsupportedMediaTypeError(f"{self.name} webhooks are {expected}, not {given}")
 
     def _check_size(self, body: bytes) -> None:
         if len(body) > self.max_body_bytes:

@@ -61,6 +61,12 @@ class UnsupportedRequestError(WebhookError):
     status = 405
 
 
+class UnsupportedMediaTypeError(WebhookError):
+    """The request's content type is not one the provider posts."""
+
+    status = 415
+
+
 class MessageInvalidError(ChatbridgeError):
     """An outbound message breaks a documented limit of the channel (length, count, shape)."""
 

@@ -82,6 +82,8 @@ async def test_handshake_and_refusals(client: tuple) -> None:  # type: ignore[ty
     )
     assert forged.status_code == 401 and "does not match" in forged.text
     assert (await http.put("/whatsapp", content=b"")).status_code == 405
+    xml = await http.post("/whatsapp", content=b"<xml/>", headers={"content-type": "text/xml"})
+    assert xml.status_code == 415 and "application/json" in xml.text
     assert (await http.post("/nowhere", content=b"")).status_code == 404
     big = b"x" * (kit.build({}).max_body_bytes + 1)
     assert (await http.post("/whatsapp", content=big)).status_code == 413

@@ -51,6 +51,9 @@ class EmailChannel(Channel):
     suppressed and refused with the reason."""
 
     name = "email"
+    content_types = frozenset(
+        {"application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+    )
     config_type = EmailConfig
     config: EmailConfig
     rules = PolicyRules()

@@ -70,6 +70,7 @@ class LineChannel(Channel):
     """
 
     name = "line"
+    content_types = frozenset({"application/json"})
     config_type = LineConfig
     config: LineConfig
 

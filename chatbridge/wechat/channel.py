@@ -62,6 +62,7 @@ class WeChatChannel(Channel):
     config: WeChatConfig
     rules = PolicyRules(window=timedelta(hours=48), requires_follower=True)
     max_body_bytes = 256 * 1024
+    content_types = frozenset({"text/xml", "application/xml", "text/plain"})
 
     def __init__(self, config: WeChatConfig, **options: Unpack[ChannelOptions]) -> None:
         super().__init__(config, **options)

@@ -45,6 +45,7 @@ class WhatsAppChannel(Channel):
     config: WhatsAppConfig
     rules = PolicyRules(window=timedelta(hours=24))
     max_body_bytes = 3 * 1024 * 1024
+    content_types = frozenset({"application/json"})
 
     def __repr__(self) -> str:
         return f"WhatsAppChannel(phone_number_id={self.config.phone_number_id!r})"

@@ -45,6 +45,9 @@ class VonageChannel(SmsChannel):
     JWT (Messages API); unsigned webhooks are refused."""
 
     config_type = VonageConfig
+    content_types = frozenset(
+        {"application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+    )
     config: VonageConfig
 
     def __repr__(self) -> str:
