@@ -30,7 +30,14 @@ from chatbridge.errors import (
     UnsupportedMessageError,
 )
 from chatbridge.models import Contact, Identity, Media, Message, Receipt, Window
-from chatbridge.policy import Decision, PolicyEngine, PolicyRules, quota_key, rate_window
+from chatbridge.policy import (
+    QUOTA_RETENTION,
+    Decision,
+    PolicyEngine,
+    PolicyRules,
+    quota_key,
+    rate_window,
+)
 from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
@@ -199,7 +206,7 @@ class Channel(ABC):
         limits: list[tuple[str, int, datetime]] = []
         if self.rules.monthly_quota is not None and await self._is_billable(message):
             key = quota_key(self.name, self.rules, now)
-            limits.append((key, self.rules.monthly_quota, now + timedelta(days=62)))
+            limits.append((key, self.rules.monthly_quota, now + QUOTA_RETENTION))
         if self.rules.rate_limit is not None:
             key, ends = rate_window(self.rules, message.contact, now)
             limits.append((key, self.rules.rate_limit.count, ends))

@@ -112,6 +112,10 @@ class Decision(BaseModel):
         return "\n".join(lines)
 
 
+#: How long a month's quota counter is kept (it is never read after its month).
+QUOTA_RETENTION = timedelta(days=62)
+
+
 def quota_key(channel: str, rules: PolicyRules, now: datetime) -> str:
     """The counter key of ``channel``'s monthly quota for the month of ``now``."""
     return f"{channel}:quota:{_quota_month(rules, now):%Y-%m}"

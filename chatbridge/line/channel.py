@@ -23,7 +23,7 @@ from chatbridge.line.errors import INVALID_REPLY_TOKEN, error_for
 from chatbridge.line.inbound import parse_webhook
 from chatbridge.line.payloads import LineConsumption, LineQuota, LineSendResult
 from chatbridge.models import Contact, Identity, Media, Message, Receipt
-from chatbridge.policy import Decision, PolicyRules, quota_key
+from chatbridge.policy import QUOTA_RETENTION, Decision, PolicyRules, quota_key
 from chatbridge.webhook import WebhookRequest, WebhookResult
 
 
@@ -163,8 +163,10 @@ class LineChannel(Channel):
         refused = [decision for decision in decisions if not decision.allowed]
         if not sent:
             return MulticastResult(sent=[], refused=refused)
-        key = quota_key(self.name, self.rules, self.clock.now())
-        if not await self.store.consume(key, len(sent), self.rules.monthly_quota):
+        now = self.clock.now()
+        key = quota_key(self.name, self.rules, now)
+        expires_at = now + QUOTA_RETENTION
+        if not await self.store.consume(key, len(sent), self.rules.monthly_quota, expires_at):
             first = message.model_copy(update={"contact": sent[0]})
             raise PolicyRefusedError(await self.policy.check(self.name, self.rules, first))
         body = outbound.message_object(message)
@@ -200,8 +202,10 @@ class LineChannel(Channel):
         too) and return the status."""
         status = await self.quota_status()
         if status.provider_used > status.local_used:
-            key = quota_key(self.name, self.rules, self.clock.now())
-            await self.store.consume(key, status.provider_used - status.local_used, None)
+            now = self.clock.now()
+            missing = status.provider_used - status.local_used
+            key = quota_key(self.name, self.rules, now)
+            await self.store.consume(key, missing, None, now + QUOTA_RETENTION)
             status = status.model_copy(update={"local_used": status.provider_used})
         return status
 
