@@ -97,7 +97,10 @@ class WebhookApp:
 
     async def _work(self) -> None:
         while True:
-            await self.drain()
+            try:
+                await self.drain()
+            except Exception:  # the outbox itself failed: log, keep the worker alive
+                logger.exception("outbox worker failed; retrying after %ss", self.poll_interval)
             with anyio.move_on_after(self.poll_interval):
                 await self._wake.wait()
             self._wake = anyio.Event()
