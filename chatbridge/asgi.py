@@ -173,13 +173,15 @@ class WebhookApp:
         if body is None:
             return _text(413, f"body over the {channel.max_body_bytes}-byte limit")
         request = WebhookRequest(scope["method"], _url(scope, headers), headers, body)
-        try:
-            result = await channel.receive(request)
-        except WebhookError as exc:
-            return _text(exc.status, str(exc))
-        for event in result.events:
+
+        async def enqueue(event: Event) -> None:
             queued = _Queued(route=name, event=event)
             await self.outbox.put(queued.model_dump_json(), self.clock.now())
+
+        try:
+            result = await channel.receive(request, enqueue)
+        except WebhookError as exc:
+            return _text(exc.status, str(exc))
         if result.events:
             self._wake.set()
         return result.response

@@ -10,11 +10,12 @@ policy checks, quota bookkeeping and HTTP error handling live here, once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, ClassVar, NoReturn, Self, TypedDict, Unpack
 
+import anyio
 import httpx
 from pydantic import BaseModel
 
@@ -29,7 +30,7 @@ from chatbridge.errors import (
     UnsupportedMediaTypeError,
     UnsupportedMessageError,
 )
-from chatbridge.models import Contact, Identity, Media, Message, Receipt, Window
+from chatbridge.models import Contact, Event, Identity, Media, Message, Receipt, Window
 from chatbridge.policy import (
     QUOTA_RETENTION,
     Decision,
@@ -42,6 +43,9 @@ from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest, WebhookResult
+
+#: What receives each new event of a webhook request (see :meth:`Channel.receive`).
+Deliver = Callable[[Event], Awaitable[None]]
 
 
 class ChannelOptions(TypedDict, total=False):
@@ -111,13 +115,20 @@ class Channel(ABC):
 
     # -- inbound ----------------------------------------------------------------------
 
-    async def receive(self, request: WebhookRequest) -> WebhookResult:
+    async def receive(
+        self, request: WebhookRequest, deliver: Deliver | None = None
+    ) -> WebhookResult:
         """Verify and parse one webhook request, deduplicate its events and apply them
         to the store. Raises a :class:`~chatbridge.errors.WebhookError` subclass for
-        anything that must be refused."""
+        anything that must be refused.
+
+        ``deliver`` is awaited for each new event (to queue it, say). If it or the state
+        update fails, the event is not remembered as seen, so the provider's retry of
+        the request is processed again rather than dropped as a duplicate.
+        """
         self._check_size(request.body)
         self._check_content_type(request)
-        return await self._accept(await self._receive(request))
+        return await self._accept(await self._receive(request), deliver)
 
     def _check_content_type(self, request: WebhookRequest) -> None:
         given = (request.header("content-type") or "").split(";")[0].strip().lower()
@@ -137,17 +148,25 @@ class Channel(ABC):
                 f"over the {self.max_body_bytes}-byte limit"
             )
 
-    async def _accept(self, parsed: WebhookResult) -> WebhookResult:
-        """Deduplicate ``parsed.events`` and apply the new ones to the store."""
+    async def _accept(self, parsed: WebhookResult, deliver: Deliver | None = None) -> WebhookResult:
+        """Deduplicate ``parsed.events``, apply the new ones to the store and hand
+        them to ``deliver``; an event whose handling fails is forgotten again."""
         now = self.clock.now()
         fresh, duplicates = [], []
         for event in parsed.events:
             key = f"{self.name}:event:{event.event_id}"
-            if await self.store.first_seen(key, now, self.dedup_ttl):
-                await apply_event(self.store, event)
-                fresh.append(event)
-            else:
+            if not await self.store.first_seen(key, now, self.dedup_ttl):
                 duplicates.append(event)
+                continue
+            try:
+                await apply_event(self.store, event)
+                if deliver is not None:
+                    await deliver(event)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.store.forget(key)
+                raise
+            fresh.append(event)
         return WebhookResult(events=fresh, duplicates=duplicates, response=parsed.response)
 
     @abstractmethod

@@ -2,7 +2,7 @@
 and dead letters (no event is lost when the handler fails)."""
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -11,7 +11,7 @@ import pytest
 
 from chatbridge import Channel, Event, FakeClock, MessageReceived
 from chatbridge.asgi import WebhookApp
-from chatbridge.outbox import SQLiteOutbox
+from chatbridge.outbox import MemoryOutbox, SQLiteOutbox
 from chatbridge.whatsapp import kit
 
 pytestmark = pytest.mark.anyio
@@ -134,3 +134,32 @@ async def test_worker_runs_under_lifespan() -> None:
         with anyio.fail_after(2):
             while not handler.events:  # noqa: ASYNC110 (polling the recorder is the test)
                 await anyio.sleep(0.01)
+
+
+class FlakyOutbox(MemoryOutbox):
+    """An outbox whose first write fails (a full disk, a lost connection...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def put(self, payload: str, now: datetime) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("disk full")
+        await super().put(payload, now)
+
+
+async def test_an_event_the_outbox_could_not_take_is_processed_on_retry() -> None:
+    handler = Recorder()
+    app, _ = make(handler, outbox=FlakyOutbox())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://h.example") as http:
+        body, headers = signed(kit.inbound("text", {"body": "do not lose me"}))
+        failed = await http.post("/whatsapp", content=body, headers=headers)
+        assert failed.status_code == 500  # the provider will retry
+        retried = await http.post("/whatsapp", content=body, headers=headers)
+        assert retried.status_code == 200
+        await app.drain()
+    [event] = handler.events
+    assert isinstance(event, MessageReceived) and event.message.text == "do not lose me"

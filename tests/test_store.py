@@ -52,6 +52,12 @@ async def test_first_seen_deduplicates_within_ttl(store: Store) -> None:
         assert await store.first_seen("k", NOW + timedelta(hours=2), ttl)
 
 
+async def test_forget_drops_a_dedup_mark(store: Store) -> None:
+    assert await store.first_seen("f", NOW, timedelta(hours=1))
+    await store.forget("f")
+    assert await store.first_seen("f", NOW, timedelta(hours=1))
+
+
 async def test_counters_expire(store: Store) -> None:
     assert await store.consume("c", 1, None, expires_at=datetime.now(UTC) + timedelta(hours=1))
     assert await store.consume("c", 1, None)

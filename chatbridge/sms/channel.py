@@ -11,7 +11,7 @@ from typing import Any, Self, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.channel import Channel, ChannelOptions, Deliver
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
 from chatbridge.models import (
     Event,
@@ -110,10 +110,12 @@ class SmsChannel(Channel):
                 f"the configured maximum is {self.settings.max_segments}"
             )
 
-    async def receive(self, request: WebhookRequest) -> WebhookResult:
+    async def receive(
+        self, request: WebhookRequest, deliver: Deliver | None = None
+    ) -> WebhookResult:
         """As :meth:`Channel.receive`, then answer a keyword of a new message (a
         redelivered HELP is not answered twice)."""
-        result = await super().receive(request)
+        result = await super().receive(request, deliver)
         replies = [reply for event in result.events if (reply := self._keyword_reply(event))]
         response = await self._auto_reply(*replies[0]) if replies else self._acknowledgement()
         return WebhookResult(events=result.events, duplicates=result.duplicates, response=response)

@@ -52,6 +52,10 @@ class Store(Protocol):
         """Record ``key``; True if it was not already recorded within ``ttl`` (dedup)."""
         ...
 
+    async def forget(self, key: str) -> None:
+        """Drop a dedup mark, so the key counts as never seen."""
+        ...
+
     async def consume(
         self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
     ) -> bool:

@@ -42,6 +42,9 @@ class MemoryStore:
         self._seen = {k: t for k, t in self._seen.items() if t > now}
         self._counters = {k: v for k, v in self._counters.items() if v[1] is None or v[1] > now}
 
+    async def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
+
     async def consume(
         self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
     ) -> bool:

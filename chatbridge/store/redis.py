@@ -74,6 +74,9 @@ class RedisStore:
         milliseconds = max(1, int(ttl.total_seconds() * 1000))
         return bool(await self._redis.set(self._key("seen", key), 1, nx=True, px=milliseconds))
 
+    async def forget(self, key: str) -> None:
+        await self._redis.delete(self._key("seen", key))
+
     async def consume(
         self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
     ) -> bool:

@@ -88,6 +88,12 @@ class SQLiteStore:
 
         return await self._run(mark)
 
+    async def forget(self, key: str) -> None:
+        def drop(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM seen WHERE key = ?", (key,))
+
+        await self._run(drop)
+
     async def consume(
         self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
     ) -> bool:
