@@ -200,13 +200,12 @@ class WeChatChannel(Channel):
     async def download_media(self, media: Media) -> bytes:
         if not media.provider_id:
             raise MessageInvalidError("downloading WeChat media needs its media_id (provider_id)")
-        response = await self._call(
+        response, body = await self._call(
             "GET", "/cgi-bin/media/get", params={"media_id": media.provider_id}
         )
-        if response.headers.get("content-type", "").startswith(("application/json", "text/plain")):
-            video_url = self._json(response).get("video_url")
-            if isinstance(video_url, str):
-                return (await self._request(self.http.build_request("GET", video_url))).content
+        video_url = body.get("video_url") if body else None
+        if isinstance(video_url, str):
+            return (await self._request(self.http.build_request("GET", video_url))).content
         return response.content
 
     # -- API plumbing -----------------------------------------------------------------
@@ -222,44 +221,52 @@ class WeChatChannel(Channel):
         )
         response = await self._request(request)
         body = self._json(response)
-        errcode = self._errcode(response)
-        if errcode:
-            raise error_for(errcode, str(body.get("errmsg", "")), response.status_code, body)
+        self._check(response, body)
         try:
             token = WXAccessToken.model_validate(body)
         except ValidationError as exc:
             raise self._unexpected_body(body, "access token") from exc
         return token.access_token, timedelta(seconds=token.expires_in)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """An API call with the cached access token; on an invalid-token errcode the token
-        is refreshed once and the call repeated."""
+    async def _call(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[httpx.Response, dict[str, Any] | None]:
+        """An API call with the cached access token, and its JSON body (None for file
+        content); on an invalid-token errcode the token is refreshed once and the call
+        repeated."""
         token = await self.tokens.get()
-        response = await self._call_with(token, method, path, **kwargs)
-        if self._errcode(response) in TOKEN_CODES:
+        response, body = await self._call_with(token, method, path, **kwargs)
+        if body is not None and _errcode(body) in TOKEN_CODES:
             token = await self.tokens.invalidate(token)
-            response = await self._call_with(token, method, path, **kwargs)
-        errcode = self._errcode(response)
-        if errcode:
-            body = self._json(response)
-            raise error_for(errcode, str(body.get("errmsg", "")), response.status_code, body)
-        return response
+            response, body = await self._call_with(token, method, path, **kwargs)
+        if body is not None:
+            self._check(response, body)
+        return response, body
 
-    async def _call_with(self, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _call_with(
+        self, token: str, method: str, path: str, **kwargs: Any
+    ) -> tuple[httpx.Response, dict[str, Any] | None]:
         params = {**kwargs.pop("params", {}), "access_token": token}
         url = self.config.base_url + path
-        return await self._request(self.http.build_request(method, url, params=params, **kwargs))
+        response = await self._request(
+            self.http.build_request(method, url, params=params, **kwargs)
+        )
+        content_type = response.headers.get("content-type", "")
+        is_json = content_type.startswith(("application/json", "text/plain"))
+        return response, self._json(response) if is_json else None
 
     async def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        return self._json(await self._call(method, path, **kwargs))
+        response, body = await self._call(method, path, **kwargs)
+        if body is None:
+            raise self._unexpected(response, "non-JSON")
+        return body
 
-    def _errcode(self, response: httpx.Response) -> int:
-        if not response.headers.get("content-type", "").startswith(
-            ("application/json", "text/plain")
-        ):
-            return 0
-        code = self._json(response).get("errcode", 0)
-        return code if isinstance(code, int) else 0
+    @staticmethod
+    def _check(response: httpx.Response, body: dict[str, Any]) -> None:
+        """Raise the typed error for a non-zero ``errcode`` (WeChat answers HTTP 200)."""
+        errcode = _errcode(body)
+        if errcode:
+            raise error_for(errcode, str(body.get("errmsg", "")), response.status_code, body)
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         try:
@@ -283,3 +290,8 @@ class WeChatChannel(Channel):
         raise error_for(
             errcode, str(body.get("errmsg", response.reason_phrase)), response.status_code, body
         )
+
+
+def _errcode(body: dict[str, Any]) -> int:
+    code = body.get("errcode", 0)
+    return code if isinstance(code, int) else 0
