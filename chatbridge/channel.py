@@ -205,11 +205,14 @@ class Channel(ABC):
         policy checks and quota reservation (one billable send per request)."""
         for message in messages:
             self.validate(message)
+        billable = await self._is_billable(messages[0])
         for message in messages:
-            decision = await self.check(message, contact)
+            decision = await self.policy.check(
+                self.name, self.rules, message, contact, billable=billable
+            )
             if not decision.allowed:
                 raise PolicyRefusedError(decision)
-        reserved = await self._reserve(messages[0], contact)
+        reserved = await self._reserve(messages[0], contact, billable)
         try:
             return await self._deliver_batch(messages)
         except Exception:
@@ -217,13 +220,15 @@ class Channel(ABC):
                 await self.store.consume(key, -1, None)
             raise
 
-    async def _reserve(self, message: Message, contact: Contact | None) -> list[str]:
+    async def _reserve(
+        self, message: Message, contact: Contact | None, billable: bool
+    ) -> list[str]:
         """Atomically take one unit of every counter the send is limited by (monthly
         quota, per-contact rate), so concurrent sends cannot overspend. Returns the keys
         taken, to give back if the provider refuses."""
         now = self.clock.now()
         limits: list[tuple[str, int, datetime]] = []
-        if self.rules.monthly_quota is not None and await self._is_billable(message):
+        if self.rules.monthly_quota is not None and billable:
             key = quota_key(self.name, self.rules, now)
             limits.append((key, self.rules.monthly_quota, now + QUOTA_RETENTION))
         if self.rules.rate_limit is not None:
@@ -234,7 +239,10 @@ class Channel(ABC):
             if not await self.store.consume(key, 1, limit, expires_at):
                 for done in taken:
                     await self.store.consume(done, -1, None)
-                raise PolicyRefusedError(await self.check(message, contact))
+                decision = await self.policy.check(
+                    self.name, self.rules, message, contact, billable=billable
+                )
+                raise PolicyRefusedError(decision)
             taken.append(key)
         return taken
 
