@@ -1,7 +1,7 @@
 """End-to-end throughput over real loopback HTTP.
 
-- outbound: WhatsApp text sends through chatbridge (pooled httpx client) to the sandbox
-  served by uvicorn in another process;
+- outbound: WhatsApp text sends through chatbridge (its pooled client, with each HTTP
+  engine) to the sandbox served by uvicorn in another process;
 - inbound: 100 concurrent signed webhooks through the ASGI app under uvicorn, timed until
   the application's handler has seen all of them.
 """
@@ -19,8 +19,9 @@ import httpx
 
 from chatbridge.asgi import WebhookApp
 from chatbridge.channel import Channel
+from chatbridge.http import Engine
 from chatbridge.models import Event, Message
-from chatbridge.whatsapp import WhatsAppChannel
+from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp import kit as whatsapp_kit
 
 
@@ -42,8 +43,9 @@ def wait_for(url: str) -> None:
             time.sleep(0.1)
 
 
-def outbound(total: int = 3000, concurrency: int = 8) -> float:
-    """Sends per second to the sandbox (a separate uvicorn process)."""
+def outbound(engine: Engine, total: int = 3000, concurrency: int = 8) -> float:
+    """Sends per second to the sandbox (a separate uvicorn process) through a client of
+    ``engine``."""
     port = free_port()
     server = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "chatbridge.cli", "sandbox", "--port", str(port)],
@@ -52,17 +54,17 @@ def outbound(total: int = 3000, concurrency: int = 8) -> float:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(base)
+        wrote = {"address": whatsapp_kit.CUSTOMER}
+        httpx.post(f"{base}/whatsapp/_sandbox/customer-wrote", json=wrote).raise_for_status()
         config = whatsapp_kit.CONFIG.model_copy(update={"base_url": f"{base}/whatsapp"})
-        return anyio.run(_send_many, config, total, concurrency)
+        return anyio.run(_send_many, config, engine, total, concurrency)
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
-async def _send_many(config: object, total: int, concurrency: int) -> float:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        channel = WhatsAppChannel(config, http_client=client)  # type: ignore[arg-type]
+async def _send_many(config: WhatsAppConfig, engine: Engine, total: int, concurrency: int) -> float:
+    async with WhatsAppChannel(config, http_engine=engine) as channel:
         customer = channel.identity(whatsapp_kit.CUSTOMER)
         await channel.store.update_contact_state(customer, last_inbound_at=channel.clock.now())
         message = Message(contact=customer, text="Your order ships today")

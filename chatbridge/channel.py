@@ -54,6 +54,7 @@ class ChannelOptions(TypedDict, total=False):
     store: Store
     clock: Clock
     http_client: httpx.AsyncClient
+    http_engine: http.Engine
     retry: http.RetryPolicy
 
 
@@ -61,8 +62,10 @@ class Channel(ABC):
     """Base class of every channel plugin (built-in or third-party).
 
     Construct with the channel's configuration (a ``config_type``) plus, optionally, a
-    shared ``store`` (default: in memory), ``clock`` and ``http_client``. Use as an async
-    context manager or call :meth:`aclose` to release the HTTP client it created.
+    shared ``store`` (default: in memory), ``clock`` and ``http_client`` (or the
+    ``http_engine`` of the client the channel makes, see :func:`chatbridge.http.make_client`).
+    Use as an async context manager or call :meth:`aclose` to release the HTTP client it
+    created.
     """
 
     #: The channel's registry name ("whatsapp"); identities use it as their channel.
@@ -84,7 +87,9 @@ class Channel(ABC):
         self.store: Store = options.get("store") or MemoryStore()
         self.clock: Clock = options.get("clock") or SystemClock()
         self._owns_http = "http_client" not in options
-        self.http = options.get("http_client") or http.make_client()
+        self.http = options.get("http_client") or http.make_client(
+            engine=options.get("http_engine", "httpx")
+        )
         self.retry = options.get("retry") or http.RetryPolicy()
         self.policy = PolicyEngine(self.store, self.clock)
 

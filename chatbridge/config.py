@@ -7,6 +7,9 @@ path = "chatbridge.db"  # or: url = "redis://localhost:6379/0"
 [outbox]                # where received events wait for the handler
 path = "outbox.db"      # omitted: in memory
 
+[http]                  # how the channels call the provider APIs
+engine = "aiohttp"      # httpx (default) or aiohttp: pip install 'chatbridge[aiohttp]'
+
 [channels.whatsapp]     # the table name is the webhook route: /whatsapp
 type = "whatsapp"       # a registered channel (chatbridge.channels entry point)
 phone_number_id = "..." # the rest is the channel's config_type
@@ -23,6 +26,7 @@ from pydantic import ValidationError
 
 from chatbridge.channel import Channel
 from chatbridge.errors import ConfigurationError
+from chatbridge.http import Engine
 from chatbridge.outbox import MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.registry import load_channel
 from chatbridge.store.base import Store
@@ -48,8 +52,9 @@ def load(path: str | Path) -> Deployment:
     store = _store(document.get("store", {}))
     outbox_path = document.get("outbox", {}).get("path")
     outbox: Outbox = SQLiteOutbox(outbox_path) if outbox_path else MemoryOutbox()
+    engine = document.get("http", {}).get("engine", "httpx")
     channels = {
-        route: _channel(route, dict(table), store)
+        route: _channel(route, dict(table), store, engine)
         for route, table in document.get("channels", {}).items()
     }
     if not channels:
@@ -70,10 +75,10 @@ def _store(table: dict[str, Any]) -> Store:
     raise ConfigurationError(f"unknown store kind {kind!r} (memory, sqlite or redis)")
 
 
-def _channel(route: str, table: dict[str, Any], store: Store) -> Channel:
+def _channel(route: str, table: dict[str, Any], store: Store, engine: Engine) -> Channel:
     kind = table.pop("type", route)
     try:
-        return load_channel(kind).from_config(table, store=store)
+        return load_channel(kind).from_config(table, store=store, http_engine=engine)
     except ValidationError as exc:
         raise ConfigurationError(
             f"[channels.{route}] is not a valid {kind} config:\n{exc}"

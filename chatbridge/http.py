@@ -8,20 +8,41 @@ short enough to wait for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import anyio
 import httpx
 
+from chatbridge.errors import ConfigurationError
+
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+#: How requests go on the wire: httpx's own transport (default, any async library), or
+#: aiohttp's (``chatbridge[aiohttp]``, asyncio only, about half the CPU per request).
+Engine = Literal["httpx", "aiohttp"]
 
 
-def make_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` with chatbridge's timeouts and connection pool."""
-    return httpx.AsyncClient(
-        timeout=DEFAULT_TIMEOUT,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        transport=transport,
-    )
+def make_client(
+    transport: httpx.AsyncBaseTransport | None = None, *, engine: Engine = "httpx"
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` with chatbridge's timeouts and connection pool, sending
+    through ``transport`` if given, else through ``engine``."""
+    if transport is None and engine == "aiohttp":
+        transport = _aiohttp_transport()
+    elif engine not in ("httpx", "aiohttp"):
+        raise ConfigurationError(f"unknown HTTP engine {engine!r} (httpx or aiohttp)")
+    return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS, transport=transport)
+
+
+def _aiohttp_transport() -> httpx.AsyncBaseTransport:
+    try:
+        from chatbridge.aiohttp_transport import AiohttpTransport
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the aiohttp HTTP engine needs: pip install 'chatbridge[aiohttp]'"
+        ) from exc
+    return AiohttpTransport(limits=DEFAULT_LIMITS)
 
 
 @dataclass(frozen=True)

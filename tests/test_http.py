@@ -1,0 +1,128 @@
+"""The HTTP engines against a real loopback server: sends work, and a request the
+provider may have acted on is never retried."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from anyio.abc import SocketStream
+
+from chatbridge import config
+from chatbridge.errors import ConfigurationError, ProviderUnavailableError
+from chatbridge.http import Engine, RetryPolicy, make_client
+from chatbridge.models import Message
+from chatbridge.whatsapp import WhatsAppChannel
+from chatbridge.whatsapp import kit as whatsapp_kit
+
+pytestmark = pytest.mark.anyio
+
+ACCEPTED = b'{"messaging_product":"whatsapp","messages":[{"id":"wamid.LOOP"}]}'
+Handler = Callable[[SocketStream], Awaitable[None]]
+
+
+async def read_request(stream: SocketStream) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += await stream.receive()
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += await stream.receive()
+    return body
+
+
+@asynccontextmanager
+async def loopback(handle: Handler) -> AsyncIterator[str]:
+    """A one-off HTTP server on 127.0.0.1; yields its base URL."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 (anyio, not Django)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, handle)
+        yield f"http://127.0.0.1:{port}"
+        group.cancel_scope.cancel()
+
+
+async def whatsapp(base: str, engine: Engine) -> tuple[WhatsAppChannel, Message]:
+    settings = whatsapp_kit.CONFIG.model_copy(update={"base_url": base})
+    retry = RetryPolicy(attempts=3, backoff=0)
+    channel = WhatsAppChannel(settings, http_engine=engine, retry=retry)
+    customer = channel.identity(whatsapp_kit.CUSTOMER)
+    await channel.store.update_contact_state(customer, last_inbound_at=channel.clock.now())
+    return channel, Message(contact=customer, text="hello")
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_send_over_loopback(engine: Engine) -> None:
+    bodies: list[bytes] = []
+
+    async def accept(stream: SocketStream) -> None:
+        async with stream:
+            bodies.append(await read_request(stream))
+            head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            head += f"content-length: {len(ACCEPTED)}\r\nconnection: close\r\n\r\n"
+            await stream.send(head.encode() + ACCEPTED)
+
+    async with loopback(accept) as base:
+        channel, message = await whatsapp(base, engine)
+        async with channel:
+            receipt = await channel.send(message)
+    assert receipt.message_id == "wamid.LOOP"
+    assert b'"body":"hello"' in bodies[0].replace(b" ", b"")
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_a_dropped_connection_is_not_retried(engine: Engine) -> None:
+    requests = 0
+
+    async def drop(stream: SocketStream) -> None:
+        nonlocal requests
+        async with stream:
+            await read_request(stream)
+            requests += 1
+
+    async with loopback(drop) as base:
+        channel, message = await whatsapp(base, engine)
+        async with channel:
+            with pytest.raises(ProviderUnavailableError) as raised:
+                await channel.send(message)
+    assert requests == 1  # the provider may have sent it: a retry could duplicate it
+    assert not isinstance(raised.value.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_a_refused_connection_is_retried_then_typed(engine: Engine) -> None:
+    async with loopback(drop_nothing) as base:
+        pass  # the port is closed again: connecting is refused
+    channel, message = await whatsapp(base, engine)
+    async with channel:
+        with pytest.raises(ProviderUnavailableError, match="unreachable") as raised:
+            await channel.send(message)
+    assert isinstance(raised.value.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
+
+
+async def drop_nothing(stream: SocketStream) -> None:
+    await stream.aclose()
+
+
+def test_unknown_engine_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="unknown HTTP engine 'curl'"):
+        make_client(engine="curl")  # type: ignore[arg-type]
+
+
+async def test_config_file_chooses_the_engine(tmp_path: Path) -> None:
+    path = tmp_path / "chatbridge.toml"
+    secrets = 'access_token = "t"\napp_secret = "s"\nverify_token = "v"'
+    path.write_text(
+        f'[http]\nengine = "aiohttp"\n\n[channels.whatsapp]\nphone_number_id = "1"\n{secrets}\n'
+    )
+    deployment = config.load(path)
+    channel = deployment.channels["whatsapp"]
+    async with channel:
+        assert type(channel.http._transport).__name__ == "AiohttpTransport"
