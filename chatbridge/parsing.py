@@ -9,8 +9,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chatbridge.models import Direction, Event, Identity, Message, MessageReceived, UnknownEvent
+from chatbridge.models import Direction, Event, Identity, MessageReceived, UnknownEvent
 from chatbridge.webhook import digest_id, invalid_reason
+
+#: What mapping a malformed item raises: wrong or missing fields, wrong types, values
+#: out of range. Mappers index provider objects directly and let these surface here.
+_MALFORMED = (
+    ValidationError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    OSError,
+)
 
 
 def unknown_event(
@@ -50,7 +62,7 @@ def parse_items(
     explaining why ``item`` could not be parsed."""
     try:
         return parse(item)
-    except (ValidationError, ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
+    except _MALFORMED as exc:
         reason = f"malformed {kind}: {invalid_reason(exc)}"
         return [unknown_event(channel, kind, reason, item, now)]
 
@@ -58,7 +70,7 @@ def parse_items(
 def message_received(
     channel: str,
     event_id: str,
-    contact: Identity,
+    contact: Identity | dict[str, Any],
     timestamp: datetime,
     raw: dict[str, Any],
     *,
@@ -67,17 +79,24 @@ def message_received(
     **content: Any,
 ) -> MessageReceived:
     """The event for an inbound message: ``content`` holds the Message fields (text,
-    media, ``id``...), the rest describes the event."""
-    message = Message(
-        contact=contact, direction=Direction.INBOUND, timestamp=timestamp, raw=raw, **content
-    )
-    return MessageReceived(
-        channel=channel,
-        event_id=event_id,
-        contact=contact,
-        contact_name=contact_name,
-        reply_token=reply_token,
-        timestamp=timestamp,
-        message=message,
-        raw=raw,
+    media, ``id``...), the rest describes the event. Nested values may be plain data:
+    the event and its message are validated in one pass."""
+    message = {
+        "contact": contact,
+        "direction": Direction.INBOUND,
+        "timestamp": timestamp,
+        "raw": raw,
+        **content,
+    }
+    return MessageReceived.model_validate(
+        {
+            "channel": channel,
+            "event_id": event_id,
+            "contact": contact,
+            "contact_name": contact_name,
+            "reply_token": reply_token,
+            "timestamp": timestamp,
+            "message": message,
+            "raw": raw,
+        }
     )

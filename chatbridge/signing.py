@@ -6,7 +6,6 @@ Each channel's ``signature.py`` states its own scheme with these.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 
 from chatbridge.errors import SignatureError
@@ -15,7 +14,7 @@ from chatbridge.errors import SignatureError
 def hmac_digest(key: str | bytes, message: bytes, algorithm: str = "sha256") -> bytes:
     """The raw HMAC of ``message`` under ``key``."""
     raw_key = key.encode() if isinstance(key, str) else key
-    return hmac.new(raw_key, message, getattr(hashlib, algorithm)).digest()
+    return hmac.digest(raw_key, message, algorithm)
 
 
 def hmac_hex(key: str | bytes, message: bytes, algorithm: str = "sha256") -> str:

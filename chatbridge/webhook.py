@@ -64,7 +64,7 @@ class WebhookResult:
 
     events: list[Event] = field(default_factory=list)
     duplicates: list[Event] = field(default_factory=list)
-    response: WebhookResponse = field(default_factory=WebhookResponse)
+    response: WebhookResponse = WebhookResponse()  # frozen: one shared default is safe
 
 
 def digest_id(data: str | bytes) -> str:
@@ -79,4 +79,6 @@ def invalid_reason(exc: Exception) -> str:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "document"
         return f"{where}: {first['msg']} ({exc.error_count()} error(s))"
+    if isinstance(exc, KeyError) and exc.args:
+        return f"missing field {exc.args[0]!r}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -5,10 +5,12 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 import respx
+from hypothesis import given, settings
 
 from chatbridge import (
     Button,
@@ -33,9 +35,11 @@ from chatbridge import (
     WebhookRequest,
 )
 from chatbridge.http import RetryPolicy
-from chatbridge.models import Media
+from chatbridge.models import Media, MessageReceived, StatusUpdate, UnknownEvent
 from chatbridge.whatsapp import WhatsAppChannel, kit
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI, graph_error
+from chatbridge.whatsapp.inbound import parse_notification
+from tests.mutations import broken
 
 pytestmark = pytest.mark.anyio
 CUSTOMER = kit.CUSTOMER
@@ -330,3 +334,24 @@ async def test_inbound_media_event_downloads(wa: Setup) -> None:
     result = await wa.channel.receive(kit.sign(kit.webhook(body)))
     media = result.events[0].message.media[0]  # type: ignore[union-attr]
     assert await wa.channel.download_media(media) == kit.kit.media.data
+
+
+# -- malformed items ---------------------------------------------------------------------
+
+
+def _items(kind: str) -> list[dict[str, Any]]:
+    values = [json.loads(s.body)["entry"][0]["changes"][0]["value"] for s in kit.SAMPLES]
+    return [item for value in values for item in value.get(kind, [])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=broken(_items("messages")), status=broken(_items("statuses")))
+def test_a_broken_item_is_kept_as_unknown_and_spares_its_batch(
+    message: dict[str, Any], status: dict[str, Any]
+) -> None:
+    good = {"from": "1", "id": "wamid.OK", "timestamp": "1", "type": "text", "text": {"body": "a"}}
+    body = kit.notification({"messages": [message, good], "statuses": [status]})
+    events = parse_notification(body, FakeClock().now())
+    assert [type(e) for e in events][1] is MessageReceived
+    assert isinstance(events[0], MessageReceived | UnknownEvent)
+    assert isinstance(events[2], StatusUpdate | UnknownEvent)

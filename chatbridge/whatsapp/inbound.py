@@ -1,14 +1,17 @@
 """WhatsApp webhook notifications -> chatbridge events.
 
-The envelope (object / entry / changes) must be well formed or the whole request is a
-:class:`~chatbridge.errors.PayloadError`. Inside it, one malformed or unknown item
-becomes an :class:`~chatbridge.models.UnknownEvent` with the item in ``raw``, so the rest
-of the batch is still delivered and nothing is dropped.
+The envelope (object / entry / changes) is validated as the JSON is parsed; if it is
+malformed the whole request is a :class:`~chatbridge.errors.PayloadError`. Each message
+and status inside is mapped straight to the common model, whose validation checks what
+chatbridge uses of it: one malformed or unknown item becomes an
+:class:`~chatbridge.models.UnknownEvent` with the item in ``raw``, so the rest of the
+batch is still delivered and nothing is dropped.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,27 +23,14 @@ from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
     Event,
-    Identity,
-    InteractiveReply,
-    Location,
-    Media,
     MediaKind,
     MessageKind,
-    ProviderErrorInfo,
-    Reaction,
     StatusUpdate,
     UnknownEvent,
 )
 from chatbridge.parsing import message_received, parse_item, unknown_event
 from chatbridge.webhook import digest_id, invalid_reason
-from chatbridge.whatsapp.payloads import (
-    WAError,
-    WAMedia,
-    WAMessage,
-    WANotification,
-    WAStatus,
-    WAValue,
-)
+from chatbridge.whatsapp.payloads import NOTIFICATION, VALUE
 
 CHANNEL = "whatsapp"
 _MEDIA_TYPES = {
@@ -50,6 +40,7 @@ _MEDIA_TYPES = {
     "document": MediaKind.DOCUMENT,
     "sticker": MediaKind.STICKER,
 }
+_MEDIA_FIELDS = ("mime_type", "sha256", "caption", "filename")
 _STATES = {state.value: state for state in DeliveryState}
 
 
@@ -59,142 +50,135 @@ def parse_notification(body: bytes, received_at: datetime) -> list[Event]:
     ``received_at`` stamps events the provider gives no time (unknown items, errors).
     """
     try:
-        document = json.loads(body)
-        notification = WANotification.model_validate(document)
-    except (ValueError, ValidationError) as exc:
+        notification = NOTIFICATION.validate_json(body)
+    except ValidationError as exc:
         raise PayloadError(f"not a WhatsApp webhook notification: {invalid_reason(exc)}") from exc
-    if notification.object != "whatsapp_business_account":
-        raise PayloadError(f"unexpected notification object {notification.object!r}")
+    if notification["object"] != "whatsapp_business_account":
+        raise PayloadError(f"unexpected notification object {notification['object']!r}")
     events: list[Event] = []
-    for entry in notification.entry:
-        for change in entry.changes:
-            if change.field != "messages":
-                raw = change.model_dump()
-                events.append(_unknown(change.field, "field is not mapped", raw, received_at))
+    for entry in notification["entry"]:
+        for change in entry["changes"]:
+            if change["field"] != "messages":
+                raw = dict(change)
+                events.append(_unknown(change["field"], "field is not mapped", raw, received_at))
                 continue
-            events.extend(_parse_value(change.value, received_at))
+            events.extend(_parse_value(change["value"], received_at))
     return events
 
 
 def _parse_value(document: dict[str, Any], received_at: datetime) -> list[Event]:
     try:
-        value = WAValue.model_validate(document)
+        value = VALUE.validate_python(document)
     except ValidationError as exc:
         reason = f"malformed value: {invalid_reason(exc)}"
         return [_unknown("messages", reason, document, received_at)]
-    names = {c.wa_id: c.profile.name for c in value.contacts if c.profile}
+    names = {c["wa_id"]: c.get("profile", {}).get("name") for c in value.get("contacts", [])}
 
     def message(item: dict[str, Any]) -> Event:
-        return _message(WAMessage.model_validate(item), names)
+        return _message(item, names)
 
     def status(item: dict[str, Any]) -> Event:
-        return _status(WAStatus.model_validate(item), received_at)
+        return _status(item, received_at)
 
-    events = [parse_item(CHANNEL, "message", i, message, received_at) for i in value.messages]
-    events += [parse_item(CHANNEL, "status", i, status, received_at) for i in value.statuses]
+    events = [
+        parse_item(CHANNEL, "message", i, message, received_at) for i in value.get("messages", [])
+    ]
+    events += [
+        parse_item(CHANNEL, "status", i, status, received_at) for i in value.get("statuses", [])
+    ]
     events += [
         ChannelEvent(
             channel=CHANNEL,
-            event_id="error:" + digest_id(json.dumps(error.model_dump(), sort_keys=True)),
+            event_id="error:" + digest_id(json.dumps(error, sort_keys=True)),
             timestamp=received_at,
             name="error",
-            data=error.model_dump(),
+            data=error,
             raw=document,
         )
-        for error in value.errors
+        for error in value.get("errors", [])
     ]
     return events
 
 
-def _message(wa: WAMessage, names: dict[str, str | None]) -> Event:
+def _message(item: dict[str, Any], names: Mapping[str, str | None]) -> Event:
+    sender = item["from"]
+    context = item.get("context") or {}
     return message_received(
         CHANNEL,
-        wa.id,
-        Identity(channel=CHANNEL, address=wa.from_),
-        from_unix(wa.timestamp),
-        wa.model_dump(by_alias=True, exclude_none=True),
-        contact_name=names.get(wa.from_),
-        id=wa.id,
-        reply_to=wa.context.id if wa.context else None,
-        **_content(wa),
+        item["id"],
+        {"channel": CHANNEL, "address": sender},
+        from_unix(item["timestamp"]),
+        item,
+        contact_name=names.get(sender),
+        id=item["id"],
+        reply_to=context.get("id"),
+        **_content(item["type"], item.get(item["type"])),
     )
 
 
-def _content(wa: WAMessage) -> dict[str, Any]:
-    """The common-model fields for the message's type."""
-    media = getattr(wa, wa.type, None) if wa.type in _MEDIA_TYPES else None
-    if isinstance(media, WAMedia):
-        return {"media": [_media(wa.type, media)]}
-    match wa.type:
-        case "text" if wa.text:
-            return {"text": wa.text.body}
-        case "location" if wa.location:
-            loc = wa.location
-            return {"location": Location(**loc.model_dump(include=set(Location.model_fields)))}
-        case "contacts" if wa.contacts is not None:
+def _content(kind: str, body: Any) -> dict[str, Any]:
+    """The common-model fields of a message of type ``kind`` whose content is ``body``
+    (the common model validates them)."""
+    if kind in _MEDIA_TYPES:
+        voice = kind == "audio" and body.get("voice") is True
+        media = {field: body.get(field) for field in _MEDIA_FIELDS}
+        media.update(kind=MediaKind.VOICE if voice else _MEDIA_TYPES[kind], provider_id=body["id"])
+        return {"kind": MessageKind.MEDIA, "media": [media]}
+    match kind:
+        case "text":
+            return {"kind": MessageKind.TEXT, "text": body["body"]}
+        case "location":
+            return {"kind": MessageKind.LOCATION, "location": body}
+        case "contacts":
             return {"kind": MessageKind.CONTACTS}
-        case "interactive" if wa.interactive:
-            return _interactive_reply(wa)
-        case "button" if wa.button:
-            reply = InteractiveReply(id=wa.button.payload or wa.button.text, title=wa.button.text)
-            return {"interactive_reply": reply}
-        case "reaction" if wa.reaction:
-            reaction = Reaction(message_id=wa.reaction.message_id, emoji=wa.reaction.emoji or "")
-            return {"reaction": reaction}
-        case "order" if wa.order:
-            return {"kind": MessageKind.ORDER, "text": wa.order.text}
-        case "system" if wa.system:
-            return {"kind": MessageKind.SYSTEM, "text": wa.system.body}
+        case "interactive":
+            return _interactive_reply(body)
+        case "button":
+            reply = {"id": body.get("payload") or body["text"], "title": body["text"]}
+            return {"kind": MessageKind.INTERACTIVE_REPLY, "interactive_reply": reply}
+        case "reaction":
+            reaction = {"message_id": body["message_id"], "emoji": body.get("emoji") or ""}
+            return {"kind": MessageKind.REACTION, "reaction": reaction}
+        case "order":
+            return {"kind": MessageKind.ORDER, "text": body.get("text")}
+        case "system":
+            return {"kind": MessageKind.SYSTEM, "text": body.get("body")}
     return {"kind": MessageKind.UNSUPPORTED}
 
 
-def _media(kind: str, media: WAMedia) -> Media:
-    return Media(
-        kind=MediaKind.VOICE if kind == "audio" and media.voice else _MEDIA_TYPES[kind],
-        provider_id=media.id,
-        mime_type=media.mime_type,
-        sha256=media.sha256,
-        caption=media.caption,
-        filename=media.filename,
-    )
+def _interactive_reply(body: dict[str, Any]) -> dict[str, Any]:
+    reply = body.get("button_reply") or body.get("list_reply")
+    if reply is None and body.get("nfm_reply") is not None:
+        name = str(body["nfm_reply"].get("name", "flow"))
+        reply = {"id": name, "title": name}
+    if reply is None:
+        return {"kind": MessageKind.UNSUPPORTED}
+    return {"kind": MessageKind.INTERACTIVE_REPLY, "interactive_reply": reply}
 
 
-def _interactive_reply(wa: WAMessage) -> dict[str, Any]:
-    assert wa.interactive is not None
-    item = wa.interactive.button_reply or wa.interactive.list_reply
-    if item:
-        reply = InteractiveReply(id=item.id, title=item.title, description=item.description)
-        return {"interactive_reply": reply}
-    if wa.interactive.nfm_reply is not None:
-        name = str(wa.interactive.nfm_reply.get("name", "flow"))
-        return {"interactive_reply": InteractiveReply(id=name, title=name)}
-    return {"kind": MessageKind.UNSUPPORTED}
-
-
-def _status(wa: WAStatus, received_at: datetime) -> Event:
-    state = _STATES.get(wa.status)
-    raw = wa.model_dump(exclude_none=True)
+def _status(item: dict[str, Any], received_at: datetime) -> Event:
+    state = _STATES.get(item["status"])
     if state is None:
-        return _unknown(f"status:{wa.status}", "status value is not mapped", raw, received_at)
+        return _unknown(f"status:{item['status']}", "status value is not mapped", item, received_at)
     return StatusUpdate(
         channel=CHANNEL,
-        event_id=f"{wa.id}:{wa.status}",
-        contact=Identity(channel=CHANNEL, address=wa.recipient_id),
-        timestamp=from_unix(wa.timestamp),
-        message_id=wa.id,
+        event_id=f"{item['id']}:{item['status']}",
+        contact={"channel": CHANNEL, "address": item["recipient_id"]},
+        timestamp=from_unix(item["timestamp"]),
+        message_id=item["id"],
         state=state,
-        errors=[_error_info(error) for error in wa.errors],
-        raw=raw,
+        errors=[_error_info(error) for error in item.get("errors", [])],
+        raw=item,
     )
 
 
-def _error_info(error: WAError) -> ProviderErrorInfo:
-    details = (error.error_data or {}).get("details")
-    return ProviderErrorInfo(
-        code=str(error.code),
-        message=error.message or error.title or "",
-        details=str(details) if details is not None else None,
-    )
+def _error_info(error: dict[str, Any]) -> dict[str, Any]:
+    details = (error.get("error_data") or {}).get("details")
+    return {
+        "code": str(error["code"]),
+        "message": error.get("message") or error.get("title") or "",
+        "details": str(details) if details is not None else None,
+    }
 
 
 def _unknown(name: str, reason: str, raw: dict[str, Any], now: datetime) -> UnknownEvent:

@@ -1,153 +1,63 @@
-"""WhatsApp Cloud API wire shapes (webhook notifications), validated with pydantic.
+"""WhatsApp Cloud API wire shapes, validated with pydantic.
 
-Only the fields chatbridge maps are declared; every model keeps the rest
-(``extra="allow"``) and the mapper puts the provider's object into ``raw``.
+Webhook notifications: the envelope (object / entry / changes / value) is declared
+here as TypedDicts and validated while the JSON is parsed. The items inside (messages,
+statuses) are mapped straight to the common model, whose validation checks the fields
+chatbridge uses (see ``inbound.py``); the provider's item is kept whole in ``raw``.
+
+API responses: only the fields chatbridge reads are declared; the rest is allowed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict  # pydantic needs it for TypedDicts before 3.12
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow")
 
 
-class WAError(_Wire):
-    code: int
-    title: str | None = None
-    message: str | None = None
-    error_data: dict[str, Any] | None = None
+class WAProfile(TypedDict, total=False):
+    name: str
 
 
-class WAText(_Wire):
-    body: str
-
-
-class WAMedia(_Wire):
-    id: str
-    mime_type: str | None = None
-    sha256: str | None = None
-    caption: str | None = None
-    filename: str | None = None
-    voice: bool | None = None
-
-
-class WALocation(_Wire):
-    latitude: float
-    longitude: float
-    name: str | None = None
-    address: str | None = None
-    url: str | None = None
-
-
-class WAReplyItem(_Wire):
-    id: str
-    title: str | None = None
-    description: str | None = None
-
-
-class WAInteractive(_Wire):
-    type: str
-    button_reply: WAReplyItem | None = None
-    list_reply: WAReplyItem | None = None
-    nfm_reply: dict[str, Any] | None = None
-
-
-class WAButton(_Wire):
-    text: str
-    payload: str | None = None
-
-
-class WAReaction(_Wire):
-    message_id: str
-    emoji: str | None = None
-
-
-class WAOrder(_Wire):
-    catalog_id: str | None = None
-    text: str | None = None
-    product_items: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class WASystem(_Wire):
-    body: str | None = None
-    type: str | None = None
-
-
-class WAContext(_Wire):
-    id: str | None = None
-    from_: str | None = Field(default=None, alias="from")
-
-
-class WAMessage(_Wire):
-    from_: str = Field(alias="from")
-    id: str
-    timestamp: str
-    type: str
-    text: WAText | None = None
-    image: WAMedia | None = None
-    audio: WAMedia | None = None
-    video: WAMedia | None = None
-    document: WAMedia | None = None
-    sticker: WAMedia | None = None
-    location: WALocation | None = None
-    contacts: list[dict[str, Any]] | None = None
-    interactive: WAInteractive | None = None
-    button: WAButton | None = None
-    reaction: WAReaction | None = None
-    order: WAOrder | None = None
-    system: WASystem | None = None
-    context: WAContext | None = None
-    errors: list[WAError] = Field(default_factory=list)
-
-
-class WAStatus(_Wire):
-    id: str
-    status: str
-    timestamp: str
-    recipient_id: str
-    errors: list[WAError] = Field(default_factory=list)
-
-
-class WAProfile(_Wire):
-    name: str | None = None
-
-
-class WAContactInfo(_Wire):
+class WAContactInfo(TypedDict):
     wa_id: str
-    profile: WAProfile | None = None
+    profile: NotRequired[WAProfile]
 
 
-class WAMetadata(_Wire):
-    display_phone_number: str | None = None
-    phone_number_id: str
+class WAValue(TypedDict, total=False):
+    """A ``messages`` change's value. Messages, statuses and errors stay plain objects
+    here: each is mapped on its own, so one malformed item cannot fail the batch."""
+
+    contacts: list[WAContactInfo]
+    messages: list[dict[str, Any]]
+    statuses: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
 
 
-class WAValue(_Wire):
-    messaging_product: str | None = None
-    metadata: WAMetadata | None = None
-    contacts: list[WAContactInfo] = Field(default_factory=list)
-    messages: list[dict[str, Any]] = Field(default_factory=list)
-    statuses: list[dict[str, Any]] = Field(default_factory=list)
-    errors: list[WAError] = Field(default_factory=list)
-
-
-class WAChange(_Wire):
+class WAChange(TypedDict):
     field: str
     value: dict[str, Any]
 
 
-class WAEntry(_Wire):
+class WAEntry(TypedDict):
     id: str
     changes: list[WAChange]
 
 
-class WANotification(_Wire):
+class WANotification(TypedDict):
     object: str
     entry: list[WAEntry]
+
+
+#: Parses and validates a webhook body's envelope in one pass.
+NOTIFICATION = TypeAdapter(WANotification)
+#: Validates a ``messages`` change's value.
+VALUE = TypeAdapter(WAValue)
 
 
 class WAMediaInfo(_Wire):
