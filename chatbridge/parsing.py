@@ -26,17 +26,29 @@ _MALFORMED = (
 
 
 def unknown_event(
-    channel: str, name: str, reason: str, raw: dict[str, Any], now: datetime
+    channel: str,
+    name: str,
+    reason: str,
+    raw: dict[str, Any],
+    now: datetime,
+    *,
+    event_id: str | None = None,
+    contact: Identity | dict[str, Any] | None = None,
 ) -> UnknownEvent:
-    """An UnknownEvent carrying ``raw``, with a stable id derived from its content."""
-    digest = digest_id(json.dumps(raw, sort_keys=True, default=str))
-    return UnknownEvent(
-        channel=channel,
-        event_id=f"unknown:{name}:{digest}",
-        timestamp=now,
-        name=name,
-        reason=reason,
-        raw=raw,
+    """An UnknownEvent carrying ``raw``; without the provider's ``event_id``, its id is
+    derived from the content, so a redelivery deduplicates."""
+    if event_id is None:
+        event_id = f"unknown:{name}:{digest_id(json.dumps(raw, sort_keys=True, default=str))}"
+    return UnknownEvent.model_validate(
+        {
+            "channel": channel,
+            "event_id": event_id,
+            "contact": contact,
+            "timestamp": now,
+            "name": name,
+            "reason": reason,
+            "raw": raw,
+        }
     )
 
 

@@ -5,9 +5,11 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import respx
+from hypothesis import given, settings
 
 from chatbridge import (
     Button,
@@ -29,6 +31,9 @@ from chatbridge import (
 )
 from chatbridge.line import LineChannel, kit
 from chatbridge.line.fake import FakeLineAPI, line_error
+from chatbridge.line.inbound import parse_webhook
+from chatbridge.models import UnknownEvent
+from tests.mutations import broken
 
 pytestmark = pytest.mark.anyio
 CUSTOMER = kit.CUSTOMER
@@ -269,3 +274,16 @@ async def test_verification_request_has_no_events(line: Setup) -> None:
         kit.sign(kit.webhook(json.dumps({"destination": "U", "events": []}).encode()))
     )
     assert result.events == [] and result.response.status == 200
+
+
+_EVENTS = [event for sample in kit.SAMPLES for event in json.loads(sample.body)["events"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=broken(_EVENTS))
+def test_a_broken_event_is_kept_as_unknown_and_spares_its_batch(event: dict[str, Any]) -> None:
+    good = _EVENTS[0]
+    body = json.dumps({"destination": "U1", "events": [event, good]}).encode()
+    events = parse_webhook(body, FakeClock().now())
+    assert len(events) == 2 and not isinstance(events[1], UnknownEvent)
+    assert events[0].raw == event
