@@ -209,17 +209,20 @@ class Message(BaseModel):
         return self
 
     def _content_kind(self) -> MessageKind:
-        for kind, present in (
-            (MessageKind.TEMPLATE, self.template),
-            (MessageKind.CARD, self.card),
-            (MessageKind.INTERACTIVE, self.interactive),
-            (MessageKind.INTERACTIVE_REPLY, self.interactive_reply),
-            (MessageKind.REACTION, self.reaction),
-            (MessageKind.LOCATION, self.location),
-            (MessageKind.MEDIA, self.media),
-        ):
-            if present:
-                return kind
+        if self.template:
+            return MessageKind.TEMPLATE
+        if self.card:
+            return MessageKind.CARD
+        if self.interactive:
+            return MessageKind.INTERACTIVE
+        if self.interactive_reply:
+            return MessageKind.INTERACTIVE_REPLY
+        if self.reaction:
+            return MessageKind.REACTION
+        if self.location:
+            return MessageKind.LOCATION
+        if self.media:
+            return MessageKind.MEDIA
         return MessageKind.TEXT
 
     @property

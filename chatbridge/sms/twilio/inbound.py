@@ -12,8 +12,8 @@ from chatbridge.models import (
     DeliveryState,
     Event,
     Identity,
-    Media,
     MediaKind,
+    MessageKind,
     ProviderErrorInfo,
     StatusUpdate,
     UnknownEvent,
@@ -48,7 +48,6 @@ def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
     sender = params.get("From")
     if not sender:
         raise PayloadError("Twilio message has no From")
-    contact = Identity(channel=CHANNEL, address=sender)
     try:
         count = int(params.get("NumMedia", "0"))
     except ValueError as exc:
@@ -59,14 +58,15 @@ def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
         mime = params.get(f"MediaContentType{index}", "application/octet-stream")
         if url:
             kind = _MEDIA_KINDS.get(mime.partition("/")[0], MediaKind.FILE)
-            media.append(Media(kind=kind, url=url, mime_type=mime))
+            media.append({"kind": kind, "url": url, "mime_type": mime})
     return message_received(
         CHANNEL,
         sid,
-        contact,
+        {"channel": CHANNEL, "address": sender},
         received_at,
-        dict(params),
+        params,
         id=sid,
+        kind=MessageKind.MEDIA if media else MessageKind.TEXT,
         text=params.get("Body"),
         media=media,
     )
