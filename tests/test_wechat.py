@@ -4,11 +4,13 @@ caching and refresh, 48-hour window and friend rules, error codes, hostile XML."
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import anyio
 import pytest
 import respx
+from hypothesis import given, settings
 
 from chatbridge import (
     Card,
@@ -31,7 +33,10 @@ from chatbridge.models import Media, MediaKind
 from chatbridge.wechat import WeChatChannel, WeChatConfig, kit
 from chatbridge.wechat.crypto import MessageCrypto, aes_key
 from chatbridge.wechat.fake import FakeWeChatAPI, wechat_error
+from chatbridge.wechat.inbound import parse_push
+from chatbridge.wechat.payloads import parse_xml
 from chatbridge.wechat.signature import sha1_signature
+from tests.mutations import broken
 
 pytestmark = pytest.mark.anyio
 CUSTOMER = kit.CUSTOMER
@@ -290,3 +295,16 @@ async def test_media_download(wx: Setup) -> None:
         Media(kind=MediaKind.IMAGE, data=b"jpeg", mime_type="image/jpeg")
     )
     assert await wx.channel.download_media(uploaded) == b"jpeg"
+
+
+_PUSHES = [parse_xml(sample.body) for sample in kit.SAMPLES]
+
+
+@settings(max_examples=300, deadline=None)
+@given(push=broken(_PUSHES))
+def test_a_broken_push_is_a_payload_error_or_kept_as_unknown(push: dict[str, Any]) -> None:
+    try:
+        event = parse_push(push, FakeClock().now())
+    except PayloadError:
+        return
+    assert event.raw == push

@@ -93,7 +93,8 @@ class WeChatChannel(Channel):
         signature.verify_signature(query, self._token)
         document = self._open(query, parse_xml(request.body))
         return WebhookResult(
-            events=[parse_push(document)], response=WebhookResponse(body=b"success")
+            events=[parse_push(document, self.clock.now())],
+            response=WebhookResponse(body=b"success"),
         )
 
     def _open(self, query: Any, document: dict[str, Any]) -> dict[str, Any]:

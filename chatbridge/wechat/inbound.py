@@ -2,11 +2,14 @@
 
 Messages deduplicate on ``MsgId``; events (which have none) on FromUserName +
 CreateTime + Event, as WeChat's docs advise, since WeChat retries a push three times
-when the server does not answer within five seconds.
+when the server does not answer within five seconds. Each push is mapped straight to
+the common model, whose validation checks what chatbridge uses of it; a malformed push
+becomes an UnknownEvent with the push in ``raw``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,23 +17,19 @@ from pydantic import ValidationError
 from chatbridge.clock import from_unix
 from chatbridge.errors import PayloadError
 from chatbridge.models import (
-    Card,
     ChannelEvent,
     DeliveryState,
     Event,
     Followed,
-    Identity,
-    Location,
-    Media,
     MediaKind,
-    ProviderErrorInfo,
+    MessageKind,
     StatusUpdate,
     Unfollowed,
     UnknownEvent,
 )
-from chatbridge.parsing import message_received
+from chatbridge.parsing import message_received, parse_item
 from chatbridge.webhook import invalid_reason
-from chatbridge.wechat.payloads import WXPush
+from chatbridge.wechat.payloads import PUSH, WXPush
 
 CHANNEL = "wechat"
 _MEDIA = {
@@ -44,71 +43,90 @@ _INTERACTIONS = {"SCAN", "CLICK"}
 _CHANNEL_EVENTS = {"SCAN", "CLICK", "VIEW", "LOCATION"}
 
 
-def parse_push(document: dict[str, Any]) -> Event:
-    """The event for one decrypted, parsed push."""
+def parse_push(document: dict[str, Any], received_at: datetime) -> Event:
+    """The event for one decrypted, parsed push (fields named as WeChat names them).
+
+    A push without the fields every push has is a PayloadError; any other malformed
+    push becomes an UnknownEvent."""
     try:
-        push = WXPush.model_validate(document)
+        head = PUSH.validate_python(document)
     except ValidationError as exc:
         raise PayloadError(f"not a WeChat push: {invalid_reason(exc)}") from exc
-    contact = Identity(channel=CHANNEL, address=push.from_user)
+    return parse_item(CHANNEL, "push", document, lambda d: _push(head, d), received_at)
+
+
+def _push(head: WXPush, document: dict[str, Any]) -> Event:
+    sender, created = head["FromUserName"], head["CreateTime"]
     common: dict[str, Any] = {
         "channel": CHANNEL,
-        "contact": contact,
-        "timestamp": from_unix(push.create_time),
+        "contact": {"channel": CHANNEL, "address": sender},
+        "timestamp": from_unix(created),
         "raw": document,
     }
-    if push.msg_type == "event":
-        return _event(push, common)
-    event_id = push.msg_id or f"{push.from_user}:{push.create_time}:{push.msg_type}"
-    return message_received(event_id=event_id, id=push.msg_id, **common, **_content(push))
+    kind = head["MsgType"]
+    if kind == "event":
+        return _event(document.get("Event") or "", f"{sender}:{created}", document, common)
+    msg_id = document.get("MsgId")
+    event_id = msg_id or f"{sender}:{created}:{kind}"
+    return message_received(event_id=event_id, id=msg_id, **common, **_content(kind, document))
 
 
-def _content(push: WXPush) -> dict[str, Any]:
-    if push.msg_type == "text":
-        return {"text": push.content}
-    if push.msg_type in _MEDIA:
-        media = Media(
-            kind=_MEDIA[push.msg_type],
-            provider_id=push.media_id,
-            url=push.pic_url,
-            mime_type=f"audio/{push.format.lower()}" if push.format else None,
-        )
-        return {"media": [media], "text": push.recognition}
-    if push.msg_type == "location" and push.location_x is not None and push.location_y is not None:
-        location = Location(latitude=push.location_x, longitude=push.location_y, name=push.label)
-        return {"location": location}
-    if push.msg_type == "link" and push.title and push.url:
-        return {"card": Card(title=push.title, url=push.url, description=push.description)}
-    return {"kind": "unsupported"}
+def _content(kind: str, push: dict[str, Any]) -> dict[str, Any]:
+    """The common-model fields of a message of type ``kind`` (the common model validates
+    them)."""
+    if kind == "text":
+        return {"kind": MessageKind.TEXT, "text": push["Content"]}
+    if kind in _MEDIA:
+        audio = push.get("Format")
+        media = {
+            "kind": _MEDIA[kind],
+            "provider_id": push["MediaId"],
+            "url": push.get("PicUrl"),
+            "mime_type": f"audio/{audio.lower()}" if audio else None,
+        }
+        return {"kind": MessageKind.MEDIA, "media": [media], "text": push.get("Recognition")}
+    if kind == "location":
+        location = {
+            "latitude": push["Location_X"],
+            "longitude": push["Location_Y"],
+            "name": push.get("Label"),
+        }
+        return {"kind": MessageKind.LOCATION, "location": location}
+    if kind == "link":
+        card = {"title": push["Title"], "url": push["Url"], "description": push.get("Description")}
+        return {"kind": MessageKind.CARD, "card": card}
+    return {"kind": MessageKind.UNSUPPORTED}
 
 
-def _event(push: WXPush, common: dict[str, Any]) -> Event:
-    name = push.event or ""
-    event_id = f"{push.from_user}:{push.create_time}:{name}"
+def _event(name: str, key: str, push: dict[str, Any], common: dict[str, Any]) -> Event:
+    event_id = f"{key}:{name}"
     match name:
         case "subscribe":
-            return Followed(event_id=event_id, **common)
+            return Followed.model_validate({**common, "event_id": event_id})
         case "unsubscribe":
-            return Unfollowed(event_id=event_id, **common)
-        case "TEMPLATESENDJOBFINISH" if push.template_msg_id:
-            failed = push.status != "success"
-            errors = [ProviderErrorInfo(code=push.status or "", message=push.status or "")]
-            return StatusUpdate(
-                event_id=event_id,
-                message_id=push.template_msg_id,
-                state=DeliveryState.FAILED if failed else DeliveryState.DELIVERED,
-                errors=errors if failed else [],
-                **common,
+            return Unfollowed.model_validate({**common, "event_id": event_id})
+        case "TEMPLATESENDJOBFINISH":
+            status = push.get("Status") or ""
+            failed = status != "success"
+            return StatusUpdate.model_validate(
+                {
+                    **common,
+                    "event_id": event_id,
+                    "message_id": push["MsgID"],
+                    "state": DeliveryState.FAILED if failed else DeliveryState.DELIVERED,
+                    "errors": [{"code": status, "message": status}] if failed else [],
+                }
             )
         case _ if name in _CHANNEL_EVENTS:
-            data = {k: v for k, v in push.model_dump().items() if v is not None}
-            return ChannelEvent(
-                event_id=event_id,
-                name=name,
-                data=data,
-                opens_window=name in _INTERACTIONS,
-                **common,
+            return ChannelEvent.model_validate(
+                {
+                    **common,
+                    "event_id": event_id,
+                    "name": name,
+                    "data": push,
+                    "opens_window": name in _INTERACTIONS,
+                }
             )
-    return UnknownEvent(
-        event_id=event_id, name=name or "event", reason="event is not mapped", **common
+    return UnknownEvent.model_validate(
+        {**common, "event_id": event_id, "name": name or "event", "reason": "event is not mapped"}
     )

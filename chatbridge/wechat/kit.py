@@ -180,7 +180,7 @@ SAMPLES = [
         "menu_click",
         event("CLICK", EventKey="EVENTKEY"),
         (ChannelEvent,),
-        _expect(lambda e: isinstance(e, ChannelEvent) and e.data["event_key"] == "EVENTKEY"),
+        _expect(lambda e: isinstance(e, ChannelEvent) and e.data["EventKey"] == "EVENTKEY"),
     ),
     Sample("menu_view", event("VIEW", EventKey="https://shop.example/"), (ChannelEvent,)),
     Sample(

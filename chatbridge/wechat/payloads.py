@@ -1,77 +1,81 @@
 """WeChat server-push XML, parsed safely, and the JSON shapes of the APIs we call.
 
-XML goes through defusedxml: DTDs, entity declarations and external references are
-refused, so entity-expansion bombs and XXE cannot run; the body size is capped by the
-channel before parsing.
+XML goes through lxml (libxml2) configured for untrusted input: entities are never
+expanded or fetched, no DTD is loaded, nothing is read from the network, libxml2's
+size limits stay on, and a document that declares a DTD is refused outright (WeChat
+never sends one), so entity-expansion bombs and XXE cannot run. The body size is capped
+by the channel before parsing.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
-from pydantic import BaseModel, ConfigDict, Field
+from lxml import etree
+from pydantic import BaseModel, TypeAdapter
+from typing_extensions import TypedDict  # pydantic needs it for TypedDicts before 3.12
 
 from chatbridge.errors import PayloadError
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """This thread's parser: lxml parsers must not be shared between threads."""
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+    return parser
 
 
 def parse_xml(body: bytes) -> dict[str, Any]:
     """The children of a ``<xml>`` document as a dict (nested elements as dicts)."""
     try:
-        root = fromstring(body, forbid_dtd=True)
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+        root = etree.fromstring(body, _parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
         raise PayloadError(f"not a WeChat XML document: {type(exc).__name__}: {exc}") from exc
-    if root.tag != "xml":
-        raise PayloadError(f"WeChat XML root must be <xml>, not <{root.tag}>")
+    if root.getroottree().docinfo.doctype:
+        raise PayloadError("WeChat XML must not declare a DTD")
+    if (tag := str(root.tag)) != "xml":
+        raise PayloadError(f"WeChat XML root must be <xml>, not <{tag}>")
     return _children(root)
 
 
-def _children(element: Element) -> dict[str, Any]:
+def _children(element: etree._Element) -> dict[str, Any]:
     return {
-        child.tag: _children(child) if len(child) else (child.text or "").strip()
+        str(child.tag): _children(child) if len(child) else (child.text or "").strip()
         for child in element
     }
 
 
 def render_xml(fields: Mapping[str, str | int]) -> bytes:
     """A flat ``<xml>`` document, the shape of passive replies."""
-    root = Element("xml")
+    root = etree.Element("xml")
     for name, value in fields.items():
-        SubElement(root, name).text = str(value)
-    return tostring(root, encoding="unicode").encode()
+        etree.SubElement(root, name).text = str(value)
+    return etree.tostring(root, encoding="unicode").encode()
 
 
-class WXPush(BaseModel):
-    """One message or event pushed to the server URL (field names are WeChat's)."""
+class WXPush(TypedDict):
+    """What every push has; the rest depends on ``MsgType`` and ``Event`` (inbound.py)."""
 
-    model_config = ConfigDict(extra="allow")
+    ToUserName: str
+    FromUserName: str
+    CreateTime: str
+    MsgType: str
 
-    to_user: str = Field(alias="ToUserName")
-    from_user: str = Field(alias="FromUserName")
-    create_time: int = Field(alias="CreateTime")
-    msg_type: str = Field(alias="MsgType")
-    msg_id: str | None = Field(default=None, alias="MsgId")
-    content: str | None = Field(default=None, alias="Content")
-    pic_url: str | None = Field(default=None, alias="PicUrl")
-    media_id: str | None = Field(default=None, alias="MediaId")
-    format: str | None = Field(default=None, alias="Format")
-    recognition: str | None = Field(default=None, alias="Recognition")
-    thumb_media_id: str | None = Field(default=None, alias="ThumbMediaId")
-    location_x: float | None = Field(default=None, alias="Location_X")
-    location_y: float | None = Field(default=None, alias="Location_Y")
-    label: str | None = Field(default=None, alias="Label")
-    title: str | None = Field(default=None, alias="Title")
-    description: str | None = Field(default=None, alias="Description")
-    url: str | None = Field(default=None, alias="Url")
-    event: str | None = Field(default=None, alias="Event")
-    event_key: str | None = Field(default=None, alias="EventKey")
-    latitude: float | None = Field(default=None, alias="Latitude")
-    longitude: float | None = Field(default=None, alias="Longitude")
-    template_msg_id: str | None = Field(default=None, alias="MsgID")
-    status: str | None = Field(default=None, alias="Status")
+
+#: Validates the fields every push has.
+PUSH = TypeAdapter(WXPush)
 
 
 class WXAccessToken(BaseModel):
