@@ -60,7 +60,10 @@ def parse_item(
     now: datetime,
 ) -> Event:
     """``parse(item)``, or an UnknownEvent explaining why ``item`` could not be parsed."""
-    return parse_items(channel, kind, item, lambda i: [parse(i)], now)[0]
+    try:
+        return parse(item)
+    except _MALFORMED as exc:
+        return _malformed(channel, kind, item, exc, now)
 
 
 def parse_items(
@@ -75,8 +78,13 @@ def parse_items(
     try:
         return parse(item)
     except _MALFORMED as exc:
-        reason = f"malformed {kind}: {invalid_reason(exc)}"
-        return [unknown_event(channel, kind, reason, item, now)]
+        return [_malformed(channel, kind, item, exc, now)]
+
+
+def _malformed(
+    channel: str, kind: str, item: dict[str, Any], exc: Exception, now: datetime
+) -> UnknownEvent:
+    return unknown_event(channel, kind, f"malformed {kind}: {invalid_reason(exc)}", item, now)
 
 
 def message_received(

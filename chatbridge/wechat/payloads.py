@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lxml import etree
-from pydantic import BaseModel, TypeAdapter
-from typing_extensions import TypedDict  # pydantic needs it for TypedDicts before 3.12
+from pydantic import BaseModel
 
 from chatbridge.errors import PayloadError
 
@@ -63,19 +62,6 @@ def render_xml(fields: Mapping[str, str | int]) -> bytes:
     for name, value in fields.items():
         etree.SubElement(root, name).text = str(value)
     return etree.tostring(root, encoding="unicode").encode()
-
-
-class WXPush(TypedDict):
-    """What every push has; the rest depends on ``MsgType`` and ``Event`` (inbound.py)."""
-
-    ToUserName: str
-    FromUserName: str
-    CreateTime: str
-    MsgType: str
-
-
-#: Validates the fields every push has.
-PUSH = TypeAdapter(WXPush)
 
 
 class WXAccessToken(BaseModel):
