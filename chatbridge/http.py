@@ -28,10 +28,10 @@ def make_client(
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` with chatbridge's timeouts and connection pool, sending
     through ``transport`` if given, else through ``engine``."""
+    if engine not in ("httpx", "aiohttp"):
+        raise ConfigurationError(f"unknown HTTP engine {engine!r} (httpx or aiohttp)")
     if transport is None and engine == "aiohttp":
         transport = _aiohttp_transport()
-    elif engine not in ("httpx", "aiohttp"):
-        raise ConfigurationError(f"unknown HTTP engine {engine!r} (httpx or aiohttp)")
     return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS, transport=transport)
 
 

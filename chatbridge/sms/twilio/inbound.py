@@ -13,7 +13,6 @@ from chatbridge.models import (
     Event,
     Identity,
     MediaKind,
-    MessageKind,
     ProviderErrorInfo,
     StatusUpdate,
     UnknownEvent,
@@ -66,7 +65,6 @@ def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
         received_at,
         params,
         id=sid,
-        kind=MessageKind.MEDIA if media else MessageKind.TEXT,
         text=params.get("Body"),
         media=media,
     )
