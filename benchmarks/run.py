@@ -23,7 +23,8 @@ def main() -> None:
         "",
         f"Written by `python -m benchmarks.run` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"Python {platform.python_version()}, {os.cpu_count()} cores ({platform.machine()}).",
-        "Numbers are from one run on a shared machine: compare rows of one run, not runs.",
+        "Numbers are from one run on a shared machine (each rate is the best of "
+        f"{webhooks.REPEATS} short runs): compare rows of one run, not runs.",
         "",
         "## Webhook verify + parse (requests per second, higher is better)",
         "",

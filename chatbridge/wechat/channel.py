@@ -29,6 +29,8 @@ from chatbridge.wechat.inbound import parse_push
 from chatbridge.wechat.payloads import WXAccessToken, WXUpload, parse_xml, render_xml
 
 Mode = Literal["plain", "compatible", "secure"]
+#: What WeChat expects in answer to a push that gets no passive reply.
+_SUCCESS = WebhookResponse(body=b"success")
 
 
 class WeChatConfig(BaseModel):
@@ -94,7 +96,7 @@ class WeChatChannel(Channel):
         document = self._open(query, parse_xml(request.body))
         return WebhookResult(
             events=[parse_push(document, self.clock.now())],
-            response=WebhookResponse(body=b"success"),
+            response=_SUCCESS,
         )
 
     def _open(self, query: Any, document: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import binascii
 import os
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -39,7 +40,9 @@ class MessageCrypto:
     app_id: str
     key: bytes = field(repr=False)
 
+    @cached_property
     def _cipher(self) -> Cipher[modes.CBC]:
+        # A Cipher is only its configuration; each use makes its own context.
         return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
 
     def encrypt(self, message: bytes, random_prefix: bytes | None = None) -> str:
@@ -48,7 +51,7 @@ class MessageCrypto:
         plain = prefix + struct.pack(">I", len(message)) + message + self.app_id.encode()
         padding = _PAD_BLOCK - len(plain) % _PAD_BLOCK
         plain += bytes([padding]) * padding
-        encryptor = self._cipher().encryptor()
+        encryptor = self._cipher.encryptor()
         return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
 
     def decrypt(self, encrypted: str) -> bytes:
@@ -60,7 +63,7 @@ class MessageCrypto:
             raise PayloadError("Encrypt is not valid Base64") from exc
         if not data or len(data) % 16:
             raise PayloadError("Encrypt is not a whole number of AES blocks")
-        decryptor = self._cipher().decryptor()
+        decryptor = self._cipher.decryptor()
         plain = decryptor.update(data) + decryptor.finalize()
         padding = plain[-1]
         if not 1 <= padding <= _PAD_BLOCK or len(plain) < 20 + padding:
