@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import throughput, webhooks
+from chatbridge.http import ENGINES
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -37,7 +38,7 @@ def main() -> None:
             continue
         ratio = floors[channel] / value if isinstance(floors[channel], float) else float("nan")
         lines.append(f"| {channel} | {name} | {value:,.0f} | {ratio:.2f} |")
-    sends = {engine: throughput.outbound(engine) for engine in ("httpx", "aiohttp")}
+    sends = {engine: throughput.outbound(engine) for engine in ENGINES}
     seconds = throughput.inbound()
     lines += [
         "",

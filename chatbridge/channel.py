@@ -88,7 +88,7 @@ class Channel(ABC):
         self.clock: Clock = options.get("clock") or SystemClock()
         self._owns_http = "http_client" not in options
         self.http = options.get("http_client") or http.make_client(
-            engine=options.get("http_engine", "httpx")
+            engine=options.get("http_engine", http.DEFAULT_ENGINE)
         )
         self.retry = options.get("retry") or http.RetryPolicy()
         self.policy = PolicyEngine(self.store, self.clock)

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from chatbridge.channel import Channel
 from chatbridge.errors import ConfigurationError
-from chatbridge.http import Engine
+from chatbridge.http import DEFAULT_ENGINE, Engine
 from chatbridge.outbox import MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.registry import load_channel
 from chatbridge.store.base import Store
@@ -52,7 +52,7 @@ def load(path: str | Path) -> Deployment:
     store = _store(document.get("store", {}))
     outbox_path = document.get("outbox", {}).get("path")
     outbox: Outbox = SQLiteOutbox(outbox_path) if outbox_path else MemoryOutbox()
-    engine = document.get("http", {}).get("engine", "httpx")
+    engine = document.get("http", {}).get("engine", DEFAULT_ENGINE)
     channels = {
         route: _channel(route, dict(table), store, engine)
         for route, table in document.get("channels", {}).items()

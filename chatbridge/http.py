@@ -8,7 +8,7 @@ short enough to wait for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import anyio
 import httpx
@@ -21,15 +21,17 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 #: How requests go on the wire: httpx's own transport (default, any async library), or
 #: aiohttp's (``chatbridge[aiohttp]``, asyncio only, about half the CPU per request).
 Engine = Literal["httpx", "aiohttp"]
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+DEFAULT_ENGINE: Engine = "httpx"
 
 
 def make_client(
-    transport: httpx.AsyncBaseTransport | None = None, *, engine: Engine = "httpx"
+    transport: httpx.AsyncBaseTransport | None = None, *, engine: Engine = DEFAULT_ENGINE
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` with chatbridge's timeouts and connection pool, sending
     through ``transport`` if given, else through ``engine``."""
-    if engine not in ("httpx", "aiohttp"):
-        raise ConfigurationError(f"unknown HTTP engine {engine!r} (httpx or aiohttp)")
+    if engine not in ENGINES:
+        raise ConfigurationError(f"unknown HTTP engine {engine!r} ({' or '.join(ENGINES)})")
     if transport is None and engine == "aiohttp":
         transport = _aiohttp_transport()
     return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS, transport=transport)
