@@ -169,6 +169,25 @@ class MessageKind(StrEnum):
     UNSUPPORTED = "unsupported"
 
 
+def _content_kind(content: dict[str, Any]) -> MessageKind:
+    """The kind of a message with these (validated) fields, when it is not given."""
+    if content["template"]:
+        return MessageKind.TEMPLATE
+    if content["card"]:
+        return MessageKind.CARD
+    if content["interactive"]:
+        return MessageKind.INTERACTIVE
+    if content["interactive_reply"]:
+        return MessageKind.INTERACTIVE_REPLY
+    if content["reaction"]:
+        return MessageKind.REACTION
+    if content["location"]:
+        return MessageKind.LOCATION
+    if content["media"]:
+        return MessageKind.MEDIA
+    return MessageKind.TEXT
+
+
 class Direction(StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
@@ -184,7 +203,6 @@ class Message(BaseModel):
 
     contact: Identity
     direction: Direction = Direction.OUTBOUND
-    kind: MessageKind = MessageKind.TEXT
     id: str | None = None
     timestamp: AwareDatetime | None = None
     text: str | None = None
@@ -201,29 +219,8 @@ class Message(BaseModel):
     reply_to: str | None = None
     thread: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
-
-    @model_validator(mode="after")
-    def _derive_kind(self) -> Message:
-        if "kind" not in self.model_fields_set:
-            self.kind = self._content_kind()
-        return self
-
-    def _content_kind(self) -> MessageKind:
-        if self.template:
-            return MessageKind.TEMPLATE
-        if self.card:
-            return MessageKind.CARD
-        if self.interactive:
-            return MessageKind.INTERACTIVE
-        if self.interactive_reply:
-            return MessageKind.INTERACTIVE_REPLY
-        if self.reaction:
-            return MessageKind.REACTION
-        if self.location:
-            return MessageKind.LOCATION
-        if self.media:
-            return MessageKind.MEDIA
-        return MessageKind.TEXT
+    # Last, so that its default sees the validated content.
+    kind: MessageKind = Field(default_factory=_content_kind)
 
     @property
     def channel(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from functools import lru_cache
 
 from chatbridge.errors import SignatureError
 
@@ -14,7 +15,17 @@ from chatbridge.errors import SignatureError
 def hmac_digest(key: str | bytes, message: bytes, algorithm: str = "sha256") -> bytes:
     """The raw HMAC of ``message`` under ``key``."""
     raw_key = key.encode() if isinstance(key, str) else key
-    return hmac.digest(raw_key, message, algorithm)
+    keyed = _keyed(raw_key, algorithm).copy()
+    keyed.update(message)
+    return keyed.digest()
+
+
+@lru_cache(maxsize=64)
+def _keyed(key: bytes, algorithm: str) -> hmac.HMAC:
+    """An HMAC state with ``key`` already absorbed: copying it skips the key setup and
+    OpenSSL's digest lookup that a fresh HMAC pays on every webhook. Never updated
+    itself, so it is safe to share between threads."""
+    return hmac.new(key, digestmod=algorithm)
 
 
 def hmac_hex(key: str | bytes, message: bytes, algorithm: str = "sha256") -> str:

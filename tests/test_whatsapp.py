@@ -24,6 +24,7 @@ from chatbridge import (
     MediaKind,
     Message,
     MessageInvalidError,
+    PayloadError,
     PolicyRefusedError,
     ProviderAuthError,
     ProviderPolicyError,
@@ -355,3 +356,21 @@ def test_a_broken_item_is_kept_as_unknown_and_spares_its_batch(
     assert [type(e) for e in events][1] is MessageReceived
     assert isinstance(events[0], MessageReceived | UnknownEvent)
     assert isinstance(events[2], StatusUpdate | UnknownEvent)
+
+
+def test_a_malformed_value_is_kept_as_unknown_and_spares_the_other_changes() -> None:
+    good = json.loads(kit.inbound("text", {"body": "hi"}))["entry"][0]["changes"][0]["value"]
+    bad = {"messaging_product": "whatsapp", "contacts": "not a list"}
+    events = parse_notification(kit.notification(bad, good), FakeClock().now())
+    assert isinstance(events[0], UnknownEvent)
+    assert events[0].reason.startswith("malformed value: contacts: Input should be a valid list")
+    assert events[0].raw == {"field": "messages", "value": bad}
+    assert isinstance(events[1], MessageReceived)
+    assert events[1].message.text == "hi"
+
+
+def test_a_malformed_envelope_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match=r"entry\.0\.changes"):
+        parse_notification(
+            b'{"object": "whatsapp_business_account", "entry": [{"id": "1"}]}', FakeClock().now()
+        )

@@ -30,7 +30,14 @@ from chatbridge.models import (
 )
 from chatbridge.parsing import message_received, parse_item, unknown_event
 from chatbridge.webhook import digest_id, invalid_reason
-from chatbridge.whatsapp.payloads import NOTIFICATION, VALUE
+from chatbridge.whatsapp.payloads import (
+    ENVELOPE,
+    NOTIFICATION,
+    VALUE,
+    WAChange,
+    WANotification,
+    WAValue,
+)
 
 CHANNEL = "whatsapp"
 _MEDIA_TYPES = {
@@ -51,27 +58,48 @@ def parse_notification(body: bytes, received_at: datetime) -> list[Event]:
     """
     try:
         notification = NOTIFICATION.validate_json(body)
+    except ValidationError:
+        return _parse_change_by_change(body, received_at)
+    _check_object(notification)
+    return [
+        event
+        for entry in notification["entry"]
+        for change in entry["changes"]
+        for event in _parse_change(change, received_at)
+    ]
+
+
+def _parse_change_by_change(body: bytes, received_at: datetime) -> list[Event]:
+    """The slow path, for a body that failed validation as a whole: if its envelope is
+    sound, each change's value is validated on its own and a malformed one is kept as an
+    UnknownEvent, so the other changes are still delivered."""
+    try:
+        notification = ENVELOPE.validate_json(body)
     except ValidationError as exc:
         raise PayloadError(f"not a WhatsApp webhook notification: {invalid_reason(exc)}") from exc
-    if notification["object"] != "whatsapp_business_account":
-        raise PayloadError(f"unexpected notification object {notification['object']!r}")
+    _check_object(notification)
     events: list[Event] = []
     for entry in notification["entry"]:
         for change in entry["changes"]:
-            if change["field"] != "messages":
-                raw = dict(change)
-                events.append(_unknown(change["field"], "field is not mapped", raw, received_at))
+            try:
+                value = VALUE.validate_python(change["value"])
+            except ValidationError as exc:
+                reason = f"malformed value: {invalid_reason(exc)}"
+                events.append(_unknown(change["field"], reason, dict(change), received_at))
                 continue
-            events.extend(_parse_value(change["value"], received_at))
+            events += _parse_change({"field": change["field"], "value": value}, received_at)
     return events
 
 
-def _parse_value(document: dict[str, Any], received_at: datetime) -> list[Event]:
-    try:
-        value = VALUE.validate_python(document)
-    except ValidationError as exc:
-        reason = f"malformed value: {invalid_reason(exc)}"
-        return [_unknown("messages", reason, document, received_at)]
+def _check_object(notification: WANotification[Any]) -> None:
+    if notification["object"] != "whatsapp_business_account":
+        raise PayloadError(f"unexpected notification object {notification['object']!r}")
+
+
+def _parse_change(change: WAChange[WAValue], received_at: datetime) -> list[Event]:
+    value = change["value"]
+    if change["field"] != "messages":
+        return [_unknown(change["field"], "field is not mapped", dict(change), received_at)]
     names = {c["wa_id"]: c.get("profile", {}).get("name") for c in value.get("contacts", [])}
 
     def message(item: dict[str, Any]) -> Event:
@@ -93,7 +121,7 @@ def _parse_value(document: dict[str, Any], received_at: datetime) -> list[Event]
             timestamp=received_at,
             name="error",
             data=error,
-            raw=document,
+            raw=dict(value),
         )
         for error in value.get("errors", [])
     ]

@@ -10,10 +10,12 @@ API responses: only the fields chatbridge reads are declared; the rest is allowe
 
 from __future__ import annotations
 
-from typing import Any, NotRequired
+from typing import Any, Generic, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict  # pydantic needs it for TypedDicts before 3.12
+
+Value = TypeVar("Value")
 
 
 class _Wire(BaseModel):
@@ -33,30 +35,34 @@ class WAValue(TypedDict, total=False):
     """A ``messages`` change's value. Messages, statuses and errors stay plain objects
     here: each is mapped on its own, so one malformed item cannot fail the batch."""
 
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # raw keeps all
+
     contacts: list[WAContactInfo]
     messages: list[dict[str, Any]]
     statuses: list[dict[str, Any]]
     errors: list[dict[str, Any]]
 
 
-class WAChange(TypedDict):
+class WAChange(TypedDict, Generic[Value]):
     field: str
-    value: dict[str, Any]
+    value: Value
 
 
-class WAEntry(TypedDict):
+class WAEntry(TypedDict, Generic[Value]):
     id: str
-    changes: list[WAChange]
+    changes: list[WAChange[Value]]
 
 
-class WANotification(TypedDict):
+class WANotification(TypedDict, Generic[Value]):
     object: str
-    entry: list[WAEntry]
+    entry: list[WAEntry[Value]]
 
 
-#: Parses and validates a webhook body's envelope in one pass.
-NOTIFICATION = TypeAdapter(WANotification)
-#: Validates a ``messages`` change's value.
+#: Parses a webhook body and validates it, values included, in one pass.
+NOTIFICATION = TypeAdapter(WANotification[WAValue])
+#: Parses a webhook body and validates its envelope only, for when a value is malformed.
+ENVELOPE = TypeAdapter(WANotification[dict[str, Any]])
+#: Validates one ``messages`` change's value.
 VALUE = TypeAdapter(WAValue)
 
 
