@@ -169,23 +169,21 @@ class MessageKind(StrEnum):
     UNSUPPORTED = "unsupported"
 
 
+#: Which content field makes a message of which kind, first match wins; else TEXT.
+_KIND_BY_CONTENT = (
+    ("template", MessageKind.TEMPLATE),
+    ("card", MessageKind.CARD),
+    ("interactive", MessageKind.INTERACTIVE),
+    ("interactive_reply", MessageKind.INTERACTIVE_REPLY),
+    ("reaction", MessageKind.REACTION),
+    ("location", MessageKind.LOCATION),
+    ("media", MessageKind.MEDIA),
+)
+
+
 def _content_kind(content: dict[str, Any]) -> MessageKind:
     """The kind of a message with these (validated) fields, when it is not given."""
-    if content["template"]:
-        return MessageKind.TEMPLATE
-    if content["card"]:
-        return MessageKind.CARD
-    if content["interactive"]:
-        return MessageKind.INTERACTIVE
-    if content["interactive_reply"]:
-        return MessageKind.INTERACTIVE_REPLY
-    if content["reaction"]:
-        return MessageKind.REACTION
-    if content["location"]:
-        return MessageKind.LOCATION
-    if content["media"]:
-        return MessageKind.MEDIA
-    return MessageKind.TEXT
+    return next((kind for field, kind in _KIND_BY_CONTENT if content[field]), MessageKind.TEXT)
 
 
 class Direction(StrEnum):
