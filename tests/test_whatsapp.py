@@ -374,3 +374,12 @@ def test_a_malformed_envelope_is_a_payload_error() -> None:
         parse_notification(
             b'{"object": "whatsapp_business_account", "entry": [{"id": "1"}]}', FakeClock().now()
         )
+
+
+def test_an_unmapped_field_is_kept_as_unknown_whatever_its_value() -> None:
+    value = {"messages": "not a list", "event": "FLAGGED"}
+    body = kit.notification(value, field="account_update")
+    [event] = parse_notification(body, FakeClock().now())
+    assert isinstance(event, UnknownEvent)
+    assert (event.name, event.reason) == ("account_update", "field is not mapped")
+    assert event.raw == {"field": "account_update", "value": value}

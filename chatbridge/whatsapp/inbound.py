@@ -81,13 +81,16 @@ def _parse_change_by_change(body: bytes, received_at: datetime) -> list[Event]:
     events: list[Event] = []
     for entry in notification["entry"]:
         for change in entry["changes"]:
+            if change["field"] != "messages":
+                events.append(_field_not_mapped(change, received_at))
+                continue
             try:
                 value = VALUE.validate_python(change["value"])
             except ValidationError as exc:
                 reason = f"malformed value: {invalid_reason(exc)}"
-                events.append(_unknown(change["field"], reason, dict(change), received_at))
+                events.append(_unknown("messages", reason, dict(change), received_at))
                 continue
-            events += _parse_change({"field": change["field"], "value": value}, received_at)
+            events += _parse_value(value, received_at)
     return events
 
 
@@ -97,9 +100,16 @@ def _check_object(notification: WANotification[Any]) -> None:
 
 
 def _parse_change(change: WAChange[WAValue], received_at: datetime) -> list[Event]:
-    value = change["value"]
     if change["field"] != "messages":
-        return [_unknown(change["field"], "field is not mapped", dict(change), received_at)]
+        return [_field_not_mapped(change, received_at)]
+    return _parse_value(change["value"], received_at)
+
+
+def _field_not_mapped(change: WAChange[Any], received_at: datetime) -> UnknownEvent:
+    return _unknown(change["field"], "field is not mapped", dict(change), received_at)
+
+
+def _parse_value(value: WAValue, received_at: datetime) -> list[Event]:
     names = {c["wa_id"]: c.get("profile", {}).get("name") for c in value.get("contacts", [])}
 
     def message(item: dict[str, Any]) -> Event:
