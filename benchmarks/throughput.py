@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -23,24 +22,7 @@ from chatbridge.http import Engine
 from chatbridge.models import Event, Message
 from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp import kit as whatsapp_kit
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+from tests.loopback import free_port, wait_for
 
 
 def outbound(engine: Engine, total: int = 3000, concurrency: int = 8) -> float:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.smtp_server import free_port
+from tests.loopback import free_port
 
 
 @contextmanager

@@ -4,7 +4,6 @@ and STARTTLS using a throwaway self-signed certificate."""
 from __future__ import annotations
 
 import datetime
-import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.loopback import free_port
 
 USER, PASSWORD = "relay-user", "relay-password"
 
@@ -38,12 +39,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         self.messages.append(envelope)
         return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def self_signed_context(directory: Path) -> ssl.SSLContext:

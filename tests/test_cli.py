@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from chatbridge.sandbox import (
     webhook_senders,
 )
 from chatbridge.whatsapp import kit as whatsapp_kit
-from tests.smtp_server import free_port
+from tests.loopback import free_port, wait_for
 
 WHATSAPP_CONFIG = """
 [channels.whatsapp]
@@ -145,18 +144,6 @@ def test_conformance_against_a_running_sandbox() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def wait_for(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:

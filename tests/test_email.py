@@ -27,7 +27,8 @@ from chatbridge import (
 )
 from chatbridge.email import EmailChannel, EmailConfig, SmtpSettings, kit
 from chatbridge.email.quotes import strip_quoted
-from tests.smtp_server import PASSWORD, USER, Inbox, free_port, self_signed_context, start
+from tests.loopback import free_port
+from tests.smtp_server import PASSWORD, USER, Inbox, self_signed_context, start
 
 pytestmark = pytest.mark.anyio
 CUSTOMER = kit.CUSTOMER
