@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -22,27 +20,17 @@ from chatbridge.http import Engine
 from chatbridge.models import Event, Message
 from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp import kit as whatsapp_kit
-from tests.loopback import free_port, wait_for
+from tests.loopback import cli_server, free_port
 
 
 def outbound(engine: Engine, total: int = 3000, concurrency: int = 8) -> float:
     """Sends per second to the sandbox (a separate uvicorn process) through a client of
     ``engine``."""
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "chatbridge.cli", "sandbox", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base)
+    with cli_server("sandbox") as (base, _):
         wrote = {"address": whatsapp_kit.CUSTOMER}
         httpx.post(f"{base}/whatsapp/_sandbox/customer-wrote", json=wrote).raise_for_status()
         config = whatsapp_kit.CONFIG.model_copy(update={"base_url": f"{base}/whatsapp"})
         return anyio.run(_send_many, config, engine, total, concurrency)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def _send_many(config: WhatsAppConfig, engine: Engine, total: int, concurrency: int) -> float:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -26,3 +30,26 @@ def wait_for(url: str, seconds: float = 20) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@contextmanager
+def cli_server(
+    *args: str, stdout: int = subprocess.DEVNULL
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``chatbridge ARGS --port PORT`` in a subprocess: its base URL and the process, once
+    it answers HTTP. Stopped on exit."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "chatbridge.cli", *args, "--port", str(port)],
+        stdout=stdout,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base)
+        yield base, server
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()

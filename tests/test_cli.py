@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from chatbridge.sandbox import (
     webhook_senders,
 )
 from chatbridge.whatsapp import kit as whatsapp_kit
-from tests.loopback import free_port, wait_for
+from tests.loopback import cli_server, free_port
 
 WHATSAPP_CONFIG = """
 [channels.whatsapp]
@@ -132,53 +131,21 @@ async def test_sandbox_enforces_the_providers_windows() -> None:
 
 
 def test_conformance_against_a_running_sandbox() -> None:
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "chatbridge.cli", "sandbox", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(url)
+    with cli_server("sandbox") as (url, _):
         assert main(["conformance", "wechat", "--chatbridge-sandbox", url, "-x"]) == 0
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:
     config = tmp_path / "chatbridge.toml"
     config.write_text(WHATSAPP_CONFIG)
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "chatbridge.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/whatsapp"
-        wait_for(url)
+    with cli_server("serve", "--config", str(config), stdout=subprocess.PIPE) as (base, server):
         body = whatsapp_kit.inbound("text", {"body": "served"})
-        response = anyio.run(send_webhook, whatsapp_kit.kit, url, body)
+        response = anyio.run(send_webhook, whatsapp_kit.kit, f"{base}/whatsapp", body)
         assert response.status_code == 200
         assert server.stdout is not None
         lines = [server.stdout.readline() for _ in range(2)]
         event = json.loads(lines[-1])
         assert event["type"] == "message" and event["message"]["text"] == "served"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout is not None:
-            server.stdout.close()
 
 
 def test_sandbox_sends_email_provider_webhooks_and_runs_smtp(
