@@ -43,15 +43,16 @@ ROUND_SECONDS = 0.15
 
 async def compare(candidates: dict[str, Candidate | str]) -> dict[str, float | str]:
     """Calls per second of each candidate; an explanation (a string) is kept as it is."""
-    best: dict[str, float | str] = dict.fromkeys(candidates, 0.0)
+    best: dict[str, float | str] = {
+        name: candidate if isinstance(candidate, str) else 0.0
+        for name, candidate in candidates.items()
+    }
     for _ in range(ROUNDS):
         for name, candidate in candidates.items():
-            if isinstance(candidate, str):
-                best[name] = candidate
-                continue
-            function, is_async = candidate
-            rate = await _async_run(function) if is_async else _run(function)
-            best[name] = max(rate, float(best[name]))
+            if isinstance(candidate, tuple):
+                function, is_async = candidate
+                rate = await _async_run(function) if is_async else _run(function)
+                best[name] = max(rate, float(best[name]))
     return best
 
 
