@@ -15,15 +15,15 @@ from tests.loopback import free_port
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """Start a throwaway redis-server; yields its URL. Skips when the binary is missing,
-    unless CHATBRIDGE_REQUIRE_REDIS is set (CI installs it and sets that)."""
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """Start a throwaway redis-server (on ``port``, or a free one); yields its URL. Skips
+    when the binary is missing, unless CHATBRIDGE_REQUIRE_REDIS is set (CI sets that)."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CHATBRIDGE_REQUIRE_REDIS"):
             pytest.fail("redis-server is required (apt-get install redis-server)")
         pytest.skip("redis-server is not installed")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 (a fixed local binary and arguments)
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

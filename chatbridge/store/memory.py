@@ -7,18 +7,22 @@ from typing import Any
 
 from chatbridge.models import Identity
 from chatbridge.store.base import ContactState, merged
+from chatbridge.store.expiry import ExpiringKeys
 
 
 class MemoryStore:
     """A :class:`~chatbridge.store.base.Store` kept in dictionaries.
 
     Safe for concurrent tasks of one event loop (no await between read and write).
+    Expired dedup marks and counters are dropped a few at a time by each ``first_seen``
+    (at its ``now``), so no call costs more as the store grows.
     """
 
     def __init__(self) -> None:
         self._contacts: dict[Identity, ContactState] = {}
-        self._seen: dict[str, datetime] = {}
-        self._counters: dict[str, tuple[int, datetime | None]] = {}
+        self._seen = ExpiringKeys()
+        self._counters: dict[str, int] = {}
+        self._counter_expiry = ExpiringKeys(lambda key: self._counters.pop(key, None))
 
     async def contact_state(self, identity: Identity) -> ContactState:
         return self._contacts.get(identity, ContactState())
@@ -29,34 +33,26 @@ class MemoryStore:
         return state
 
     async def first_seen(self, key: str, now: datetime, ttl: timedelta) -> bool:
-        expires = self._seen.get(key)
-        if expires is not None and expires > now:
-            return False
-        self._seen[key] = now + ttl
-        if len(self._seen) % 1024 == 0:
-            self._forget(now)
-        return True
-
-    def _forget(self, now: datetime) -> None:
-        """Drop expired dedup marks and counters (run now and then, it is O(n))."""
-        self._seen = {k: t for k, t in self._seen.items() if t > now}
-        self._counters = {k: v for k, v in self._counters.items() if v[1] is None or v[1] > now}
+        at = now.timestamp()
+        self._counter_expiry.expire(at)
+        return self._seen.mark(key, at, at + ttl.total_seconds())
 
     async def forget(self, key: str) -> None:
-        self._seen.pop(key, None)
+        self._seen.discard(key)
 
     async def consume(
         self, key: str, amount: int, limit: int | None, expires_at: datetime | None = None
     ) -> bool:
-        value, old_expiry = self._counters.get(key, (0, None))
-        total = value + amount
+        total = self._counters.get(key, 0) + amount
         if limit is not None and total > limit:
             return False
-        self._counters[key] = (total, expires_at or old_expiry)
+        self._counters[key] = total
+        if expires_at is not None:
+            self._counter_expiry.set(key, expires_at.timestamp())
         return True
 
     async def counter(self, key: str) -> int:
-        return self._counters.get(key, (0, None))[0]
+        return self._counters.get(key, 0)
 
     async def aclose(self) -> None:
         return None

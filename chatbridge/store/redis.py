@@ -4,15 +4,21 @@ Every operation is atomic across processes: contact-state merges are optimistic
 transactions (WATCH/MULTI), dedup marks are ``SET NX PX``, counters are one Lua script
 that checks the limit and adds in a single step, so concurrent workers can never
 overspend a quota or a rate limit.
+
+Clients made by :func:`connect` survive a server restart: a command that fails on a
+stale pooled connection reconnects and is sent again, with backoff.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
+from redis import exceptions
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from chatbridge.models import Identity
 from chatbridge.store.base import ContactState, merged
@@ -30,6 +36,23 @@ return 1
 """
 
 
+def connect(url: str, *, socket_timeout: float | None = 5.0) -> Redis:
+    """A client for the Redis server at ``url`` (``redis://host:port/db``) that retries
+    a command up to 5 times (10 ms to 1 s apart) on connection errors and timeouts,
+    pings a connection idle for 30 s before reusing it, and gives up on a connect after
+    5 s and on a reply after ``socket_timeout`` (raise it above any blocking command's
+    timeout). Every Redis-backed component should connect through this."""
+    return Redis.from_url(
+        url,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), 5),
+        retry_on_error=[exceptions.ConnectionError, exceptions.TimeoutError],
+        health_check_interval=30,
+        socket_connect_timeout=5,
+        socket_timeout=socket_timeout,
+        socket_keepalive=True,
+    )
+
+
 class RedisStore:
     """A :class:`~chatbridge.store.base.Store` in Redis, under ``prefix``."""
 
@@ -41,7 +64,7 @@ class RedisStore:
     @classmethod
     def from_url(cls, url: str, prefix: str = "chatbridge:") -> RedisStore:
         """A store on the Redis server at ``url`` (``redis://host:port/db``)."""
-        return cls(Redis.from_url(url), prefix)
+        return cls(connect(url), prefix)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self._prefix}{kind}:{name}"
@@ -67,12 +90,18 @@ class RedisStore:
                     pipe.set(key, state.model_dump_json())
                     await pipe.execute()
                     return state
-                except WatchError:
+                except exceptions.WatchError:
                     continue
 
     async def first_seen(self, key: str, now: datetime, ttl: timedelta) -> bool:
+        # SET NX GET with a token of this call: should a retry resend a SET that was
+        # applied but whose reply was lost, it finds its own token, not a duplicate.
+        token = uuid4().bytes
         milliseconds = max(1, int(ttl.total_seconds() * 1000))
-        return bool(await self._redis.set(self._key("seen", key), 1, nx=True, px=milliseconds))
+        previous = await self._redis.set(
+            self._key("seen", key), token, nx=True, px=milliseconds, get=True
+        )
+        return previous is None or previous == token
 
     async def forget(self, key: str) -> None:
         await self._redis.delete(self._key("seen", key))

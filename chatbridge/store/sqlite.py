@@ -23,14 +23,35 @@ CREATE TABLE IF NOT EXISTS contact_state (
 CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires_at REAL);
+CREATE INDEX IF NOT EXISTS seen_expires_at ON seen (expires_at);
+CREATE INDEX IF NOT EXISTS counters_expires_at ON counters (expires_at);
 """
+
+SWEEP_EVERY = 128
+"""``first_seen`` calls between two sweeps of expired rows."""
+SWEEP_BATCH = 4 * SWEEP_EVERY
+"""Rows a sweep may delete per table: more than were added since the last one."""
+
+
+def sweep_expired(db: sqlite3.Connection, table: str, now: float, batch: int = SWEEP_BATCH) -> int:
+    """Delete at most ``batch`` rows of ``table`` whose ``expires_at <= now``, found
+    through an index on ``expires_at``; returns how many were deleted. Run it in the
+    caller's transaction, every so many inserts, so no call pays for the whole table."""
+    cursor = db.execute(
+        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 (table names are ours)
+        f"(SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)",
+        (now, batch),
+    )
+    return cursor.rowcount
 
 
 class SQLiteStore:
     """A :class:`~chatbridge.store.base.Store` in one SQLite file.
 
     Calls run in a worker thread, one at a time, each in its own transaction, so every
-    operation is atomic for all tasks of this process.
+    operation is atomic for all tasks of this process. Every :data:`SWEEP_EVERY`-th
+    ``first_seen`` deletes a bounded batch of expired dedup marks and counters; until
+    then an expired mark counts as absent.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -38,6 +59,7 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._until_sweep = 0
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         def transaction() -> _T:
@@ -82,8 +104,11 @@ class SQLiteStore:
             if row and row[0] > now.timestamp():
                 return False
             db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?)", (key, (now + ttl).timestamp()))
-            db.execute("DELETE FROM seen WHERE expires_at < ?", (now.timestamp(),))
-            db.execute("DELETE FROM counters WHERE expires_at < ?", (now.timestamp(),))
+            self._until_sweep -= 1
+            if self._until_sweep <= 0:
+                self._until_sweep = SWEEP_EVERY
+                sweep_expired(db, "seen", now.timestamp())
+                sweep_expired(db, "counters", now.timestamp())
             return True
 
         return await self._run(mark)
