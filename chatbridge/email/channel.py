@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from typing import Any, NoReturn, Unpack
+from typing import NoReturn, Unpack
 
+import anyio.to_thread
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -21,10 +21,11 @@ from chatbridge.errors import (
     UnsupportedMessageError,
     UnsupportedRequestError,
 )
-from chatbridge.forms import parse_form
-from chatbridge.models import Event, Media, Message, Receipt
+from chatbridge.forms import read_form
+from chatbridge.models import Event, Identity, Media, Message, Receipt
+from chatbridge.parsing import load_json
 from chatbridge.policy import PolicyRules
-from chatbridge.webhook import WebhookRequest, WebhookResult, invalid_reason
+from chatbridge.webhook import WebhookRequest, WebhookResult
 
 
 class EmailConfig(BaseModel):
@@ -77,13 +78,18 @@ class EmailChannel(Channel):
     def __repr__(self) -> str:
         return f"EmailChannel(from_address={self.config.from_address!r})"
 
+    def identity(self, address: str) -> Identity:
+        """The identity of one mailbox; InvalidAddressError for a list, CR/LF or bad
+        syntax."""
+        return mime.email_identity(address)
+
     # -- inbound ----------------------------------------------------------------------
 
     async def receive_raw(self, raw: bytes) -> WebhookResult:
         """Take in one raw RFC 5322 message (from your own SMTP server or a mailbox)
         through the same size limit, dedup and state path as webhooks."""
         self._check_size(raw)
-        message = mime.parse_message(raw, self.clock.now())
+        message = await anyio.to_thread.run_sync(mime.parse_message, raw, self.clock.now())
         return await self._accept(WebhookResult(events=[providers.received(message)]))
 
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
@@ -94,42 +100,42 @@ class EmailChannel(Channel):
         if request.header(signature.SENDGRID_SIGNATURE) is not None:
             return WebhookResult(events=self._sendgrid(request))
         if content_type.startswith("application/json"):
-            return WebhookResult(events=await self._mailgun_event(request))
-        form = parse_form(content_type, request.body)
-        await self._verify_mailgun(
+            return self._mailgun_event(request)
+        form = await read_form(content_type, request.body)
+        once = self._verify_mailgun(
             *(form[f].text if f in form else None for f in ("timestamp", "token", "signature"))
         )
-        return WebhookResult(events=[providers.mailgun_inbound(form, now)])
+        # Only a verified request reaches the MIME parser, in a worker thread.
+        event = await anyio.to_thread.run_sync(providers.mailgun_inbound, form, now)
+        return WebhookResult(events=[event], once=once)
 
-    async def _verify_mailgun(
+    def _verify_mailgun(
         self, timestamp: str | None, token: str | None, sig: str | None
-    ) -> None:
-        """Check a Mailgun signature and that its token was not used before. Mailgun
+    ) -> dict[str, timedelta]:
+        """Check a Mailgun signature; returns its token as a one-time value. Mailgun
         signs only timestamp + token, not the body, so a token is good for one request
-        (as Mailgun's "Securing webhooks" advises)."""
+        (as Mailgun's "Securing webhooks" advises): the token is marked used in the same
+        atomic step that stores the request's events, and a replay is refused."""
         if self.config.mailgun_signing_key is None:
             raise SignatureError("a Mailgun webhook arrived but no mailgun_signing_key is set")
         signature.verify_mailgun(
             self.config.mailgun_signing_key.get_secret_value(), timestamp, token, sig
         )
         signature.check_timestamp(timestamp, self.clock.now(), self.config.timestamp_tolerance)
-        key = f"{self.name}:mailgun-token:{token}"
-        ttl = 2 * self.config.timestamp_tolerance
-        if not await self.store.first_seen(key, self.clock.now(), ttl):
-            raise SignatureError("this Mailgun token was already used (replayed request)")
+        return {f"{self.name}:mailgun-token:{token}": 2 * self.config.timestamp_tolerance}
 
-    async def _mailgun_event(self, request: WebhookRequest) -> list[Event]:
-        document = _json(request.body)
+    def _mailgun_event(self, request: WebhookRequest) -> WebhookResult:
+        document = load_json(request.body, "Mailgun event")
         signed = document.get("signature") if isinstance(document, dict) else None
         if not isinstance(signed, dict):
             raise SignatureError("Mailgun event has no signature object")
-        await self._verify_mailgun(
+        once = self._verify_mailgun(
             *(_text(signed.get(f)) for f in ("timestamp", "token", "signature"))
         )
         data = document.get("event-data")
         if not isinstance(data, dict):
             raise PayloadError("Mailgun event has no event-data object")
-        return providers.mailgun_event(data, self.clock.now())
+        return WebhookResult(events=providers.mailgun_event(data, self.clock.now()), once=once)
 
     def _sendgrid(self, request: WebhookRequest) -> list[Event]:
         if self._sendgrid_key is None:
@@ -144,7 +150,8 @@ class EmailChannel(Channel):
             timestamp,
         )
         signature.check_timestamp(timestamp, self.clock.now(), self.config.timestamp_tolerance)
-        return providers.sendgrid_events(_json(request.body), self.clock.now())
+        document = load_json(request.body, "SendGrid event batch")
+        return providers.sendgrid_events(document, self.clock.now())
 
     # -- outbound ---------------------------------------------------------------------
 
@@ -170,6 +177,8 @@ class EmailChannel(Channel):
             raise MessageInvalidError("an email needs text, html or attachments")
         if any(media.data is None for media in message.media):
             raise MessageInvalidError("email attachments need their bytes in media.data")
+        mime.mailbox(message.contact.address)
+        _check_header_values(message)
 
     async def _deliver(self, message: Message) -> Receipt:
         domain = self.config.message_id_domain or self.config.from_address.rpartition("@")[2]
@@ -201,11 +210,18 @@ class EmailChannel(Channel):
         )
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise PayloadError(f"webhook body is not JSON: {invalid_reason(exc)}") from exc
+def _check_header_values(message: Message) -> None:
+    """Refuse CR/LF in what becomes a header (header injection) before any SMTP call."""
+    values = {
+        "subject": message.subject,
+        "reply_to": message.reply_to,
+        "thread": message.thread,
+        **{f"media[{i}].filename": m.filename for i, m in enumerate(message.media)},
+        **{f"media[{i}].mime_type": m.mime_type for i, m in enumerate(message.media)},
+    }
+    for name, value in values.items():
+        if value and ("\r" in value or "\n" in value):
+            raise MessageInvalidError(f"email {name} must not contain CR or LF")
 
 
 def _text(value: object) -> str | None:

@@ -1,28 +1,39 @@
 """RFC 5322 / MIME: inbound messages to the common model, outbound messages to MIME.
 
 Parsing uses the standard library's ``email`` package with the modern ``default``
-policy (decoded headers, charsets, ``get_body``); threading follows RFC 5322 section
-3.6.4: the thread key is the first id of ``References`` (the thread's root), else
-``In-Reply-To``, else the message's own ``Message-ID``.
+policy (charsets, ``get_body``), after :mod:`~chatbridge.email.shape` checked the
+message's caps. Headers are read as unstructured text, each parsed once per message:
+the stdlib's structured header parser is quadratic and recursive on hostile input, and
+the sender is taken from the raw ``From`` with ``getaddresses``. Threading follows RFC
+5322 section 3.6.4: the thread key is the first id of ``References`` (the thread's
+root), else ``In-Reply-To``, else the message's own ``Message-ID``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
+from chatbridge.email import shape
 from chatbridge.email.quotes import strip_quoted
-from chatbridge.errors import MessageInvalidError, PayloadError
+from chatbridge.errors import InvalidAddressError, MessageInvalidError, PayloadError
 from chatbridge.models import Direction, Identity, Media, MediaKind, Message
 
 CHANNEL = "email"
-MAX_PARTS = 200
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+#: An addr-spec with a dot-atom local part (RFC 5322 section 3.4.1; UTF-8 letters as
+#: RFC 6532 allows) and a domain of letter-digit-hyphen labels.
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+_MAILBOX = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 _MEDIA_KINDS = {"image": MediaKind.IMAGE, "audio": MediaKind.AUDIO, "video": MediaKind.VIDEO}
 
 
@@ -36,26 +47,81 @@ def thread_key(references: list[str], in_reply_to: str | None, own_id: str | Non
     return references[0] if references else in_reply_to or own_id
 
 
+def mailbox(address: str) -> str:
+    """``address`` as one bare mailbox, lowercased; InvalidAddressError for a list,
+    CR/LF or anything but ``local@domain``."""
+    if "\r" in address or "\n" in address:
+        raise InvalidAddressError(f"email address {address!r} contains CR or LF")
+    value = address.strip()
+    if "," in value or ";" in value:
+        raise InvalidAddressError(f"{address!r} is a list; an email identity is one mailbox")
+    local = value.rpartition("@")[0]
+    if len(value) > 254 or len(local) > 64 or not _MAILBOX.fullmatch(value):
+        raise InvalidAddressError(f"{address!r} is not one email address (local@domain)")
+    return value.lower()
+
+
 def email_identity(address: str) -> Identity:
-    """An email identity; addresses are compared case-insensitively."""
-    return Identity(channel=CHANNEL, address=address.strip().lower())
+    """An email identity of one mailbox; addresses are compared case-insensitively."""
+    return Identity(channel=CHANNEL, address=mailbox(address))
+
+
+def sender_identity(value: str) -> Identity | None:
+    """The identity of the first valid mailbox in a ``From`` or sender value."""
+    if len(value) > shape.MAX_HEADER_BYTES:
+        return None
+    try:
+        addresses = getaddresses([value])
+    except RecursionError:
+        return None
+    for _, address in addresses:
+        try:
+            return email_identity(address)
+        except InvalidAddressError:
+            continue
+    return None
+
+
+class _MimeHeader(UnstructuredHeader):
+    """A MIME structure header (Content-Type, -Disposition, -Transfer-Encoding) as
+    sent: the message reads it by string splitting, like the compat32 policy, so it
+    means exactly what :mod:`~chatbridge.email.shape` saw."""
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        super().parse(value, kwds)
+        kwds["decoded"] = value
+
+    @property
+    def content_disposition(self) -> str | None:
+        return str(self).partition(";")[0].strip().lower() or None
+
+
+_HEADERS = HeaderRegistry(use_default_map=False)
+for _name in ("content-type", "content-disposition", "content-transfer-encoding"):
+    _HEADERS.map_to_type(_name, cast(type[BaseHeader], _MimeHeader))
+
+
+def _reading_policy() -> EmailPolicy[EmailMessage]:
+    """The ``default`` policy with unstructured headers, each parsed once."""
+    return policy.default.clone(header_factory=functools.cache(_HEADERS))
 
 
 def parse_message(raw: bytes, received_at: datetime) -> Message:
-    """The common-model message of one raw RFC 5322 email."""
+    """The common-model message of one raw RFC 5322 email. CPU-bound: callers on an
+    event loop run it in a worker thread."""
+    shape.check(raw)
     try:
-        parsed = BytesParser(policy=policy.default).parsebytes(raw)
+        parsed = BytesParser(policy=_reading_policy()).parsebytes(raw)
         assert isinstance(parsed, EmailMessage)
         return _message(parsed, received_at)
-    except (ValueError, TypeError, LookupError, AttributeError, IndexError) as exc:
+    except (ValueError, TypeError, LookupError, AttributeError, IndexError, RecursionError) as exc:
         raise PayloadError(f"not a readable email: {type(exc).__name__}: {exc}") from exc
 
 
 def _message(parsed: EmailMessage, received_at: datetime) -> Message:
-    if sum(1 for _ in parsed.walk()) > MAX_PARTS:
-        raise PayloadError(f"email has more than {MAX_PARTS} MIME parts")
-    senders = [addr for _, addr in getaddresses([str(parsed.get("From", ""))]) if "@" in addr]
-    if not senders:
+    sender = sender_identity(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))
+    if sender is None:
         raise PayloadError("email has no valid From address")
     own_id = next(iter(message_ids(parsed.get("Message-ID"))), None)
     references = message_ids(parsed.get("References"))
@@ -63,7 +129,7 @@ def _message(parsed: EmailMessage, received_at: datetime) -> Message:
     text = _body(parsed, "plain")
     subject = parsed.get("Subject")
     return Message(
-        contact=email_identity(senders[0]),
+        contact=sender,
         direction=Direction.INBOUND,
         id=own_id,
         timestamp=_date(parsed.get("Date"), received_at),
@@ -71,7 +137,7 @@ def _message(parsed: EmailMessage, received_at: datetime) -> Message:
         text=text,
         stripped_text=strip_quoted(text) if text else None,
         html=_body(parsed, "html"),
-        media=[_attachment(part) for part in parsed.iter_attachments()],
+        media=[_attachment(part) for part in _attachment_parts(parsed)],
         reply_to=in_reply_to,
         thread=thread_key(references, in_reply_to, own_id),
         raw={"headers": [[k, str(v)] for k, v in parsed.items()]},
@@ -86,6 +152,20 @@ def _body(parsed: EmailMessage, subtype: str) -> str | None:
     return content if isinstance(content, str) else content.decode("utf-8", errors="replace")
 
 
+def _attachment_parts(parsed: EmailMessage) -> list[Any]:
+    """The attachment parts, in order; a multipart attached (a nested multipart/mixed)
+    contributes its leaf parts."""
+    parts: list[Any] = []
+    pending: list[Any] = list(parsed.iter_attachments())
+    while pending:
+        part = pending.pop(0)
+        if part.get_content_maintype() == "multipart":
+            pending[:0] = part.iter_parts()
+        else:
+            parts.append(part)
+    return parts
+
+
 def _attachment(part: Any) -> Media:
     content = part.get_content()
     data = content.encode() if isinstance(content, str) else bytes(content)
@@ -95,8 +175,14 @@ def _attachment(part: Any) -> Media:
         mime_type=mime_type,
         data=data,
         size=len(data),
-        filename=part.get_filename(),
+        filename=_filename(part),
     )
+
+
+def _filename(part: Any) -> str | None:
+    """The attachment's file name, with RFC 2047 encoded words decoded."""
+    name = part.get_filename()
+    return str(_HEADERS("filename", name)) if name and "=?" in name else name
 
 
 def _date(value: object, fallback: datetime) -> datetime:

@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from chatbridge.clock import from_unix
-from chatbridge.email.mime import email_identity, message_ids, parse_message, thread_key
+from chatbridge.email.mime import (
+    email_identity,
+    message_ids,
+    parse_message,
+    sender_identity,
+    thread_key,
+)
 from chatbridge.email.quotes import strip_quoted
 from chatbridge.errors import PayloadError
 from chatbridge.forms import Part
@@ -54,13 +60,14 @@ def received(message: Message) -> MessageReceived:
 
 
 def mailgun_inbound(form: dict[str, Part], received_at: datetime) -> MessageReceived:
-    """The message of a Mailgun inbound-route form post."""
+    """The message of a Mailgun inbound-route form post (CPU-bound with ``body-mime``:
+    run it in a worker thread)."""
     if "body-mime" in form:
         return received(parse_message(form["body-mime"].data, received_at))
     text = _field(form, "body-plain")
-    sender = _field(form, "sender")
-    if not sender:
-        raise PayloadError("Mailgun inbound post has no sender")
+    sender = sender_identity(_field(form, "sender") or "")
+    if sender is None:
+        raise PayloadError("Mailgun inbound post has no valid sender")
     references = message_ids(_field(form, "References"))
     own_id = next(iter(message_ids(_field(form, "Message-Id"))), None)
     in_reply_to = next(iter(message_ids(_field(form, "In-Reply-To"))), None)
@@ -76,7 +83,7 @@ def mailgun_inbound(form: dict[str, Part], received_at: datetime) -> MessageRece
         if name.startswith("attachment-")
     ]
     message = Message(
-        contact=email_identity(sender),
+        contact=sender,
         direction=Direction.INBOUND,
         id=own_id,
         timestamp=received_at,
