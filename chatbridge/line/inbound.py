@@ -25,8 +25,9 @@ from chatbridge.models import (
     MessageKind,
     MessageReceived,
     Unfollowed,
+    UnknownEvent,
 )
-from chatbridge.parsing import message_received, parse_item, unknown_event
+from chatbridge.parsing import message_received, parse_item
 from chatbridge.webhook import invalid_reason
 
 CHANNEL = "line"
@@ -36,7 +37,14 @@ _MEDIA = {
     "audio": MediaKind.AUDIO,
     "file": MediaKind.FILE,
 }
-_CHANNEL_EVENTS = {"join", "leave", "beacon"}
+#: Events kept as ChannelEvents, with the field that holds their data.
+_CHANNEL_EVENTS = {
+    "join": None,
+    "leave": None,
+    "beacon": "beacon",
+    "memberJoined": "joined",
+    "memberLeft": "left",
+}
 
 
 def parse_webhook(body: bytes, received_at: datetime) -> list[Event]:
@@ -75,18 +83,11 @@ def _event(item: dict[str, Any]) -> Event:
         case "unfollow":
             return Unfollowed.model_validate(common)
         case name if name in _CHANNEL_EVENTS:
-            return ChannelEvent.model_validate(
-                {**common, "name": name, "data": item.get("beacon") or {}}
-            )
-    return unknown_event(
-        CHANNEL,
-        item["type"],
-        "event type is not mapped",
-        item,
-        common["timestamp"],
-        event_id=common["event_id"],
-        contact=contact,
-    )
+            data = item.get(_CHANNEL_EVENTS[name] or "") or {}
+            return ChannelEvent.model_validate({**common, "name": name, "data": data})
+    # Unmapped events keep their reply token too (videoPlayComplete, membership...).
+    reason = "event type is not mapped"
+    return UnknownEvent.model_validate({**common, "name": item["type"], "reason": reason})
 
 
 def _message(line: dict[str, Any], common: dict[str, Any]) -> MessageReceived:

@@ -11,7 +11,7 @@ from typing import Any, Self, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbridge.channel import Channel, ChannelOptions, Deliver
+from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
 from chatbridge.models import (
     Event,
@@ -110,20 +110,15 @@ class SmsChannel(Channel):
                 f"the configured maximum is {self.settings.max_segments}"
             )
 
-    async def receive(
-        self, request: WebhookRequest, deliver: Deliver | None = None
-    ) -> WebhookResult:
-        """As :meth:`Channel.receive`, then answer a keyword of a new message (a
-        redelivered HELP is not answered twice)."""
-        result = await super().receive(request, deliver)
+    async def answer(self, result: WebhookResult) -> WebhookResponse:
+        """Answer a keyword of a new message (a redelivered HELP is not answered twice)."""
         replies = [reply for event in result.events if (reply := self._keyword_reply(event))]
-        response = await self._auto_reply(*replies[0]) if replies else self._acknowledgement()
-        return WebhookResult(events=result.events, duplicates=result.duplicates, response=response)
+        return await self._auto_reply(*replies[0]) if replies else result.response
 
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
         events = await self._parse(request)
         events += [extra for event in events for extra in _keyword_events(event)]
-        return WebhookResult(events=events)
+        return WebhookResult(events=events, response=self._acknowledgement())
 
     def _keyword_reply(self, event: Event) -> tuple[Identity, str] | None:
         if not isinstance(event, MessageReceived) or event.contact is None:

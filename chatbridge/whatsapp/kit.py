@@ -245,6 +245,7 @@ SAMPLES = [
         "status_delivered", status("delivered"), (StatusUpdate,), _status(DeliveryState.DELIVERED)
     ),
     Sample("status_read", status("read"), (StatusUpdate,), _status(DeliveryState.READ)),
+    Sample("status_played", status("played"), (StatusUpdate,), _status(DeliveryState.PLAYED)),
     Sample(
         "status_failed",
         status(

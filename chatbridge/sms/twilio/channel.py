@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from typing import NoReturn
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import httpx
@@ -18,6 +18,7 @@ from chatbridge.errors import (
     UnsupportedRequestError,
 )
 from chatbridge.models import Event, Identity, Media, Message, Receipt
+from chatbridge.parsing import load_json
 from chatbridge.sms.channel import SmsChannel
 from chatbridge.sms.twilio import inbound, signature
 from chatbridge.sms.twilio.errors import UNSUBSCRIBED_RECIPIENT, error_for
@@ -58,7 +59,7 @@ class TwilioChannel(SmsChannel):
     """SMS/MMS through Twilio. Webhooks: incoming messages and status callbacks."""
 
     config_type = TwilioConfig
-    content_types = frozenset({"application/x-www-form-urlencoded"})
+    content_types = frozenset({"application/x-www-form-urlencoded", "application/json"})
     config: TwilioConfig
 
     def __repr__(self) -> str:
@@ -67,24 +68,32 @@ class TwilioChannel(SmsChannel):
     # -- inbound ----------------------------------------------------------------------
 
     async def _parse(self, request: WebhookRequest) -> list[Event]:
-        if request.method == "POST":
-            try:
-                params = parse_qsl(request.body.decode(), keep_blank_values=True)
-            except UnicodeDecodeError as exc:
-                raise PayloadError(f"malformed Twilio form: {exc}") from exc
-            signed = params
-        elif request.method == "GET":
-            params, signed = list(request.query.items()), []
-        else:
+        url, now = self._signed_url(request), self.clock.now()
+        token = self.config.auth_token.get_secret_value()
+        header = request.header(signature.SIGNATURE_HEADER)
+        if request.method == "GET":
+            signature.verify(url, [], header, token)
+            return [inbound.parse_params(dict(request.query), now)]
+        if request.method != "POST":
             raise UnsupportedRequestError(f"Twilio webhooks are POST or GET, not {request.method}")
-        url = self.config.public_url or request.url
-        signature.verify(
-            url,
-            signed,
-            request.header(signature.SIGNATURE_HEADER),
-            self.config.auth_token.get_secret_value(),
-        )
-        return [inbound.parse(dict(params), self.clock.now())]
+        if _media_type(request) == "application/json":
+            signature.verify_json(url, request.body, header, token)
+            return [inbound.parse_json(load_json(request.body, "Twilio JSON webhook"), now)]
+        try:
+            params = parse_qsl(request.body.decode(), keep_blank_values=True)
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"malformed Twilio form: {exc}") from exc
+        signature.verify(url, params, header, token)
+        return [inbound.parse_params(dict(params), now)]
+
+    def _signed_url(self, request: WebhookRequest) -> str:
+        """The URL Twilio signed: ``public_url`` when set (with the request's query
+        string if it has none: JSON webhooks add ``bodySHA256`` to each request)."""
+        public = self.config.public_url
+        if not public:
+            return request.url
+        query = urlsplit(request.url).query
+        return f"{public}?{query}" if query and "?" not in public else public
 
     async def _auto_reply(self, contact: Identity, text: str) -> WebhookResponse:
         """Answer in the webhook response with TwiML ``<Message>``."""
@@ -153,6 +162,10 @@ class TwilioChannel(SmsChannel):
 
     def _raise_for(self, response: httpx.Response) -> NoReturn:
         raise error_for(response)
+
+
+def _media_type(request: WebhookRequest) -> str:
+    return (request.header("content-type") or "").split(";")[0].strip().lower()
 
 
 def _twiml(text: str | None) -> WebhookResponse:

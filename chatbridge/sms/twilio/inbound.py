@@ -17,7 +17,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.parsing import message_received
+from chatbridge.parsing import message_received, parse_item, unknown_event
 
 CHANNEL = "sms"
 _STATES = {
@@ -30,6 +30,23 @@ _STATES = {
 #: Intermediate states reported as ChannelEvents ("Message status values").
 _PROGRESS = frozenset({"accepted", "scheduled", "queued", "sending", "receiving", "canceled"})
 _MEDIA_KINDS = {"image": MediaKind.IMAGE, "audio": MediaKind.AUDIO, "video": MediaKind.VIDEO}
+
+
+def parse_params(params: dict[str, str], received_at: datetime) -> Event:
+    """:func:`parse`, or an UnknownEvent with ``params`` for a webhook whose values the
+    common model refuses."""
+    return parse_item(CHANNEL, "webhook", params, lambda p: parse(p, received_at), received_at)
+
+
+def parse_json(document: Any, received_at: datetime) -> Event:
+    """A JSON webhook: one carrying message parameters is read as their form would be;
+    any other (signed) document is kept whole as an UnknownEvent."""
+    if isinstance(document, dict) and (document.get("MessageSid") or document.get("SmsSid")):
+        params = {name: value for name, value in document.items() if isinstance(value, str)}
+        return parse_params(params, received_at)
+    raw = document if isinstance(document, dict) else {"document": document}
+    reason = "JSON webhook is not a message or status callback"
+    return unknown_event(CHANNEL, "json", reason, raw, received_at)
 
 
 def parse(params: dict[str, str], received_at: datetime) -> Event:

@@ -1,36 +1,52 @@
-"""How Twilio signs webhooks ("Webhooks security"): ``X-Twilio-Signature`` is the
-Base64 HMAC-SHA1, keyed with the auth token, of the full URL Twilio requested followed by
-every POST parameter name and value, sorted by name. Twilio's own validators also accept
-the URL with or without an explicit standard port, since proxies may add or drop it."""
+"""How Twilio signs webhooks ("Webhooks security"; twilio-python's ``RequestValidator``).
+
+- ``X-Twilio-Signature`` is the Base64 HMAC-SHA1, keyed with the auth token, of the full
+  URL Twilio requested followed by each distinct POST parameter name and value, sorted
+  by name and then value (a repeated identical pair counts once).
+- The URL is checked without its port and with one (the scheme's standard port when it
+  has none), since Twilio's own signing is inconsistent about ports.
+- A JSON webhook signs the URL alone; that URL carries ``bodySHA256``, the SHA-256 hex
+  of the raw body.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from chatbridge.errors import SignatureError
-from chatbridge.signing import hmac_base64
+from chatbridge.signing import hmac_base64, require_match
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+BODY_HASH_PARAM = "bodySHA256"
 
 
 def sign(url: str, params: Sequence[tuple[str, str]], auth_token: str) -> str:
     """The signature Twilio sends for a request to ``url`` with form ``params``."""
-    data = url + "".join(name + value for name, value in sorted(params))
+    data = url + "".join(name + value for name, value in sorted(set(params)))
     return hmac_base64(auth_token, data.encode(), "sha1")
 
 
-def _url_variants(url: str) -> list[str]:
-    """``url`` as given, with its scheme's standard port spelled out, and without it."""
+def body_hash(body: bytes) -> str:
+    """The ``bodySHA256`` of a JSON webhook body."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def url_variants(url: str) -> list[str]:
+    """``url`` as given plus, as twilio-python's ``remove_port`` / ``add_port`` try it,
+    without its port, or with the scheme's standard port when it has none."""
     parts = urlsplit(url)
-    default = {"https": 443, "http": 80}.get(parts.scheme)
-    host = parts.hostname or ""
-    if default is None or parts.port not in (None, default):
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: only the URL as given
         return [url]
-    with_port = urlunsplit(parts._replace(netloc=f"{host}:{default}"))
-    without_port = urlunsplit(parts._replace(netloc=host))
-    return list(dict.fromkeys([url, with_port, without_port]))
+    if port is None:
+        other = f"{parts.netloc}:{443 if parts.scheme == 'https' else 80}"
+    else:
+        other = parts.netloc.rpartition(":")[0]
+    return list(dict.fromkeys([url, urlunsplit(parts._replace(netloc=other))]))
 
 
 def verify(
@@ -40,8 +56,15 @@ def verify(
     if not header:
         raise SignatureError(f"{SIGNATURE_HEADER} is missing")
     given = header.strip().encode()
-    if hmac.compare_digest(sign(url, params, auth_token).encode(), given):
-        return
-    others = _url_variants(url)[1:]
-    if not any(hmac.compare_digest(sign(u, params, auth_token).encode(), given) for u in others):
-        raise SignatureError(f"{SIGNATURE_HEADER} does not match the request")
+    for candidate in url_variants(url):
+        if hmac.compare_digest(sign(candidate, params, auth_token).encode(), given):
+            return
+    raise SignatureError(f"{SIGNATURE_HEADER} does not match the request")
+
+
+def verify_json(url: str, body: bytes, header: str | None, auth_token: str) -> None:
+    """Raise SignatureError unless ``header`` signs ``url`` and the URL's
+    ``bodySHA256`` is the hash of ``body`` (twilio-python's ``validate`` with a body)."""
+    hashes = parse_qs(urlsplit(url).query).get(BODY_HASH_PARAM)
+    verify(url, [], header, auth_token)
+    require_match(body_hash(body), hashes[0] if hashes else None, what=BODY_HASH_PARAM)

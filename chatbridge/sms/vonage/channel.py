@@ -18,6 +18,7 @@ from chatbridge.errors import (
 )
 from chatbridge.forms import parse_form
 from chatbridge.models import Event, Identity, Media, Message, Receipt
+from chatbridge.parsing import load_json
 from chatbridge.sms.channel import SmsChannel
 from chatbridge.sms.segments import Encoding
 from chatbridge.sms.vonage import inbound, signature
@@ -56,17 +57,19 @@ class VonageChannel(SmsChannel):
     # -- inbound ----------------------------------------------------------------------
 
     async def _parse(self, request: WebhookRequest) -> list[Event]:
+        """Verify, then parse: a JWT signs the body, so it is checked before the body is
+        read; ``sig`` signs the parameters, which must be parsed first."""
         secret = self.config.signature_secret.get_secret_value()
         now, tolerance = self.clock.now(), self.config.timestamp_tolerance
-        params = self._params(request)
         authorization = request.header("authorization") or ""
         if authorization.startswith("Bearer "):
             signature.verify_jwt(authorization, request.body, secret, now, tolerance)
-        elif "sig" in params:
-            flat = {name: str(value) for name, value in params.items()}
-            signature.verify_sms(flat, secret, self.config.signature_method, now, tolerance)
-        else:
+            return [inbound.parse(self._params(request), now)]
+        params = self._params(request)
+        if "sig" not in params:
             raise SignatureError("Vonage webhook carries neither sig nor a signed JWT")
+        flat = {name: str(value) for name, value in params.items()}
+        signature.verify_sms(flat, secret, self.config.signature_method, now, tolerance)
         return [inbound.parse(params, now)]
 
     @staticmethod
@@ -77,10 +80,7 @@ class VonageChannel(SmsChannel):
             raise UnsupportedRequestError(f"Vonage webhooks are GET or POST, not {request.method}")
         content_type = request.header("content-type") or ""
         if content_type.startswith("application/json"):
-            try:
-                document = json.loads(request.body)
-            except ValueError as exc:
-                raise PayloadError(f"Vonage webhook is not JSON: {exc}") from exc
+            document = load_json(request.body, "Vonage webhook")
             if not isinstance(document, dict):
                 raise PayloadError("Vonage webhook JSON is not an object")
             return document

@@ -74,6 +74,16 @@ def verify_jwt(
     require_match(
         hashlib.sha256(body).hexdigest(), str(claims.get("payload_hash", "")), what="payload_hash"
     )
-    issued = claims.get("iat")
-    if not isinstance(issued, int) or abs(now - from_unix(issued)) > tolerance:
+    if not _within(claims.get("iat"), now, tolerance):
         raise SignatureError(f"JWT iat is missing or more than {tolerance} away from now")
+
+
+def _within(issued: Any, now: datetime, tolerance: timedelta) -> bool:
+    """Whether ``issued`` is unix seconds (an integer) within ``tolerance`` of ``now``;
+    False for absurd values no datetime can hold."""
+    if not isinstance(issued, int) or isinstance(issued, bool):
+        return False
+    try:
+        return abs(now - from_unix(issued)) <= tolerance
+    except (ValueError, OverflowError, OSError):
+        return False
