@@ -1,10 +1,11 @@
 """The webhook server: one ASGI app with a route per channel.
 
-For each request it checks method and size, lets the channel verify, parse, deduplicate
-and apply state, writes the new events to a durable outbox and answers the provider
-at once (providers give seconds, not minutes). A background worker then calls the
-application's handler for each event, retrying failures with back-off and keeping
-events that keep failing as dead letters: a failing handler never loses an event.
+For each request it checks method and size, lets the channel verify and parse it, then
+writes the events' dedup marks and records to the outbox in one atomic step, and only
+then answers the provider (providers give seconds, not minutes). A background worker
+takes each queued event, applies it to the channel's store (windows, followers,
+opt-outs: the one state path) and calls the application's handler, retrying failures
+with back-off and keeping what keeps failing, or cannot be read, as dead letters.
 
 Mount it in FastAPI/Starlette (``app.mount("/webhooks", webhook_app)``); when the host
 does not forward lifespan events to mounted apps, run the worker with
@@ -14,20 +15,23 @@ does not forward lifespan events to mounted apps, run the worker with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import anyio
-from pydantic import BaseModel
+import anyio.to_thread
 
 from chatbridge.channel import Channel
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import WebhookError
 from chatbridge.models import Event
-from chatbridge.outbox import MemoryOutbox, Outbox, OutboxItem
-from chatbridge.webhook import WebhookRequest, WebhookResponse
+from chatbridge.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
+from chatbridge.state import apply_event
+from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 Handler = Callable[[Event, Channel], Awaitable[None]]
 Scope = dict[str, Any]
@@ -37,11 +41,33 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 logger = logging.getLogger("chatbridge.asgi")
 
 
-class _Queued(BaseModel):
-    """An outbox payload: the event and the route (channel) it came in through."""
+#: Bodies from this size up are encoded into records in a worker thread.
+_ENCODE_IN_THREAD = 256 * 1024
 
-    route: str
-    event: Event
+
+class _Outage:
+    """Logs a failing backend once per outage, and its count when it recovers."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures = 0
+        self.since = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.failures:
+            self.since = time.monotonic()
+            logger.error("%s failed; retrying until it recovers", self.what, exc_info=exc)
+        self.failures += 1
+
+    def recovered(self) -> None:
+        if self.failures:
+            logger.warning(
+                "%s recovered after %d failures in %.1f s",
+                self.what,
+                self.failures,
+                time.monotonic() - self.since,
+            )
+            self.failures = 0
 
 
 class WebhookApp:
@@ -73,6 +99,8 @@ class WebhookApp:
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
         self._wake = anyio.Event()
+        self._intake = _Outage("the outbox (accepting webhooks; answering 503)")
+        self._worker = _Outage("the outbox worker")
 
     # -- worker -----------------------------------------------------------------------
 
@@ -99,19 +127,26 @@ class WebhookApp:
         while True:
             try:
                 await self.drain()
-            except Exception:  # the outbox itself failed: log, keep the worker alive
-                logger.exception("outbox worker failed; retrying after %ss", self.poll_interval)
+            except Exception as exc:  # the outbox itself failed: keep the worker alive
+                self._worker.failed(exc)
+            else:
+                self._worker.recovered()
             with anyio.move_on_after(self.poll_interval):
                 await self._wake.wait()
             self._wake = anyio.Event()
 
     async def _deliver(self, item: OutboxItem) -> None:
-        queued = _Queued.model_validate_json(item.payload)
-        event = queued.event
         try:
-            channel = self.channels.get(queued.route)
+            route, event = records.decode(item.payload)
+        except records.RecordError as exc:
+            logger.error("outbox record %s dead-lettered: %s", item.id, exc)
+            await self.outbox.dead(item.id, f"RecordError: {exc}")
+            return
+        try:
+            channel = self.channels.get(route)
             if channel is None:
-                raise LookupError(f"no channel is served at {queued.route!r} any more")
+                raise LookupError(f"no channel is served at {route!r} any more")
+            await apply_event(channel.store, event)
             await self.handler(event, channel)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -173,18 +208,45 @@ class WebhookApp:
         if body is None:
             return _text(413, f"body over the {channel.max_body_bytes}-byte limit")
         request = WebhookRequest(scope["method"], _url(scope, headers), headers, body)
-
-        async def enqueue(event: Event) -> None:
-            queued = _Queued(route=name, event=event)
-            await self.outbox.put(queued.model_dump_json(), self.clock.now())
-
         try:
-            result = await channel.receive(request, enqueue)
+            parsed = await channel.parse_request(request)
         except WebhookError as exc:
             return _text(exc.status, str(exc))
-        if result.events:
+        try:
+            fresh = await self._accept(name, channel, parsed, len(body))
+        except WebhookError as exc:  # a replayed one-time value
+            return _text(exc.status, str(exc))
+        except Exception as exc:  # the outbox could not commit: not acknowledged
+            self._intake.failed(exc)
+            return _text(503, "the event could not be stored; please retry")
+        self._intake.recovered()
+        if any(fresh):
             self._wake.set()
-        return result.response
+        new = [event for event, is_new in zip(parsed.events, fresh, strict=True) if is_new]
+        try:
+            return await channel.answer(replace(parsed, events=new))
+        except Exception:  # the events are stored: acknowledge them all the same
+            logger.exception("%s could not answer a stored webhook; acknowledged", name)
+            return parsed.response
+
+    async def _accept(
+        self, route: str, channel: Channel, parsed: WebhookResult, size: int
+    ) -> list[bool]:
+        """Mark and queue the new events of ``parsed`` in one atomic outbox step."""
+        now = self.clock.now()
+        expires_at = now + channel.dedup_ttl
+
+        def incoming() -> list[Incoming]:
+            return [
+                Incoming(Mark(channel.dedup_key(event), expires_at), records.encode(route, event))
+                for event in parsed.events
+            ]
+
+        batch = (
+            await anyio.to_thread.run_sync(incoming) if size >= _ENCODE_IN_THREAD else incoming()
+        )
+        once = [Mark(key, now + ttl) for key, ttl in parsed.once.items()]
+        return await self.outbox.accept(batch, now, once)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

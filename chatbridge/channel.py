@@ -10,7 +10,8 @@ policy checks, quota bookkeeping and HTTP error handling live here, once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, ClassVar, NoReturn, Self, TypedDict, Unpack
@@ -23,10 +24,12 @@ from chatbridge import http
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import (
     MessageInvalidError,
+    PayloadError,
     PayloadTooLargeError,
     PolicyRefusedError,
     ProviderError,
     ProviderUnavailableError,
+    ReplayError,
     UnsupportedMediaTypeError,
     UnsupportedMessageError,
 )
@@ -42,10 +45,7 @@ from chatbridge.policy import (
 from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
-from chatbridge.webhook import WebhookRequest, WebhookResult
-
-#: What receives each new event of a webhook request (see :meth:`Channel.receive`).
-Deliver = Callable[[Event], Awaitable[None]]
+from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 
 class ChannelOptions(TypedDict, total=False):
@@ -120,20 +120,36 @@ class Channel(ABC):
 
     # -- inbound ----------------------------------------------------------------------
 
-    async def receive(
-        self, request: WebhookRequest, deliver: Deliver | None = None
-    ) -> WebhookResult:
+    async def receive(self, request: WebhookRequest) -> WebhookResult:
         """Verify and parse one webhook request, deduplicate its events and apply them
-        to the store. Raises a :class:`~chatbridge.errors.WebhookError` subclass for
-        anything that must be refused.
+        to the store, for applications that process events as they arrive. Raises a
+        :class:`~chatbridge.errors.WebhookError` subclass for anything that must be
+        refused. (The webhook app queues instead: :meth:`parse_request`, then its
+        outbox's atomic ``accept``.)"""
+        result = await self._accept(await self.parse_request(request))
+        return replace(result, response=await self.answer(result))
 
-        ``deliver`` is awaited for each new event (to queue it, say). If it or the state
-        update fails, the event is not remembered as seen, so the provider's retry of
-        the request is processed again rather than dropped as a duplicate.
-        """
+    async def parse_request(self, request: WebhookRequest) -> WebhookResult:
+        """Check the size and content type, verify the signature and parse the events,
+        writing no state: the caller deduplicates ``events`` (by :meth:`dedup_key`) and
+        marks the one-time values in ``once``. Every refusal is a
+        :class:`~chatbridge.errors.WebhookError`."""
         self._check_size(request.body)
         self._check_content_type(request)
-        return await self._accept(await self._receive(request), deliver)
+        try:
+            return await self._receive(request)
+        except RecursionError as exc:  # a parser without a depth cap met a deep body
+            raise PayloadError(f"{self.name} webhook body nests too deeply") from exc
+
+    async def answer(self, result: WebhookResult) -> WebhookResponse:
+        """The HTTP answer to a request whose new (deduplicated) events are
+        ``result.events``, called once they are stored. Default: the response the parser
+        chose; a channel overrides this to answer new events (an SMS keyword reply)."""
+        return result.response
+
+    def dedup_key(self, event: Event) -> str:
+        """The key under which ``event`` is remembered as received."""
+        return f"{self.name}:event:{event.event_id}"
 
     def _check_content_type(self, request: WebhookRequest) -> None:
         given = (request.header("content-type") or "").split(";")[0].strip().lower()
@@ -153,20 +169,22 @@ class Channel(ABC):
                 f"over the {self.max_body_bytes}-byte limit"
             )
 
-    async def _accept(self, parsed: WebhookResult, deliver: Deliver | None = None) -> WebhookResult:
-        """Deduplicate ``parsed.events``, apply the new ones to the store and hand
-        them to ``deliver``; an event whose handling fails is forgotten again."""
+    async def _accept(self, parsed: WebhookResult) -> WebhookResult:
+        """Refuse a replayed one-time value, deduplicate ``parsed.events`` and apply
+        the new ones to the store; an event whose state update fails is forgotten again,
+        so the provider's retry is processed rather than dropped as a duplicate."""
         now = self.clock.now()
+        for key, ttl in parsed.once.items():
+            if not await self.store.first_seen(key, now, ttl):
+                raise ReplayError()
         fresh, duplicates = [], []
         for event in parsed.events:
-            key = f"{self.name}:event:{event.event_id}"
+            key = self.dedup_key(event)
             if not await self.store.first_seen(key, now, self.dedup_ttl):
                 duplicates.append(event)
                 continue
             try:
                 await apply_event(self.store, event)
-                if deliver is not None:
-                    await deliver(event)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self.store.forget(key)

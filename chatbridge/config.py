@@ -4,8 +4,10 @@
 kind = "sqlite"
 path = "chatbridge.db"  # or: url = "redis://localhost:6379/0"
 
-[outbox]                # where received events wait for the handler
-path = "outbox.db"      # omitted: in memory
+[outbox]                # where received events and their dedup marks wait for the handler
+kind = "sqlite"         # memory (default; or just give a path), sqlite or redis
+path = "outbox.db"      # or: url = "redis://localhost:6379/0"
+lease_seconds = 300     # how long a worker holds a record before it is taken again
 
 [http]                  # how the channels call the provider APIs
 engine = "aiohttp"      # httpx (default) or aiohttp: pip install 'chatbridge[aiohttp]'
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from pydantic import ValidationError
 from chatbridge.channel import Channel
 from chatbridge.errors import ConfigurationError
 from chatbridge.http import DEFAULT_ENGINE, Engine
-from chatbridge.outbox import MemoryOutbox, Outbox, SQLiteOutbox
+from chatbridge.outbox import DEFAULT_LEASE, MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.registry import load_channel
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
@@ -50,8 +53,7 @@ def load(path: str | Path) -> Deployment:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read config {path}: {exc}") from exc
     store = _store(document.get("store", {}))
-    outbox_path = document.get("outbox", {}).get("path")
-    outbox: Outbox = SQLiteOutbox(outbox_path) if outbox_path else MemoryOutbox()
+    outbox = _outbox(document.get("outbox", {}))
     engine = document.get("http", {}).get("engine", DEFAULT_ENGINE)
     channels = {
         route: _channel(route, dict(table), store, engine)
@@ -73,6 +75,20 @@ def _store(table: dict[str, Any]) -> Store:
 
         return RedisStore.from_url(table.get("url", "redis://localhost:6379/0"))
     raise ConfigurationError(f"unknown store kind {kind!r} (memory, sqlite or redis)")
+
+
+def _outbox(table: dict[str, Any]) -> Outbox:
+    kind = table.get("kind", "sqlite" if "path" in table else "memory")
+    lease = timedelta(seconds=table.get("lease_seconds", DEFAULT_LEASE.total_seconds()))
+    if kind == "memory":
+        return MemoryOutbox(lease)
+    if kind == "sqlite":
+        return SQLiteOutbox(table.get("path", "outbox.db"), lease)
+    if kind == "redis":
+        from chatbridge.outbox.redis import RedisOutbox
+
+        return RedisOutbox.from_url(table.get("url", "redis://localhost:6379/0"), lease=lease)
+    raise ConfigurationError(f"unknown outbox kind {kind!r} (memory, sqlite or redis)")
 
 
 def _channel(route: str, table: dict[str, Any], store: Store, engine: Engine) -> Channel:

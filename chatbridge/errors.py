@@ -39,6 +39,13 @@ class SignatureError(WebhookError):
     status = 401
 
 
+class ReplayError(SignatureError):
+    """A one-time value of a signed request (a Mailgun token) was used before."""
+
+    def __init__(self, message: str = "this signed request was already received (a replay)"):
+        super().__init__(message)
+
+
 class HandshakeError(WebhookError):
     """A provider verification handshake failed (wrong verify token, bad mode)."""
 
@@ -73,6 +80,11 @@ class MessageInvalidError(ChatbridgeError):
 
 class UnsupportedMessageError(MessageInvalidError):
     """The channel cannot carry this kind of message at all."""
+
+
+class InvalidAddressError(MessageInvalidError, ValueError):
+    """An address is not one valid address of its channel (a list, CR/LF, bad syntax).
+    Also a ValueError, so inbound mappers report such an item as malformed."""
 
 
 class PolicyRefusedError(ChatbridgeError):

@@ -58,7 +58,10 @@ class MediaKind(StrEnum):
 
 
 class Media(BaseModel):
-    """A media attachment: by provider id, by URL, or by bytes."""
+    """A media attachment: by provider id, by URL, or by bytes (Base64 in JSON, so any
+    media survives a JSON round trip)."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     kind: MediaKind
     mime_type: str | None = None
@@ -255,9 +258,12 @@ class MessageReceived(_Event):
 
 
 class DeliveryState(StrEnum):
+    """How far a sent message got, in order; PLAYED: a voice message was played."""
+
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
+    PLAYED = "played"
     FAILED = "failed"
 
 

@@ -8,15 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from chatbridge.errors import PayloadError
 from chatbridge.models import Direction, Event, Identity, MessageReceived, UnknownEvent
 from chatbridge.webhook import digest_id, invalid_reason
-
-#: How deeply a webhook's JSON may nest. No provider nests more than about ten levels;
-#: the cap keeps hostile bodies from exhausting the stack (RecursionError) anywhere
-#: that walks the document later.
-MAX_JSON_DEPTH = 64
 
 #: What mapping a malformed item raises: wrong or missing fields, wrong types, values
 #: out of range. Mappers index provider objects directly and let these surface here.
@@ -32,31 +28,16 @@ _MALFORMED = (
 
 
 def load_json(body: bytes | str, what: str = "webhook body") -> Any:
-    """``body`` parsed as JSON, or a :class:`~chatbridge.errors.PayloadError` (never a
-    RecursionError) for text that is not JSON or nests deeper than ``MAX_JSON_DEPTH``."""
+    """``body`` parsed as JSON, or a :class:`~chatbridge.errors.PayloadError`.
+
+    pydantic-core's parser (the one ``validate_json`` uses) caps nesting at 200 levels
+    and refuses lone surrogates, so a hostile body can neither exhaust the stack later
+    (RecursionError) nor hold text that cannot be written back as UTF-8.
+    """
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(f"{what} is not JSON: {invalid_reason(exc)}") from exc
-    if _depth_over(document, MAX_JSON_DEPTH):
-        raise PayloadError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
-    return document
-
-
-def _depth_over(document: Any, limit: int) -> bool:
-    """Whether ``document`` nests deeper than ``limit`` (iterative: no recursion)."""
-    level: list[Any] = [document]
-    for _ in range(limit + 1):
-        level = [
-            child
-            for node in level
-            if isinstance(node, dict | list)
-            for child in (node.values() if isinstance(node, dict) else node)
-            if isinstance(child, dict | list)
-        ]
-        if not level:
-            return False
-    return True
+        return from_json(body)
+    except ValueError as exc:
+        raise PayloadError(f"{what} is not JSON: {exc}") from exc
 
 
 def unknown_event(

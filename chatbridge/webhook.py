@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from urllib.parse import parse_qsl, urlsplit
 
@@ -59,11 +60,14 @@ class WebhookResult:
     """The outcome of one webhook request.
 
     ``events`` are new; ``duplicates`` are events already received before (providers
-    redeliver), reported rather than silently dropped.
+    redeliver), reported rather than silently dropped. ``once`` holds one-time values
+    of the request's signature (a Mailgun token) with how long to remember them: a
+    request whose value was seen before is refused as a replay.
     """
 
     events: list[Event] = field(default_factory=list)
     duplicates: list[Event] = field(default_factory=list)
+    once: Mapping[str, timedelta] = field(default_factory=dict)
     response: WebhookResponse = WebhookResponse()  # frozen: one shared default is safe
 
 

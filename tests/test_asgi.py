@@ -1,7 +1,7 @@
 """The ASGI webhook app: routing, handshakes, refusals, fast acknowledgement, retries
 and dead letters (no event is lost when the handler fails)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 
 from chatbridge import Channel, Event, FakeClock, MessageReceived
 from chatbridge.asgi import WebhookApp
-from chatbridge.outbox import MemoryOutbox, SQLiteOutbox
+from chatbridge.outbox import Incoming, Mark, MemoryOutbox, SQLiteOutbox
 from chatbridge.whatsapp import kit
 
 pytestmark = pytest.mark.anyio
@@ -115,8 +115,8 @@ async def test_failing_handler_is_retried_then_dead_lettered(tmp_path: Path) -> 
         for _ in range(3):
             await app.drain()
             clock.advance(timedelta(minutes=1))
-        [(item, error)] = await outbox.dead_letters()
-        assert "poison" in item.payload and "handler crashed" in error
+        [dead] = await outbox.dead_letters()
+        assert b"poison" in dead.item.payload and "handler crashed" in dead.error
     await outbox.aclose()
 
 
@@ -143,21 +143,24 @@ class FlakyOutbox(MemoryOutbox):
         super().__init__()
         self.failures = 1
 
-    async def put(self, payload: str, now: datetime) -> None:
+    async def accept(
+        self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
+    ) -> list[bool]:
         if self.failures:
             self.failures -= 1
             raise OSError("disk full")
-        await super().put(payload, now)
+        return await super().accept(incoming, now, once)
 
 
-async def test_an_event_the_outbox_could_not_take_is_processed_on_retry() -> None:
+async def test_an_event_the_outbox_could_not_take_is_not_acknowledged() -> None:
     handler = Recorder()
     app, _ = make(handler, outbox=FlakyOutbox())
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="https://h.example") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://h.example"
+    ) as http:
         body, headers = signed(kit.inbound("text", {"body": "do not lose me"}))
         failed = await http.post("/whatsapp", content=body, headers=headers)
-        assert failed.status_code == 500  # the provider will retry
+        assert failed.status_code == 503  # not acknowledged: the provider will retry
         retried = await http.post("/whatsapp", content=body, headers=headers)
         assert retried.status_code == 200
         await app.drain()

@@ -62,6 +62,7 @@ def test_verify_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     ("text", "message"),
     [
         ("[store]\nkind = 'etcd'\n" + WHATSAPP_CONFIG, "unknown store kind"),
+        ("[outbox]\nkind = 'kafka'\n" + WHATSAPP_CONFIG, "unknown outbox kind"),
         ("[channels.whatsapp]\ntype = 'whatsapp'\n", "not a valid whatsapp config"),
         ("[channels.x]\ntype = 'pigeon'\n", "no channel named 'pigeon'"),
         ("[store]\n", "configures no"),
@@ -79,6 +80,19 @@ def test_config_errors_are_explained(
     request.write_text("{}")
     assert main(["verify", "--config", str(config), "--channel", "x", str(request)]) == 1
     assert capsys.readouterr().err.startswith("chatbridge: ")
+
+
+@pytest.mark.parametrize(
+    ("table", "kind"),
+    [("", "MemoryOutbox"), ("path = 'o.db'", "SQLiteOutbox"), ("kind = 'redis'", "RedisOutbox")],
+)
+def test_config_chooses_the_outbox(tmp_path: Path, table: str, kind: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[outbox]\n{table}\nlease_seconds = 7\n" + WHATSAPP_CONFIG)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        outbox = load(config).outbox
+    assert type(outbox).__name__ == kind and outbox._lease == 7  # type: ignore[attr-defined]
 
 
 def test_conformance_command() -> None:

@@ -1,0 +1,84 @@
+"""An in-process outbox: for tests and single-process tools (gone with the process)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chatbridge.errors import ReplayError
+from chatbridge.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
+from chatbridge.store.expiry import ExpiringKeys
+
+
+@dataclass
+class _Entry:
+    payload: bytes
+    due_at: float
+    attempts: int = 0
+    error: str = ""
+    dead: bool = False
+
+
+class MemoryOutbox:
+    """An :class:`~chatbridge.outbox.Outbox` in dictionaries (atomic: no awaits)."""
+
+    def __init__(self, lease: timedelta = DEFAULT_LEASE) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._marks = ExpiringKeys()
+        self._ids = itertools.count(1)
+        self._lease = lease.total_seconds()
+
+    async def accept(
+        self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
+    ) -> list[bool]:
+        at = now.timestamp()
+        marked = [m.key for m in once if self._marks.mark(m.key, at, m.expires_at.timestamp())]
+        if len(marked) < len(once):
+            for key in marked:
+                self._marks.discard(key)
+            raise ReplayError()
+        fresh = []
+        for item in incoming:
+            new = self._marks.mark(item.mark.key, at, item.mark.expires_at.timestamp())
+            if new:
+                self._entries[str(next(self._ids))] = _Entry(item.payload, at)
+            fresh.append(new)
+        return fresh
+
+    async def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        at = now.timestamp()
+        taken: list[OutboxItem] = []
+        for item_id, entry in self._entries.items():
+            if len(taken) == limit:
+                break
+            if not entry.dead and entry.due_at <= at:
+                entry.due_at = at + self._lease
+                taken.append(OutboxItem(item_id, entry.payload, entry.attempts))
+        return taken
+
+    async def ack(self, item_id: str) -> None:
+        self._entries.pop(item_id, None)
+
+    async def retry(self, item_id: str, at: datetime, error: str) -> None:
+        entry = self._entries[item_id]
+        entry.attempts, entry.due_at, entry.error = entry.attempts + 1, at.timestamp(), error
+
+    async def dead(self, item_id: str, error: str) -> None:
+        entry = self._entries[item_id]
+        entry.attempts, entry.dead, entry.error = entry.attempts + 1, True, error
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        return [
+            DeadLetter(OutboxItem(item_id, entry.payload, entry.attempts), entry.error)
+            for item_id, entry in self._entries.items()
+            if entry.dead
+        ]
+
+    async def requeue(self, item_id: str, now: datetime) -> None:
+        entry = self._entries[item_id]
+        entry.attempts, entry.dead, entry.due_at = 0, False, now.timestamp()
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,87 @@
+"""How a received event is written into an outbox record, and read back.
+
+A record is versioned JSON: ``{"v": 1, "route": ..., "event": {...}}``. Media bytes
+travel as Base64 (the common model's JSON form), so every event the channels produce
+can be queued. Records written before versions existed (no ``v``) read as version 0,
+which had the same shape. A record that cannot be read raises :class:`RecordError`;
+the worker dead-letters it with that reason instead of retrying it forever.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError, from_json
+
+from chatbridge.errors import PayloadError
+from chatbridge.models import Event
+from chatbridge.webhook import invalid_reason
+
+#: The record version this chatbridge writes; it reads this one and every older one.
+VERSION = 1
+
+
+class RecordError(ValueError):
+    """An outbox record that this version of chatbridge cannot read."""
+
+
+class _Record(BaseModel):
+    v: int = 0
+    route: str
+    event: Event
+
+
+def encode(route: str, event: Event) -> bytes:
+    """The record of ``event`` received at ``route``.
+
+    Text that is not valid Unicode (lone surrogates, which the email parser makes of
+    undecodable header bytes) cannot be written as UTF-8: each such character is stored
+    as ``?`` rather than the event refused. An event that cannot be written at all (a
+    provider object nested past the serializer's depth limit) is a
+    :class:`~chatbridge.errors.PayloadError`: refused before anything is acknowledged.
+    """
+    record = _Record(v=VERSION, route=route, event=event)
+    try:
+        return record.model_dump_json().encode()
+    except PydanticSerializationError:
+        try:
+            scrubbed = _Record.model_validate(_scrub(record.model_dump()))
+            return scrubbed.model_dump_json().encode()
+        except (PydanticSerializationError, ValidationError, RecursionError) as exc:
+            raise PayloadError(f"the {event.type} event cannot be stored: {exc}") from exc
+
+
+def decode(payload: bytes | str) -> tuple[str, Event]:
+    """The route and event of a record; :class:`RecordError` if it cannot be read."""
+    try:
+        record = _Record.model_validate_json(payload)
+    except ValidationError as exc:
+        problem = _version_problem(payload) or f"unreadable record: {invalid_reason(exc)}"
+        raise RecordError(problem) from exc
+    if record.v > VERSION:
+        raise RecordError(_newer(record.v))
+    return record.route, record.event
+
+
+def _version_problem(payload: bytes | str) -> str | None:
+    try:
+        version = from_json(payload).get("v", 0)
+    except (ValueError, AttributeError):
+        return None
+    return _newer(version) if isinstance(version, int) and version > VERSION else None
+
+
+def _newer(version: int) -> str:
+    return f"record version {version} is from a newer chatbridge (this one reads up to {VERSION})"
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value

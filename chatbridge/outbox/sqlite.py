@@ -1,0 +1,158 @@
+"""An outbox in a SQLite file: survives restarts; several processes of one host may
+share it (WAL, and ``BEGIN IMMEDIATE`` around every step)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import anyio.to_thread
+
+from chatbridge.errors import ReplayError
+from chatbridge.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
+from chatbridge.store.sqlite import sweep_expired
+
+_T = TypeVar("_T")
+
+# ``outbox`` keeps the name and columns of the first release, so its records are read
+# as they are (a TEXT payload is a record of version 0, see records.py).
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL, due_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, error TEXT, dead INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (dead, due_at);
+CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS marks_expiry ON marks (expires_at);
+"""
+
+#: Each step deletes up to this many expired marks per mark it sets, through the expiry
+#: index: the table keeps pace with expiry and the cost per event does not grow with it.
+_SWEEP_PER_MARK = 2
+
+
+class SQLiteOutbox:
+    """An :class:`~chatbridge.outbox.Outbox` in one SQLite file.
+
+    Every step is one transaction committed with ``synchronous=FULL``: an accepted
+    event is on disk before the provider is answered, even if the machine loses power.
+    """
+
+    def __init__(self, path: str | Path, lease: timedelta = DEFAULT_LEASE) -> None:
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._lease = lease.total_seconds()
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        def transaction() -> _T:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return result
+
+        return await anyio.to_thread.run_sync(transaction)
+
+    async def accept(
+        self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
+    ) -> list[bool]:
+        at = now.timestamp()
+
+        def write(db: sqlite3.Connection) -> list[bool]:
+            if not all(_mark(db, m.key, at, m.expires_at.timestamp()) for m in once):
+                raise ReplayError()  # rolls the whole step back
+            fresh = []
+            for item in incoming:
+                new = _mark(db, item.mark.key, at, item.mark.expires_at.timestamp())
+                if new:
+                    db.execute(
+                        "INSERT INTO outbox (payload, due_at) VALUES (?, ?)", (item.payload, at)
+                    )
+                fresh.append(new)
+            sweep_expired(db, "marks", at, _SWEEP_PER_MARK * (len(incoming) + len(once)))
+            return fresh
+
+        return await self._run(write)
+
+    async def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        at = now.timestamp()
+
+        def take(db: sqlite3.Connection) -> list[OutboxItem]:
+            rows = db.execute(
+                "SELECT id, payload, attempts FROM outbox WHERE dead = 0 AND due_at <= ? "
+                "ORDER BY id LIMIT ?",
+                (at, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE outbox SET due_at = ? WHERE id = ?",
+                [(at + self._lease, row[0]) for row in rows],
+            )
+            return [OutboxItem(str(row[0]), _bytes(row[1]), int(row[2])) for row in rows]
+
+        return await self._run(take)
+
+    async def ack(self, item_id: str) -> None:
+        await self._run(lambda db: db.execute("DELETE FROM outbox WHERE id = ?", (int(item_id),)))
+
+    async def retry(self, item_id: str, at: datetime, error: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, due_at = ?, error = ? WHERE id = ?",
+                (at.timestamp(), error, int(item_id)),
+            )
+        )
+
+    async def dead(self, item_id: str, error: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, dead = 1, error = ? WHERE id = ?",
+                (error, int(item_id)),
+            )
+        )
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT id, payload, attempts, error FROM outbox WHERE dead = 1 ORDER BY id"
+            ).fetchall()
+        )
+        return [
+            DeadLetter(OutboxItem(str(r[0]), _bytes(r[1]), int(r[2])), str(r[3] or ""))
+            for r in rows
+        ]
+
+    async def requeue(self, item_id: str, now: datetime) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE outbox SET attempts = 0, dead = 0, due_at = ? WHERE id = ? AND dead = 1",
+                (now.timestamp(), int(item_id)),
+            )
+        )
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._db.close)
+
+
+def _mark(db: sqlite3.Connection, key: str, now: float, expires_at: float) -> bool:
+    """Set mark ``key`` unless it is set and unexpired; whether it was set now."""
+    row = db.execute("SELECT expires_at FROM marks WHERE key = ?", (key,)).fetchone()
+    if row is not None and row[0] > now:
+        return False
+    db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)", (key, expires_at))
+    return True
+
+
+def _bytes(payload: str | bytes) -> bytes:
+    """A stored payload as bytes (records of the first release are TEXT)."""
+    return payload.encode() if isinstance(payload, str) else payload

@@ -1,0 +1,123 @@
+"""Lossless ingest through the webhook app: any event can be queued (binary media
+included), a record that cannot be read is dead-lettered without blocking the ones
+behind it, and window state is applied by the worker before the handler runs."""
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from chatbridge import Channel, Event, FakeClock, MessageReceived
+from chatbridge.asgi import WebhookApp
+from chatbridge.email import kit as email_kit
+from chatbridge.models import Identity, WindowState
+from chatbridge.outbox import Incoming, Mark, MemoryOutbox, records
+from chatbridge.sms.twilio import kit as twilio_kit
+from chatbridge.webhook import WebhookRequest
+from chatbridge.whatsapp import kit as whatsapp_kit
+
+pytestmark = pytest.mark.anyio
+JPEG = bytes.fromhex("ffd8ffe000104a464946") + bytes(range(256)) * 4 + b"\xff\xd9"
+PDF = b"%PDF-1.7\n\x00\x80\xff binary \xfe\n%%EOF"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.windows: list[WindowState] = []
+
+    async def __call__(self, event: Event, channel: Channel) -> None:
+        self.events.append(event)
+        if event.contact is not None and channel.rules.window is not None:
+            self.windows.append((await channel.window(event.contact)).state)
+
+
+def app_for(**channels: Channel) -> tuple[WebhookApp, Recorder, MemoryOutbox]:
+    handler, outbox = Recorder(), MemoryOutbox()
+    return WebhookApp(channels, handler, outbox=outbox), handler, outbox
+
+
+async def post(app: WebhookApp, request: WebhookRequest) -> httpx.Response:
+    """POST ``request`` to its own URL (its last path segment is the route)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        return await http.post(request.url, content=request.body, headers=dict(request.headers))
+
+
+async def test_a_signed_email_with_binary_attachments_reaches_the_handler_intact() -> None:
+    clock = FakeClock()
+    app, handler, _ = app_for(email=email_kit.build({"clock": clock}))
+    app.clock = clock
+    for name, mime_type, data in (
+        ("photo.jpg", "image/jpeg", JPEG),
+        ("a.pdf", "application/pdf", PDF),
+    ):
+        raw = email_kit.raw_email(message_id=f"{name}@c", attachment=(name, mime_type, data))
+        response = await post(app, email_kit.sign(email_kit.webhook(raw)))
+        assert response.status_code == 200, response.text
+    await app.drain()
+    received = [e for e in handler.events if isinstance(e, MessageReceived)]
+    assert [m.data for e in received for m in e.message.media] == [JPEG, PDF]
+
+
+async def test_an_unreadable_record_is_dead_lettered_and_does_not_block_the_next() -> None:
+    app, handler, outbox = app_for(whatsapp=whatsapp_kit.build({}))
+    at = app.clock.now()
+    later = Mark("k3", at + timedelta(days=1))
+    await outbox.accept(
+        [
+            Incoming(Mark("k1", later.expires_at), b'{"v": 1, "route": "whatsapp", "event": {'),
+            Incoming(Mark("k2", later.expires_at), b'{"v": 99, "route": "whatsapp"}'),
+            Incoming(later, records.encode("whatsapp", _event())),
+        ],
+        at,
+    )
+    await app.drain()
+    assert [e.event_id for e in handler.events] == ["wamid.later"]
+    first, second = await outbox.dead_letters()
+    assert first.error.startswith("RecordError: unreadable record")
+    assert "record version 99 is from a newer chatbridge" in second.error
+
+
+async def test_the_worker_applies_state_before_the_handler_runs() -> None:
+    clock = FakeClock()
+    app, handler, _ = app_for(whatsapp=whatsapp_kit.build({"clock": clock}))
+    app.clock = clock
+    body = whatsapp_kit.inbound("text", {"body": "hi"})
+    response = await post(app, whatsapp_kit.sign(whatsapp_kit.webhook(body)))
+    assert response.status_code == 200
+    await app.drain()
+    assert handler.windows == [WindowState.OPEN]
+
+
+def _event() -> MessageReceived:
+    return MessageReceived.model_validate(
+        {
+            "channel": "whatsapp",
+            "event_id": "wamid.later",
+            "timestamp": FakeClock().now(),
+            "contact": Identity(channel="whatsapp", address="1"),
+            "message": {"contact": {"channel": "whatsapp", "address": "1"}, "text": "later"},
+        }
+    )
+
+
+async def test_an_sms_keyword_is_answered_through_the_app_once() -> None:
+    clock = FakeClock()
+    app, _, _ = app_for(sms=twilio_kit.build({"clock": clock}))
+    app.clock = clock
+    request = twilio_kit.sign(twilio_kit.webhook(twilio_kit.incoming("HELP", sid="SMhelp")))
+    first = await post(app, request)
+    assert first.status_code == 200 and "Reply STOP" in first.text  # TwiML <Message>
+    again = await post(app, request)
+    assert again.status_code == 200 and "Reply STOP" not in again.text  # a redelivery
+
+
+async def test_a_replayed_mailgun_token_is_refused_by_the_app() -> None:
+    clock = FakeClock()
+    app, _, outbox = app_for(email=email_kit.build({"clock": clock}))
+    app.clock = clock
+    signed = email_kit.sign(email_kit.webhook(email_kit.mailgun_event("delivered", "d1")))
+    assert (await post(app, signed)).status_code == 200
+    replayed = await post(app, signed)
+    assert replayed.status_code == 401 and "replay" in replayed.text
+    assert len(await outbox.due(clock.now(), 10)) == 1

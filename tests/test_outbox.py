@@ -1,0 +1,129 @@
+"""The outbox contract, for every backend: dedup marks and records written in one
+atomic step, one-time values refused on replay, leases, retries, dead letters."""
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import anyio
+import pytest
+
+from chatbridge import MessageReceived
+from chatbridge.errors import ReplayError
+from chatbridge.outbox import Incoming, Mark, MemoryOutbox, Outbox, SQLiteOutbox, records
+from chatbridge.outbox.redis import RedisOutbox
+
+pytestmark = pytest.mark.anyio
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+LEASE = timedelta(minutes=1)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Outbox]:
+    made: Outbox
+    if request.param == "memory":
+        made = MemoryOutbox(lease=LEASE)
+    elif request.param == "sqlite":
+        made = SQLiteOutbox(tmp_path / "o.db", lease=LEASE)
+    else:
+        url = request.getfixturevalue("redis_url")
+        made = RedisOutbox.from_url(url, prefix=f"t{uuid4().hex}:", lease=LEASE)
+    yield made
+    await made.aclose()
+
+
+def incoming(key: str, payload: bytes = b"p", ttl: timedelta = DAY) -> Incoming:
+    return Incoming(Mark(key, NOW + ttl), payload)
+
+
+async def test_new_records_are_queued_and_redeliveries_are_not(outbox: Outbox) -> None:
+    assert await outbox.accept([incoming("a", b"A"), incoming("b", b"B")], NOW) == [True, True]
+    assert await outbox.accept([incoming("a", b"A2"), incoming("c", b"C")], NOW) == [False, True]
+    assert [item.payload for item in await outbox.due(NOW, 10)] == [b"A", b"B", b"C"]
+
+
+async def test_a_replayed_one_time_value_refuses_the_whole_step(outbox: Outbox) -> None:
+    token = Mark("token-1", NOW + timedelta(minutes=10))
+    assert await outbox.accept([incoming("a")], NOW, once=[token]) == [True]
+    with pytest.raises(ReplayError):
+        await outbox.accept([incoming("b")], NOW, once=[Mark("token-2", token.expires_at), token])
+    assert len(await outbox.due(NOW, 10)) == 1  # b was not queued...
+    assert await outbox.accept([incoming("b")], NOW, once=[Mark("token-2", token.expires_at)])
+    assert len(await outbox.due(NOW, 10)) == 1  # ...and token-2 was not kept
+
+
+async def test_marks_expire(outbox: Outbox) -> None:
+    ttl = timedelta(milliseconds=200)
+    assert await outbox.accept([incoming("a", ttl=ttl)], NOW) == [True]
+    await anyio.sleep(0.3)  # Redis expires marks on its own clock
+    assert await outbox.accept([incoming("a", ttl=ttl)], NOW + timedelta(seconds=1)) == [True]
+
+
+async def test_taken_records_are_leased_until_acked_or_the_lease_ends(outbox: Outbox) -> None:
+    await outbox.accept([incoming("a"), incoming("b")], NOW)
+    first, second = await outbox.due(NOW, 10)
+    assert await outbox.due(NOW, 10) == []  # leased: no second worker takes them
+    await outbox.ack(first.id)
+    [again] = await outbox.due(NOW + LEASE, 10)  # the holder crashed: it comes back
+    assert again.id == second.id and again.payload == second.payload
+
+
+async def test_retry_counts_attempts_and_dead_letters_keep_the_reason(outbox: Outbox) -> None:
+    await outbox.accept([incoming("a", b"A")], NOW)
+    [item] = await outbox.due(NOW, 10)
+    await outbox.retry(item.id, NOW + timedelta(seconds=5), "boom")
+    assert await outbox.due(NOW + timedelta(seconds=4), 10) == []
+    [item] = await outbox.due(NOW + timedelta(seconds=5), 10)
+    assert item.attempts == 1
+    await outbox.dead(item.id, "gave up: boom")
+    [dead] = await outbox.dead_letters()
+    assert (dead.item.payload, dead.item.attempts, dead.error) == (b"A", 2, "gave up: boom")
+    assert await outbox.due(NOW + DAY, 10) == []
+    await outbox.requeue(dead.item.id, NOW)
+    [back] = await outbox.due(NOW, 10)
+    assert (back.payload, back.attempts) == (b"A", 0) and await outbox.dead_letters() == []
+
+
+async def test_sqlite_reads_the_records_of_the_first_release(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL,"
+        " due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,"
+        " dead INTEGER NOT NULL DEFAULT 0)"
+    )
+    received = MessageReceived.model_validate(
+        {
+            "channel": "whatsapp",
+            "event_id": "wamid.1",
+            "timestamp": NOW,
+            "message": {"contact": {"channel": "whatsapp", "address": "1"}, "text": "hi"},
+        }
+    )
+    legacy = f'{{"route": "whatsapp", "event": {received.model_dump_json()}}}'
+    old.execute("INSERT INTO outbox (payload, due_at) VALUES (?, 0)", (legacy,))
+    old.commit()
+    old.close()
+    outbox = SQLiteOutbox(path)
+    [item] = await outbox.due(NOW, 10)
+    assert records.decode(item.payload) == ("whatsapp", received)
+    await outbox.aclose()
+
+
+async def test_redis_accept_resent_after_a_lost_reply_is_not_a_replay(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py resends a command whose connection broke; the script may have run."""
+    outbox = RedisOutbox.from_url(redis_url, prefix=f"t{uuid4().hex}:")
+    monkeypatch.setattr("chatbridge.outbox.redis.uuid4", lambda: uuid4().__class__(int=7))
+    token = [Mark("token", NOW + DAY)]
+    assert await outbox.accept([incoming("a")], NOW, once=token) == [True]
+    assert await outbox.accept([incoming("a")], NOW, once=token) == [True]  # the resend
+    assert len(await outbox.due(NOW, 10)) == 1
+    monkeypatch.undo()
+    with pytest.raises(ReplayError):  # another request with the same token
+        await outbox.accept([incoming("b")], NOW, once=token)
+    await outbox.aclose()
