@@ -10,7 +10,7 @@ policy checks, quota bookkeeping and HTTP error handling live here, once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from chatbridge import http
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import (
+    DeliveryUnknownError,
     MessageInvalidError,
     PayloadError,
     PayloadTooLargeError,
@@ -46,6 +47,15 @@ from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
+
+#: Transport failures that happen before a request can reach the provider.
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
 
 
 class ChannelOptions(TypedDict, total=False):
@@ -214,34 +224,74 @@ class Channel(ABC):
 
     # -- outbound ---------------------------------------------------------------------
 
-    async def send(self, message: Message, contact: Contact | None = None) -> Receipt:
+    #: How long the provider remembers an idempotency key (None: the channel has none).
+    idempotency_ttl: ClassVar[timedelta | None] = None
+
+    async def send(
+        self,
+        message: Message,
+        contact: Contact | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
         """Validate, policy-check and send ``message``.
 
         Raises :class:`~chatbridge.errors.MessageInvalidError` for a message the channel
         cannot carry and :class:`~chatbridge.errors.PolicyRefusedError` for one the
-        policy refuses, both before any network call.
+        policy refuses, both before any network call. Raises
+        :class:`~chatbridge.errors.DeliveryUnknownError` when the provider may have
+        accepted it: sending again with its ``idempotency_key`` (channels that have
+        one) neither delivers twice nor counts twice against the quota.
         """
-        return await self._send([message], contact)
+        return await self._send([message], contact, idempotency_key)
 
-    async def _send(self, messages: Sequence[Message], contact: Contact | None) -> Receipt:
+    async def _send(
+        self,
+        messages: Sequence[Message],
+        contact: Contact | None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
         """Send ``messages`` (to one contact) in one provider request, after validation,
-        policy checks and quota reservation (one billable send per request)."""
+        policy checks and quota reservation (one billable send per request). A send
+        with an idempotency key is billable; a retry whose first attempt was ambiguous
+        reuses that attempt's reservation."""
         for message in messages:
             self.validate(message)
-        billable = await self._is_billable(messages[0])
+        if idempotency_key is not None and self.idempotency_ttl is None:
+            raise UnsupportedMessageError(f"{self.name} has no idempotency keys")
+        held = await self._holds(idempotency_key)
+        billable = idempotency_key is not None or await self._is_billable(messages[0])
         for message in messages:
             decision = await self.policy.check(
-                self.name, self.rules, message, contact, billable=billable
+                self.name, self.rules, message, contact, billable=billable and not held
             )
             if not decision.allowed:
                 raise PolicyRefusedError(decision)
-        reserved = await self._reserve(messages[0], contact, billable)
+        reserved = [] if held else await self._reserve(messages[0], contact, billable)
         try:
-            return await self._deliver_batch(messages)
+            receipt = await self._deliver_batch(messages, idempotency_key)
+        except DeliveryUnknownError as exc:
+            await self._hold(exc.idempotency_key)  # it may be out: the reservation stays
+            raise
         except Exception:
             for key in reserved:
                 await self.store.consume(key, -1, None)
             raise
+        await self._hold(idempotency_key)  # the caller's key: a repeat is not counted
+        return receipt
+
+    async def _holds(self, idempotency_key: str | None) -> bool:
+        """Whether a send with ``idempotency_key`` already took its quota unit."""
+        if idempotency_key is None:
+            return False
+        return await self.store.counter(f"{self.name}:held:{idempotency_key}") > 0
+
+    async def _hold(self, idempotency_key: str | None) -> None:
+        """Remember, as long as the provider remembers the key, that the send with
+        ``idempotency_key`` took its quota unit, so sends repeating the key take none."""
+        if idempotency_key is not None and self.idempotency_ttl is not None:
+            key = f"{self.name}:held:{idempotency_key}"
+            await self.store.consume(key, 1, 1, self.clock.now() + self.idempotency_ttl)
 
     async def _reserve(
         self, message: Message, contact: Contact | None, billable: bool
@@ -269,8 +319,11 @@ class Channel(ABC):
             taken.append(key)
         return taken
 
-    async def _deliver_batch(self, messages: Sequence[Message]) -> Receipt:
-        """Deliver several messages in one request; channels that can override this."""
+    async def _deliver_batch(
+        self, messages: Sequence[Message], idempotency_key: str | None = None
+    ) -> Receipt:
+        """Deliver several messages in one request (with ``idempotency_key`` where the
+        channel has keys); channels that can override this."""
         if len(messages) != 1:
             raise UnsupportedMessageError(f"{self.name} sends one message per request")
         return await self._deliver(messages[0])
@@ -313,16 +366,31 @@ class Channel(ABC):
     # -- HTTP -------------------------------------------------------------------------
 
     async def _request(
-        self, request: httpx.Request, follow_redirects: bool = False
+        self,
+        request: httpx.Request,
+        follow_redirects: bool = False,
+        *,
+        idempotency_key: str | None = None,
+        accept: Container[int] = (),
     ) -> httpx.Response:
-        """Send ``request`` with safe retries; map every failure to a typed error."""
+        """Send ``request`` with safe retries; map every failure to a typed error.
+
+        A failure once the request may have reached the provider (read timeout, dropped
+        connection) is a :class:`~chatbridge.errors.DeliveryUnknownError` carrying
+        ``idempotency_key``, except for GET and HEAD (nothing to deliver). Error statuses
+        in ``accept`` are returned for the caller to read."""
         try:
             response = await http.send(self.http, request, self.retry, follow_redirects)
         except httpx.TransportError as exc:
-            raise ProviderUnavailableError(
-                f"{self.name} API unreachable: {type(exc).__name__}", provider=self.name
+            reason = type(exc).__name__
+            if isinstance(exc, _NEVER_SENT) or request.method in ("GET", "HEAD"):
+                raise ProviderUnavailableError(
+                    f"{self.name} API unreachable: {reason}", provider=self.name
+                ) from exc
+            raise DeliveryUnknownError(
+                reason, provider=self.name, idempotency_key=idempotency_key
             ) from exc
-        if response.is_error:
+        if response.is_error and response.status_code not in accept:
             await response.aread()
             self._raise_for(response)
         return response
@@ -331,11 +399,18 @@ class Channel(ABC):
     def _raise_for(self, response: httpx.Response) -> NoReturn:
         """Raise the typed error for an error response of the provider's API."""
 
-    def _unexpected(self, response: httpx.Response, what: str) -> ProviderError:
-        """The error for a success response whose body is not what the API documents."""
-        return ProviderError(
-            f"{self.name} API returned an unexpected {what} response",
-            provider=self.name,
-            http_status=response.status_code,
-            details={"body": response.text[:2000]},
-        )
+    def _unexpected(
+        self, response: httpx.Response, what: str, idempotency_key: str | None = None
+    ) -> ProviderError:
+        """The error for a success response whose body is not what the API documents:
+        a :class:`~chatbridge.errors.DeliveryUnknownError` unless the request was a GET
+        or HEAD (the provider said yes, but to what is unreadable)."""
+        kwargs: dict[str, Any] = {
+            "provider": self.name,
+            "http_status": response.status_code,
+            "details": {"body": response.text[:2000]},
+        }
+        reason = f"unexpected {what} response"
+        if response.request.method in ("GET", "HEAD"):
+            return ProviderError(f"{self.name} API returned an {reason}", **kwargs)
+        return DeliveryUnknownError(reason, idempotency_key=idempotency_key, **kwargs)

@@ -145,6 +145,31 @@ class ProviderUnavailableError(ProviderError):
     """The provider could not be reached or answered with a server error."""
 
 
+class DeliveryUnknownError(ProviderUnavailableError):
+    """The provider may or may not have accepted the message: the request went out but
+    no readable answer came back (read timeout, dropped connection, unreadable success
+    body). Its quota is kept. ``idempotency_key`` is the key the send used (None if the
+    channel has none): sending again with it cannot deliver twice nor count twice.
+    """
+
+    def __init__(
+        self, reason: str, *, provider: str, idempotency_key: str | None = None, **kwargs: Any
+    ) -> None:
+        retry = (
+            "send again with its idempotency_key to retry safely"
+            if idempotency_key
+            else "a retry may deliver it twice"
+        )
+        text = f"{provider} may or may not have accepted the message ({reason}); {retry}"
+        super().__init__(text, provider=provider, **kwargs)
+        self.idempotency_key = idempotency_key
+
+    @property
+    def channel(self) -> str:
+        """The channel the message was sent on."""
+        return self.provider
+
+
 @dataclass(frozen=True)
 class ErrorCodes:
     """A provider's error codes, grouped by what they mean for the caller."""

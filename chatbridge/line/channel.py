@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, NoReturn, Unpack
@@ -12,9 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.errors import (
+    DeliveryUnknownError,
     MessageInvalidError,
     PolicyRefusedError,
     ProviderError,
+    ProviderUnavailableError,
     UnsupportedMessageError,
     UnsupportedRequestError,
 )
@@ -73,6 +74,7 @@ class LineChannel(Channel):
     content_types = frozenset({"application/json"})
     config_type = LineConfig
     config: LineConfig
+    idempotency_ttl = outbound.RETRY_KEY_TTL
 
     def __init__(self, config: LineConfig, **options: Unpack[ChannelOptions]) -> None:
         super().__init__(config, **options)
@@ -119,25 +121,34 @@ class LineChannel(Channel):
         return await self._deliver_batch([message])
 
     async def send_all(
-        self, messages: Sequence[Message], contact: Contact | None = None
+        self,
+        messages: Sequence[Message],
+        contact: Contact | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Receipt:
         """Send up to 5 messages to one contact in one request (one reply or one push,
-        counted once against the quota)."""
+        counted once against the quota); ``idempotency_key`` as for :meth:`send`."""
         count = len(messages)
         if not 1 <= count <= outbound.MAX_MESSAGES_PER_REQUEST:
             raise MessageInvalidError(f"LINE sends 1 to 5 messages per request; got {count}")
         if len({m.contact for m in messages}) != 1:
             raise MessageInvalidError("send_all sends to one contact; use multicast for many")
-        return await self._send(messages, contact)
+        return await self._send(messages, contact, idempotency_key)
 
-    async def _deliver_batch(self, messages: Sequence[Message]) -> Receipt:
+    async def _deliver_batch(
+        self, messages: Sequence[Message], idempotency_key: str | None = None
+    ) -> Receipt:
+        """A reply when a reply token is fresh, else a push with a retry key (always a
+        push with the given ``idempotency_key``: replies have no retry key)."""
         identity = messages[0].contact
         objects = [outbound.message_object(m) for m in messages]
-        token = await self._reply_token(identity)
+        token = None if idempotency_key else await self._reply_token(identity)
         if token is None:
+            key = outbound.retry_key(idempotency_key)
             body = {"to": identity.address, "messages": objects}
-            response = await self._post("/v2/bot/message/push", body, retry_key=str(uuid.uuid4()))
-            return self._receipt_from(identity, response)
+            response = await self._post("/v2/bot/message/push", body, retry_key=key)
+            return self._receipt_from(identity, response, key)
         await self.store.update_contact_state(identity, reply_token=None, reply_token_at=None)
         try:
             body = {"replyToken": token, "messages": objects}
@@ -149,13 +160,28 @@ class LineChannel(Channel):
             return await self._send(messages, None)
         return self._receipt_from(identity, response)
 
-    async def multicast(self, message: Message, recipients: Sequence[Identity]) -> MulticastResult:
+    async def multicast(
+        self,
+        message: Message,
+        recipients: Sequence[Identity],
+        *,
+        idempotency_key: str | None = None,
+    ) -> MulticastResult:
         """Push ``message`` to many users (500 per request). Recipients the policy refuses
-        are left out and reported; quota is reserved for the rest before any call."""
+        are left out and reported; quota is reserved for the rest before any call.
+
+        On :class:`~chatbridge.errors.DeliveryUnknownError` the whole reservation is
+        kept: call again with the same recipients and the error's ``idempotency_key``;
+        requests LINE already accepted are not repeated, nor counted again."""
         self.validate(message)
+        key = outbound.retry_key(idempotency_key)
+        held = await self._holds(key)
         decisions = [
             await self.policy.check(
-                self.name, self.rules, message.model_copy(update={"contact": i})
+                self.name,
+                self.rules,
+                message.model_copy(update={"contact": i}),
+                billable=not held,
             )
             for i in dict.fromkeys(recipients)
         ]
@@ -164,25 +190,32 @@ class LineChannel(Channel):
         if not sent:
             return MulticastResult(sent=[], refused=refused)
         now = self.clock.now()
-        key = quota_key(self.name, self.rules, now)
-        expires_at = now + QUOTA_RETENTION
-        if not await self.store.consume(key, len(sent), self.rules.monthly_quota, expires_at):
+        quota = quota_key(self.name, self.rules, now)
+        limit, expires_at = self.rules.monthly_quota, now + QUOTA_RETENTION
+        if not held and not await self.store.consume(quota, len(sent), limit, expires_at):
             first = message.model_copy(update={"contact": sent[0]})
             raise PolicyRefusedError(await self.policy.check(self.name, self.rules, first))
         body = outbound.message_object(message)
         done = 0
         try:
-            for start in range(0, len(sent), outbound.MAX_MULTICAST_RECIPIENTS):
-                chunk = sent[start : start + outbound.MAX_MULTICAST_RECIPIENTS]
+            size = outbound.MAX_MULTICAST_RECIPIENTS
+            for index, start in enumerate(range(0, len(sent), size)):
+                chunk = sent[start : start + size]
                 await self._post(
                     "/v2/bot/message/multicast",
                     {"to": [i.address for i in chunk], "messages": [body]},
-                    retry_key=str(uuid.uuid4()),
+                    retry_key=outbound.chunk_key(key, index),
                 )
                 done += len(chunk)
+        except DeliveryUnknownError as exc:
+            exc.idempotency_key = key  # the multicast's key, whichever request failed
+            await self._hold(key)
+            done = len(sent)  # the retry with the key sends the rest
+            raise
         finally:
-            if done < len(sent):
-                await self.store.consume(key, done - len(sent), None)
+            if done < len(sent) and not held:
+                await self.store.consume(quota, done - len(sent), None)
+        await self._hold(idempotency_key)
         return MulticastResult(sent=sent, refused=refused)
 
     # -- quota ------------------------------------------------------------------------
@@ -236,28 +269,44 @@ class LineChannel(Channel):
     async def _post(
         self, path: str, body: dict[str, Any], retry_key: str | None = None
     ) -> httpx.Response:
+        """POST ``body``; with a retry key, a 409 (the key was accepted before) is
+        returned as a success and a server error is ambiguous (LINE may have delivered
+        the message anyway, "Retry failed API requests")."""
         headers = self._auth()
         if retry_key:
-            headers["X-Line-Retry-Key"] = retry_key
+            headers[outbound.RETRY_KEY_HEADER] = retry_key
         url = self.config.api_base + path
         request = self.http.build_request("POST", url, headers=headers, json=body)
+        accept = (409,) if retry_key else ()
         try:
-            return await self._request(request)
-        except ProviderError as exc:
-            if retry_key is None or exc.http_status != 409:
+            return await self._request(request, idempotency_key=retry_key, accept=accept)
+        except ProviderUnavailableError as exc:
+            status = exc.http_status
+            if retry_key is None or status is None or isinstance(exc, DeliveryUnknownError):
                 raise
-            # 409 with a retry key: LINE already accepted this very request earlier.
-            return httpx.Response(200, json={})
+            raise DeliveryUnknownError(
+                f"HTTP {status}",
+                provider=self.name,
+                idempotency_key=retry_key,
+                http_status=status,
+                provider_message=exc.provider_message,
+                details=exc.details,
+            ) from exc
 
     async def _get_json(self, path: str) -> Any:
         request = self.http.build_request("GET", self.config.api_base + path, headers=self._auth())
         return (await self._request(request)).json()
 
-    def _receipt_from(self, identity: Identity, response: httpx.Response) -> Receipt:
+    def _receipt_from(
+        self, identity: Identity, response: httpx.Response, retry_key: str | None = None
+    ) -> Receipt:
+        if response.status_code == 409:  # accepted earlier: its message ids are not given
+            accepted = response.headers.get(outbound.ACCEPTED_REQUEST_ID_HEADER)
+            return self._receipt(identity, None, {"acceptedRequestId": accepted})
         try:
             result = LineSendResult.model_validate_json(response.content or b"{}")
         except ValidationError as exc:
-            raise self._unexpected(response, "send") from exc
+            raise self._unexpected(response, "send", retry_key) from exc
         message_id = result.sent_messages[0].id if result.sent_messages else None
         return self._receipt(identity, message_id, result.model_dump(by_alias=True))
 

@@ -33,7 +33,7 @@ class FakeLineAPI(FakeAPI):
         self.multicasts: list[dict[str, Any]] = []
         self.content: dict[str, bytes] = {}
         self.used_reply_tokens: set[str] = set()
-        self._retry_keys: set[str] = set()
+        self._retry_keys: dict[str, str] = {}  # accepted retry key -> its request id
         self._ids = itertools.count(1)
         self.route("POST", "/v2/bot/message/reply", self._reply)
         self.route("POST", "/v2/bot/message/push", self._push)
@@ -67,14 +67,16 @@ class FakeLineAPI(FakeAPI):
     def _over_quota(self, recipients: int) -> bool:
         return self.quota is not None and self.consumption + recipients > self.quota
 
-    def _retried(self, request: httpx.Request) -> bool:
+    def _retried(self, request: httpx.Request) -> httpx.Response | None:
+        """The 409 answer to a retry key accepted before; else None (the key is kept)."""
         key = request.headers.get("x-line-retry-key")
         if key is None:
-            return False
+            return None
         if key in self._retry_keys:
-            return True
-        self._retry_keys.add(key)
-        return False
+            accepted = {"x-line-accepted-request-id": self._retry_keys[key]}
+            return json_response(409, {"message": "The retry key is already accepted"}, **accepted)
+        self._retry_keys[key] = f"req-{len(self._retry_keys) + 1}"
+        return None
 
     def _reply(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
@@ -91,8 +93,8 @@ class FakeLineAPI(FakeAPI):
         body = self.json_body(request)
         if error := self._check_messages(body):
             return error
-        if self._retried(request):
-            return line_error(409, "The retry key is already accepted")
+        if conflict := self._retried(request):
+            return conflict
         if self._over_quota(1):
             return line_error(429, "You have reached your monthly limit.")
         self.pushes.append(body)
@@ -105,6 +107,8 @@ class FakeLineAPI(FakeAPI):
             return line_error(400, "The request body has 1 error(s)")
         if error := self._check_messages(body):
             return error
+        if conflict := self._retried(request):
+            return conflict
         if self._over_quota(len(recipients)):
             return line_error(429, "You have reached your monthly limit.")
         self.multicasts.append(body)

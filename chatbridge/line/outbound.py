@@ -3,6 +3,8 @@ documented limits checked first."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
@@ -12,6 +14,28 @@ from chatbridge.models import Interactive, Media, MediaKind, Message, MessageKin
 CHANNEL = "line"
 MAX_MESSAGES_PER_REQUEST = 5
 MAX_MULTICAST_RECIPIENTS = 500
+#: Push and multicast idempotency ("Retry failed API requests"): a UUID that LINE
+#: remembers for 24 hours; a repeat of an accepted key is answered 409.
+RETRY_KEY_HEADER = "X-Line-Retry-Key"
+RETRY_KEY_TTL = timedelta(hours=24)
+ACCEPTED_REQUEST_ID_HEADER = "x-line-accepted-request-id"
+
+
+def retry_key(key: str | None) -> str:
+    """``key`` once checked to be the UUID LINE requires, or a new one."""
+    if key is None:
+        return str(uuid.uuid4())
+    try:
+        uuid.UUID(key)
+    except ValueError:
+        raise MessageInvalidError(f"a LINE retry key is a UUID, not {key!r}") from None
+    return key
+
+
+def chunk_key(key: str, index: int) -> str:
+    """The retry key of a multicast's ``index``-th request: the multicast's own key for
+    the first, one derived from it for the others, so a retry repeats every request's."""
+    return key if index == 0 else str(uuid.uuid5(uuid.UUID(key), str(index)))
 
 
 def validate(message: Message) -> None:
