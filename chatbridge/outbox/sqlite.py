@@ -4,17 +4,14 @@ share it (WAL, and ``BEGIN IMMEDIATE`` around every step)."""
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-import anyio.to_thread
-
 from chatbridge.errors import ReplayError
 from chatbridge.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
-from chatbridge.store.sqlite import sweep_expired
+from chatbridge.store.sqlite import SQLiteFile, sweep_expired
 
 _T = TypeVar("_T")
 
@@ -42,27 +39,9 @@ class SQLiteOutbox:
     """
 
     def __init__(self, path: str | Path, lease: timedelta = DEFAULT_LEASE) -> None:
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._file = SQLiteFile(path, _SCHEMA, "synchronous=FULL", "busy_timeout=10000")
+        self._run = self._file.run
         self._lease = lease.total_seconds()
-
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        def transaction() -> _T:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(self._db)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-                return result
-
-        return await anyio.to_thread.run_sync(transaction)
 
     async def accept(
         self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
@@ -141,7 +120,7 @@ class SQLiteOutbox:
         )
 
     async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self._db.close)
+        await self._file.aclose()
 
 
 def _mark(db: sqlite3.Connection, key: str, now: float, expires_at: float) -> bool:

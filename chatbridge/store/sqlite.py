@@ -45,23 +45,21 @@ def sweep_expired(db: sqlite3.Connection, table: str, now: float, batch: int = S
     return cursor.rowcount
 
 
-class SQLiteStore:
-    """A :class:`~chatbridge.store.base.Store` in one SQLite file.
+class SQLiteFile:
+    """One SQLite file in WAL mode whose calls run in a worker thread, one at a time,
+    each in its own ``BEGIN IMMEDIATE`` transaction: atomic for every task of this
+    process and for other processes sharing the file. ``pragmas`` are set on opening."""
 
-    Calls run in a worker thread, one at a time, each in its own transaction, so every
-    operation is atomic for all tasks of this process. Every :data:`SWEEP_EVERY`-th
-    ``first_seen`` deletes a bounded batch of expired dedup marks and counters; until
-    then an expired mark counts as absent.
-    """
-
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, schema: str, *pragmas: str) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        for pragma in ("journal_mode=WAL", *pragmas):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.executescript(schema)
         self._lock = threading.Lock()
-        self._until_sweep = 0
 
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(connection)`` in one transaction, rolled back if it raises."""
+
         def transaction() -> _T:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -74,6 +72,24 @@ class SQLiteStore:
                 return result
 
         return await anyio.to_thread.run_sync(transaction)
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._db.close)
+
+
+class SQLiteStore:
+    """A :class:`~chatbridge.store.base.Store` in one SQLite file.
+
+    Calls run in a worker thread, one at a time, each in its own transaction, so every
+    operation is atomic for all tasks of this process. Every :data:`SWEEP_EVERY`-th
+    ``first_seen`` deletes a bounded batch of expired dedup marks and counters; until
+    then an expired mark counts as absent.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._file = SQLiteFile(path, _SCHEMA)
+        self._run = self._file.run
+        self._until_sweep = 0
 
     @staticmethod
     def _read_state(db: sqlite3.Connection, identity: Identity) -> ContactState:
@@ -146,4 +162,4 @@ class SQLiteStore:
         return await self._run(read)
 
     async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self._db.close)
+        await self._file.aclose()
