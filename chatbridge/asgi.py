@@ -115,13 +115,11 @@ class WebhookApp:
                 group.cancel_scope.cancel()
 
     async def drain(self) -> None:
-        """Process every item that is due now (used by the worker; handy in tests)."""
-        while True:
-            items = await self.outbox.due(self.clock.now(), 100)
-            if not items:
-                return
-            for item in items:
-                await self._deliver(item)
+        """Process every item that is due now (used by the worker; handy in tests).
+
+        Items are taken one at a time, so each is leased only while it is handled."""
+        while items := await self.outbox.due(self.clock.now(), 1):
+            await self._deliver(items[0])
 
     async def _work(self) -> None:
         while True:
@@ -149,7 +147,7 @@ class WebhookApp:
             await apply_event(channel.store, event)
             await self.handler(event, channel)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = _describe(exc)
             if item.attempts + 1 >= self.max_attempts:
                 logger.error(
                     "event %s dead-lettered after %d attempts: %s",
@@ -159,7 +157,7 @@ class WebhookApp:
                 )
                 await self.outbox.dead(item.id, error)
             else:
-                wait = min(self.backoff * 2**item.attempts, self.max_backoff)
+                wait = min(self.backoff * 2 ** min(item.attempts, 32), self.max_backoff)
                 logger.warning(
                     "handler failed for %s, retry in %s: %s", event.event_id, wait, error
                 )
@@ -202,7 +200,9 @@ class WebhookApp:
             return _text(405, f"{scope['method']} is not allowed: providers use GET and POST")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         declared = headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > channel.max_body_bytes:
+        if not (declared.isascii() and declared.isdigit() and len(declared) <= 18) or (
+            int(declared) > channel.max_body_bytes
+        ):
             return _text(413, f"body over the {channel.max_body_bytes}-byte limit")
         body = await _read_body(receive, channel.max_body_bytes)
         if body is None:
@@ -267,6 +267,15 @@ def _url(scope: Scope, headers: Mapping[str, str]) -> str:
     url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
     query = scope.get("query_string", b"").decode("latin-1")
     return f"{url}?{query}" if query else url
+
+
+def _describe(exc: Exception) -> str:
+    """A handler failure as text any outbox can store (valid UTF-8, bounded)."""
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose __str__ fails
+        text = f"{type(exc).__name__}: <unprintable>"
+    return text.encode("utf-8", "replace").decode()[:4000]
 
 
 def _text(status: int, message: str) -> WebhookResponse:

@@ -166,3 +166,24 @@ async def test_an_event_the_outbox_could_not_take_is_not_acknowledged() -> None:
         await app.drain()
     [event] = handler.events
     assert isinstance(event, MessageReceived) and event.message.text == "do not lose me"
+
+
+@pytest.mark.parametrize("declared", ["\u00b2", "1" * 5000, "-1", " 7"])
+async def test_a_malformed_content_length_is_refused(client: tuple, declared: str) -> None:  # type: ignore[type-arg]
+    _, app, _, _ = client
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/whatsapp",
+        "headers": [(b"content-length", declared.encode("latin-1"))],
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 413

@@ -2,16 +2,19 @@
 included), a record that cannot be read is dead-lettered without blocking the ones
 behind it, and window state is applied by the worker before the handler runs."""
 
+import math
 from datetime import timedelta
+from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
 from chatbridge import Channel, Event, FakeClock, MessageReceived
 from chatbridge.asgi import WebhookApp
 from chatbridge.email import kit as email_kit
-from chatbridge.models import Identity, WindowState
-from chatbridge.outbox import Incoming, Mark, MemoryOutbox, records
+from chatbridge.models import Identity, UnknownEvent, WindowState
+from chatbridge.outbox import Incoming, Mark, MemoryOutbox, SQLiteOutbox, records
 from chatbridge.sms.twilio import kit as twilio_kit
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp import kit as whatsapp_kit
@@ -121,3 +124,91 @@ async def test_a_replayed_mailgun_token_is_refused_by_the_app() -> None:
     replayed = await post(app, signed)
     assert replayed.status_code == 401 and "replay" in replayed.text
     assert len(await outbox.due(clock.now(), 10)) == 1
+
+
+async def test_nan_and_infinite_numbers_survive_the_queue() -> None:
+    app, handler, _ = app_for(whatsapp=whatsapp_kit.build({}))
+    location = {"latitude": "NaN", "longitude": "Infinity"}
+    body = whatsapp_kit.inbound("location", location).replace(b'"NaN"', b"NaN")
+    body = body.replace(b'"Infinity"', b"Infinity")
+    assert (await post(app, whatsapp_kit.sign(whatsapp_kit.webhook(body)))).status_code == 200
+    await app.drain()
+    [event] = handler.events
+    assert isinstance(event, MessageReceived) and event.message.location is not None
+    assert math.isnan(event.message.location.latitude)
+    assert math.isinf(event.message.location.longitude)
+
+
+async def test_an_event_that_cannot_be_written_is_queued_as_unknown_with_the_reason() -> None:
+    deep: dict[str, object] = {}
+    for _ in range(300):
+        deep = {"a": deep}
+    event = _event().model_copy(update={"raw": deep})
+    [stored] = [records.decode(records.encode("whatsapp", event))[1]]
+    assert isinstance(stored, UnknownEvent) and stored.event_id == "wamid.later"
+    assert "could not be stored" in stored.reason
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        return "bad \udcff text"
+
+
+async def test_a_handler_error_any_outbox_cannot_store_does_not_stall_the_queue(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+
+    async def handler(event: Event, channel: Channel) -> None:
+        calls.append(event.event_id)
+        if event.event_id == "e0":
+            raise Unprintable
+
+    outbox = SQLiteOutbox(tmp_path / "o.db")
+    app = WebhookApp({"whatsapp": whatsapp_kit.build({})}, handler, outbox=outbox, max_attempts=1)
+    at = app.clock.now()
+    await outbox.accept(
+        [
+            Incoming(Mark(f"k{n}", at + timedelta(days=1)), records.encode("whatsapp", e))
+            for n, e in enumerate(
+                _event().model_copy(update={"event_id": f"e{n}"}) for n in range(3)
+            )
+        ],
+        at,
+    )
+    await app.drain()
+    assert calls == ["e0", "e1", "e2"]
+    [dead] = await outbox.dead_letters()
+    assert dead.error == "Unprintable: bad ? text"
+    await outbox.aclose()
+
+
+async def test_each_record_is_leased_only_while_it_is_handled(tmp_path: Path) -> None:
+    """Two workers share a queue; handling takes most of a lease: nothing runs twice."""
+    calls: list[str] = []
+
+    async def slow(event: Event, channel: Channel) -> None:
+        calls.append(event.event_id)
+        await anyio.sleep(0.3)
+
+    path = tmp_path / "o.db"
+    first, second = (SQLiteOutbox(path, lease=timedelta(seconds=0.5)) for _ in range(2))
+    apps = [
+        WebhookApp({"whatsapp": whatsapp_kit.build({})}, slow, outbox=outbox)
+        for outbox in (first, second)
+    ]
+    at = apps[0].clock.now()
+    events = [_event().model_copy(update={"event_id": f"e{n}"}) for n in range(3)]
+    await first.accept(
+        [
+            Incoming(Mark(e.event_id, at + timedelta(days=1)), records.encode("whatsapp", e))
+            for e in events
+        ],
+        at,
+    )
+    async with anyio.create_task_group() as group:
+        for app in apps:
+            group.start_soon(app.drain)
+    assert sorted(calls) == ["e0", "e1", "e2"]
+    for outbox in (first, second):
+        await outbox.aclose()

@@ -127,3 +127,8 @@ async def test_redis_accept_resent_after_a_lost_reply_is_not_a_replay(
     with pytest.raises(ReplayError):  # another request with the same token
         await outbox.accept([incoming("b")], NOW, once=token)
     await outbox.aclose()
+
+
+async def test_an_event_twice_in_one_request_is_new_once(outbox: Outbox) -> None:
+    assert await outbox.accept([incoming("a"), incoming("a")], NOW) == [True, False]
+    assert len(await outbox.due(NOW, 10)) == 1

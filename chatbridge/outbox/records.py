@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticSerializationError, from_json
 
-from chatbridge.errors import PayloadError
-from chatbridge.models import Event
+from chatbridge.models import Event, UnknownEvent
 from chatbridge.webhook import invalid_reason
 
 #: The record version this chatbridge writes; it reads this one and every older one.
@@ -27,6 +26,9 @@ class RecordError(ValueError):
 
 
 class _Record(BaseModel):
+    # NaN and infinities are valid JSON floats to the providers' parsers: keep them.
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
     v: int = 0
     route: str
     event: Event
@@ -38,18 +40,31 @@ def encode(route: str, event: Event) -> bytes:
     Text that is not valid Unicode (lone surrogates, which the email parser makes of
     undecodable header bytes) cannot be written as UTF-8: each such character is stored
     as ``?`` rather than the event refused. An event that cannot be written at all (a
-    provider object nested past the serializer's depth limit) is a
-    :class:`~chatbridge.errors.PayloadError`: refused before anything is acknowledged.
+    provider object nested past the serializer's depth limit) is stored as an
+    :class:`~chatbridge.models.UnknownEvent` saying why, so it still reaches the handler.
     """
-    record = _Record(v=VERSION, route=route, event=event)
     try:
-        return record.model_dump_json().encode()
+        return _dump(_Record(v=VERSION, route=route, event=event))
     except PydanticSerializationError:
-        try:
-            scrubbed = _Record.model_validate(_scrub(record.model_dump()))
-            return scrubbed.model_dump_json().encode()
-        except (PydanticSerializationError, ValidationError, RecursionError) as exc:
-            raise PayloadError(f"the {event.type} event cannot be stored: {exc}") from exc
+        pass
+    try:
+        scrubbed = _scrub(_Record(v=VERSION, route=route, event=event).model_dump())
+        return _dump(_Record.model_validate(scrubbed))
+    except (PydanticSerializationError, ValidationError, RecursionError) as exc:
+        reason = f"the {event.type} event could not be stored: {str(exc)[:200]}"
+        unknown = UnknownEvent(
+            channel=event.channel,
+            event_id=_scrub(event.event_id),
+            contact=event.contact,
+            timestamp=event.timestamp,
+            name=event.type,
+            reason=_scrub(reason),
+        )
+        return _dump(_Record(v=VERSION, route=route, event=unknown))
+
+
+def _dump(record: _Record) -> bytes:
+    return record.model_dump_json().encode()
 
 
 def decode(payload: bytes | str) -> tuple[str, Event]:

@@ -38,7 +38,7 @@ for i = 1, n_once do
   end
   marked[#marked + 1] = KEYS[3 + i]
 end
-local fresh, arg = {}, 4 + n_once
+local fresh, arg, this_run = {}, 4 + n_once, {}
 for i = 4 + n_once, #KEYS do
   local held = redis.call('SET', KEYS[i], token, 'NX', 'GET', 'PX', ARGV[arg])
   if not held then
@@ -46,7 +46,9 @@ for i = 4 + n_once, #KEYS do
     redis.call('HSET', KEYS[2], id, ARGV[arg + 1])
     redis.call('ZADD', KEYS[3], now, id)
   end
-  fresh[#fresh + 1] = (not held or held == token) and 1 or 0
+  local new = (not held or held == token) and not this_run[KEYS[i]]
+  this_run[KEYS[i]] = true
+  fresh[#fresh + 1] = new and 1 or 0
   arg = arg + 2
 end
 return fresh

@@ -65,10 +65,13 @@ class SQLiteFile:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(self._db)
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # A failed COMMIT (disk full, I/O error) may leave the transaction
+                    # open, holding the write lock: always end it.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
                 return result
 
         return await anyio.to_thread.run_sync(transaction)
