@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import respx
-from anyio.abc import SocketStream
 
 from chatbridge import FakeClock, Message, MessageInvalidError, UnsupportedMessageError
 from chatbridge.errors import DeliveryUnknownError, ProviderUnavailableError
@@ -21,7 +20,7 @@ from chatbridge.policy import quota_key
 from chatbridge.whatsapp import WhatsAppChannel
 from chatbridge.whatsapp import kit as whatsapp_kit
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
-from tests.test_http import loopback, read_request
+from tests.test_http import Dropper, loopback
 
 pytestmark = pytest.mark.anyio
 Responder = Callable[[httpx.Request], httpx.Response]
@@ -192,14 +191,7 @@ async def test_whatsapp_read_timeout_is_ambiguous_without_a_key() -> None:
 
 @pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
 async def test_both_engines_report_a_dropped_connection_with_the_key(engine: Engine) -> None:
-    requests = 0
-
-    async def drop(stream: SocketStream) -> None:
-        nonlocal requests
-        async with stream:
-            await read_request(stream)
-            requests += 1
-
+    drop = Dropper()
     async with loopback(drop) as base:
         config = kit.CONFIG.model_copy(update={"api_base": base})
         channel = LineChannel(config, http_engine=engine, retry=RetryPolicy(backoff=0))
@@ -209,7 +201,7 @@ async def test_both_engines_report_a_dropped_connection_with_the_key(engine: Eng
                 await channel.send(push())
             quota = quota_key(channel.name, channel.rules, channel.clock.now())
             assert await channel.store.counter(quota) == 1
-    assert requests == 1 and raised.value.idempotency_key
+    assert drop.requests == 1 and raised.value.idempotency_key
 
 
 async def test_a_send_with_a_key_is_a_push_even_with_a_reply_token(line: Line) -> None:

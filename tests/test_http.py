@@ -38,6 +38,19 @@ async def read_request(stream: SocketStream) -> bytes:
     return body
 
 
+class Dropper:
+    """A loopback handler that reads each request, counts it and hangs up unanswered
+    (the provider may have acted on it)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def __call__(self, stream: SocketStream) -> None:
+        async with stream:
+            await read_request(stream)
+            self.requests += 1
+
+
 @asynccontextmanager
 async def loopback(handle: Handler) -> AsyncIterator[str]:
     """A one-off HTTP server on 127.0.0.1; yields its base URL."""
@@ -79,20 +92,13 @@ async def test_send_over_loopback(engine: Engine) -> None:
 
 @pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
 async def test_a_dropped_connection_is_not_retried(engine: Engine) -> None:
-    requests = 0
-
-    async def drop(stream: SocketStream) -> None:
-        nonlocal requests
-        async with stream:
-            await read_request(stream)
-            requests += 1
-
+    drop = Dropper()
     async with loopback(drop) as base:
         channel, message = await whatsapp(base, engine)
         async with channel:
             with pytest.raises(ProviderUnavailableError) as raised:
                 await channel.send(message)
-    assert requests == 1  # the provider may have sent it: a retry could duplicate it
+    assert drop.requests == 1  # the provider may have sent it: a retry could duplicate it
     assert not isinstance(raised.value.__cause__, httpx.ConnectError | httpx.ConnectTimeout)
 
 
