@@ -43,13 +43,13 @@ def encode(route: str, event: Event) -> bytes:
     provider object nested past the serializer's depth limit) is stored as an
     :class:`~chatbridge.models.UnknownEvent` saying why, so it still reaches the handler.
     """
+    record = _Record(v=VERSION, route=route, event=event)
     try:
-        return _dump(_Record(v=VERSION, route=route, event=event))
+        return _dump(record)
     except PydanticSerializationError:
         pass
     try:
-        scrubbed = _scrub(_Record(v=VERSION, route=route, event=event).model_dump())
-        return _dump(_Record.model_validate(scrubbed))
+        return _dump(_Record.model_validate(_scrub(record.model_dump())))
     except (PydanticSerializationError, ValidationError, RecursionError) as exc:
         reason = f"the {event.type} event could not be stored: {str(exc)[:200]}"
         unknown = UnknownEvent(
