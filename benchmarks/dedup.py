@@ -31,7 +31,7 @@ import anyio
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-from chatbridge.outbox import Incoming, Mark, MemoryOutbox, Outbox, SQLiteOutbox
+from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.store.memory import MemoryStore
 from chatbridge.store.sqlite import SQLiteStore
 
@@ -166,7 +166,7 @@ async def sqlite_outbox(size: int, scratch: Path) -> Subject:
 
 
 async def redis_outbox(size: int, _: Path) -> Subject:
-    from chatbridge.outbox.redis import RedisOutbox
+    from chatbridge.server.outbox.redis import RedisOutbox
 
     client, servers = await _filled_redis(size, "bench:outbox:mark:old")
     return _closing(_accepting(RedisOutbox(client, prefix="bench:")), servers)

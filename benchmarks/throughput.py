@@ -14,10 +14,10 @@ from datetime import timedelta
 import anyio
 import httpx
 
-from chatbridge.asgi import WebhookApp
 from chatbridge.channel import Channel
 from chatbridge.http import Engine
 from chatbridge.models import Event, Message
+from chatbridge.server.app import WebhookApp
 from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.loopback import cli_server, free_port

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import uvicorn
 
-from chatbridge.asgi import WebhookApp
 from chatbridge.channel import Channel
 from chatbridge.models import Event
-from chatbridge.outbox import Incoming, Mark, Outbox, SQLiteOutbox
-from chatbridge.outbox.redis import RedisOutbox
+from chatbridge.server.app import WebhookApp
+from chatbridge.server.outbox import Incoming, Mark, Outbox, SQLiteOutbox
+from chatbridge.server.outbox.redis import RedisOutbox
 from chatbridge.store.sqlite import SQLiteStore
 from chatbridge.whatsapp import kit
 

@@ -40,7 +40,7 @@ def cli_server(
     it answers HTTP. Stopped on exit."""
     port = free_port()
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "chatbridge.cli", *args, "--port", str(port)],
+        [sys.executable, "-m", "chatbridge.server.cli", *args, "--port", str(port)],
         stdout=stdout,
         text=True,
     )

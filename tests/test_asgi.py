@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from chatbridge import Channel, Event, FakeClock, MessageReceived
-from chatbridge.asgi import WebhookApp
-from chatbridge.outbox import Incoming, Mark, MemoryOutbox, SQLiteOutbox
+from chatbridge.server.app import WebhookApp
+from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, SQLiteOutbox
 from chatbridge.whatsapp import kit
 
 pytestmark = pytest.mark.anyio

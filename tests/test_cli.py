@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from chatbridge import ConfigurationError, FakeClock, Message, ProviderPolicyError, load_channel
-from chatbridge.cli import main
-from chatbridge.config import load
-from chatbridge.sandbox import (
+from chatbridge.server.cli import main
+from chatbridge.server.config import load
+from chatbridge.testing.sandbox import (
     SandboxApp,
     builtin_kits,
     sandbox_config,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatbridge.demo import tour
+from chatbridge.testing.demo import tour
 
 pytestmark = pytest.mark.anyio
 

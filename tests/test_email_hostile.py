@@ -22,8 +22,8 @@ from chatbridge import (
     PayloadError,
     WebhookRequest,
 )
-from chatbridge.asgi import WebhookApp
 from chatbridge.email import EmailChannel, kit
+from chatbridge.server.app import WebhookApp
 from chatbridge.whatsapp import kit as whatsapp_kit
 
 pytestmark = pytest.mark.anyio

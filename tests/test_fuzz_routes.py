@@ -17,16 +17,16 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatbridge.asgi import WebhookApp
 from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.clock import FakeClock
 from chatbridge.email import kit as email
-from chatbridge.kit import ChannelKit
 from chatbridge.line import kit as line
 from chatbridge.models import Event
+from chatbridge.server.app import WebhookApp
 from chatbridge.sms.twilio import kit as twilio
 from chatbridge.sms.vonage import kit as vonage
 from chatbridge.store.memory import MemoryStore
+from chatbridge.testing.kit import ChannelKit
 from chatbridge.webhook import WebhookRequest
 from chatbridge.wechat import kit as wechat
 from chatbridge.whatsapp import kit as whatsapp

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from anyio.abc import SocketStream
 
-from chatbridge import config
 from chatbridge.errors import ConfigurationError, ProviderUnavailableError
 from chatbridge.http import Engine, RetryPolicy, make_client
 from chatbridge.models import Message
+from chatbridge.server import config
 from chatbridge.whatsapp import WhatsAppChannel
 from chatbridge.whatsapp import kit as whatsapp_kit
 

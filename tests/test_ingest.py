@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from chatbridge import Channel, Event, FakeClock, MessageReceived
-from chatbridge.asgi import WebhookApp
 from chatbridge.email import kit as email_kit
 from chatbridge.models import Identity, UnknownEvent, WindowState
-from chatbridge.outbox import Incoming, Mark, MemoryOutbox, SQLiteOutbox, records
+from chatbridge.server.app import WebhookApp
+from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, SQLiteOutbox, records
 from chatbridge.sms.twilio import kit as twilio_kit
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp import kit as whatsapp_kit

@@ -12,8 +12,8 @@ import pytest
 
 from chatbridge import MessageReceived
 from chatbridge.errors import ReplayError
-from chatbridge.outbox import Incoming, Mark, MemoryOutbox, Outbox, SQLiteOutbox, records
-from chatbridge.outbox.redis import RedisOutbox
+from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, SQLiteOutbox, records
+from chatbridge.server.outbox.redis import RedisOutbox
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -118,7 +118,7 @@ async def test_redis_accept_resent_after_a_lost_reply_is_not_a_replay(
 ) -> None:
     """redis-py resends a command whose connection broke; the script may have run."""
     outbox = RedisOutbox.from_url(redis_url, prefix=f"t{uuid4().hex}:")
-    monkeypatch.setattr("chatbridge.outbox.redis.uuid4", lambda: uuid4().__class__(int=7))
+    monkeypatch.setattr("chatbridge.server.outbox.redis.uuid4", lambda: uuid4().__class__(int=7))
     token = [Mark("token", NOW + DAY)]
     assert await outbox.accept([incoming("a")], NOW, once=token) == [True]
     assert await outbox.accept([incoming("a")], NOW, once=token) == [True]  # the resend

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from chatbridge import Channel, Event
-from chatbridge.asgi import WebhookApp
-from chatbridge.outbox.redis import RedisOutbox
+from chatbridge.server.app import WebhookApp
+from chatbridge.server.outbox.redis import RedisOutbox
 from chatbridge.whatsapp import kit
 from tests.loopback import free_port
 from tests.redis_server import redis_server
@@ -38,7 +38,7 @@ async def test_an_outage_is_503_logged_once_and_over_when_redis_is_back(
             return response.status_code
 
         assert await post(0) == 200
-    with caplog.at_level(logging.WARNING, logger="chatbridge.asgi"):
+    with caplog.at_level(logging.WARNING, logger="chatbridge.server.app"):
         assert [await post(n) for n in range(1, 4)] == [503, 503, 503]
         with redis_server(port):
             assert [await post(n) for n in range(1, 6)] == [200] * 5

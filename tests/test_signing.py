@@ -3,7 +3,7 @@ import hmac
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatbridge.signing import hmac_digest
+from chatbridge.plugin.signing import hmac_digest
 
 
 @given(

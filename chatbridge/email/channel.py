@@ -21,9 +21,9 @@ from chatbridge.errors import (
     UnsupportedMessageError,
     UnsupportedRequestError,
 )
-from chatbridge.forms import read_form
 from chatbridge.models import Event, Identity, Media, Message, Receipt
-from chatbridge.parsing import load_json
+from chatbridge.plugin.formdata import read_form
+from chatbridge.plugin.parsing import load_json
 from chatbridge.policy import PolicyRules
 from chatbridge.webhook import WebhookRequest, WebhookResult
 

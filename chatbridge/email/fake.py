@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from chatbridge.fake import FakeAPI
+from chatbridge.testing.fake import FakeAPI
 
 
 class FakeMailer(FakeAPI):

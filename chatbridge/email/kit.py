@@ -26,8 +26,6 @@ from chatbridge.email.signature import (
     mailgun_signature,
     sign_sendgrid,
 )
-from chatbridge.fake import FakeAPI
-from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -39,6 +37,8 @@ from chatbridge.models import (
     StatusUpdate,
     Suppressed,
 )
+from chatbridge.testing.fake import FakeAPI
+from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())

@@ -24,7 +24,6 @@ from chatbridge.email.mime import (
 )
 from chatbridge.email.quotes import strip_quoted
 from chatbridge.errors import PayloadError
-from chatbridge.forms import Part
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -40,7 +39,8 @@ from chatbridge.models import (
     StatusUpdate,
     Suppressed,
 )
-from chatbridge.parsing import parse_item, parse_items, unknown_event
+from chatbridge.plugin.formdata import Part
+from chatbridge.plugin.parsing import parse_item, parse_items, unknown_event
 from chatbridge.webhook import digest_id
 
 CHANNEL = "email"

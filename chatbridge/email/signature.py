@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from chatbridge.clock import from_unix
 from chatbridge.errors import ConfigurationError, SignatureError
-from chatbridge.signing import hmac_hex, require_match
+from chatbridge.plugin.signing import hmac_hex, require_match
 
 SENDGRID_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"

@@ -27,7 +27,7 @@ from chatbridge.models import (
     Unfollowed,
     UnknownEvent,
 )
-from chatbridge.parsing import message_received, parse_item
+from chatbridge.plugin.parsing import message_received, parse_item
 from chatbridge.webhook import invalid_reason
 
 CHANNEL = "line"

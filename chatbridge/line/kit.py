@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from chatbridge.channel import ChannelOptions
-from chatbridge.fake import FakeAPI
-from chatbridge.kit import ChannelKit, Sample
 from chatbridge.line import signature
 from chatbridge.line.channel import LineChannel, LineConfig
 from chatbridge.line.fake import FakeLineAPI
@@ -25,6 +23,8 @@ from chatbridge.models import (
     MessageReceived,
     Unfollowed,
 )
+from chatbridge.testing.fake import FakeAPI
+from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 CONFIG = LineConfig(

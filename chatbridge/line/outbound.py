@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
-from chatbridge.limits import check_count, check_length
 from chatbridge.models import Interactive, Media, MediaKind, Message, MessageKind
+from chatbridge.plugin.lengths import check_count, check_length
 
 CHANNEL = "line"
 MAX_MESSAGES_PER_REQUEST = 5

@@ -3,7 +3,7 @@ Base64 HMAC-SHA256 of the raw request body, keyed with the channel secret."""
 
 from __future__ import annotations
 
-from chatbridge.signing import hmac_base64, require_match
+from chatbridge.plugin.signing import hmac_base64, require_match
 
 SIGNATURE_HEADER = "X-Line-Signature"
 

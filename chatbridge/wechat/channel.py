@@ -20,8 +20,8 @@ from chatbridge.errors import (
     UnsupportedRequestError,
 )
 from chatbridge.models import Event, Media, Message, MessageKind, Receipt
+from chatbridge.plugin.tokens import AccessTokenCache
 from chatbridge.policy import PolicyRules
-from chatbridge.tokens import AccessTokenCache
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 from chatbridge.wechat import outbound, signature
 from chatbridge.wechat.crypto import MessageCrypto, aes_key

@@ -25,7 +25,7 @@ from chatbridge.models import (
     Unfollowed,
     UnknownEvent,
 )
-from chatbridge.parsing import message_received, parse_item
+from chatbridge.plugin.parsing import message_received, parse_item
 
 CHANNEL = "wechat"
 _MEDIA = {

@@ -11,8 +11,6 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from chatbridge.channel import ChannelOptions
-from chatbridge.fake import FakeAPI
-from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -28,6 +26,8 @@ from chatbridge.models import (
     Template,
     Unfollowed,
 )
+from chatbridge.testing.fake import FakeAPI
+from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
 from chatbridge.wechat.crypto import MessageCrypto, aes_key

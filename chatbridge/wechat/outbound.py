@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
-from chatbridge.limits import check_count, check_length
 from chatbridge.models import Media, MediaKind, Message, MessageKind
+from chatbridge.plugin.lengths import check_count, check_length
 
 CHANNEL = "wechat"
 

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Mapping
 
 from chatbridge.errors import HandshakeError, SignatureError
-from chatbridge.signing import require_match
+from chatbridge.plugin.signing import require_match
 
 
 def sha1_signature(*parts: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from chatbridge.fake import FakeAPI, json_response, parse_multipart
+from chatbridge.testing.fake import FakeAPI, json_response, parse_multipart
 from chatbridge.whatsapp.channel import WhatsAppConfig
 
 

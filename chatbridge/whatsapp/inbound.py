@@ -28,7 +28,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.parsing import message_received, parse_item, unknown_event
+from chatbridge.plugin.parsing import message_received, parse_item, unknown_event
 from chatbridge.webhook import digest_id, invalid_reason
 from chatbridge.whatsapp.payloads import (
     ENVELOPE,

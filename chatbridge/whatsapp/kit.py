@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from chatbridge.channel import ChannelOptions
-from chatbridge.fake import FakeAPI
-from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     DeliveryState,
     Event,
@@ -26,6 +24,8 @@ from chatbridge.models import (
     Template,
     UnknownEvent,
 )
+from chatbridge.testing.fake import FakeAPI
+from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp import signature
 from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
-from chatbridge.limits import check_count, check_length
 from chatbridge.models import Interactive, Media, MediaKind, Message, MessageKind, Template
+from chatbridge.plugin.lengths import check_count, check_length
 
 CHANNEL = "whatsapp"
 

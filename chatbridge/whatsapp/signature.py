@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Mapping
 
 from chatbridge.errors import HandshakeError
-from chatbridge.signing import hmac_hex, require_match
+from chatbridge.plugin.signing import hmac_hex, require_match
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from chatbridge.kit import ChannelKit
+from chatbridge.testing.kit import ChannelKit
 
 KITS_GROUP = "chatbridge.kits"
 

@@ -27,12 +27,12 @@ from chatbridge.errors import (
     PolicyRefusedError,
     SignatureError,
 )
-from chatbridge.kit import ChannelKit
 from chatbridge.models import Message, UnknownEvent
 from chatbridge.policy import RefusalReason
 from chatbridge.registry import load_channel
-from chatbridge.sandbox import sandbox_channel, served
 from chatbridge.store.memory import MemoryStore
+from chatbridge.testing.kit import ChannelKit
+from chatbridge.testing.sandbox import sandbox_channel, served
 from chatbridge.webhook import WebhookRequest
 
 _JSON = st.recursive(

@@ -18,7 +18,7 @@ from chatbridge.errors import (
     UnsupportedRequestError,
 )
 from chatbridge.models import Event, Identity, Media, Message, Receipt
-from chatbridge.parsing import load_json
+from chatbridge.plugin.parsing import load_json
 from chatbridge.sms.channel import SmsChannel
 from chatbridge.sms.twilio import inbound, signature
 from chatbridge.sms.twilio.errors import UNSUBSCRIBED_RECIPIENT, error_for

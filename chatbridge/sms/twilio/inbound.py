@@ -17,7 +17,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.parsing import message_received, parse_item, unknown_event
+from chatbridge.plugin.parsing import message_received, parse_item, unknown_event
 
 CHANNEL = "sms"
 _STATES = {

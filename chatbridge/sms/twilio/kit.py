@@ -8,8 +8,6 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
 from chatbridge.channel import ChannelOptions
-from chatbridge.fake import FakeAPI
-from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -23,6 +21,8 @@ from chatbridge.models import (
 from chatbridge.sms.twilio import signature
 from chatbridge.sms.twilio.channel import TwilioChannel, TwilioConfig
 from chatbridge.sms.twilio.fake import FakeTwilioAPI
+from chatbridge.testing.fake import FakeAPI
+from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 CONFIG = TwilioConfig(

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from chatbridge.errors import SignatureError
-from chatbridge.signing import hmac_base64, require_match
+from chatbridge.plugin.signing import hmac_base64, require_match
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 BODY_HASH_PARAM = "bodySHA256"

@@ -16,9 +16,9 @@ from chatbridge.errors import (
     UnsupportedMessageError,
     UnsupportedRequestError,
 )
-from chatbridge.forms import parse_form
 from chatbridge.models import Event, Identity, Media, Message, Receipt
-from chatbridge.parsing import load_json
+from chatbridge.plugin.formdata import parse_form
+from chatbridge.plugin.parsing import load_json
 from chatbridge.sms.channel import SmsChannel
 from chatbridge.sms.segments import Encoding
 from chatbridge.sms.vonage import inbound, signature

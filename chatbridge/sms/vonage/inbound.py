@@ -18,7 +18,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.parsing import message_received
+from chatbridge.plugin.parsing import message_received
 
 CHANNEL = "sms"
 _DLR_STATES = {

@@ -10,8 +10,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from chatbridge.channel import ChannelOptions
 from chatbridge.clock import FAKE_EPOCH
-from chatbridge.fake import FakeAPI
-from chatbridge.kit import ChannelKit, Sample
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -24,6 +22,8 @@ from chatbridge.models import (
 from chatbridge.sms.vonage import signature
 from chatbridge.sms.vonage.channel import VonageChannel, VonageConfig
 from chatbridge.sms.vonage.fake import FakeVonageAPI
+from chatbridge.testing.fake import FakeAPI
+from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 CONFIG = VonageConfig(

@@ -20,7 +20,7 @@ import jwt
 
 from chatbridge.clock import from_unix
 from chatbridge.errors import SignatureError
-from chatbridge.signing import require_match
+from chatbridge.plugin.signing import require_match
 
 SignatureMethod = Literal["md5hash", "md5", "sha1", "sha256", "sha512"]
 

@@ -4,7 +4,7 @@ a cap is a PayloadError."""
 import pytest
 
 from chatbridge import PayloadError
-from chatbridge.forms import FormLimits, Part, parse_form, read_form
+from chatbridge.plugin.formdata import FormLimits, Part, parse_form, read_form
 
 pytestmark = pytest.mark.anyio
 MULTIPART = "multipart/form-data; boundary=xyz"

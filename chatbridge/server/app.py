@@ -29,7 +29,7 @@ from chatbridge.channel import Channel
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import WebhookError
 from chatbridge.models import Event
-from chatbridge.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
+from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
 from chatbridge.state import apply_event
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
@@ -38,7 +38,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-logger = logging.getLogger("chatbridge.asgi")
+logger = logging.getLogger("chatbridge.server.app")
 
 
 #: Bodies from this size up are encoded into records in a worker thread.

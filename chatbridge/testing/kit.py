@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chatbridge.channel import Channel, ChannelOptions
-from chatbridge.fake import FakeAPI
 from chatbridge.models import Event, Identity, Media, Message
+from chatbridge.testing.fake import FakeAPI
 from chatbridge.webhook import WebhookRequest
 
 

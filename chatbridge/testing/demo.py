@@ -1,4 +1,4 @@
-"""A short offline tour of chatbridge: ``python -m chatbridge.demo``.
+"""A short offline tour of chatbridge: ``python -m chatbridge.testing.demo``.
 
 Every provider is played by its channel kit: webhooks are signed (and, for WeChat,
 encrypted) the way the provider does it, and sends go to loopback fakes of the
@@ -17,13 +17,13 @@ from chatbridge.clock import FakeClock
 from chatbridge.email import kit as email_kit
 from chatbridge.email.fake import FakeMailer
 from chatbridge.errors import PolicyRefusedError
-from chatbridge.kit import ChannelKit
 from chatbridge.line import LineChannel
 from chatbridge.line import kit as line_kit
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import Contact, Identity, Message, MessageReceived, Template
 from chatbridge.policy import RemedyKind
 from chatbridge.sms.twilio import kit as twilio_kit
+from chatbridge.testing.kit import ChannelKit
 from chatbridge.webhook import WebhookResult
 from chatbridge.wechat import kit as wechat_kit
 from chatbridge.whatsapp import kit as whatsapp_kit

@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from chatbridge.demo import main as demo
+    from chatbridge.testing.demo import main as demo
 
     demo()
     return 0
@@ -94,8 +94,8 @@ def _uvicorn() -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from chatbridge import config
-    from chatbridge.asgi import Handler, WebhookApp
+    from chatbridge.server import config
+    from chatbridge.server.app import Handler, WebhookApp
 
     uvicorn = _uvicorn()
     deployment = config.load(args.config)
@@ -120,7 +120,7 @@ async def _log_event(event: Event, channel: Any) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from chatbridge.sandbox import (
+    from chatbridge.testing.sandbox import (
         SandboxApp,
         builtin_kits,
         sandbox_config,
@@ -162,7 +162,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from chatbridge import config
+    from chatbridge.server import config
 
     deployment = config.load(args.config)
     channel = deployment.channels.get(args.channel)

@@ -20,7 +20,7 @@ from uuid import uuid4
 from redis.asyncio import Redis
 
 from chatbridge.errors import ReplayError
-from chatbridge.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
+from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 from chatbridge.store.redis import connect
 
 # KEYS: seq, items, due, then the once marks, then the records' marks. ARGV: now, this
@@ -74,7 +74,7 @@ return taken
 
 
 class RedisOutbox:
-    """An :class:`~chatbridge.outbox.Outbox` in Redis, under ``prefix`` + ``outbox:``."""
+    """An :class:`~chatbridge.server.outbox.Outbox` in Redis, under ``prefix`` + ``outbox:``."""
 
     def __init__(
         self, client: Redis, prefix: str = "chatbridge:", lease: timedelta = DEFAULT_LEASE

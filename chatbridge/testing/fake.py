@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from chatbridge.forms import Part, parse_form
+from chatbridge.plugin.formdata import Part, parse_form
 
 Handler = Callable[[httpx.Request, re.Match[str]], httpx.Response]
 

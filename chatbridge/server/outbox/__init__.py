@@ -9,7 +9,7 @@ record. The worker then takes due records (:meth:`Outbox.due` leases them for
 dead-letters each.
 
 Backends: :class:`MemoryOutbox` (one process, tests), :class:`SQLiteOutbox` (one host,
-survives restarts) and ``chatbridge.outbox.redis.RedisOutbox`` (shared, imported on
+survives restarts) and ``chatbridge.server.outbox.redis.RedisOutbox`` (shared, imported on
 demand). Dedup marks expire at O(1) cost per event in each.
 """
 
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from chatbridge.outbox.memory import MemoryOutbox
-from chatbridge.outbox.sqlite import SQLiteOutbox
-from chatbridge.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
+from chatbridge.server.outbox.memory import MemoryOutbox
+from chatbridge.server.outbox.sqlite import SQLiteOutbox
+from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 
 
 class Outbox(Protocol):

@@ -39,7 +39,7 @@ def make_client(
 
 def _aiohttp_transport() -> httpx.AsyncBaseTransport:
     try:
-        from chatbridge.aiohttp_transport import AiohttpTransport
+        from chatbridge.http.aiohttp import AiohttpTransport
     except ImportError as exc:
         raise ConfigurationError(
             "the aiohttp HTTP engine needs: pip install 'chatbridge[aiohttp]'"

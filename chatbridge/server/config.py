@@ -30,8 +30,8 @@ from pydantic import ValidationError
 from chatbridge.channel import Channel
 from chatbridge.errors import ConfigurationError
 from chatbridge.http import DEFAULT_ENGINE, Engine
-from chatbridge.outbox import DEFAULT_LEASE, MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.registry import load_channel
+from chatbridge.server.outbox import DEFAULT_LEASE, MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
 from chatbridge.store.sqlite import SQLiteStore
@@ -85,7 +85,7 @@ def _outbox(table: dict[str, Any]) -> Outbox:
     if kind == "sqlite":
         return SQLiteOutbox(table.get("path", "outbox.db"), lease)
     if kind == "redis":
-        from chatbridge.outbox.redis import RedisOutbox
+        from chatbridge.server.outbox.redis import RedisOutbox
 
         return RedisOutbox.from_url(table.get("url", "redis://localhost:6379/0"), lease=lease)
     raise ConfigurationError(f"unknown outbox kind {kind!r} (memory, sqlite or redis)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chatbridge.errors import ReplayError
-from chatbridge.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
+from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 from chatbridge.store.expiry import ExpiringKeys
 
 
@@ -22,7 +22,7 @@ class _Entry:
 
 
 class MemoryOutbox:
-    """An :class:`~chatbridge.outbox.Outbox` in dictionaries (atomic: no awaits)."""
+    """An :class:`~chatbridge.server.outbox.Outbox` in dictionaries (atomic: no awaits)."""
 
     def __init__(self, lease: timedelta = DEFAULT_LEASE) -> None:
         self._entries: dict[str, _Entry] = {}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from chatbridge.errors import ReplayError
-from chatbridge.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
+from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 from chatbridge.store.sqlite import SQLiteFile, sweep_expired
 
 _T = TypeVar("_T")
@@ -32,7 +32,7 @@ _SWEEP_PER_MARK = 2
 
 
 class SQLiteOutbox:
-    """An :class:`~chatbridge.outbox.Outbox` in one SQLite file.
+    """An :class:`~chatbridge.server.outbox.Outbox` in one SQLite file.
 
     Every step is one transaction committed with ``synchronous=FULL``: an accepted
     event is on disk before the provider is answered, even if the machine loses power.

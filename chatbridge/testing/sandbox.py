@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from chatbridge.asgi import Receive, Scope, Send
 from chatbridge.errors import ConfigurationError
-from chatbridge.fake import FakeAPI
-from chatbridge.kit import ChannelKit
+from chatbridge.server.app import Receive, Scope, Send
+from chatbridge.testing.fake import FakeAPI
+from chatbridge.testing.kit import ChannelKit
 from chatbridge.webhook import WebhookRequest
 
 #: For each kit: its registry channel type, and the config field(s) holding API bases.
