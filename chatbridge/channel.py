@@ -1,18 +1,23 @@
 """The channel plugin contract and the plumbing every channel shares.
 
-A channel subclasses :class:`Channel` and states only what differs: how its webhooks are
-verified and parsed (:meth:`Channel._receive`), how a message goes on the wire
-(:meth:`Channel._deliver`), its media endpoints, its error codes and its
-:class:`~chatbridge.policy.PolicyRules`. Size limits, deduplication, state updates,
-policy checks, quota bookkeeping and HTTP error handling live here, once.
+A channel subclasses :class:`Channel`, declares ``name`` and ``config_type`` and
+implements two methods: how its webhooks are verified and parsed
+(:meth:`Channel._receive`) and how a message is put on the wire
+(:meth:`Channel._deliver`). Everything else has a default: media endpoints and error
+mapping (override where the provider has them), :class:`~chatbridge.policy.PolicyRules`
+(none), size limits, deduplication, state updates, policy checks, quota reservations and
+HTTP error handling. The verbs: a channel *delivers* a message (puts it on the wire),
+the webhook app's outbox *accepts* events (queues them), and its worker *dispatches*
+them (hands them to the application's handler).
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, ClassVar, NoReturn, Self, TypedDict, Unpack
 
@@ -24,6 +29,7 @@ from chatbridge import http
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import (
     DeliveryUnknownError,
+    ErrorCodes,
     MessageInvalidError,
     PayloadError,
     PayloadTooLargeError,
@@ -33,16 +39,11 @@ from chatbridge.errors import (
     ReplayError,
     UnsupportedMediaTypeError,
     UnsupportedMessageError,
+    UnsupportedOperationError,
+    provider_error,
 )
 from chatbridge.models import Contact, Event, Identity, Media, Message, Receipt, Window
-from chatbridge.policy import (
-    QUOTA_RETENTION,
-    Decision,
-    PolicyEngine,
-    PolicyRules,
-    quota_key,
-    rate_window,
-)
+from chatbridge.policy import Decision, PolicyEngine, PolicyRules
 from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
@@ -56,6 +57,11 @@ _NEVER_SENT = (
     httpx.ProxyError,
     httpx.UnsupportedProtocol,
 )
+
+
+#: What a concrete channel must implement; everything else has a default.
+_REQUIRED = ("_receive", "_deliver")
+_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 
 
 class ChannelOptions(TypedDict, total=False):
@@ -78,7 +84,7 @@ class Channel(ABC):
     created.
     """
 
-    #: The channel's registry name ("whatsapp"); identities use it as their channel.
+    #: The channel's name ("whatsapp"); identities use it as their channel.
     name: ClassVar[str]
     #: The pydantic model of the channel's configuration (see :meth:`from_config`).
     config_type: ClassVar[type[BaseModel]]
@@ -91,6 +97,25 @@ class Channel(ABC):
     content_types: ClassVar[frozenset[str]] = frozenset()
     #: How long a received event id is remembered for deduplication.
     dedup_ttl: timedelta = timedelta(days=3)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check, when a concrete channel class is defined, that it declares what the
+        registry, the config loader and identities need."""
+        super().__init_subclass__(**kwargs)
+        if any(getattr(getattr(cls, m), "__isabstractmethod__", False) for m in _REQUIRED):
+            return  # an abstract base shared by channels (SmsChannel)
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise TypeError(
+                f"{cls.__qualname__} must set name to a lowercase channel name such as "
+                f"'acme' (letters, digits, '-' or '_'); got {name!r}"
+            )
+        config_type = getattr(cls, "config_type", None)
+        if not (isinstance(config_type, type) and issubclass(config_type, BaseModel)):
+            raise TypeError(
+                f"{cls.__qualname__} must set config_type to the pydantic model of its "
+                f"configuration; got {config_type!r}"
+            )
 
     def __init__(self, config: BaseModel, **options: Unpack[ChannelOptions]) -> None:
         self.config = config
@@ -136,7 +161,7 @@ class Channel(ABC):
         :class:`~chatbridge.errors.WebhookError` subclass for anything that must be
         refused. (The webhook app queues instead: :meth:`parse_request`, then its
         outbox's atomic ``accept``.)"""
-        result = await self._accept(await self.parse_request(request))
+        result = await self._apply(await self.parse_request(request))
         return replace(result, response=await self.answer(result))
 
     async def parse_request(self, request: WebhookRequest) -> WebhookResult:
@@ -179,7 +204,7 @@ class Channel(ABC):
                 f"over the {self.max_body_bytes}-byte limit"
             )
 
-    async def _accept(self, parsed: WebhookResult) -> WebhookResult:
+    async def _apply(self, parsed: WebhookResult) -> WebhookResult:
         """Refuse a replayed one-time value, deduplicate ``parsed.events`` and apply
         the new ones to the store; an event whose state update fails is forgotten again,
         so the provider's retry is processed rather than dropped as a duplicate."""
@@ -259,65 +284,19 @@ class Channel(ABC):
             self.validate(message)
         if idempotency_key is not None and self.idempotency_ttl is None:
             raise UnsupportedMessageError(f"{self.name} has no idempotency keys")
-        held = await self._holds(idempotency_key)
+        reservation = await self.policy.reservation(
+            self.name, self.rules, idempotency_key, self.idempotency_ttl
+        )
         billable = idempotency_key is not None or await self._is_billable(messages[0])
         for message in messages:
             decision = await self.policy.check(
-                self.name, self.rules, message, contact, billable=billable and not held
+                self.name, self.rules, message, contact, billable=billable and not reservation.held
             )
             if not decision.allowed:
                 raise PolicyRefusedError(decision)
-        reserved = [] if held else await self._reserve(messages[0], contact, billable)
-        try:
-            receipt = await self._deliver_batch(messages, idempotency_key)
-        except DeliveryUnknownError as exc:
-            await self._hold(exc.idempotency_key)  # it may be out: the reservation stays
-            raise
-        except Exception:
-            for key in reserved:
-                await self.store.consume(key, -1, None)
-            raise
-        await self._hold(idempotency_key)  # the caller's key: a repeat is not counted
-        return receipt
-
-    async def _holds(self, idempotency_key: str | None) -> bool:
-        """Whether a send with ``idempotency_key`` already took its quota unit."""
-        if idempotency_key is None:
-            return False
-        return await self.store.counter(f"{self.name}:held:{idempotency_key}") > 0
-
-    async def _hold(self, idempotency_key: str | None) -> None:
-        """Remember, as long as the provider remembers the key, that the send with
-        ``idempotency_key`` took its quota unit, so sends repeating the key take none."""
-        if idempotency_key is not None and self.idempotency_ttl is not None:
-            key = f"{self.name}:held:{idempotency_key}"
-            await self.store.consume(key, 1, 1, self.clock.now() + self.idempotency_ttl)
-
-    async def _reserve(
-        self, message: Message, contact: Contact | None, billable: bool
-    ) -> list[str]:
-        """Atomically take one unit of every counter the send is limited by (monthly
-        quota, per-contact rate), so concurrent sends cannot overspend. Returns the keys
-        taken, to give back if the provider refuses."""
-        now = self.clock.now()
-        limits: list[tuple[str, int, datetime]] = []
-        if self.rules.monthly_quota is not None and billable:
-            key = quota_key(self.name, self.rules, now)
-            limits.append((key, self.rules.monthly_quota, now + QUOTA_RETENTION))
-        if self.rules.rate_limit is not None:
-            key, ends = rate_window(self.rules, message.contact, now)
-            limits.append((key, self.rules.rate_limit.count, ends))
-        taken: list[str] = []
-        for key, limit, expires_at in limits:
-            if not await self.store.consume(key, 1, limit, expires_at):
-                for done in taken:
-                    await self.store.consume(done, -1, None)
-                decision = await self.policy.check(
-                    self.name, self.rules, message, contact, billable=billable
-                )
-                raise PolicyRefusedError(decision)
-            taken.append(key)
-        return taken
+        await reservation.take(messages[0], contact, billable=billable)
+        async with reservation:
+            return await self._deliver_batch(messages, idempotency_key)
 
     async def _deliver_batch(
         self, messages: Sequence[Message], idempotency_key: str | None = None
@@ -355,13 +334,19 @@ class Channel(ABC):
 
     # -- media ------------------------------------------------------------------------
 
-    @abstractmethod
     async def upload_media(self, media: Media) -> Media:
-        """Upload ``media.data``; returns the media with its ``provider_id`` set."""
+        """Upload ``media.data``; returns the media with its ``provider_id`` set.
+        Default: :class:`~chatbridge.errors.UnsupportedOperationError`."""
+        raise UnsupportedOperationError(
+            f"{self.name} has no media upload API: send media by its https URL"
+        )
 
-    @abstractmethod
     async def download_media(self, media: Media) -> bytes:
-        """The bytes of an inbound (or uploaded) media item."""
+        """The bytes of an inbound (or uploaded) media item. Default: the bytes the
+        webhook carried, else :class:`~chatbridge.errors.UnsupportedOperationError`."""
+        if media.data is not None:
+            return media.data
+        raise UnsupportedOperationError(f"{self.name} has no media download API")
 
     # -- HTTP -------------------------------------------------------------------------
 
@@ -395,9 +380,22 @@ class Channel(ABC):
             self._raise_for(response)
         return response
 
-    @abstractmethod
+    #: The provider's error codes by meaning, for the default :meth:`_raise_for`.
+    error_codes: ClassVar[ErrorCodes] = ErrorCodes()
+
     def _raise_for(self, response: httpx.Response) -> NoReturn:
-        """Raise the typed error for an error response of the provider's API."""
+        """Raise the typed error for an error response of the provider's API. Default:
+        by HTTP status (429 rate limit, 401/403 auth, 5xx unavailable); channels whose
+        provider answers error codes override this, mapping them with ``error_codes``."""
+        raise provider_error(
+            f"{self.name} API answered HTTP {response.status_code}",
+            self.error_codes,
+            provider=self.name,
+            code=None,
+            provider_message=response.text[:500],
+            http_status=response.status_code,
+            retry_after=http.retry_after(response),
+        )
 
     def _unexpected(
         self, response: httpx.Response, what: str, idempotency_key: str | None = None

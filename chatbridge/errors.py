@@ -82,6 +82,10 @@ class UnsupportedMessageError(MessageInvalidError):
     """The channel cannot carry this kind of message at all."""
 
 
+class UnsupportedOperationError(UnsupportedMessageError):
+    """The channel's provider has no such operation (a media upload API, say)."""
+
+
 class InvalidAddressError(MessageInvalidError, ValueError):
     """An address is not one valid address of its channel (a list, CR/LF, bad syntax).
     Also a ValueError, so inbound mappers report such an item as malformed."""
@@ -190,9 +194,11 @@ def provider_error(
     http_status: int | None = None,
     details: dict[str, Any] | None = None,
     retry_after: float | None = None,
+    match: object = None,
 ) -> ProviderError:
-    """The typed error for a provider's answer: by its code first, then by HTTP status
-    (429 rate limit, 401/403 auth, 5xx unavailable)."""
+    """The typed error for a provider's answer: by its code first (or by ``match``, a
+    finer key such as a ``(code, subcode)`` pair, when ``codes`` names it), then by HTTP
+    status (429 rate limit, 401/403 auth, 5xx unavailable)."""
     kwargs: dict[str, Any] = {
         "provider": provider,
         "code": code,
@@ -201,12 +207,14 @@ def provider_error(
         "details": details,
     }
     status = http_status or 0
-    if code in codes.policy:
+    groups = (codes.policy, codes.rate_limit, codes.auth, codes.unavailable)
+    key = match if match is not None and any(match in group for group in groups) else code
+    if key in codes.policy:
         return ProviderPolicyError(text, **kwargs)
-    if code in codes.rate_limit or status == 429:
+    if key in codes.rate_limit or status == 429:
         return RateLimitedError(text, retry_after=retry_after, **kwargs)
-    if code in codes.auth or status in (401, 403):
+    if key in codes.auth or status in (401, 403):
         return ProviderAuthError(text, **kwargs)
-    if code in codes.unavailable or status >= 500:
+    if key in codes.unavailable or status >= 500:
         return ProviderUnavailableError(text, **kwargs)
     return ProviderError(text, **kwargs)

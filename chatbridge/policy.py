@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -17,6 +18,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from chatbridge.clock import Clock
 from chatbridge.models import Contact, Identity, Message, MessageKind, Window, WindowState
 from chatbridge.store.base import ContactState, Store
+
+if TYPE_CHECKING:
+    from chatbridge.reservation import Reservation
 
 #: Kinds of message a business can send (the others only ever arrive).
 OUTBOUND_KINDS: tuple[MessageKind, ...] = (
@@ -139,12 +143,32 @@ class PolicyEngine:
     """Evaluates :class:`PolicyRules` for a send against the store and the clock."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
-        self._store = store
+        self.store = store
         self._clock = clock
+
+    def now(self) -> datetime:
+        """The engine's clock reading."""
+        return self._clock.now()
+
+    async def reservation(
+        self,
+        channel: str,
+        rules: PolicyRules,
+        idempotency_key: str | None = None,
+        key_ttl: timedelta | None = None,
+    ) -> Reservation:
+        """A :class:`~chatbridge.reservation.Reservation` for one send; ``key_ttl`` is
+        how long the provider remembers ``idempotency_key`` (None: it has no keys)."""
+        from chatbridge.reservation import Reservation, held_key
+
+        held = idempotency_key is not None and (
+            await self.store.counter(held_key(channel, idempotency_key)) > 0
+        )
+        return Reservation(self, channel, rules, idempotency_key, key_ttl, held)
 
     async def window(self, channel: str, rules: PolicyRules, identity: Identity) -> Window:
         """The current customer-service window of ``identity``."""
-        state = await self._store.contact_state(identity)
+        state = await self.store.contact_state(identity)
         return self._window(channel, rules, identity, state, self._clock.now())
 
     @staticmethod
@@ -191,15 +215,15 @@ class PolicyEngine:
         """
         now = self._clock.now()
         identity = message.contact
-        state = await self._store.contact_state(identity)
+        state = await self.store.contact_state(identity)
         refusal = self._refusal(channel, rules, message, state, now)
         if refusal is None and billable and rules.monthly_quota is not None:
-            used = await self._store.counter(quota_key(channel, rules, now))
+            used = await self.store.counter(quota_key(channel, rules, now))
             if used >= rules.monthly_quota:
                 refusal = _quota_refusal(rules.monthly_quota, used, _quota_month(rules, now))
         if refusal is None and rules.rate_limit is not None:
             key, ends = rate_window(rules, identity, now)
-            if await self._store.counter(key) >= rules.rate_limit.count:
+            if await self.store.counter(key) >= rules.rate_limit.count:
                 refusal = _rate_refusal(rules.rate_limit, ends)
         if refusal is None:
             return Decision(allowed=True, channel=channel, contact=identity, kind=message.kind)

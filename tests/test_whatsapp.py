@@ -37,8 +37,9 @@ from chatbridge import (
 )
 from chatbridge.http import RetryPolicy
 from chatbridge.models import Media, MessageReceived, StatusUpdate, UnknownEvent
+from chatbridge.plugin.graph import error_response as graph_error
 from chatbridge.whatsapp import WhatsAppChannel, kit
-from chatbridge.whatsapp.fake import FakeWhatsAppAPI, graph_error
+from chatbridge.whatsapp.fake import FakeWhatsAppAPI
 from chatbridge.whatsapp.inbound import parse_notification
 from tests.mutations import broken
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import NoReturn, Unpack
+from typing import Unpack
 
 import anyio.to_thread
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from chatbridge.channel import Channel, ChannelOptions
@@ -16,12 +15,11 @@ from chatbridge.errors import (
     ConfigurationError,
     MessageInvalidError,
     PayloadError,
-    ProviderError,
     SignatureError,
     UnsupportedMessageError,
     UnsupportedRequestError,
 )
-from chatbridge.models import Event, Identity, Media, Message, Receipt
+from chatbridge.models import Event, Identity, Message, Receipt
 from chatbridge.plugin.formdata import read_form
 from chatbridge.plugin.parsing import load_json
 from chatbridge.policy import PolicyRules
@@ -90,7 +88,7 @@ class EmailChannel(Channel):
         through the same size limit, dedup and state path as webhooks."""
         self._check_size(raw)
         message = await anyio.to_thread.run_sync(mime.parse_message, raw, self.clock.now())
-        return await self._accept(WebhookResult(events=[providers.received(message)]))
+        return await self._apply(WebhookResult(events=[providers.received(message)]))
 
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
         if request.method != "POST":
@@ -191,22 +189,6 @@ class EmailChannel(Channel):
             message.contact,
             message_id,
             {"subject": message.subject, "references": email.get("References")},
-        )
-
-    # -- media ------------------------------------------------------------------------
-
-    async def upload_media(self, media: Media) -> Media:
-        raise UnsupportedMessageError("email has no media store: attachments travel in the message")
-
-    async def download_media(self, media: Media) -> bytes:
-        """Inbound attachments arrive with their bytes; this returns them."""
-        if media.data is None:
-            raise MessageInvalidError("this attachment has no bytes")
-        return media.data
-
-    def _raise_for(self, response: httpx.Response) -> NoReturn:
-        raise ProviderError(
-            f"email provider answered HTTP {response.status_code}", provider=self.name
         )
 
 

@@ -13,10 +13,8 @@ from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.errors import (
     DeliveryUnknownError,
     MessageInvalidError,
-    PolicyRefusedError,
     ProviderError,
     ProviderUnavailableError,
-    UnsupportedMessageError,
     UnsupportedRequestError,
 )
 from chatbridge.line import outbound, signature
@@ -175,13 +173,15 @@ class LineChannel(Channel):
         requests LINE already accepted are not repeated, nor counted again."""
         self.validate(message)
         key = outbound.retry_key(idempotency_key)
-        held = await self._holds(key)
+        reservation = await self.policy.reservation(
+            self.name, self.rules, key, self.idempotency_ttl
+        )
         decisions = [
             await self.policy.check(
                 self.name,
                 self.rules,
                 message.model_copy(update={"contact": i}),
-                billable=not held,
+                billable=not reservation.held,
             )
             for i in dict.fromkeys(recipients)
         ]
@@ -189,33 +189,23 @@ class LineChannel(Channel):
         refused = [decision for decision in decisions if not decision.allowed]
         if not sent:
             return MulticastResult(sent=[], refused=refused)
-        now = self.clock.now()
-        quota = quota_key(self.name, self.rules, now)
-        limit, expires_at = self.rules.monthly_quota, now + QUOTA_RETENTION
-        if not held and not await self.store.consume(quota, len(sent), limit, expires_at):
-            first = message.model_copy(update={"contact": sent[0]})
-            raise PolicyRefusedError(await self.policy.check(self.name, self.rules, first))
+        first = message.model_copy(update={"contact": sent[0]})
+        await reservation.take(first, None, billable=True, units=len(sent))
         body = outbound.message_object(message)
-        done = 0
-        try:
+        async with reservation:
             size = outbound.MAX_MULTICAST_RECIPIENTS
             for index, start in enumerate(range(0, len(sent), size)):
                 chunk = sent[start : start + size]
-                await self._post(
-                    "/v2/bot/message/multicast",
-                    {"to": [i.address for i in chunk], "messages": [body]},
-                    retry_key=outbound.chunk_key(key, index),
-                )
-                done += len(chunk)
-        except DeliveryUnknownError as exc:
-            exc.idempotency_key = key  # the multicast's key, whichever request failed
-            await self._hold(key)
-            done = len(sent)  # the retry with the key sends the rest
-            raise
-        finally:
-            if done < len(sent) and not held:
-                await self.store.consume(quota, done - len(sent), None)
-        await self._hold(idempotency_key)
+                try:
+                    await self._post(
+                        "/v2/bot/message/multicast",
+                        {"to": [i.address for i in chunk], "messages": [body]},
+                        retry_key=outbound.chunk_key(key, index),
+                    )
+                except DeliveryUnknownError as exc:
+                    exc.idempotency_key = key  # the multicast's, whichever request failed
+                    raise
+                reservation.sent(len(chunk))
         return MulticastResult(sent=sent, refused=refused)
 
     # -- quota ------------------------------------------------------------------------
@@ -243,11 +233,6 @@ class LineChannel(Channel):
         return status
 
     # -- media ------------------------------------------------------------------------
-
-    async def upload_media(self, media: Media) -> Media:
-        raise UnsupportedMessageError(
-            "LINE has no media upload API: host the file and send its https URL in media.url"
-        )
 
     async def download_media(self, media: Media) -> bytes:
         """The content of an inbound image, video, audio or file message (hosted by LINE,

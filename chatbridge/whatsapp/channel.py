@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from chatbridge.channel import Channel
 from chatbridge.errors import MediaError, MessageInvalidError, UnsupportedRequestError
 from chatbridge.models import Media, Message, Receipt
+from chatbridge.plugin import graph
 from chatbridge.policy import PolicyRules
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
-from chatbridge.whatsapp import outbound, signature
+from chatbridge.whatsapp import outbound
 from chatbridge.whatsapp.errors import error_for
 from chatbridge.whatsapp.inbound import parse_notification
 from chatbridge.whatsapp.payloads import WAMediaInfo, WASendResult, WAUploadResult
@@ -54,7 +55,7 @@ class WhatsAppChannel(Channel):
 
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
         if request.method == "GET":
-            challenge = signature.answer_handshake(
+            challenge = graph.answer_handshake(
                 request.query, self.config.verify_token.get_secret_value()
             )
             return WebhookResult(response=WebhookResponse(body=challenge.encode()))
@@ -62,9 +63,9 @@ class WhatsAppChannel(Channel):
             raise UnsupportedRequestError(
                 f"WhatsApp webhooks are GET or POST, not {request.method}"
             )
-        signature.verify(
+        graph.verify(
             request.body,
-            request.header(signature.SIGNATURE_HEADER),
+            request.header(graph.SIGNATURE_HEADER),
             self.config.app_secret.get_secret_value(),
         )
         return WebhookResult(events=parse_notification(request.body, self.clock.now()))

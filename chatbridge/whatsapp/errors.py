@@ -1,18 +1,14 @@
-"""Graph API error responses -> chatbridge errors.
+"""WhatsApp's Graph API error codes (the body is Graph's: :mod:`chatbridge.plugin.graph`).
 
-Body shape: ``{"error": {"message", "type", "code", "error_subcode", "error_data":
-{"details"}, "fbtrace_id"}}``. Meta recommends branching on ``code``, not on titles.
+Meta recommends branching on ``code``, not on titles; sources in docs/whatsapp.md.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import httpx
 
-from chatbridge.errors import ErrorCodes, ProviderError, provider_error
-from chatbridge.http import retry_after
+from chatbridge.errors import ErrorCodes, ProviderError
+from chatbridge.plugin import graph
 
 CODES = ErrorCodes(
     # Access token expired or invalid, missing permission.
@@ -27,26 +23,5 @@ CODES = ErrorCodes(
 
 
 def error_for(response: httpx.Response) -> ProviderError:
-    """The typed error for a Graph API error response."""
-    error = _error_object(response)
-    code = error.get("code")
-    details = (error.get("error_data") or {}).get("details")
-    message = str(error.get("message", response.reason_phrase))
-    return provider_error(
-        f"WhatsApp API error {code}: {message}" + (f" ({details})" if details else ""),
-        CODES,
-        provider="whatsapp",
-        code=code,
-        provider_message=message,
-        http_status=response.status_code,
-        details=error,
-        retry_after=retry_after(response),
-    )
-
-
-def _error_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        error = json.loads(response.content).get("error")
-    except (ValueError, AttributeError):
-        error = None
-    return error if isinstance(error, dict) else {"message": response.text[:500]}
+    """The typed error for a WhatsApp Cloud API error response."""
+    return graph.error_for(response, CODES, provider="whatsapp")

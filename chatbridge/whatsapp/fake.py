@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from chatbridge.plugin import graph
 from chatbridge.testing.fake import FakeAPI, json_response, parse_multipart
 from chatbridge.whatsapp.channel import WhatsAppConfig
 
@@ -20,12 +21,6 @@ class StoredMedia:
     data: bytes
     mime_type: str
     sha256: str
-
-
-def graph_error(status: int, code: int, message: str) -> httpx.Response:
-    """A Graph API error response."""
-    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "FAKE"}
-    return json_response(status, {"error": error})
 
 
 class FakeWhatsAppAPI(FakeAPI):
@@ -56,7 +51,7 @@ class FakeWhatsAppAPI(FakeAPI):
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if not self._authorized(request):
             self.requests.append(request)
-            return graph_error(401, 190, "Error validating access token")
+            return graph.error_response(401, 190, "Error validating access token")
         return super().__call__(request)
 
     def _messages(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -64,12 +59,12 @@ class FakeWhatsAppAPI(FakeAPI):
         if body.get("messaging_product") != "whatsapp" or (
             not body.get("to") and not body.get("message_id")
         ):
-            return graph_error(400, 100, "(#100) Invalid parameter")
+            return graph.error_response(400, 100, "(#100) Invalid parameter")
         if body.get("status") == "read":
             return json_response(200, {"success": True})
         if body.get("type") != "template" and self.window_closed(str(body["to"])):
             message = "(#131047) Re-engagement message: more than 24 hours have passed"
-            return graph_error(400, 131047, message)
+            return graph.error_response(400, 131047, message)
         self.sent.append(body)
         to = str(body["to"])
         message_id = f"wamid.FAKE{next(self._ids):08d}"
@@ -85,7 +80,7 @@ class FakeWhatsAppAPI(FakeAPI):
     def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         parts = parse_multipart(request)
         if "file" not in parts or "type" not in parts:
-            return graph_error(400, 100, "(#100) The parameter file is required")
+            return graph.error_response(400, 100, "(#100) The parameter file is required")
         media_id = f"{next(self._ids):016d}"
         data = parts["file"].data
         self.media[media_id] = StoredMedia(
@@ -96,7 +91,7 @@ class FakeWhatsAppAPI(FakeAPI):
     def _media_info(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         media_id = match["media_id"]
         if media_id not in self.media:
-            return graph_error(404, 100, "(#100) Unsupported get request")
+            return graph.error_response(404, 100, "(#100) Unsupported get request")
         stored = self.media[media_id]
         return json_response(
             200,

@@ -24,10 +24,10 @@ from chatbridge.models import (
     Template,
     UnknownEvent,
 )
+from chatbridge.plugin import graph
 from chatbridge.testing.fake import FakeAPI
 from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
-from chatbridge.whatsapp import signature
 from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
 
@@ -297,9 +297,7 @@ def webhook(body: bytes) -> WebhookRequest:
 
 def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     app_secret = secret or CONFIG.app_secret.get_secret_value()
-    return request.with_headers(
-        **{signature.SIGNATURE_HEADER: signature.sign(request.body, app_secret)}
-    )
+    return request.with_headers(**{graph.SIGNATURE_HEADER: graph.sign(request.body, app_secret)})
 
 
 def open_conversation(address: str, now: datetime) -> list[bytes]:

@@ -14,7 +14,6 @@ from chatbridge.errors import (
     MessageInvalidError,
     PayloadError,
     ProviderPolicyError,
-    UnsupportedMessageError,
     UnsupportedRequestError,
 )
 from chatbridge.models import Event, Identity, Media, Message, Receipt
@@ -143,9 +142,6 @@ class TwilioChannel(SmsChannel):
         )
 
     # -- media ------------------------------------------------------------------------
-
-    async def upload_media(self, media: Media) -> Media:
-        raise UnsupportedMessageError("Twilio sends MMS media by public URL; it has no upload API")
 
     async def download_media(self, media: Media) -> bytes:
         """Fetch inbound MMS media (Twilio may require the account's basic auth and

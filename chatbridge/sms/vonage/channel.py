@@ -10,13 +10,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from chatbridge.errors import (
-    MessageInvalidError,
     PayloadError,
     SignatureError,
     UnsupportedMessageError,
     UnsupportedRequestError,
 )
-from chatbridge.models import Event, Identity, Media, Message, Receipt
+from chatbridge.models import Event, Identity, Message, Receipt
 from chatbridge.plugin.formdata import parse_form
 from chatbridge.plugin.parsing import load_json
 from chatbridge.sms.channel import SmsChannel
@@ -126,13 +125,7 @@ class VonageChannel(SmsChannel):
             body | {"estimate": estimate.model_dump(mode="json")},
         )
 
-    # -- media ------------------------------------------------------------------------
-
-    async def upload_media(self, media: Media) -> Media:
-        raise UnsupportedMessageError("the Vonage SMS API has no media")
-
-    async def download_media(self, media: Media) -> bytes:
-        raise MessageInvalidError("Vonage SMS messages carry no media")
+    # -- HTTP -------------------------------------------------------------------------
 
     def _raise_for(self, response: httpx.Response) -> NoReturn:
         raise error_for(str(response.status_code), response.text[:500], {}, response.status_code)

@@ -1,0 +1,93 @@
+"""What every channel on Meta's Graph API shares (WhatsApp, Messenger, Instagram).
+
+- Webhook POSTs carry ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body,
+  key = the app secret>``.
+- The subscription handshake is a GET with ``hub.mode=subscribe``, ``hub.verify_token``
+  equal to the token set in the app dashboard, and ``hub.challenge`` to echo verbatim.
+- Error answers are ``{"error": {"message", "type", "code", "error_subcode",
+  "error_data": {"details"}, "fbtrace_id"}}``; Meta says to branch on ``code``.
+
+Sources: docs/whatsapp.md, docs/messenger.md.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from chatbridge.errors import ErrorCodes, HandshakeError, ProviderError, provider_error
+from chatbridge.http import retry_after
+from chatbridge.plugin.signing import hmac_hex, require_match
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def sign(body: bytes, app_secret: str) -> str:
+    """The ``X-Hub-Signature-256`` value Meta would send for ``body``."""
+    return "sha256=" + hmac_hex(app_secret, body)
+
+
+def verify(body: bytes, header: str | None, app_secret: str) -> None:
+    """Raise :class:`~chatbridge.errors.SignatureError` unless ``header`` signs ``body``."""
+    require_match(sign(body, app_secret), header, what=SIGNATURE_HEADER)
+
+
+def answer_handshake(query: Mapping[str, str], verify_token: str) -> str:
+    """The challenge to echo for a valid subscription handshake; else HandshakeError."""
+    if query.get("hub.mode") != "subscribe":
+        raise HandshakeError("hub.mode must be 'subscribe'")
+    token = query.get("hub.verify_token", "")
+    if not hmac.compare_digest(token.encode(), verify_token.encode()):
+        raise HandshakeError("hub.verify_token does not match the configured verify token")
+    challenge = query.get("hub.challenge")
+    if not challenge:
+        raise HandshakeError("hub.challenge is missing")
+    return challenge
+
+
+def error_for(response: httpx.Response, codes: ErrorCodes, *, provider: str) -> ProviderError:
+    """The typed error for a Graph API error response; ``codes`` are the channel's."""
+    error = _error_object(response)
+    code = error.get("code")
+    subcode = error.get("error_subcode")
+    details = (error.get("error_data") or {}).get("details")
+    message = str(error.get("message", response.reason_phrase))
+    text = f"{provider} API error {code}" + (f"/{subcode}" if subcode else "")
+    return provider_error(
+        f"{text}: {message}" + (f" ({details})" if details else ""),
+        codes,
+        provider=provider,
+        code=code,
+        match=(code, subcode),
+        provider_message=message,
+        http_status=response.status_code,
+        details=error,
+        retry_after=retry_after(response),
+    )
+
+
+def _error_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        error = json.loads(response.content).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return error if isinstance(error, dict) else {"message": response.text[:500]}
+
+
+def error_response(
+    status: int, code: int, message: str, subcode: int | None = None
+) -> httpx.Response:
+    """A Graph API error response, as the fakes answer."""
+    error: dict[str, Any] = {
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "FAKE",
+    }
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return httpx.Response(status, json={"error": error})
