@@ -19,7 +19,7 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ClassVar, NoReturn, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, TypedDict, Unpack
 
 import anyio
 import httpx
@@ -48,6 +48,10 @@ from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
+
+if TYPE_CHECKING:
+    from chatbridge.plugin.lengths import Lengths
+    from chatbridge.plugin.parsing import Inbound
 
 #: Transport failures that happen before a request can reach the provider.
 _NEVER_SENT = (
@@ -152,6 +156,19 @@ class Channel(ABC):
     def identity(self, address: str) -> Identity:
         """An identity on this channel."""
         return Identity(channel=self.name, address=address)
+
+    def inbound(self) -> Inbound:
+        """Event builders for this channel's mappers, stamped with the time now."""
+        from chatbridge.plugin.parsing import Inbound  # the plugin layer builds on this
+
+        return Inbound(self.name, self.clock.now())
+
+    @property
+    def lengths(self) -> Lengths:
+        """Length and count checks that name this channel in their errors."""
+        from chatbridge.plugin.lengths import Lengths
+
+        return Lengths(self.name)
 
     # -- inbound ----------------------------------------------------------------------
 

@@ -22,11 +22,11 @@ from chatbridge.clock import FakeClock
 from chatbridge.email import kit as email
 from chatbridge.line import kit as line
 from chatbridge.models import Event
+from chatbridge.plugin.kit import ChannelKit
 from chatbridge.server.app import WebhookApp
 from chatbridge.sms.twilio import kit as twilio
 from chatbridge.sms.vonage import kit as vonage
 from chatbridge.store.memory import MemoryStore
-from chatbridge.testing.kit import ChannelKit
 from chatbridge.webhook import WebhookRequest
 from chatbridge.wechat import kit as wechat
 from chatbridge.whatsapp import kit as whatsapp

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from chatbridge.testing.fake import FakeAPI
+from chatbridge.plugin.fake import FakeAPI
 
 
 class FakeMailer(FakeAPI):

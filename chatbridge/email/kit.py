@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlencode
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.clock import FAKE_EPOCH
 from chatbridge.email.channel import EmailChannel, EmailConfig
 from chatbridge.email.fake import FakeMailer
@@ -37,8 +36,8 @@ from chatbridge.models import (
     StatusUpdate,
     Suppressed,
 )
-from chatbridge.testing.fake import FakeAPI
-from chatbridge.testing.kit import ChannelKit, Sample
+from chatbridge.plugin.fake import FakeAPI
+from chatbridge.plugin.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -316,15 +315,16 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [raw_email("hi", sender=address, message_id=f"open-{now.timestamp()}@c")]
 
 
-def build(options: ChannelOptions, fake: FakeAPI | None = None) -> EmailChannel:
-    transport = fake if isinstance(fake, FakeMailer) else FakeMailer()
-    return EmailChannel(CONFIG, transport=transport, **options)
+def _wiring(fake: FakeAPI | None) -> dict[str, FakeMailer]:
+    """Mail goes out through the fake mailer instead of SMTP."""
+    return {"transport": fake if isinstance(fake, FakeMailer) else FakeMailer()}
 
 
 kit = ChannelKit(
-    name="email",
-    build=build,
+    channel=EmailChannel,
+    config=CONFIG,
     fake_api=FakeMailer,
+    wiring=_wiring,
     webhook=webhook,
     sign=sign,
     samples=SAMPLES,
@@ -333,7 +333,6 @@ kit = ChannelKit(
     customer=CUSTOMER,
     outside_window=None,
     media=None,
-    secrets=[MAILGUN_SIGNING_KEY],
     # Mailgun signs timestamp + token only; the channel spends each token once instead.
     signs_body=False,
 )

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from chatbridge.line.channel import LineConfig
-from chatbridge.testing.fake import FakeAPI, json_response
+from chatbridge.plugin.fake import FakeAPI, json_response
 
 
 def line_error(status: int, message: str) -> httpx.Response:

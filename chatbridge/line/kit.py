@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.line import signature
 from chatbridge.line.channel import LineChannel, LineConfig
 from chatbridge.line.fake import FakeLineAPI
@@ -23,8 +22,7 @@ from chatbridge.models import (
     MessageReceived,
     Unfollowed,
 )
-from chatbridge.testing.fake import FakeAPI
-from chatbridge.testing.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 CONFIG = LineConfig(
@@ -325,13 +323,9 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     ]
 
 
-def build(options: ChannelOptions, fake: FakeAPI | None = None) -> LineChannel:
-    return LineChannel(CONFIG, **options)
-
-
 kit = ChannelKit(
-    name="line",
-    build=build,
+    channel=LineChannel,
+    config=CONFIG,
     fake_api=lambda: FakeLineAPI(CONFIG),
     webhook=webhook,
     sign=sign,
@@ -345,10 +339,7 @@ kit = ChannelKit(
     ),
     open_conversation=open_conversation,
     customer=CUSTOMER,
+    api_bases=("api_base", "data_base"),
     outside_window=None,
     media=None,
-    secrets=[
-        CONFIG.channel_secret.get_secret_value(),
-        CONFIG.channel_access_token.get_secret_value(),
-    ],
 )

@@ -135,3 +135,57 @@ def message_received(
             "raw": raw,
         }
     )
+
+
+class Inbound:
+    """A channel's event builders, with its name and the time of receipt given once:
+    ``Channel.inbound()`` makes one per request for the channel's mappers."""
+
+    __slots__ = ("channel", "received_at")
+
+    def __init__(self, channel: str, received_at: datetime) -> None:
+        self.channel = channel
+        self.received_at = received_at
+
+    def identity(self, address: str) -> Identity:
+        """An identity on this channel."""
+        return Identity(channel=self.channel, address=address)
+
+    def item(
+        self, kind: str, item: dict[str, Any], parse: Callable[[dict[str, Any]], Event]
+    ) -> Event:
+        """``parse(item)``, or an UnknownEvent explaining why ``item`` could not be parsed."""
+        return parse_item(self.channel, kind, item, parse, self.received_at)
+
+    def items(
+        self, kind: str, item: dict[str, Any], parse: Callable[[dict[str, Any]], list[Event]]
+    ) -> list[Event]:
+        """``parse(item)`` for an item that yields several events, or one UnknownEvent."""
+        return parse_items(self.channel, kind, item, parse, self.received_at)
+
+    def message(
+        self,
+        event_id: str,
+        contact: Identity | dict[str, Any] | str,
+        timestamp: datetime,
+        raw: dict[str, Any],
+        **content: Any,
+    ) -> MessageReceived:
+        """:func:`message_received` on this channel; a plain ``contact`` is an address."""
+        if isinstance(contact, str):
+            contact = {"channel": self.channel, "address": contact}
+        return message_received(self.channel, event_id, contact, timestamp, raw, **content)
+
+    def unknown(
+        self,
+        name: str,
+        reason: str,
+        raw: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        contact: Identity | dict[str, Any] | None = None,
+    ) -> UnknownEvent:
+        """:func:`unknown_event` on this channel, at the time of receipt."""
+        return unknown_event(
+            self.channel, name, reason, raw, self.received_at, event_id=event_id, contact=contact
+        )

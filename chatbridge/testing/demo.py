@@ -21,9 +21,9 @@ from chatbridge.line import LineChannel
 from chatbridge.line import kit as line_kit
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import Contact, Identity, Message, MessageReceived, Template
+from chatbridge.plugin.kit import ChannelKit
 from chatbridge.policy import RemedyKind
 from chatbridge.sms.twilio import kit as twilio_kit
-from chatbridge.testing.kit import ChannelKit
 from chatbridge.webhook import WebhookResult
 from chatbridge.wechat import kit as wechat_kit
 from chatbridge.whatsapp import kit as whatsapp_kit
@@ -44,7 +44,7 @@ async def deliver(kit: ChannelKit, channel: Channel, body: bytes) -> WebhookResu
 
 async def whatsapp_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
     say("== WhatsApp: 24-hour customer-service window ==")
-    wa = whatsapp_kit.build({"clock": clock, "http_client": client})
+    wa = whatsapp_kit.kit.build({"clock": clock, "http_client": client})
     customer = Contact(
         name="Ana",
         identities=[
@@ -79,14 +79,14 @@ async def fall_back(refused: PolicyRefusedError, clock: FakeClock) -> None:
     other = next(r for r in refused.decision.remedies if r.kind is RemedyKind.USE_OTHER_CHANNEL)
     address = other.identities[0]
     mailer = FakeMailer()
-    email = email_kit.build({"clock": clock}, mailer)
+    email = email_kit.kit.build({"clock": clock}, mailer)
     await email.send(Message(contact=address, subject="Your order #4711", text="Did it arrive?"))
     say(f"-> fell back to {address}: {mailer.sent[-1]['Subject']!r} sent")
 
 
 async def wechat_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
     say("\n== WeChat: encrypted pushes, passive reply, 48-hour window ==")
-    wx = wechat_kit.build({"clock": clock, "http_client": client})
+    wx = wechat_kit.kit.build({"clock": clock, "http_client": client})
     openid = wechat_kit.CUSTOMER
     at = int(clock.now().timestamp())
     push = wechat_kit.push("text", at=at, Content="我的订单到了吗? (is my order here?)", MsgId="9")
@@ -139,7 +139,7 @@ async def line_tour(client: httpx.AsyncClient, clock: FakeClock, api: FakeLineAP
 async def email_tour(clock: FakeClock) -> None:
     say("\n== Email: a threaded conversation ==")
     mailer = FakeMailer()
-    email = email_kit.build({"clock": clock}, mailer)
+    email = email_kit.kit.build({"clock": clock}, mailer)
     first = await deliver(email_kit.kit, email, email_kit.raw_email("Where is my order?"))
     inbound = first.events[0]
     assert isinstance(inbound, MessageReceived)
@@ -162,7 +162,7 @@ async def email_tour(clock: FakeClock) -> None:
 
 async def sms_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
     say("\n== SMS (Twilio): segments and STOP/START ==")
-    sms = twilio_kit.build({"clock": clock, "http_client": client})
+    sms = twilio_kit.kit.build({"clock": clock, "http_client": client})
     customer = sms.identity(twilio_kit.CUSTOMER)
     text = "Your order #4711 ships today — track it at https://shop.example/t/4711 ✓"
     estimate = sms.estimate(Message(contact=customer, text=text))

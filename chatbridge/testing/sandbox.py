@@ -18,9 +18,9 @@ import httpx
 from pydantic import SecretStr
 
 from chatbridge.errors import ConfigurationError
+from chatbridge.plugin.fake import FakeAPI
+from chatbridge.plugin.kit import ChannelKit
 from chatbridge.server.app import Receive, Scope, Send
-from chatbridge.testing.fake import FakeAPI
-from chatbridge.testing.kit import ChannelKit
 from chatbridge.webhook import WebhookRequest
 
 #: For each kit: its registry channel type, and the config field(s) holding API bases.

@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from chatbridge.testing.fake import FakeAPI, Handler, json_response, parse_multipart
+from chatbridge.plugin.fake import FakeAPI, Handler, json_response, parse_multipart
 from chatbridge.wechat.channel import WeChatConfig
 
 

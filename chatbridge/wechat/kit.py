@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlencode
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -26,8 +25,7 @@ from chatbridge.models import (
     Template,
     Unfollowed,
 )
-from chatbridge.testing.fake import FakeAPI
-from chatbridge.testing.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
 from chatbridge.wechat.crypto import MessageCrypto, aes_key
@@ -209,13 +207,9 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [push("text", at=at, sender=address, Content="hi", MsgId=f"open-{address}-{at}")]
 
 
-def build(options: ChannelOptions, fake: FakeAPI | None = None) -> WeChatChannel:
-    return WeChatChannel(CONFIG, **options)
-
-
 kit = ChannelKit(
-    name="wechat",
-    build=build,
+    channel=WeChatChannel,
+    config=CONFIG,
     fake_api=lambda: FakeWeChatAPI(CONFIG),
     webhook=webhook,
     sign=sign,
@@ -223,6 +217,7 @@ kit = ChannelKit(
     unknown_body=event("user_pay_from_pay_cell", OrderId="1"),
     open_conversation=open_conversation,
     customer=CUSTOMER,
+    api_bases=("base_url",),
     outside_window=lambda identity: Message(
         contact=identity,
         template=Template(
@@ -231,9 +226,4 @@ kit = ChannelKit(
         ),
     ),
     media=Media(kind=MediaKind.IMAGE, mime_type="image/jpeg", data=b"\xff\xd8\xff fake jpeg"),
-    secrets=[
-        CONFIG.app_secret.get_secret_value(),
-        CONFIG.token.get_secret_value(),
-        "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
-    ],
 )

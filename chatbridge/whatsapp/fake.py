@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from chatbridge.plugin import graph
-from chatbridge.testing.fake import FakeAPI, json_response, parse_multipart
+from chatbridge.plugin.fake import FakeAPI, json_response, parse_multipart
 from chatbridge.whatsapp.channel import WhatsAppConfig
 
 

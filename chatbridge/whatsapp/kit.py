@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.models import (
     DeliveryState,
     Event,
@@ -25,8 +24,7 @@ from chatbridge.models import (
     UnknownEvent,
 )
 from chatbridge.plugin import graph
-from chatbridge.testing.fake import FakeAPI
-from chatbridge.testing.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
@@ -304,13 +302,9 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [inbound("text", {"body": "hello"}, sender=address, at=int(now.timestamp()))]
 
 
-def build(options: ChannelOptions, fake: FakeAPI | None = None) -> WhatsAppChannel:
-    return WhatsAppChannel(CONFIG, **options)
-
-
 kit = ChannelKit(
-    name="whatsapp",
-    build=build,
+    channel=WhatsAppChannel,
+    config=CONFIG,
     fake_api=lambda: FakeWhatsAppAPI(CONFIG),
     webhook=webhook,
     sign=sign,
@@ -320,14 +314,10 @@ kit = ChannelKit(
     ),
     open_conversation=open_conversation,
     customer=CUSTOMER,
+    api_bases=("base_url",),
     outside_window=lambda identity: Message(
         contact=identity,
         template=Template(name="order_update", language="en_US", parameters=["42"]),
     ),
     media=Media(kind=MediaKind.IMAGE, mime_type="image/png", data=b"\x89PNG fake image bytes"),
-    secrets=[
-        CONFIG.app_secret.get_secret_value(),
-        CONFIG.access_token.get_secret_value(),
-        CONFIG.verify_token.get_secret_value(),
-    ],
 )

@@ -6,7 +6,7 @@ pytest loads this package's plugin in every environment where chatbridge is inst
 
 from typing import TYPE_CHECKING, Any
 
-from chatbridge.testing.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Sample
 
 if TYPE_CHECKING:
     from chatbridge_conformance.suite import ConformanceSuite, Harness

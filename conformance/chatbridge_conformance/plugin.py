@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from chatbridge.testing.kit import ChannelKit
+from chatbridge.plugin.kit import ChannelKit
 
 KITS_GROUP = "chatbridge.kits"
 

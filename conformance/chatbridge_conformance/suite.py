@@ -28,10 +28,10 @@ from chatbridge.errors import (
     SignatureError,
 )
 from chatbridge.models import Message, UnknownEvent
+from chatbridge.plugin.kit import ChannelKit
 from chatbridge.policy import RefusalReason
 from chatbridge.registry import load_channel
 from chatbridge.store.memory import MemoryStore
-from chatbridge.testing.kit import ChannelKit
 from chatbridge.testing.sandbox import sandbox_channel, served
 from chatbridge.webhook import WebhookRequest
 

@@ -9,9 +9,9 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from chatbridge.plugin.fake import FakeAPI, json_response
 from chatbridge.sms.segments import count_segments
 from chatbridge.sms.twilio.channel import TwilioConfig
-from chatbridge.testing.fake import FakeAPI, json_response
 
 
 def twilio_error(status: int, code: int, message: str) -> httpx.Response:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -18,11 +17,10 @@ from chatbridge.models import (
     OptedOut,
     StatusUpdate,
 )
+from chatbridge.plugin.kit import ChannelKit, Sample
 from chatbridge.sms.twilio import signature
 from chatbridge.sms.twilio.channel import TwilioChannel, TwilioConfig
 from chatbridge.sms.twilio.fake import FakeTwilioAPI
-from chatbridge.testing.fake import FakeAPI
-from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 CONFIG = TwilioConfig(
@@ -156,13 +154,10 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [incoming("hi", sid=f"SMopen{int(now.timestamp())}", sender=address)]
 
 
-def build(options: ChannelOptions, fake: FakeAPI | None = None) -> TwilioChannel:
-    return TwilioChannel(CONFIG, **options)
-
-
 kit = ChannelKit(
     name="sms-twilio",
-    build=build,
+    channel=TwilioChannel,
+    config=CONFIG,
     fake_api=lambda: FakeTwilioAPI(CONFIG),
     webhook=webhook,
     sign=sign,
@@ -170,7 +165,7 @@ kit = ChannelKit(
     unknown_body=status("partially_delivered", sid="SMout9"),
     open_conversation=open_conversation,
     customer=CUSTOMER,
+    api_bases=("api_base",),
     outside_window=None,
     media=None,
-    secrets=[CONFIG.auth_token.get_secret_value()],
 )

@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from chatbridge.plugin.fake import FakeAPI, json_response
 from chatbridge.sms.vonage.channel import VonageConfig
-from chatbridge.testing.fake import FakeAPI, json_response
 
 
 def vonage_status(status: str, error_text: str) -> httpx.Response:

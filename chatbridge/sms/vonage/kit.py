@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
-from chatbridge.channel import ChannelOptions
 from chatbridge.clock import FAKE_EPOCH
 from chatbridge.models import (
     ChannelEvent,
@@ -19,11 +18,10 @@ from chatbridge.models import (
     OptedOut,
     StatusUpdate,
 )
+from chatbridge.plugin.kit import ChannelKit, Sample
 from chatbridge.sms.vonage import signature
 from chatbridge.sms.vonage.channel import VonageChannel, VonageConfig
 from chatbridge.sms.vonage.fake import FakeVonageAPI
-from chatbridge.testing.fake import FakeAPI
-from chatbridge.testing.kit import ChannelKit, Sample
 from chatbridge.webhook import WebhookRequest
 
 CONFIG = VonageConfig(
@@ -153,13 +151,10 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [inbound("hi", message_id=f"0Aopen{int(now.timestamp())}", sender=address)]
 
 
-def build(options: ChannelOptions, fake: FakeAPI | None = None) -> VonageChannel:
-    return VonageChannel(CONFIG, **options)
-
-
 kit = ChannelKit(
     name="sms-vonage",
-    build=build,
+    channel=VonageChannel,
+    config=CONFIG,
     fake_api=lambda: FakeVonageAPI(CONFIG),
     webhook=webhook,
     sign=sign,
@@ -167,7 +162,7 @@ kit = ChannelKit(
     unknown_body=receipt("teleported", message_id="0C99"),
     open_conversation=open_conversation,
     customer=CUSTOMER,
+    api_bases=("api_base",),
     outside_window=None,
     media=None,
-    secrets=[CONFIG.api_secret.get_secret_value(), CONFIG.signature_secret.get_secret_value()],
 )
