@@ -15,11 +15,13 @@ export CHATBRIDGE_REQUIRE_REDIS=1
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
+# The third-party channel of docs/plugins.md, installed as a plugin author's package is.
+.venv/bin/python -m pip install --quiet --no-deps -e examples/acme-chat
 
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "== mypy --strict"
-.venv/bin/mypy --strict chatbridge conformance/chatbridge_conformance
+.venv/bin/mypy --strict chatbridge conformance/chatbridge_conformance examples/acme-chat/acme_chat.py
 echo "== pytest"
 .venv/bin/pytest "$@"

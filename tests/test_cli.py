@@ -12,13 +12,13 @@ import pytest
 from chatbridge import ConfigurationError, FakeClock, Message, ProviderPolicyError, load_channel
 from chatbridge.server.cli import main
 from chatbridge.server.config import load
+from chatbridge.registry import kit_names
 from chatbridge.testing.sandbox import (
     SandboxApp,
-    builtin_kits,
     sandbox_config,
     send_webhook,
+    served_kits,
     smtp_sandbox,
-    webhook_senders,
 )
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.loopback import cli_server, free_port
@@ -99,10 +99,22 @@ def test_conformance_command() -> None:
     assert main(["conformance", "chatbridge.whatsapp.kit:kit", "-x"]) == 0
 
 
+def test_conformance_of_a_missing_kit_fails_naming_the_installed_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["conformance", "whatsap"]) == 1
+    error = capsys.readouterr().err
+    assert "no kit named 'whatsap'" in error and "whatsapp" in error
+
+
+def test_a_conformance_run_in_which_no_check_ran_fails() -> None:
+    assert main(["conformance", "whatsapp", "-k", "no_such_check"]) != 0
+
+
 @pytest.mark.anyio
 async def test_a_conversation_over_the_sandboxes() -> None:
-    kits = builtin_kits()
-    sandbox = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
+    kits = served_kits()
+    sandbox = SandboxApp(kits)
     config = tomllib.loads(sandbox_config("http://sandbox.test", kits))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox)) as http:
         channels = {}
@@ -127,8 +139,8 @@ async def test_a_conversation_over_the_sandboxes() -> None:
 
 @pytest.mark.anyio
 async def test_sandbox_enforces_the_providers_windows() -> None:
-    kits = builtin_kits()
-    sandbox = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
+    kits = served_kits()
+    sandbox = SandboxApp(kits)
     config = tomllib.loads(sandbox_config("http://sandbox.test", kits))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox)) as http:
         for route, code in (("whatsapp", 131047), ("wechat", 45015)):
@@ -167,7 +179,7 @@ def test_sandbox_sends_email_provider_webhooks_and_runs_smtp(
 ) -> None:
     import smtplib
 
-    assert "email" in webhook_senders()
+    assert "email" in kit_names()
     port = free_port()
     smtp = smtp_sandbox("127.0.0.1", port)
     try:

@@ -120,20 +120,19 @@ async def _log_event(event: Event, channel: Any) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from chatbridge.registry import load_kit
     from chatbridge.testing.sandbox import (
         SandboxApp,
-        builtin_kits,
         sandbox_config,
         send_webhook,
+        served_kits,
         smtp_sandbox,
-        webhook_senders,
     )
 
     if args.send:
-        senders = webhook_senders()
-        kit = senders.get(args.send)
-        if kit is None or not args.to:
-            raise SystemExit(f"chatbridge: --send takes one of {sorted(senders)} and --to URL")
+        if not args.to:
+            raise SystemExit("chatbridge: --send KIT needs --to URL")
+        kit = load_kit(args.send)
         sample = next((s for s in kit.samples if s.name == args.sample), kit.samples[0])
         response = anyio.run(send_webhook, kit, args.to, sample.body)
         if args.sandbox:  # the customer wrote: the provider's window opens
@@ -142,12 +141,12 @@ def _sandbox(args: argparse.Namespace) -> int:
         answer = f"HTTP {response.status_code} {response.text[:200]}"
         print(f"sent {kit.name} sample {sample.name!r}: {answer}")
         return 0 if response.is_success else 1
-    kits = builtin_kits()
+    kits = served_kits()
     base_url = f"http://{args.host}:{args.port}"
     if args.write_config:
         args.write_config.write_text(sandbox_config(base_url, kits))
         print(f"chatbridge: wrote {args.write_config} (channels pointing at {base_url})")
-    app = SandboxApp({name: kit.fake_api() for name, kit in kits.items()})
+    app = SandboxApp(kits)
     for name in kits:
         print(f"  {name:<11} {base_url}/{name}")
     smtp = smtp_sandbox(args.host, args.smtp_port) if args.smtp_port else None
@@ -186,6 +185,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _conformance(args: argparse.Namespace) -> int:
+    from chatbridge.registry import load_kit
+
+    kit = load_kit(args.kit)  # an unknown kit fails here, naming the installed ones
     # Located, not imported, and run by a fresh interpreter: pytest must import the
     # suite itself to rewrite its asserts.
     spec = find_spec("chatbridge_conformance")
@@ -193,15 +195,9 @@ def _conformance(args: argparse.Namespace) -> int:
         raise SystemExit("chatbridge: install the suite: pip install 'chatbridge[conformance]'")
     checks = str(Path(spec.origin).with_name("checks.py"))
     options = ["--chatbridge-kit", args.kit] if ":" in args.kit else []
-    name = args.kit if ":" not in args.kit else _load_kit_name(args.kit)
-    argv = [checks, "-q", "-p", "no:cacheprovider", "--chatbridge-only", name, *options]
+    argv = [checks, "-q", "-p", "no:cacheprovider", "--chatbridge-only", kit.name, *options]
     command = [sys.executable, "-m", "pytest", *argv, *args.pytest_args]
     return subprocess.call(command)  # noqa: S603 (our own interpreter and arguments)
-
-
-def _load_kit_name(spec: str) -> str:
-    module, _, attribute = spec.partition(":")
-    return str(getattr(import_module(module), attribute).name)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Provider sandboxes: the loopback fakes of every built-in provider API served over
+"""Provider sandboxes: the loopback fakes of every installed provider API served over
 real HTTP, so a full conversation runs without credentials.
 
 One ASGI app serves each fake under ``/<kit name>/`` (``/whatsapp/v21.0/...``,
-``/line/v2/bot/...``). :func:`sandbox_config` writes a config file whose channels use
+``/line/v2/bot/...``), for every installed kit that declares ``api_bases``, third-party
+ones included. :func:`sandbox_config` writes a config file whose channels use
 the kits' test credentials and point their API base URLs at the sandbox; kits also play
 the webhook sender (:func:`send_webhook`).
 """
@@ -11,69 +12,40 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from chatbridge.errors import ConfigurationError
 from chatbridge.plugin.fake import FakeAPI
 from chatbridge.plugin.kit import ChannelKit
+from chatbridge.registry import installed_kits
 from chatbridge.server.app import Receive, Scope, Send
 from chatbridge.webhook import WebhookRequest
 
-#: For each kit: its registry channel type, and the config field(s) holding API bases.
-_BASE_FIELDS: Mapping[str, tuple[str, tuple[str, ...]]] = {
-    "whatsapp": ("whatsapp", ("base_url",)),
-    "wechat": ("wechat", ("base_url",)),
-    "line": ("line", ("api_base", "data_base")),
-    "sms-twilio": ("sms-twilio", ("api_base",)),
-    "sms-vonage": ("sms-vonage", ("api_base",)),
-}
 
-
-def webhook_senders() -> dict[str, ChannelKit]:
-    """Every built-in kit, for playing the provider's webhook sender (email included:
-    Mailgun and SendGrid post webhooks although mail itself goes out by SMTP)."""
-    from chatbridge.email.kit import kit as email
-
-    return {**builtin_kits(), email.name: email}
-
-
-def served(name: str) -> bool:
-    """Whether the sandbox serves kit ``name``'s provider API."""
-    return name in _BASE_FIELDS
-
-
-def builtin_kits() -> dict[str, ChannelKit]:
-    """The kits of the built-in HTTP providers."""
-    from chatbridge.line.kit import kit as line
-    from chatbridge.sms.twilio.kit import kit as twilio
-    from chatbridge.sms.vonage.kit import kit as vonage
-    from chatbridge.wechat.kit import kit as wechat
-    from chatbridge.whatsapp.kit import kit as whatsapp
-
-    return {kit.name: kit for kit in (whatsapp, wechat, line, twilio, vonage)}
-
-
-#: The service windows the sandbox enforces the providers' way.
-_WINDOWS = {"whatsapp": timedelta(hours=24), "wechat": timedelta(hours=48)}
+def served_kits(kits: Mapping[str, ChannelKit] | None = None) -> dict[str, ChannelKit]:
+    """The kits (default: every installed one) whose provider API the sandbox serves
+    over HTTP: those that declare ``api_bases``."""
+    kits = installed_kits() if kits is None else kits
+    return {name: kit for name, kit in kits.items() if kit.api_bases}
 
 
 class SandboxApp:
     """An ASGI app serving one fake provider API per path prefix.
 
-    Providers with a service window refuse free-form sends with their own error codes
-    unless the customer wrote recently: ``POST /<kit>/_sandbox/customer-wrote`` with
-    ``{"address": ...}`` records that (``chatbridge sandbox --send`` does it).
+    Providers with a service window (the channel's ``rules.window``) refuse free-form
+    sends with their own error codes unless the customer wrote recently: ``POST
+    /<kit>/_sandbox/customer-wrote`` with ``{"address": ...}`` records that
+    (``chatbridge sandbox --send`` does it).
     """
 
-    def __init__(self, fakes: Mapping[str, FakeAPI]) -> None:
-        self.fakes = dict(fakes)
-        for prefix, fake in self.fakes.items():
+    def __init__(self, kits: Mapping[str, ChannelKit]) -> None:
+        self.fakes: dict[str, FakeAPI] = {}
+        for prefix, kit in kits.items():
+            fake = self.fakes[prefix] = kit.fake_api()
             fake.prefix = f"/{prefix}"
-            fake.window = _WINDOWS.get(prefix)
+            fake.window = kit.channel.rules.window
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,24 +81,19 @@ class SandboxApp:
         await send({"type": "http.response.body", "body": response.content})
 
 
-def sandbox_channel(base_url: str, name: str, kit: ChannelKit) -> tuple[str, dict[str, Any]]:
-    """The channel type and plain config of kit ``name`` pointed at the sandbox."""
-    kind, fields = _BASE_FIELDS[name]
-    config = kit.build({}, kit.fake_api()).config
-    values: dict[str, Any] = {}
-    for key, value in config.model_dump(mode="json").items():
-        secret = getattr(config, key, None)
-        values[key] = secret.get_secret_value() if isinstance(secret, SecretStr) else value
-    values.update({field: f"{base_url}/{name}" for field in fields})
-    return kind, values
+def sandbox_channel(base_url: str, kit: ChannelKit) -> dict[str, Any]:
+    """The plain config of ``kit``'s channel, its API bases pointed at the sandbox."""
+    values = kit.plain_config()
+    values.update({field: f"{base_url}/{kit.name}" for field in kit.api_bases})
+    return values
 
 
 def sandbox_config(base_url: str, kits: Mapping[str, ChannelKit]) -> str:
     """A ``chatbridge serve`` config whose channels talk to the sandbox at ``base_url``."""
     lines = ["[store]", 'kind = "memory"', ""]
     for name, kit in kits.items():
-        kind, values = sandbox_channel(base_url, name, kit)
-        lines += [f"[channels.{name}]", f'type = "{kind}"']
+        values = sandbox_channel(base_url, kit)
+        lines += [f"[channels.{name}]", f'type = "{kit.name}"']
         lines += [f"{key} = {_toml(value)}" for key, value in values.items() if value is not None]
         lines.append("")
     return "\n".join(lines)

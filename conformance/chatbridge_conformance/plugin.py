@@ -1,8 +1,14 @@
 """pytest plugin: parametrizes the ``kit`` fixture of :class:`ConformanceSuite` tests.
 
 Kits come from the suite class's ``kits`` attribute when it sets one, else from the
-``chatbridge.kits`` entry point group plus ``--chatbridge-kit module:attribute``
-(repeatable); ``--chatbridge-only NAME`` keeps only the named kits.
+registry (every kit under the ``chatbridge.kits`` entry point group) plus
+``--chatbridge-kit module:attribute`` (repeatable); ``--chatbridge-only NAME`` keeps only
+the named kits.
+
+A conformance run cannot pass by accident: a kit named by ``--chatbridge-only`` or
+``--chatbridge-kit`` that does not exist, a suite with no kit to run on, and a session
+in which suite tests were collected but none ran (all skipped or deselected) fail, and
+say which kits exist.
 
 This module is loaded by every pytest run where chatbridge is installed, so it imports
 nothing beyond chatbridge itself: respx and hypothesis are needed only by the suite.
@@ -10,19 +16,14 @@ nothing beyond chatbridge itself: respx and hypothesis are needed only by the su
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.metadata import entry_points
-
 import pytest
 
+from chatbridge.errors import ChatbridgeError
 from chatbridge.plugin.kit import ChannelKit
+from chatbridge.registry import kit_names, load_kit
 
-KITS_GROUP = "chatbridge.kits"
-
-
-def installed_kits() -> dict[str, ChannelKit]:
-    """Every kit registered under the ``chatbridge.kits`` entry point group, by name."""
-    return {ep.name: ep.load() for ep in entry_points(group=KITS_GROUP)}
+_RAN = pytest.StashKey[int]()
+_COLLECTED = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chatbridge-sandbox",
         default=None,
         metavar="URL",
-        help="run sends against a running `chatbridge sandbox` at URL (built-in kits)",
+        help="run sends against a running `chatbridge sandbox` at URL (kits it serves)",
     )
     group.addoption(
         "--chatbridge-only",
@@ -49,12 +50,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _installed() -> str:
+    return ", ".join(kit_names()) or "none"
+
+
 def _load(spec: str) -> ChannelKit:
-    module, _, attribute = spec.partition(":")
-    kit = getattr(import_module(module), attribute or "kit")
-    if not isinstance(kit, ChannelKit):
-        raise pytest.UsageError(f"{spec} is not a ChannelKit")
-    return kit
+    try:
+        return load_kit(spec)
+    except ChatbridgeError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -63,14 +67,52 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     config = metafunc.config
     pinned: list[ChannelKit] | None = getattr(suite, "kits", None)
+    only: list[str] = config.getoption("chatbridge_only")
     if pinned is not None:
         kits = {kit.name: kit for kit in pinned}
     else:
-        kits = installed_kits()
-        for spec in config.getoption("chatbridge_kit"):
-            kit = _load(spec)
-            kits[kit.name] = kit
-    only = config.getoption("chatbridge_only")
+        kits = {kit.name: kit for kit in map(_load, config.getoption("chatbridge_kit"))}
+        for name in only or kit_names():  # only the named kits are loaded
+            kits.setdefault(name, _load(name))
+    missing = sorted(set(only) - set(kits))
+    if missing:
+        raise pytest.UsageError(
+            f"no conformance kit named {', '.join(missing)}; installed: {_installed()}"
+        )
     if only:
         kits = {name: kit for name, kit in kits.items() if name in only}
+    if not kits:
+        raise pytest.UsageError(
+            f"{suite.__name__} has no ChannelKit to run on; installed: {_installed()}"
+        )
     metafunc.parametrize("kit", list(kits.values()), ids=list(kits))
+
+
+def _is_check(item: pytest.Item) -> bool:
+    return bool(getattr(getattr(item, "cls", None), "chatbridge_conformance", False))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.stash[_COLLECTED] = sum(1 for item in session.items if _is_check(item))
+    session.stash[_RAN] = 0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    result = yield  # raises when the check failed or skipped itself
+    if _is_check(item):
+        item.session.stash[_RAN] = item.session.stash.get(_RAN, 0) + 1
+    return result
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    collected = session.stash.get(_COLLECTED, 0)
+    if collected and not session.stash.get(_RAN, 0) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"chatbridge conformance: {collected} checks collected but none ran "
+                f"(all skipped or deselected); installed kits: {_installed()}",
+                red=True,
+            )

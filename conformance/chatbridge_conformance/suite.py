@@ -30,9 +30,8 @@ from chatbridge.errors import (
 from chatbridge.models import Message, UnknownEvent
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.policy import RefusalReason
-from chatbridge.registry import load_channel
 from chatbridge.store.memory import MemoryStore
-from chatbridge.testing.sandbox import sandbox_channel, served
+from chatbridge.testing.sandbox import sandbox_channel
 from chatbridge.webhook import WebhookRequest
 
 _JSON = st.recursive(
@@ -107,7 +106,7 @@ class ConformanceSuite:
         self, kit: ChannelKit, request: pytest.FixtureRequest
     ) -> AsyncIterator[Harness]:
         sandbox: str | None = request.config.getoption("chatbridge_sandbox", None)
-        if sandbox and served(kit.name):
+        if sandbox and kit.api_bases:
             async for harness in self._sandboxed(kit, sandbox.rstrip("/")):
                 yield harness
             return
@@ -129,10 +128,10 @@ class ConformanceSuite:
     @staticmethod
     async def _sandboxed(kit: ChannelKit, sandbox: str) -> AsyncIterator[Harness]:
         """The kit's channel pointed at a running sandbox, over real HTTP."""
-        kind, config = sandbox_channel(sandbox, kit.name, kit)
+        config = sandbox_channel(sandbox, kit)
         clock, transport = FakeClock(), _Counting()
         async with httpx.AsyncClient(transport=transport) as client:
-            channel = load_channel(kind).from_config(
+            channel = kit.channel.from_config(
                 config, store=MemoryStore(), clock=clock, http_client=client
             )
             yield Harness(kit, channel, clock, lambda: transport.count, sandbox)
