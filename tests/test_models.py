@@ -32,3 +32,31 @@ def test_kind_is_derived_from_the_content(content: dict[str, Any], kind: Message
 def test_a_given_kind_is_kept() -> None:
     message = Message(contact=CUSTOMER, kind=MessageKind.SYSTEM, text="joined")
     assert message.kind is MessageKind.SYSTEM
+
+
+def test_the_root_exports_what_it_imports_for_type_checkers() -> None:
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import chatbridge
+
+    tree = ast.parse(Path(chatbridge.__file__).read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If))
+    typed = {
+        (node.module, alias.name)
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    exported = {(module, name) for module, names in chatbridge._EXPORTS.items() for name in names}
+    assert typed == exported
+    assert all(getattr(chatbridge, name) is not None for name in chatbridge.__all__)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, chatbridge; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "'httpx'" not in loaded and "'pydantic'" not in loaded  # import chatbridge is cheap

@@ -119,7 +119,7 @@ class WebhookApp:
 
         Items are taken one at a time, so each is leased only while it is handled."""
         while items := await self.outbox.due(self.clock.now(), 1):
-            await self._deliver(items[0])
+            await self._dispatch(items[0])
 
     async def _work(self) -> None:
         while True:
@@ -133,7 +133,7 @@ class WebhookApp:
                 await self._wake.wait()
             self._wake = anyio.Event()
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _dispatch(self, item: OutboxItem) -> None:
         try:
             route, event = records.decode(item.payload)
         except records.RecordError as exc:
