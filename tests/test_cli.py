@@ -156,9 +156,10 @@ async def test_sandbox_enforces_the_providers_windows() -> None:
             assert refused.value.code == code
 
 
-def test_conformance_against_a_running_sandbox() -> None:
-    with cli_server("sandbox") as (url, _):
-        assert main(["conformance", "wechat", "--chatbridge-sandbox", url, "-x"]) == 0
+@pytest.mark.parametrize("kit", ["wechat", "acme"])
+def test_conformance_against_a_running_sandbox(kit: str) -> None:
+    with cli_server("sandbox") as (url, _):  # acme: the third-party example package
+        assert main(["conformance", kit, "--chatbridge-sandbox", url, "-x"]) == 0
 
 
 def test_serve_receives_a_sandbox_webhook(tmp_path: Path) -> None:
