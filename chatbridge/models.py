@@ -219,6 +219,9 @@ class Message(BaseModel):
     card: Card | None = None
     reply_to: str | None = None
     thread: str | None = None
+    #: A provider's message tag (Messenger's HUMAN_AGENT...): sends the message under the
+    #: tag's own window, where the channel's ``PolicyRules.tags`` declares one.
+    tag: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
     # Last, so that its default sees the validated content.
     kind: MessageKind = Field(default_factory=_content_kind)

@@ -7,6 +7,7 @@ that matter and the remedies. Channels do not re-implement this arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -54,6 +55,9 @@ class PolicyRules(BaseModel):
     - ``monthly_quota``: how many billable sends a calendar month allows (None: unlimited);
       ``quota_timezone`` is where the provider's month starts.
     - ``rate_limit``: how often one contact may be sent to.
+    - ``tags``: the provider's message tags; a message sent with one (``Message.tag``)
+      is allowed for the tag's own window after the customer's last message instead of
+      ``window`` (None: with no window at all). Refusals offer the usable tags.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -64,6 +68,7 @@ class PolicyRules(BaseModel):
     monthly_quota: int | None = None
     quota_timezone: str = "UTC"
     rate_limit: RateLimit | None = None
+    tags: Mapping[str, timedelta | None] = Field(default_factory=dict)
 
 
 class RefusalReason(StrEnum):
@@ -83,6 +88,7 @@ class RemedyKind(StrEnum):
     WAIT_UNTIL = "wait_until"
     USE_OTHER_CHANNEL = "use_other_channel"
     USE_REPLY = "use_reply"
+    USE_TAG = "use_tag"
 
 
 class Remedy(BaseModel):
@@ -92,6 +98,8 @@ class Remedy(BaseModel):
     description: str
     until: AwareDatetime | None = None
     identities: list[Identity] = Field(default_factory=list)
+    #: The message tag to send with (``USE_TAG``).
+    tag: str | None = None
 
 
 class Decision(BaseModel):
@@ -270,6 +278,9 @@ class PolicyEngine:
         if rules.requires_follower and state.follower is None and state.last_inbound_at is None:
             text = "the customer has never followed the account or written to it"
             return _Refusal(RefusalReason.NOT_A_FOLLOWER, text, [_wait("follows the account")])
+        if message.tag is not None and message.tag in rules.tags:
+            tagged = rules.tags[message.tag]  # the tag's own window replaces the channel's
+            rules = rules.model_copy(update={"window": tagged, "outside_window": frozenset()})
         if rules.window is None:
             return None
         window = self._window(channel, rules, message.contact, state, now)
@@ -279,6 +290,8 @@ class PolicyEngine:
         if MessageKind.TEMPLATE in rules.outside_window:
             template = "send an approved template message instead"
             remedies.insert(0, Remedy(kind=RemedyKind.USE_TEMPLATE, description=template))
+        if message.tag is None:
+            remedies[:0] = _tag_remedies(rules.tags, state.last_inbound_at, now)
         allowed = ", ".join(window.allowed) or "nothing"
         if window.expires_at is None:
             text = f"the customer has never written, so only {allowed} may be sent"
@@ -298,6 +311,19 @@ class _Refusal:
     remedies: list[Remedy] = field(default_factory=list)
     since: datetime | None = None
     until: datetime | None = None
+
+
+def _tag_remedies(
+    tags: Mapping[str, timedelta | None], last_inbound_at: datetime | None, now: datetime
+) -> list[Remedy]:
+    """A remedy per message tag still usable now, with the end of its window."""
+    remedies = []
+    for tag, window in tags.items():
+        until = last_inbound_at + window if window and last_inbound_at else None
+        if window is None or (until is not None and now < until):
+            text = f"send it with the {tag} message tag (Message.tag), if its use fits"
+            remedies.append(Remedy(kind=RemedyKind.USE_TAG, description=text, until=until, tag=tag))
+    return remedies
 
 
 def _wait(until: str) -> Remedy:

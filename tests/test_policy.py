@@ -119,3 +119,28 @@ async def test_quota_month_follows_the_provider_timezone() -> None:
     await store.consume(quota_key("line", tokyo, clock.now()), 1, 1)
     decision = await engine.check("line", tokyo, text())
     assert decision.until is not None and decision.until.date().isoformat() == "2026-07-01"
+
+
+TAGGED = PolicyRules(
+    window=timedelta(hours=24),
+    outside_window=frozenset(),
+    tags={"HUMAN_AGENT": timedelta(days=7), "ACCOUNT_UPDATE": None},
+)
+
+
+async def test_a_message_tag_has_its_own_window_and_is_offered_as_the_remedy() -> None:
+    store, clock, engine = setup()
+    await store.update_contact_state(WA, last_inbound_at=T0)
+    clock.advance(timedelta(days=2))
+    refused = await engine.check("messenger", TAGGED, text())
+    assert refused.reason is RefusalReason.WINDOW_CLOSED
+    offered = {r.tag: r.until for r in refused.remedies if r.kind is RemedyKind.USE_TAG}
+    assert offered == {"HUMAN_AGENT": T0 + timedelta(days=7), "ACCOUNT_UPDATE": None}
+    agent = Message(contact=WA, text="a person here", tag="HUMAN_AGENT")
+    assert (await engine.check("messenger", TAGGED, agent)).allowed
+    clock.advance(timedelta(days=5, seconds=1))
+    assert not (await engine.check("messenger", TAGGED, agent)).allowed
+    update = Message(contact=WA, text="your account", tag="ACCOUNT_UPDATE")
+    assert (await engine.check("messenger", TAGGED, update)).allowed
+    late = await engine.check("messenger", TAGGED, text())
+    assert [r.tag for r in late.remedies if r.kind is RemedyKind.USE_TAG] == ["ACCOUNT_UPDATE"]
