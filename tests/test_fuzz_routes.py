@@ -19,21 +19,16 @@ from hypothesis import strategies as st
 
 from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.clock import FakeClock
-from chatbridge.email import kit as email
-from chatbridge.line import kit as line
 from chatbridge.models import Event
 from chatbridge.plugin.kit import ChannelKit
+from chatbridge.registry import installed_kits
 from chatbridge.server.app import WebhookApp
-from chatbridge.sms.twilio import kit as twilio
-from chatbridge.sms.vonage import kit as vonage
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest
-from chatbridge.wechat import kit as wechat
-from chatbridge.whatsapp import kit as whatsapp
 
-KITS: dict[str, ChannelKit] = {
-    k.kit.name: k.kit for k in (whatsapp, wechat, line, email, twilio, vonage)
-}
+#: Every installed channel's kit: the built-in ones, Messenger, Instagram and the
+#: third-party example.
+KITS: dict[str, ChannelKit] = installed_kits()
 HOST = "https://support.example.com"
 FUZZ = settings(
     max_examples=60,
