@@ -3,9 +3,12 @@ did not go out: the one place a send's counters are settled.
 
 A :class:`Reservation` is made by :meth:`chatbridge.policy.PolicyEngine.reservation` for
 one provider request (or one multicast). Used as an async context manager around the
-delivery, it keeps its units when the delivery succeeds or may have succeeded
-(:class:`~chatbridge.errors.DeliveryUnknownError`), and gives back the units of what
-did not go out when it fails.
+delivery, it gives back the units of what did not go out only when the delivery surely
+failed (a typed chatbridge error other than
+:class:`~chatbridge.errors.DeliveryUnknownError`: a refusal, a connection never made).
+When it succeeded or may have (an ambiguous answer, a cancellation, an unexpected
+exception), the units stay and the idempotency key is remembered, so a retry with the
+key counts nothing twice. Over-counting a quota is the safe side of not knowing.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 from datetime import timedelta
 from types import TracebackType
 
-from chatbridge.errors import DeliveryUnknownError, PolicyRefusedError
+import anyio
+
+from chatbridge.errors import ChatbridgeError, DeliveryUnknownError, PolicyRefusedError
 from chatbridge.models import Contact, Message
 from chatbridge.policy import QUOTA_RETENTION, PolicyEngine, PolicyRules, quota_key, rate_window
 
@@ -61,7 +66,13 @@ class Reservation:
             self._quota = key
         if rules.rate_limit is not None:
             key, ends = rate_window(rules, message.contact, now)
-            if not await store.consume(key, 1, rules.rate_limit.count, ends):
+            try:
+                taken = await store.consume(key, 1, rules.rate_limit.count, ends)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._give_back(units)
+                raise
+            if not taken:
                 await self._give_back(units)
                 await self._refuse(message, contact, billable)
             self._rate = key
@@ -86,12 +97,13 @@ class Reservation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            await self._remember(self.idempotency_key)
-        elif isinstance(exc, DeliveryUnknownError):  # it may be out: the units stay
-            await self._remember(exc.idempotency_key)
-        elif isinstance(exc, Exception):
-            await self._give_back(self._unsent)
+        with anyio.CancelScope(shield=True):
+            if isinstance(exc, ChatbridgeError) and not isinstance(exc, DeliveryUnknownError):
+                await self._give_back(self._unsent)  # surely not (all) out
+            elif isinstance(exc, DeliveryUnknownError):  # LINE's key is the exception's
+                await self._remember(exc.idempotency_key or self.idempotency_key)
+            else:  # out, or perhaps out: the units stay
+                await self._remember(self.idempotency_key)
 
     async def _give_back(self, units: int) -> None:
         """Give back ``units`` of the quota, and the rate unit when nothing went out."""

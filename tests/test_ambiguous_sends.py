@@ -2,10 +2,12 @@
 no readable answer came back) the quota stays counted and a retry with the error's
 idempotency key cannot deliver twice nor count twice."""
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -15,7 +17,7 @@ from chatbridge.errors import DeliveryUnknownError, ProviderUnavailableError
 from chatbridge.http import Engine, RetryPolicy
 from chatbridge.line import LineChannel, kit
 from chatbridge.line.fake import FakeLineAPI
-from chatbridge.models import Identity
+from chatbridge.models import Identity, Receipt
 from chatbridge.policy import quota_key
 from chatbridge.whatsapp import WhatsAppChannel
 from chatbridge.whatsapp import kit as whatsapp_kit
@@ -221,3 +223,28 @@ async def test_a_line_server_error_is_ambiguous_and_the_retry_is_counted_once(
     assert raised.value.http_status == 500 and await line.used() == 1
     await line.channel.send(push(), idempotency_key=raised.value.idempotency_key)
     assert len(line.api.pushes) == 1 and await line.used() == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("outcome", ["cancelled", "unknown_without_key", "bug"])
+async def test_a_send_that_may_be_out_keeps_its_units_and_key(outcome: str) -> None:
+    """Cancelled, ambiguous without the provider's key, or failing on a bug after the
+    request: the quota unit stays, and a retry with the same key takes no second one."""
+    channel = kit.kit.build({"clock": FakeClock()})
+
+    async def fails(messages: object, idempotency_key: str | None = None) -> Receipt:
+        if outcome == "cancelled":
+            await anyio.sleep(10)
+        if outcome == "unknown_without_key":
+            raise DeliveryUnknownError("read timeout", provider="line")
+        raise RuntimeError("a bug after the request")
+
+    channel._deliver_batch = fails  # type: ignore[method-assign,assignment]
+    customer = channel.identity(kit.kit.customer)
+    await channel.store.update_contact_state(customer, follower=True)
+    used = quota_key("line", channel.rules, channel.clock.now())
+    for _ in range(2):
+        with anyio.move_on_after(0.05), contextlib.suppress(Exception):
+            await channel.send(Message(contact=customer, text="hi"), idempotency_key="k1")
+        assert await channel.store.counter(used) == 1
+    await channel.aclose()

@@ -52,9 +52,9 @@ def answer_handshake(query: Mapping[str, str], verify_token: str) -> str:
 def error_for(response: httpx.Response, codes: ErrorCodes, *, provider: str) -> ProviderError:
     """The typed error for a Graph API error response; ``codes`` are the channel's."""
     error = _error_object(response)
-    code = error.get("code")
-    subcode = error.get("error_subcode")
-    details = (error.get("error_data") or {}).get("details")
+    code, subcode = _scalar(error.get("code")), _scalar(error.get("error_subcode"))
+    data = error.get("error_data")
+    details = data.get("details") if isinstance(data, dict) else None
     message = str(error.get("message", response.reason_phrase))
     text = f"{provider} API error {code}" + (f"/{subcode}" if subcode else "")
     return provider_error(
@@ -68,6 +68,11 @@ def error_for(response: httpx.Response, codes: ErrorCodes, *, provider: str) -> 
         details=error,
         retry_after=retry_after(response),
     )
+
+
+def _scalar(value: object) -> int | str | None:
+    """A code as Graph sends it (a number, sometimes a string); anything else is none."""
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 def _error_object(response: httpx.Response) -> dict[str, Any]:
