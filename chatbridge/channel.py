@@ -13,6 +13,7 @@ them (hands them to the application's handler).
 
 from __future__ import annotations
 
+import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Container, Mapping, Sequence
@@ -106,19 +107,29 @@ class Channel(ABC):
         """Check, when a concrete channel class is defined, that it declares what the
         registry, the config loader and identities need."""
         super().__init_subclass__(**kwargs)
-        if any(getattr(getattr(cls, m), "__isabstractmethod__", False) for m in _REQUIRED):
+        methods = [getattr(cls, method) for method in _REQUIRED]
+        if any(getattr(method, "__isabstractmethod__", False) for method in methods):
+            if "name" in cls.__dict__:
+                cls._check_name()
             return  # an abstract base shared by channels (SmsChannel)
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise TypeError(
-                f"{cls.__qualname__} must set name to a lowercase channel name such as "
-                f"'acme' (letters, digits, '-' or '_'); got {name!r}"
-            )
+        cls._check_name()
+        for method in methods:
+            if not inspect.iscoroutinefunction(method):
+                raise TypeError(f"{cls.__qualname__}.{method.__name__} must be async def")
         config_type = getattr(cls, "config_type", None)
         if not (isinstance(config_type, type) and issubclass(config_type, BaseModel)):
             raise TypeError(
                 f"{cls.__qualname__} must set config_type to the pydantic model of its "
                 f"configuration; got {config_type!r}"
+            )
+
+    @classmethod
+    def _check_name(cls) -> None:
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise TypeError(
+                f"{cls.__qualname__} must set name to a lowercase channel name such as "
+                f"'acme' (letters, digits, '-' or '_'); got {name!r}"
             )
 
     def __init__(self, config: BaseModel, **options: Unpack[ChannelOptions]) -> None:

@@ -290,7 +290,7 @@ class PolicyEngine:
         if MessageKind.TEMPLATE in rules.outside_window:
             template = "send an approved template message instead"
             remedies.insert(0, Remedy(kind=RemedyKind.USE_TEMPLATE, description=template))
-        if message.tag is None:
+        if message.tag is None and message.kind is not MessageKind.REACTION:  # no tag
             remedies[:0] = _tag_remedies(rules.tags, state.last_inbound_at, now)
         allowed = ", ".join(window.allowed) or "nothing"
         if window.expires_at is None:

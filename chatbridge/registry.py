@@ -14,8 +14,10 @@ the sandbox and the conformance plugin all look channels and kits up here.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from importlib import import_module
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from chatbridge.channel import Channel
@@ -35,15 +37,23 @@ def channel_names() -> list[str]:
 
 def load_channel(name: str) -> type[Channel]:
     """The channel class registered as ``name``."""
-    matches = entry_points(group=CHANNELS, name=name)
-    if not matches:
-        raise UnknownChannelError(
-            f"no channel named {name!r} is installed; installed: {', '.join(channel_names())}"
-        )
-    cls = next(iter(matches)).load()
-    if not (isinstance(cls, type) and issubclass(cls, Channel)):
-        raise ConfigurationError(f"entry point {name!r} does not name a Channel subclass")
+    cls = _entry_point(CHANNELS, name, "channel", channel_names).load()
+    if not (isinstance(cls, type) and issubclass(cls, Channel)) or inspect.isabstract(cls):
+        raise ConfigurationError(f"entry point {name!r} does not name a concrete Channel class")
     return cls
+
+
+def _entry_point(group: str, name: str, what: str, names: Callable[[], list[str]]) -> EntryPoint:
+    """The one entry point ``name`` of ``group``; two packages claiming it is an error."""
+    matches = {ep.value: ep for ep in entry_points(group=group, name=name)}
+    if not matches:
+        installed = ", ".join(names()) or "none"
+        raise UnknownChannelError(f"no {what} named {name!r} is installed; installed: {installed}")
+    if len(matches) > 1:
+        raise ConfigurationError(
+            f"several packages register the {what} {name!r}: {', '.join(sorted(matches))}"
+        )
+    return next(iter(matches.values()))
 
 
 def kit_names() -> list[str]:
@@ -69,12 +79,7 @@ def load_kit(name: str) -> ChannelKit:
         except (ImportError, AttributeError) as exc:
             raise UnknownChannelError(f"cannot load kit {name}: {exc}") from exc
     else:
-        matches = entry_points(group=KITS, name=name)
-        if not matches:
-            raise UnknownChannelError(
-                f"no kit named {name!r} is installed; installed: {', '.join(kit_names())}"
-            )
-        kit = next(iter(matches)).load()
+        kit = _entry_point(KITS, name, "kit", kit_names).load()
     if not isinstance(kit, ChannelKit):
         raise ConfigurationError(f"{name} does not name a ChannelKit")
     return kit

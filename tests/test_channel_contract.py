@@ -81,3 +81,18 @@ def test_provider_errors_default_to_the_http_status(status: int, error: type[Exc
 def test_from_config_validates_with_config_type() -> None:
     channel = Minimal.from_config({"token": "abc"}, http_client=httpx.AsyncClient())
     assert channel.config == Config(token="abc")
+
+
+def test_receive_and_deliver_must_be_coroutines() -> None:
+    with pytest.raises(TypeError, match=r"_receive must be async def"):
+
+        class Sync(Minimal):
+            def _receive(self, request: WebhookRequest) -> WebhookResult:  # type: ignore[override]
+                return WebhookResult()
+
+
+def test_an_abstract_base_that_names_itself_is_checked_too() -> None:
+    with pytest.raises(TypeError, match="must set name"):
+
+        class Base(Channel):
+            name = "Not A Name"

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from chatbridge import ConfigurationError, FakeClock, Message, ProviderPolicyError, load_channel
+from chatbridge.registry import kit_names, load_kit
 from chatbridge.server.cli import main
 from chatbridge.server.config import load
-from chatbridge.registry import kit_names
 from chatbridge.testing.sandbox import (
     SandboxApp,
     sandbox_config,
@@ -191,3 +191,36 @@ def test_sandbox_sends_email_provider_webhooks_and_runs_smtp(
     finally:
         smtp.stop()
     assert "support@shop.example -> ana@customer.example" in capsys.readouterr().out
+
+
+def test_the_sandbox_config_round_trips_any_channel_config() -> None:
+    from pydantic import BaseModel, SecretStr
+
+    from chatbridge.plugin import ChannelKit
+
+    class Inner(BaseModel):
+        key: SecretStr
+        n: int = 1
+
+    class Config(BaseModel):
+        api_base: str = "https://api.example"
+        nested: Inner
+        tags: list[str]
+        pem: str
+        unset: int | None = None
+        odd: dict[str, float]
+
+    config = Config(
+        nested=Inner(key="nested-secret", n=2),
+        tags=["a", 'b"c'],
+        pem="-----BEGIN-----\nAAA\\\n-----END-----\x7f",
+        odd={"x.y": float("inf"), "é": 1.5},
+    )
+    acme = load_kit("acme")
+    kit = ChannelKit(**{**vars(acme), "config": config, "name": "odd"})
+    assert "nested-secret" in kit.secrets
+    table = tomllib.loads(sandbox_config("http://sandbox.test", {"odd": kit}))["channels"]["odd"]
+    assert table.pop("type") == "odd"
+    assert Config.model_validate(table) == config.model_copy(
+        update={"api_base": "http://sandbox.test/odd"}
+    )

@@ -11,6 +11,7 @@ from chatbridge import (
     MessageKind,
     PolicyEngine,
     PolicyRules,
+    Reaction,
     RefusalReason,
     RemedyKind,
     Template,
@@ -144,3 +145,12 @@ async def test_a_message_tag_has_its_own_window_and_is_offered_as_the_remedy() -
     assert (await engine.check("messenger", TAGGED, update)).allowed
     late = await engine.check("messenger", TAGGED, text())
     assert [r.tag for r in late.remedies if r.kind is RemedyKind.USE_TAG] == ["ACCOUNT_UPDATE"]
+
+
+async def test_a_reaction_is_not_offered_a_message_tag() -> None:
+    store, clock, engine = setup()
+    await store.update_contact_state(WA, last_inbound_at=T0)
+    clock.advance(timedelta(days=2))
+    reaction = Message(contact=WA, reaction=Reaction(message_id="m1", emoji="+1"))
+    refused = await engine.check("messenger", TAGGED, reaction)
+    assert not [r for r in refused.remedies if r.kind is RemedyKind.USE_TAG]

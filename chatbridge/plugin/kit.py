@@ -101,18 +101,39 @@ class ChannelKit(Generic[C]):
 
     @property
     def secrets(self) -> list[str]:
-        """Values that must never appear in reprs or error messages."""
-        values = [
-            value.get_secret_value()
-            for value in dict(self.config).values()
-            if isinstance(value, SecretStr)
-        ]
-        return [*values, *self.extra_secrets]
+        """Values that must never appear in reprs or error messages: the config's
+        ``SecretStr`` values, nested ones included, and ``extra_secrets``."""
+        return [*_secrets(self.config), *self.extra_secrets]
 
     def plain_config(self) -> dict[str, Any]:
-        """The test configuration as a config file's table (secrets revealed)."""
-        values = self.config.model_dump(mode="json")
-        for key, value in dict(self.config).items():
-            if isinstance(value, SecretStr):
-                values[key] = value.get_secret_value()
-        return values
+        """The test configuration as a config file's table: JSON values, secrets
+        revealed, fields left at their defaults left out."""
+        plain = _revealed(self.config, self.config.model_dump(mode="json", exclude_defaults=True))
+        assert isinstance(plain, dict)
+        return plain
+
+
+def _secrets(value: object) -> list[str]:
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, BaseModel):
+        value = dict(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return [secret for item in value for secret in _secrets(item)]
+    return []
+
+
+def _revealed(value: object, dumped: object) -> object:
+    """``dumped`` (``value`` dumped as JSON) with ``value``'s secrets revealed."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        fields = dict(value)
+        return {key: _revealed(fields.get(key), item) for key, item in dumped.items()}
+    if isinstance(value, dict) and isinstance(dumped, dict):
+        return {key: _revealed(value.get(key), item) for key, item in dumped.items()}
+    if isinstance(value, list | tuple) and isinstance(dumped, list):
+        return [_revealed(item, out) for item, out in zip(value, dumped, strict=True)]
+    return dumped

@@ -11,6 +11,7 @@ the webhook sender (:func:`send_webhook`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,10 +43,11 @@ class SandboxApp:
 
     def __init__(self, kits: Mapping[str, ChannelKit]) -> None:
         self.fakes: dict[str, FakeAPI] = {}
+        unused = httpx.AsyncClient()  # the channels are built only to read their rules
         for prefix, kit in kits.items():
             fake = self.fakes[prefix] = kit.fake_api()
             fake.prefix = f"/{prefix}"
-            fake.window = kit.channel.rules.window
+            fake.window = kit.build({"http_client": unused}, fake).rules.window
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,17 +96,32 @@ def sandbox_config(base_url: str, kits: Mapping[str, ChannelKit]) -> str:
     for name, kit in kits.items():
         values = sandbox_channel(base_url, kit)
         lines += [f"[channels.{name}]", f'type = "{kit.name}"']
-        lines += [f"{key} = {_toml(value)}" for key, value in values.items() if value is not None]
+        lines += [f"{_key(key)} = {_toml(value, f'{name}.{key}')}" for key, value in values.items()]
         lines.append("")
     return "\n".join(lines)
 
 
-def _toml(value: Any) -> str:
+def _key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml(value: Any, where: str) -> str:
+    """``value`` (JSON data) as a TOML value."""
+    if value is None:
+        raise ConfigurationError(f"{where} is None, which a TOML config cannot say")
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value)  # nan, inf and -inf are TOML's spelling too
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item, where) for item in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_key(k)} = {_toml(v, f'{where}.{k}')}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    # JSON's string escapes are TOML's (control characters as \uXXXX), but for DEL.
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 async def send_webhook(

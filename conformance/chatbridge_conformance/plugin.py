@@ -7,8 +7,9 @@ the named kits.
 
 A conformance run cannot pass by accident: a kit named by ``--chatbridge-only`` or
 ``--chatbridge-kit`` that does not exist, a suite with no kit to run on, and a session
-in which suite tests were collected but none ran (all skipped or deselected) fail, and
-say which kits exist.
+whose selected checks all skipped fail, and say which kits exist. (Checks deselected
+with ``-k``/``-m`` are the user's choice, not a conformance run; ``chatbridge
+conformance KIT -k ...`` that selects none exits 5, pytest's "no tests".)
 
 This module is loaded by every pytest run where chatbridge is installed, so it imports
 nothing beyond chatbridge itself: respx and hypothesis are needed only by the suite.
