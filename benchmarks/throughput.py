@@ -67,7 +67,7 @@ async def _inbound(count: int) -> float:
         if len(received) == count:
             seen.set()
 
-    channel = whatsapp_kit.build({})
+    channel = whatsapp_kit.kit.build({})
     app = WebhookApp(
         {"whatsapp": channel}, handler, poll_interval=0.05, backoff=timedelta(seconds=1)
     )

@@ -68,7 +68,7 @@ def main(port: int, where: str, crash_at: str, workdir: Path) -> None:
             log.flush()
             os.fsync(log.fileno())
 
-    channel = kit.build({"store": SQLiteStore(workdir / "state.db")})
+    channel = kit.kit.build({"store": SQLiteStore(workdir / "state.db")})
     app = WebhookApp({"whatsapp": channel}, handle, outbox=CrashingOutbox(), poll_interval=0.05)  # type: ignore[arg-type]
     uvicorn.run(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
 

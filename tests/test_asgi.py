@@ -31,7 +31,7 @@ class Recorder:
 
 def make(handler: Recorder, **options: object) -> tuple[WebhookApp, FakeClock]:
     clock = FakeClock()
-    channel = kit.build({"clock": clock})
+    channel = kit.kit.build({"clock": clock})
     app = WebhookApp({"whatsapp": channel}, handler, clock=clock, poll_interval=0.01, **options)  # type: ignore[arg-type]
     return app, clock
 
@@ -85,7 +85,7 @@ async def test_handshake_and_refusals(client: tuple) -> None:  # type: ignore[ty
     xml = await http.post("/whatsapp", content=b"<xml/>", headers={"content-type": "text/xml"})
     assert xml.status_code == 415 and "application/json" in xml.text
     assert (await http.post("/nowhere", content=b"")).status_code == 404
-    big = b"x" * (kit.build({}).max_body_bytes + 1)
+    big = b"x" * (kit.kit.build({}).max_body_bytes + 1)
     assert (await http.post("/whatsapp", content=big)).status_code == 413
     body, headers = signed(b"not json")
     bad = await http.post("/whatsapp", content=body, headers=headers)

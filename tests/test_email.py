@@ -154,7 +154,7 @@ async def test_suppressed_and_unsubscribed_addresses_are_refused_without_smtp(
 
 
 async def test_mailgun_parsed_form_with_attachment() -> None:
-    email = kit.build({"clock": FakeClock()})
+    email = kit.kit.build({"clock": FakeClock()})
     boundary = "XyZ"
     fields = {
         "sender": "Ana@Customer.example",
@@ -187,12 +187,12 @@ async def test_mailgun_parsed_form_with_attachment() -> None:
 
 
 async def test_mailgun_replays_and_stale_timestamps_are_refused() -> None:
-    email = kit.build({"clock": FakeClock()})
+    email = kit.kit.build({"clock": FakeClock()})
     signed = kit.sign(kit.webhook(kit.mailgun_event("delivered", "d1")))
     await email.receive(signed)
     with pytest.raises(SignatureError, match="a replay"):
         await email.receive(signed)
-    stale = kit.build({"clock": FakeClock(kit.FAKE_EPOCH.replace(hour=1))})
+    stale = kit.kit.build({"clock": FakeClock(kit.FAKE_EPOCH.replace(hour=1))})
     with pytest.raises(SignatureError, match="away from now"):
         await stale.receive(kit.sign(kit.webhook(kit.mailgun_event("delivered", "d2"))))
 
@@ -209,7 +209,7 @@ async def test_webhooks_need_their_keys() -> None:
 
 
 async def test_sendgrid_timestamp_is_part_of_the_signature() -> None:
-    email = kit.build({"clock": FakeClock()})
+    email = kit.kit.build({"clock": FakeClock()})
     signed = kit.sign(kit.webhook(kit.sendgrid({"event": "open", "sg_event_id": "o"})))
     moved = signed.with_headers(**{kit.SENDGRID_TIMESTAMP: str(int(kit.SIGNED_AT) + 1)})
     with pytest.raises(SignatureError):
@@ -250,7 +250,7 @@ def test_quote_stripping(text: str, expected: str) -> None:
 
 
 async def test_duplicate_suppression_events_are_reported() -> None:
-    email = kit.build({"clock": FakeClock()})
+    email = kit.kit.build({"clock": FakeClock()})
     body = kit.sendgrid({"event": "spamreport", "sg_event_id": "s1"})
     first = await email.receive(kit.sign(kit.webhook(body)))
     again = await email.receive(kit.sign(kit.webhook(body)))

@@ -31,7 +31,7 @@ HEAD = b"From: ana@customer.example\r\nMIME-Version: 1.0\r\n"
 
 
 def channel() -> EmailChannel:
-    return kit.build({"clock": FakeClock()})
+    return kit.kit.build({"clock": FakeClock()})
 
 
 def many_addresses(count: int) -> bytes:
@@ -235,7 +235,7 @@ async def test_a_hostile_email_keeps_other_routes_answering() -> None:
     async def handler(event: Event, channel: Channel) -> None:
         pass
 
-    email, whatsapp = channel(), whatsapp_kit.build({"clock": FakeClock()})
+    email, whatsapp = channel(), whatsapp_kit.kit.build({"clock": FakeClock()})
     app = WebhookApp({"email": email, "other": whatsapp}, handler)
     parts = b"".join(
         b"--p\r\nContent-Type: application/octet-stream\r\n"

@@ -48,7 +48,7 @@ async def post(app: WebhookApp, request: WebhookRequest) -> httpx.Response:
 
 async def test_a_signed_email_with_binary_attachments_reaches_the_handler_intact() -> None:
     clock = FakeClock()
-    app, handler, _ = app_for(email=email_kit.build({"clock": clock}))
+    app, handler, _ = app_for(email=email_kit.kit.build({"clock": clock}))
     app.clock = clock
     for name, mime_type, data in (
         ("photo.jpg", "image/jpeg", JPEG),
@@ -63,7 +63,7 @@ async def test_a_signed_email_with_binary_attachments_reaches_the_handler_intact
 
 
 async def test_an_unreadable_record_is_dead_lettered_and_does_not_block_the_next() -> None:
-    app, handler, outbox = app_for(whatsapp=whatsapp_kit.build({}))
+    app, handler, outbox = app_for(whatsapp=whatsapp_kit.kit.build({}))
     at = app.clock.now()
     later = Mark("k3", at + timedelta(days=1))
     await outbox.accept(
@@ -83,7 +83,7 @@ async def test_an_unreadable_record_is_dead_lettered_and_does_not_block_the_next
 
 async def test_the_worker_applies_state_before_the_handler_runs() -> None:
     clock = FakeClock()
-    app, handler, _ = app_for(whatsapp=whatsapp_kit.build({"clock": clock}))
+    app, handler, _ = app_for(whatsapp=whatsapp_kit.kit.build({"clock": clock}))
     app.clock = clock
     body = whatsapp_kit.inbound("text", {"body": "hi"})
     response = await post(app, whatsapp_kit.sign(whatsapp_kit.webhook(body)))
@@ -106,7 +106,7 @@ def _event() -> MessageReceived:
 
 async def test_an_sms_keyword_is_answered_through_the_app_once() -> None:
     clock = FakeClock()
-    app, _, _ = app_for(sms=twilio_kit.build({"clock": clock}))
+    app, _, _ = app_for(sms=twilio_kit.kit.build({"clock": clock}))
     app.clock = clock
     request = twilio_kit.sign(twilio_kit.webhook(twilio_kit.incoming("HELP", sid="SMhelp")))
     first = await post(app, request)
@@ -117,7 +117,7 @@ async def test_an_sms_keyword_is_answered_through_the_app_once() -> None:
 
 async def test_a_replayed_mailgun_token_is_refused_by_the_app() -> None:
     clock = FakeClock()
-    app, _, outbox = app_for(email=email_kit.build({"clock": clock}))
+    app, _, outbox = app_for(email=email_kit.kit.build({"clock": clock}))
     app.clock = clock
     signed = email_kit.sign(email_kit.webhook(email_kit.mailgun_event("delivered", "d1")))
     assert (await post(app, signed)).status_code == 200
@@ -127,7 +127,7 @@ async def test_a_replayed_mailgun_token_is_refused_by_the_app() -> None:
 
 
 async def test_nan_and_infinite_numbers_survive_the_queue() -> None:
-    app, handler, _ = app_for(whatsapp=whatsapp_kit.build({}))
+    app, handler, _ = app_for(whatsapp=whatsapp_kit.kit.build({}))
     location = {"latitude": "NaN", "longitude": "Infinity"}
     body = whatsapp_kit.inbound("location", location).replace(b'"NaN"', b"NaN")
     body = body.replace(b'"Infinity"', b"Infinity")
@@ -165,7 +165,7 @@ async def test_a_handler_error_any_outbox_cannot_store_does_not_stall_the_queue(
             raise Unprintable
 
     outbox = SQLiteOutbox(tmp_path / "o.db")
-    app = WebhookApp({"whatsapp": whatsapp_kit.build({})}, handler, outbox=outbox, max_attempts=1)
+    app = WebhookApp({"whatsapp": whatsapp_kit.kit.build({})}, handler, outbox=outbox, max_attempts=1)
     at = app.clock.now()
     await outbox.accept(
         [
@@ -194,7 +194,7 @@ async def test_each_record_is_leased_only_while_it_is_handled(tmp_path: Path) ->
     path = tmp_path / "o.db"
     first, second = (SQLiteOutbox(path, lease=timedelta(seconds=0.5)) for _ in range(2))
     apps = [
-        WebhookApp({"whatsapp": whatsapp_kit.build({})}, slow, outbox=outbox)
+        WebhookApp({"whatsapp": whatsapp_kit.kit.build({})}, slow, outbox=outbox)
         for outbox in (first, second)
     ]
     at = apps[0].clock.now()

@@ -51,7 +51,7 @@ def _receive(channel: object, request: WebhookRequest) -> WebhookResult:
 
 
 def _twilio() -> TwilioChannel:
-    return twilio_kit.build({"clock": FakeClock()})
+    return twilio_kit.kit.build({"clock": FakeClock()})
 
 
 # -- Twilio -----------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def _vonage(body: bytes, claims: dict[str, object]) -> WebhookRequest:
 
 
 def _vonage_channel() -> VonageChannel:
-    return vonage_kit.build({"clock": FakeClock()})
+    return vonage_kit.kit.build({"clock": FakeClock()})
 
 
 @pytest.mark.parametrize("iat", [10**20, -(10**20), 1e20, True, "now"])
@@ -195,7 +195,7 @@ def test_vonage_deeply_nested_signed_json_is_a_payload_error() -> None:
 
 def _line(*events: dict[str, object]) -> WebhookResult:
     request = line_kit.sign(line_kit.webhook(line_kit.webhook_body(*events)), None)
-    return _receive(line_kit.build({"clock": FakeClock()}), request)
+    return _receive(line_kit.kit.build({"clock": FakeClock()}), request)
 
 
 def test_line_member_joined_keeps_its_reply_token() -> None:
@@ -226,7 +226,7 @@ def test_line_standby_events_drop_their_reply_token() -> None:
 
 def test_whatsapp_played_is_a_delivery_state_after_read() -> None:
     request = whatsapp_kit.sign(whatsapp_kit.webhook(whatsapp_kit.status("played")), None)
-    (event,) = _receive(whatsapp_kit.build({"clock": FakeClock()}), request).events
+    (event,) = _receive(whatsapp_kit.kit.build({"clock": FakeClock()}), request).events
     assert isinstance(event, StatusUpdate) and event.state is DeliveryState.PLAYED
     order = list(DeliveryState)
     assert order.index(DeliveryState.READ) < order.index(DeliveryState.PLAYED)
@@ -237,7 +237,7 @@ def test_whatsapp_played_is_a_delivery_state_after_read() -> None:
 
 def _wechat(body: bytes) -> WebhookResult:
     request = wechat_kit.sign(wechat_kit.webhook(body), None)
-    return _receive(wechat_kit.build({"clock": FakeClock()}), request)
+    return _receive(wechat_kit.kit.build({"clock": FakeClock()}), request)
 
 
 @pytest.mark.parametrize("depth", [300, 5000])
@@ -268,7 +268,7 @@ def test_wechat_inline_threshold_parses_within_a_millisecond() -> None:
     body = wechat_kit.push("text", Content="x", MsgId="3")[: -len(b"</xml>")] + extra + b"</xml>"
     request = wechat_kit.sign(wechat_kit.webhook(body), None)
     assert len(request.body) <= wechat_channel._INLINE_MAX_BYTES
-    channel = wechat_kit.build({"clock": FakeClock()})
+    channel = wechat_kit.kit.build({"clock": FakeClock()})
     started = time.perf_counter()
     for _ in range(20):
         channel._open(request.query, parse_xml(request.body))

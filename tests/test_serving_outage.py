@@ -27,7 +27,7 @@ async def test_an_outage_is_503_logged_once_and_over_when_redis_is_back(
     port = free_port()
     with redis_server(port) as url:
         outbox = RedisOutbox.from_url(url)
-        app = WebhookApp({"whatsapp": kit.build({})}, ignore, outbox=outbox)
+        app = WebhookApp({"whatsapp": kit.kit.build({})}, ignore, outbox=outbox)
         transport = httpx.ASGITransport(app=app)
         http = httpx.AsyncClient(transport=transport, base_url="https://h.example")
 

@@ -205,7 +205,7 @@ async def test_twilio_21610_records_the_opt_out(twilio: Twilio) -> None:
 
 
 async def test_twilio_signature_port_variants_and_get() -> None:
-    channel = twilio_kit.build({"clock": FakeClock()})
+    channel = twilio_kit.kit.build({"clock": FakeClock()})
     body = twilio_kit.incoming("hi", sid="SMport")
     params = parse_qsl(body.decode())
     token = twilio_kit.CONFIG.auth_token.get_secret_value()
@@ -232,7 +232,7 @@ async def test_twilio_media_download_follows_redirect() -> None:
             )
         )
         router.route(host="api.twilio.com", path__startswith="/fake-media").mock(side_effect=api)
-        channel = twilio_kit.build({})
+        channel = twilio_kit.kit.build({})
         media = Media(
             kind=MediaKind.IMAGE,
             url="https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
