@@ -33,6 +33,7 @@ from chatbridge.line import LineChannel, kit
 from chatbridge.line.fake import FakeLineAPI, line_error
 from chatbridge.line.inbound import parse_webhook
 from chatbridge.models import UnknownEvent
+from chatbridge.plugin import Inbound
 from tests.mutations import broken
 
 pytestmark = pytest.mark.anyio
@@ -284,6 +285,6 @@ _EVENTS = [event for sample in kit.SAMPLES for event in json.loads(sample.body)[
 def test_a_broken_event_is_kept_as_unknown_and_spares_its_batch(event: dict[str, Any]) -> None:
     good = _EVENTS[0]
     body = json.dumps({"destination": "U1", "events": [event, good]}).encode()
-    events = parse_webhook(body, FakeClock().now())
+    events = parse_webhook(body, Inbound(LineChannel.name, FakeClock().now()))
     assert len(events) == 2 and not isinstance(events[1], UnknownEvent)
     assert events[0].raw == event

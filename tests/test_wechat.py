@@ -30,6 +30,7 @@ from chatbridge import (
     WebhookRequest,
 )
 from chatbridge.models import Media, MediaKind
+from chatbridge.plugin import Inbound
 from chatbridge.wechat import WeChatChannel, WeChatConfig, kit
 from chatbridge.wechat.crypto import MessageCrypto, aes_key
 from chatbridge.wechat.fake import FakeWeChatAPI, wechat_error
@@ -304,7 +305,7 @@ _PUSHES = [parse_xml(sample.body) for sample in kit.SAMPLES]
 @given(push=broken(_PUSHES))
 def test_a_broken_push_is_a_payload_error_or_kept_as_unknown(push: dict[str, Any]) -> None:
     try:
-        event = parse_push(push, FakeClock().now())
+        event = parse_push(push, Inbound(WeChatChannel.name, FakeClock().now()))
     except PayloadError:
         return
     assert event.raw == push

@@ -37,6 +37,7 @@ from chatbridge import (
 )
 from chatbridge.http import RetryPolicy
 from chatbridge.models import Media, MessageReceived, StatusUpdate, UnknownEvent
+from chatbridge.plugin import Inbound
 from chatbridge.plugin.graph import error_response as graph_error
 from chatbridge.whatsapp import WhatsAppChannel, kit
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
@@ -346,6 +347,10 @@ def _items(kind: str) -> list[dict[str, Any]]:
     return [item for value in values for item in value.get(kind, [])]
 
 
+def _inbound() -> Inbound:
+    return Inbound(WhatsAppChannel.name, FakeClock().now())
+
+
 @settings(max_examples=300, deadline=None)
 @given(message=broken(_items("messages")), status=broken(_items("statuses")))
 def test_a_broken_item_is_kept_as_unknown_and_spares_its_batch(
@@ -353,7 +358,7 @@ def test_a_broken_item_is_kept_as_unknown_and_spares_its_batch(
 ) -> None:
     good = {"from": "1", "id": "wamid.OK", "timestamp": "1", "type": "text", "text": {"body": "a"}}
     body = kit.notification({"messages": [message, good], "statuses": [status]})
-    events = parse_notification(body, FakeClock().now())
+    events = parse_notification(body, _inbound())
     assert [type(e) for e in events][1] is MessageReceived
     assert isinstance(events[0], MessageReceived | UnknownEvent)
     assert isinstance(events[2], StatusUpdate | UnknownEvent)
@@ -362,7 +367,7 @@ def test_a_broken_item_is_kept_as_unknown_and_spares_its_batch(
 def test_a_malformed_value_is_kept_as_unknown_and_spares_the_other_changes() -> None:
     good = json.loads(kit.inbound("text", {"body": "hi"}))["entry"][0]["changes"][0]["value"]
     bad = {"messaging_product": "whatsapp", "contacts": "not a list"}
-    events = parse_notification(kit.notification(bad, good), FakeClock().now())
+    events = parse_notification(kit.notification(bad, good), _inbound())
     assert isinstance(events[0], UnknownEvent)
     assert events[0].reason.startswith("malformed value: contacts: Input should be a valid list")
     assert events[0].raw == {"field": "messages", "value": bad}
@@ -373,14 +378,14 @@ def test_a_malformed_value_is_kept_as_unknown_and_spares_the_other_changes() -> 
 def test_a_malformed_envelope_is_a_payload_error() -> None:
     with pytest.raises(PayloadError, match=r"entry\.0\.changes"):
         parse_notification(
-            b'{"object": "whatsapp_business_account", "entry": [{"id": "1"}]}', FakeClock().now()
+            b'{"object": "whatsapp_business_account", "entry": [{"id": "1"}]}', _inbound()
         )
 
 
 def test_an_unmapped_field_is_kept_as_unknown_whatever_its_value() -> None:
     value = {"messages": "not a list", "event": "FLAGGED"}
     body = kit.notification(value, field="account_update")
-    [event] = parse_notification(body, FakeClock().now())
+    [event] = parse_notification(body, _inbound())
     assert isinstance(event, UnknownEvent)
     assert (event.name, event.reason) == ("account_update", "field is not mapped")
     assert event.raw == {"field": "account_update", "value": value}

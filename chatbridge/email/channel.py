@@ -79,7 +79,7 @@ class EmailChannel(Channel):
     def identity(self, address: str) -> Identity:
         """The identity of one mailbox; InvalidAddressError for a list, CR/LF or bad
         syntax."""
-        return mime.email_identity(address)
+        return super().identity(mime.mailbox(address))
 
     # -- inbound ----------------------------------------------------------------------
 
@@ -87,13 +87,14 @@ class EmailChannel(Channel):
         """Take in one raw RFC 5322 message (from your own SMTP server or a mailbox)
         through the same size limit, dedup and state path as webhooks."""
         self._check_size(raw)
-        message = await anyio.to_thread.run_sync(mime.parse_message, raw, self.clock.now())
-        return await self._apply(WebhookResult(events=[providers.received(message)]))
+        inbound = self.inbound()
+        message = await anyio.to_thread.run_sync(mime.parse_message, raw, inbound)
+        return await self._apply(WebhookResult(events=[providers.received(message, inbound)]))
 
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
         if request.method != "POST":
             raise UnsupportedRequestError(f"email webhooks are POST, not {request.method}")
-        now = self.clock.now()
+        inbound = self.inbound()
         content_type = request.header("content-type") or ""
         if request.header(signature.SENDGRID_SIGNATURE) is not None:
             return WebhookResult(events=self._sendgrid(request))
@@ -104,7 +105,7 @@ class EmailChannel(Channel):
             *(form[f].text if f in form else None for f in ("timestamp", "token", "signature"))
         )
         # Only a verified request reaches the MIME parser, in a worker thread.
-        event = await anyio.to_thread.run_sync(providers.mailgun_inbound, form, now)
+        event = await anyio.to_thread.run_sync(providers.mailgun_inbound, form, inbound)
         return WebhookResult(events=[event], once=once)
 
     def _verify_mailgun(
@@ -133,7 +134,7 @@ class EmailChannel(Channel):
         data = document.get("event-data")
         if not isinstance(data, dict):
             raise PayloadError("Mailgun event has no event-data object")
-        return WebhookResult(events=providers.mailgun_event(data, self.clock.now()), once=once)
+        return WebhookResult(events=providers.mailgun_event(data, self.inbound()), once=once)
 
     def _sendgrid(self, request: WebhookRequest) -> list[Event]:
         if self._sendgrid_key is None:
@@ -149,7 +150,7 @@ class EmailChannel(Channel):
         )
         signature.check_timestamp(timestamp, self.clock.now(), self.config.timestamp_tolerance)
         document = load_json(request.body, "SendGrid event batch")
-        return providers.sendgrid_events(document, self.clock.now())
+        return providers.sendgrid_events(document, self.inbound())
 
     # -- outbound ---------------------------------------------------------------------
 

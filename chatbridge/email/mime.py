@@ -25,9 +25,9 @@ from typing import Any, cast
 from chatbridge.email import shape
 from chatbridge.email.quotes import strip_quoted
 from chatbridge.errors import InvalidAddressError, MessageInvalidError, PayloadError
-from chatbridge.models import Direction, Identity, Media, MediaKind, Message
+from chatbridge.models import Direction, Media, MediaKind, Message
+from chatbridge.plugin.parsing import Inbound
 
-CHANNEL = "email"
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 #: An addr-spec with a dot-atom local part (RFC 5322 section 3.4.1; UTF-8 letters as
 #: RFC 6532 allows) and a domain of letter-digit-hyphen labels.
@@ -61,13 +61,8 @@ def mailbox(address: str) -> str:
     return value.lower()
 
 
-def email_identity(address: str) -> Identity:
-    """An email identity of one mailbox; addresses are compared case-insensitively."""
-    return Identity(channel=CHANNEL, address=mailbox(address))
-
-
-def sender_identity(value: str) -> Identity | None:
-    """The identity of the first valid mailbox in a ``From`` or sender value."""
+def sender_mailbox(value: str) -> str | None:
+    """The first valid mailbox (see :func:`mailbox`) in a ``From`` or sender value."""
     if len(value) > shape.MAX_HEADER_BYTES:
         return None
     try:
@@ -76,7 +71,7 @@ def sender_identity(value: str) -> Identity | None:
         return None
     for _, address in addresses:
         try:
-            return email_identity(address)
+            return mailbox(address)
         except InvalidAddressError:
             continue
     return None
@@ -107,20 +102,20 @@ def _reading_policy() -> EmailPolicy[EmailMessage]:
     return policy.default.clone(header_factory=functools.cache(_HEADERS))
 
 
-def parse_message(raw: bytes, received_at: datetime) -> Message:
+def parse_message(raw: bytes, inbound: Inbound) -> Message:
     """The common-model message of one raw RFC 5322 email. CPU-bound: callers on an
     event loop run it in a worker thread."""
     shape.check(raw)
     try:
         parsed = BytesParser(policy=_reading_policy()).parsebytes(raw)
         assert isinstance(parsed, EmailMessage)
-        return _message(parsed, received_at)
+        return _message(parsed, inbound)
     except (ValueError, TypeError, LookupError, AttributeError, IndexError, RecursionError) as exc:
         raise PayloadError(f"not a readable email: {type(exc).__name__}: {exc}") from exc
 
 
-def _message(parsed: EmailMessage, received_at: datetime) -> Message:
-    sender = sender_identity(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))
+def _message(parsed: EmailMessage, inbound: Inbound) -> Message:
+    sender = sender_mailbox(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))
     if sender is None:
         raise PayloadError("email has no valid From address")
     own_id = next(iter(message_ids(parsed.get("Message-ID"))), None)
@@ -129,10 +124,10 @@ def _message(parsed: EmailMessage, received_at: datetime) -> Message:
     text = _body(parsed, "plain")
     subject = parsed.get("Subject")
     return Message(
-        contact=sender,
+        contact=inbound.identity(sender),
         direction=Direction.INBOUND,
         id=own_id,
-        timestamp=_date(parsed.get("Date"), received_at),
+        timestamp=_date(parsed.get("Date"), inbound.received_at),
         subject=str(subject) if subject is not None else None,
         text=text,
         stripped_text=strip_quoted(text) if text else None,

@@ -11,17 +11,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from chatbridge.clock import from_unix
-from chatbridge.email.mime import (
-    email_identity,
-    message_ids,
-    parse_message,
-    sender_identity,
-    thread_key,
-)
+from chatbridge.email.mime import mailbox, message_ids, parse_message, sender_mailbox, thread_key
 from chatbridge.email.quotes import strip_quoted
 from chatbridge.errors import PayloadError
 from chatbridge.models import (
@@ -40,17 +33,15 @@ from chatbridge.models import (
     Suppressed,
 )
 from chatbridge.plugin.formdata import Part
-from chatbridge.plugin.parsing import parse_item, parse_items, unknown_event
+from chatbridge.plugin.parsing import Inbound
 from chatbridge.webhook import digest_id
 
-CHANNEL = "email"
 
-
-def received(message: Message) -> MessageReceived:
+def received(message: Message, inbound: Inbound) -> MessageReceived:
     """The event for an inbound email; deduplicated on its Message-ID."""
     assert message.timestamp is not None
     return MessageReceived(
-        channel=CHANNEL,
+        channel=inbound.channel,
         event_id=message.id or digest_id(json.dumps(message.raw, sort_keys=True)),
         contact=message.contact,
         timestamp=message.timestamp,
@@ -59,13 +50,13 @@ def received(message: Message) -> MessageReceived:
     )
 
 
-def mailgun_inbound(form: dict[str, Part], received_at: datetime) -> MessageReceived:
+def mailgun_inbound(form: dict[str, Part], inbound: Inbound) -> MessageReceived:
     """The message of a Mailgun inbound-route form post (CPU-bound with ``body-mime``:
     run it in a worker thread)."""
     if "body-mime" in form:
-        return received(parse_message(form["body-mime"].data, received_at))
+        return received(parse_message(form["body-mime"].data, inbound), inbound)
     text = _field(form, "body-plain")
-    sender = sender_identity(_field(form, "sender") or "")
+    sender = sender_mailbox(_field(form, "sender") or "")
     if sender is None:
         raise PayloadError("Mailgun inbound post has no valid sender")
     references = message_ids(_field(form, "References"))
@@ -83,10 +74,10 @@ def mailgun_inbound(form: dict[str, Part], received_at: datetime) -> MessageRece
         if name.startswith("attachment-")
     ]
     message = Message(
-        contact=sender,
+        contact=inbound.identity(sender),
         direction=Direction.INBOUND,
         id=own_id,
-        timestamp=received_at,
+        timestamp=inbound.received_at,
         subject=_field(form, "subject"),
         text=text,
         stripped_text=_field(form, "stripped-text") or (strip_quoted(text) if text else None),
@@ -96,7 +87,7 @@ def mailgun_inbound(form: dict[str, Part], received_at: datetime) -> MessageRece
         thread=thread_key(references, in_reply_to, own_id),
         raw={k: v.text for k, v in form.items() if not k.startswith("attachment-")},
     )
-    return received(message)
+    return received(message, inbound)
 
 
 def _field(form: dict[str, Part], name: str) -> str | None:
@@ -104,19 +95,19 @@ def _field(form: dict[str, Part], name: str) -> str | None:
     return part.text if part is not None else None
 
 
-def mailgun_event(data: dict[str, Any], received_at: datetime) -> list[Event]:
+def mailgun_event(data: dict[str, Any], inbound: Inbound) -> list[Event]:
     """The events of one Mailgun ``event-data`` object."""
-    return parse_items(CHANNEL, "event", data, _mailgun, received_at)
+    return inbound.items("event", data, lambda item: _mailgun(item, inbound))
 
 
-def _mailgun(data: dict[str, Any]) -> list[Event]:
+def _mailgun(data: dict[str, Any], inbound: Inbound) -> list[Event]:
     name = str(data["event"])
-    contact = email_identity(str(data["recipient"]))
+    contact = inbound.identity(mailbox(str(data["recipient"])))
     timestamp = from_unix(data["timestamp"])
     event_id = str(data.get("id") or digest_id(json.dumps(data, sort_keys=True)))
     message_id = str(((data.get("message") or {}).get("headers") or {}).get("message-id", ""))
     common: dict[str, Any] = {
-        "channel": CHANNEL,
+        "channel": inbound.channel,
         "contact": contact,
         "timestamp": timestamp,
         "raw": data,
@@ -150,7 +141,7 @@ def _mailgun(data: dict[str, Any]) -> list[Event]:
             return [OptedOut(event_id=event_id, reason="unsubscribed", **common)]
         case "clicked":
             return [ChannelEvent(event_id=event_id, name=name, data=data, **common)]
-    return [unknown_event(CHANNEL, name, "Mailgun event is not mapped", data, timestamp)]
+    return [inbound.unknown(name, "Mailgun event is not mapped", data, timestamp=timestamp)]
 
 
 def _status(
@@ -169,27 +160,29 @@ def _status(
     )
 
 
-def sendgrid_events(document: Any, received_at: datetime) -> list[Event]:
+def sendgrid_events(document: Any, inbound: Inbound) -> list[Event]:
     """The events of a SendGrid event webhook body (a JSON array)."""
     if not isinstance(document, list):
         raise PayloadError("a SendGrid event webhook body is a JSON array")
+
+    def event(item: dict[str, Any]) -> Event:
+        return _sendgrid(item, inbound)
+
     events: list[Event] = []
     for item in document:
         if not isinstance(item, dict):
-            events.append(
-                unknown_event(CHANNEL, "event", "not an object", {"item": item}, received_at)
-            )
+            events.append(inbound.unknown("event", "not an object", {"item": item}))
             continue
-        events.append(parse_item(CHANNEL, "event", item, _sendgrid, received_at))
+        events.append(inbound.item("event", item, event))
     return events
 
 
-def _sendgrid(item: dict[str, Any]) -> Event:
+def _sendgrid(item: dict[str, Any], inbound: Inbound) -> Event:
     name = str(item["event"])
     common: dict[str, Any] = {
-        "channel": CHANNEL,
+        "channel": inbound.channel,
         "event_id": str(item.get("sg_event_id") or digest_id(json.dumps(item, sort_keys=True))),
-        "contact": email_identity(str(item["email"])),
+        "contact": inbound.identity(mailbox(str(item["email"]))),
         "timestamp": from_unix(item["timestamp"]),
         "raw": item,
     }
@@ -221,4 +214,5 @@ def _sendgrid(item: dict[str, Any]) -> Event:
             return OptedIn(**common)
         case "click" | "deferred":
             return ChannelEvent(name=name, data=item, **common)
-    return unknown_event(CHANNEL, name, "SendGrid event is not mapped", item, common["timestamp"])
+    reason = "SendGrid event is not mapped"
+    return inbound.unknown(name, reason, item, timestamp=common["timestamp"])

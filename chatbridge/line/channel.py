@@ -95,13 +95,13 @@ class LineChannel(Channel):
             request.header(signature.SIGNATURE_HEADER),
             self.config.channel_secret.get_secret_value(),
         )
-        return WebhookResult(events=parse_webhook(request.body, self.clock.now()))
+        return WebhookResult(events=parse_webhook(request.body, self.inbound()))
 
     # -- outbound ---------------------------------------------------------------------
 
     def validate(self, message: Message) -> None:
         super().validate(message)
-        outbound.validate(message)
+        outbound.validate(message, self.lengths)
 
     async def _reply_token(self, identity: Identity) -> str | None:
         state = await self.store.contact_state(identity)

@@ -9,7 +9,6 @@ becomes an UnknownEvent with the event in ``raw``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,10 +26,9 @@ from chatbridge.models import (
     Unfollowed,
     UnknownEvent,
 )
-from chatbridge.plugin.parsing import message_received, parse_item
+from chatbridge.plugin.parsing import Inbound
 from chatbridge.webhook import invalid_reason
 
-CHANNEL = "line"
 _MEDIA = {
     "image": MediaKind.IMAGE,
     "video": MediaKind.VIDEO,
@@ -47,22 +45,25 @@ _CHANNEL_EVENTS = {
 }
 
 
-def parse_webhook(body: bytes, received_at: datetime) -> list[Event]:
+def parse_webhook(body: bytes, inbound: Inbound) -> list[Event]:
     """All events of one webhook body; an empty list for LINE's URL verification POST."""
     try:
         webhook = WEBHOOK.validate_json(body)
     except ValidationError as exc:
         raise PayloadError(f"not a LINE webhook body: {invalid_reason(exc)}") from exc
-    return [parse_item(CHANNEL, "event", item, _event, received_at) for item in webhook["events"]]
+
+    def event(item: dict[str, Any]) -> Event:
+        return _event(item, inbound)
+
+    return [inbound.item("event", item, event) for item in webhook["events"]]
 
 
-def _event(item: dict[str, Any]) -> Event:
+def _event(item: dict[str, Any], inbound: Inbound) -> Event:
     source = item.get("source") or {}
     # Replies to a group chat go to the group or room, else to the user.
     address = source.get("groupId") or source.get("roomId") or source.get("userId")
-    contact = {"channel": CHANNEL, "address": address} if address else None
+    contact = {"channel": inbound.channel, "address": address} if address else None
     common: dict[str, Any] = {
-        "channel": CHANNEL,
         "event_id": item["webhookEventId"],
         "contact": contact,
         "timestamp": from_unix(item["timestamp"] / 1000),
@@ -72,12 +73,15 @@ def _event(item: dict[str, Any]) -> Event:
     }
     match item["type"]:
         case "message" if contact:
-            return _message(item["message"], common)
+            return _message(item["message"], common, inbound)
         case "postback" if contact:
             reply = {"id": item["postback"]["data"]}
-            return message_received(
+            return inbound.message(
                 kind=MessageKind.INTERACTIVE_REPLY, interactive_reply=reply, **common
             )
+    # The other events are validated with the channel's name beside the common fields.
+    common["channel"] = inbound.channel
+    match item["type"]:
         case "follow":
             return Followed.model_validate(common)
         case "unfollow":
@@ -90,11 +94,9 @@ def _event(item: dict[str, Any]) -> Event:
     return UnknownEvent.model_validate({**common, "name": item["type"], "reason": reason})
 
 
-def _message(line: dict[str, Any], common: dict[str, Any]) -> MessageReceived:
+def _message(line: dict[str, Any], common: dict[str, Any], inbound: Inbound) -> MessageReceived:
     content = _content(line["type"], line)
-    return message_received(
-        id=line["id"], reply_to=line.get("quotedMessageId"), **common, **content
-    )
+    return inbound.message(id=line["id"], reply_to=line.get("quotedMessageId"), **common, **content)
 
 
 def _content(kind: str, line: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,8 @@ from typing import Any
 
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
 from chatbridge.models import Interactive, Media, MediaKind, Message, MessageKind
-from chatbridge.plugin.lengths import check_count, check_length
+from chatbridge.plugin.lengths import Lengths
 
-CHANNEL = "line"
 MAX_MESSAGES_PER_REQUEST = 5
 MAX_MULTICAST_RECIPIENTS = 500
 #: Push and multicast idempotency ("Retry failed API requests"): a UUID that LINE
@@ -38,27 +37,27 @@ def chunk_key(key: str, index: int) -> str:
     return key if index == 0 else str(uuid.uuid5(uuid.UUID(key), str(index)))
 
 
-def validate(message: Message) -> None:
+def validate(message: Message, lengths: Lengths) -> None:
     """Raise MessageInvalidError if ``message`` cannot be a LINE message object."""
     match message.kind:
         case MessageKind.TEXT:
             if not message.text:
                 raise MessageInvalidError("a text message needs a non-empty text")
-            check_length(CHANNEL, "a text message", message.text, 5000)
+            lengths.text("a text message", message.text, 5000)
         case MessageKind.MEDIA:
-            check_count(CHANNEL, "media items per message", message.media, 1, 1)
+            lengths.count("media items per message", message.media, 1, 1)
             _validate_media(message.media[0])
         case MessageKind.LOCATION:
             assert message.location is not None
-            check_length(CHANNEL, "a location title", message.location.name, 100)
-            check_length(CHANNEL, "a location address", message.location.address, 100)
+            lengths.text("a location title", message.location.name, 100)
+            lengths.text("a location address", message.location.address, 100)
         case MessageKind.INTERACTIVE:
             assert message.interactive is not None
-            _validate_interactive(message.interactive)
+            _validate_interactive(message.interactive, lengths)
         case MessageKind.CARD:
             assert message.card is not None
-            check_length(CHANNEL, "a card title", message.card.title, 40)
-            check_length(CHANNEL, "a card description", message.card.description, 60)
+            lengths.text("a card title", message.card.title, 40)
+            lengths.text("a card description", message.card.description, 60)
         case MessageKind.TEMPLATE:
             raise UnsupportedMessageError(
                 "LINE has no pre-approved templates: send text or an interactive message"
@@ -80,21 +79,21 @@ def _validate_media(media: Media) -> None:
         raise MessageInvalidError("a LINE audio message needs duration_ms")
 
 
-def _validate_interactive(interactive: Interactive) -> None:
+def _validate_interactive(interactive: Interactive, lengths: Lengths) -> None:
     if interactive.buttons:
-        check_count(CHANNEL, "template buttons", interactive.buttons, 4, 1)
+        lengths.count("template buttons", interactive.buttons, 4, 1)
         limit = 60 if interactive.header else 160
-        check_length(CHANNEL, "a buttons template text", interactive.body, limit)
-        check_length(CHANNEL, "a buttons template title", interactive.header, 40)
+        lengths.text("a buttons template text", interactive.body, limit)
+        lengths.text("a buttons template title", interactive.header, 40)
         labels = [(b.title, b.id) for b in interactive.buttons]
     else:
         rows = [row for section in interactive.sections for row in section.rows]
-        check_count(CHANNEL, "quick reply items", rows, 13, 1)
-        check_length(CHANNEL, "a text message", interactive.body, 5000)
+        lengths.count("quick reply items", rows, 13, 1)
+        lengths.text("a text message", interactive.body, 5000)
         labels = [(row.title, row.id) for row in rows]
     for label, data in labels:
-        check_length(CHANNEL, "an action label", label, 20)
-        check_length(CHANNEL, "postback data", data, 300)
+        lengths.text("an action label", label, 20)
+        lengths.text("postback data", data, 300)
 
 
 def message_object(message: Message) -> dict[str, Any]:

@@ -40,103 +40,6 @@ def load_json(body: bytes | str, what: str = "webhook body") -> Any:
         raise PayloadError(f"{what} is not JSON: {exc}") from exc
 
 
-def unknown_event(
-    channel: str,
-    name: str,
-    reason: str,
-    raw: dict[str, Any],
-    now: datetime,
-    *,
-    event_id: str | None = None,
-    contact: Identity | dict[str, Any] | None = None,
-) -> UnknownEvent:
-    """An UnknownEvent carrying ``raw``; without the provider's ``event_id``, its id is
-    derived from the content, so a redelivery deduplicates."""
-    if event_id is None:
-        event_id = f"unknown:{name}:{digest_id(json.dumps(raw, sort_keys=True, default=str))}"
-    return UnknownEvent.model_validate(
-        {
-            "channel": channel,
-            "event_id": event_id,
-            "contact": contact,
-            "timestamp": now,
-            "name": name,
-            "reason": reason,
-            "raw": raw,
-        }
-    )
-
-
-def parse_item(
-    channel: str,
-    kind: str,
-    item: dict[str, Any],
-    parse: Callable[[dict[str, Any]], Event],
-    now: datetime,
-) -> Event:
-    """``parse(item)``, or an UnknownEvent explaining why ``item`` could not be parsed."""
-    try:
-        return parse(item)
-    except _MALFORMED as exc:
-        return _malformed(channel, kind, item, exc, now)
-
-
-def parse_items(
-    channel: str,
-    kind: str,
-    item: dict[str, Any],
-    parse: Callable[[dict[str, Any]], list[Event]],
-    now: datetime,
-) -> list[Event]:
-    """``parse(item)`` for an item that yields several events, or one UnknownEvent
-    explaining why ``item`` could not be parsed."""
-    try:
-        return parse(item)
-    except _MALFORMED as exc:
-        return [_malformed(channel, kind, item, exc, now)]
-
-
-def _malformed(
-    channel: str, kind: str, item: dict[str, Any], exc: Exception, now: datetime
-) -> UnknownEvent:
-    return unknown_event(channel, kind, f"malformed {kind}: {invalid_reason(exc)}", item, now)
-
-
-def message_received(
-    channel: str,
-    event_id: str,
-    contact: Identity | dict[str, Any],
-    timestamp: datetime,
-    raw: dict[str, Any],
-    *,
-    contact_name: str | None = None,
-    reply_token: str | None = None,
-    **content: Any,
-) -> MessageReceived:
-    """The event for an inbound message: ``content`` holds the Message fields (text,
-    media, ``id``...), the rest describes the event. Nested values may be plain data:
-    the event and its message are validated in one pass."""
-    message = {
-        "contact": contact,
-        "direction": Direction.INBOUND,
-        "timestamp": timestamp,
-        "raw": raw,
-        **content,
-    }
-    return MessageReceived.model_validate(
-        {
-            "channel": channel,
-            "event_id": event_id,
-            "contact": contact,
-            "contact_name": contact_name,
-            "reply_token": reply_token,
-            "timestamp": timestamp,
-            "message": message,
-            "raw": raw,
-        }
-    )
-
-
 class Inbound:
     """A channel's event builders, with its name and the time of receipt given once:
     ``Channel.inbound()`` makes one per request for the channel's mappers."""
@@ -155,13 +58,23 @@ class Inbound:
         self, kind: str, item: dict[str, Any], parse: Callable[[dict[str, Any]], Event]
     ) -> Event:
         """``parse(item)``, or an UnknownEvent explaining why ``item`` could not be parsed."""
-        return parse_item(self.channel, kind, item, parse, self.received_at)
+        try:
+            return parse(item)
+        except _MALFORMED as exc:
+            return self._malformed(kind, item, exc)
 
     def items(
         self, kind: str, item: dict[str, Any], parse: Callable[[dict[str, Any]], list[Event]]
     ) -> list[Event]:
-        """``parse(item)`` for an item that yields several events, or one UnknownEvent."""
-        return parse_items(self.channel, kind, item, parse, self.received_at)
+        """``parse(item)`` for an item that yields several events, or one UnknownEvent
+        explaining why ``item`` could not be parsed."""
+        try:
+            return parse(item)
+        except _MALFORMED as exc:
+            return [self._malformed(kind, item, exc)]
+
+    def _malformed(self, kind: str, item: dict[str, Any], exc: Exception) -> UnknownEvent:
+        return self.unknown(kind, f"malformed {kind}: {invalid_reason(exc)}", item)
 
     def message(
         self,
@@ -169,12 +82,36 @@ class Inbound:
         contact: Identity | dict[str, Any] | str,
         timestamp: datetime,
         raw: dict[str, Any],
+        *,
+        contact_name: str | None = None,
+        reply_token: str | None = None,
         **content: Any,
     ) -> MessageReceived:
-        """:func:`message_received` on this channel; a plain ``contact`` is an address."""
+        """The event for an inbound message on this channel; a plain ``contact`` is an
+        address. ``content`` holds the Message fields (text, media, ``id``...), the rest
+        describes the event. Nested values may be plain data: the event and its message
+        are validated in one pass."""
         if isinstance(contact, str):
             contact = {"channel": self.channel, "address": contact}
-        return message_received(self.channel, event_id, contact, timestamp, raw, **content)
+        message = {
+            "contact": contact,
+            "direction": Direction.INBOUND,
+            "timestamp": timestamp,
+            "raw": raw,
+            **content,
+        }
+        return MessageReceived.model_validate(
+            {
+                "channel": self.channel,
+                "event_id": event_id,
+                "contact": contact,
+                "contact_name": contact_name,
+                "reply_token": reply_token,
+                "timestamp": timestamp,
+                "message": message,
+                "raw": raw,
+            }
+        )
 
     def unknown(
         self,
@@ -184,8 +121,21 @@ class Inbound:
         *,
         event_id: str | None = None,
         contact: Identity | dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
     ) -> UnknownEvent:
-        """:func:`unknown_event` on this channel, at the time of receipt."""
-        return unknown_event(
-            self.channel, name, reason, raw, self.received_at, event_id=event_id, contact=contact
+        """An UnknownEvent on this channel carrying ``raw``, at ``timestamp`` (the time
+        of receipt unless the provider gave one); without the provider's ``event_id``,
+        its id is derived from the content, so a redelivery deduplicates."""
+        if event_id is None:
+            event_id = f"unknown:{name}:{digest_id(json.dumps(raw, sort_keys=True, default=str))}"
+        return UnknownEvent.model_validate(
+            {
+                "channel": self.channel,
+                "event_id": event_id,
+                "contact": contact,
+                "timestamp": self.received_at if timestamp is None else timestamp,
+                "name": name,
+                "reason": reason,
+                "raw": raw,
+            }
         )

@@ -100,7 +100,7 @@ class WeChatChannel(Channel):
         signature.verify_signature(query, self._token)
         document = await self._read_push(query, request.body)
         return WebhookResult(
-            events=[parse_push(document, self.clock.now())],
+            events=[parse_push(document, self.inbound())],
             response=_SUCCESS,
         )
 
@@ -166,7 +166,7 @@ class WeChatChannel(Channel):
 
     def validate(self, message: Message) -> None:
         super().validate(message)
-        outbound.validate(message)
+        outbound.validate(message, self.lengths)
 
     async def _deliver(self, message: Message) -> Receipt:
         if message.kind is MessageKind.TEMPLATE:

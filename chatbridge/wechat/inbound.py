@@ -9,7 +9,6 @@ becomes an UnknownEvent with the push in ``raw``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from chatbridge.clock import from_unix
@@ -25,9 +24,8 @@ from chatbridge.models import (
     Unfollowed,
     UnknownEvent,
 )
-from chatbridge.plugin.parsing import message_received, parse_item
+from chatbridge.plugin.parsing import Inbound
 
-CHANNEL = "wechat"
 _MEDIA = {
     "image": MediaKind.IMAGE,
     "voice": MediaKind.VOICE,
@@ -42,30 +40,30 @@ _CHANNEL_EVENTS = {"SCAN", "CLICK", "VIEW", "LOCATION"}
 _EVERY_PUSH_HAS = frozenset({"ToUserName", "FromUserName", "CreateTime", "MsgType"})
 
 
-def parse_push(document: dict[str, Any], received_at: datetime) -> Event:
+def parse_push(document: dict[str, Any], inbound: Inbound) -> Event:
     """The event for one decrypted, parsed push (fields named as WeChat names them).
 
     A push without the fields every push has is a PayloadError; any other malformed
     push becomes an UnknownEvent."""
     if missing := _EVERY_PUSH_HAS - document.keys():
         raise PayloadError(f"not a WeChat push: {', '.join(sorted(missing))} missing")
-    return parse_item(CHANNEL, "push", document, _push, received_at)
+    return inbound.item("push", document, lambda push: _push(push, inbound))
 
 
-def _push(document: dict[str, Any]) -> Event:
+def _push(document: dict[str, Any], inbound: Inbound) -> Event:
     sender, created = document["FromUserName"], document["CreateTime"]
     common: dict[str, Any] = {
-        "channel": CHANNEL,
-        "contact": {"channel": CHANNEL, "address": sender},
+        "contact": {"channel": inbound.channel, "address": sender},
         "timestamp": from_unix(created),
         "raw": document,
     }
     kind = document["MsgType"]
     if kind == "event":
+        common["channel"] = inbound.channel
         return _event(document.get("Event") or "", f"{sender}:{created}", document, common)
     msg_id = document.get("MsgId")
     event_id = msg_id or f"{sender}:{created}:{kind}"
-    return message_received(event_id=event_id, id=msg_id, **common, **_content(kind, document))
+    return inbound.message(event_id=event_id, id=msg_id, **common, **_content(kind, document))
 
 
 def _content(kind: str, push: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,7 @@ from typing import Any
 
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
 from chatbridge.models import Media, MediaKind, Message, MessageKind
-from chatbridge.plugin.lengths import check_count, check_length
-
-CHANNEL = "wechat"
+from chatbridge.plugin.lengths import Lengths
 
 #: Temporary media upload types and their size limits ("Media > Temporary materials").
 MEDIA_TYPES = {
@@ -28,21 +26,21 @@ def media_type(media: Media) -> str:
         raise UnsupportedMessageError(f"WeChat cannot send {media.kind} media") from None
 
 
-def validate(message: Message) -> None:
+def validate(message: Message, lengths: Lengths) -> None:
     """Raise MessageInvalidError if ``message`` cannot be sent as a WeChat message."""
     match message.kind:
         case MessageKind.TEXT:
             if not message.text:
                 raise MessageInvalidError("a text message needs a non-empty text")
         case MessageKind.MEDIA:
-            check_count(CHANNEL, "media items per message", message.media, 1, 1)
+            lengths.count("media items per message", message.media, 1, 1)
             media = message.media[0]
             media_type(media)
             if not (media.provider_id or media.data):
                 raise MessageInvalidError("WeChat media needs a media_id (provider_id) or data")
         case MessageKind.CARD:
             assert message.card is not None
-            check_length(CHANNEL, "a card title", message.card.title, 64)
+            lengths.text("a card title", message.card.title, 64)
         case MessageKind.TEMPLATE:
             assert message.template is not None
             if message.template.parameters:

@@ -68,13 +68,13 @@ class WhatsAppChannel(Channel):
             request.header(graph.SIGNATURE_HEADER),
             self.config.app_secret.get_secret_value(),
         )
-        return WebhookResult(events=parse_notification(request.body, self.clock.now()))
+        return WebhookResult(events=parse_notification(request.body, self.inbound()))
 
     # -- outbound ---------------------------------------------------------------------
 
     def validate(self, message: Message) -> None:
         super().validate(message)
-        outbound.validate(message)
+        outbound.validate(message, self.lengths)
 
     async def _deliver(self, message: Message) -> Receipt:
         if message.media and not (message.media[0].provider_id or message.media[0].url):

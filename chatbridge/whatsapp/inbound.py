@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,7 +27,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.plugin.parsing import message_received, parse_item, unknown_event
+from chatbridge.plugin.parsing import Inbound
 from chatbridge.webhook import digest_id, invalid_reason
 from chatbridge.whatsapp.payloads import (
     ENVELOPE,
@@ -39,7 +38,6 @@ from chatbridge.whatsapp.payloads import (
     WAValue,
 )
 
-CHANNEL = "whatsapp"
 _MEDIA_TYPES = {
     "image": MediaKind.IMAGE,
     "audio": MediaKind.AUDIO,
@@ -51,25 +49,26 @@ _MEDIA_FIELDS = ("mime_type", "sha256", "caption", "filename")
 _STATES = {state.value: state for state in DeliveryState}
 
 
-def parse_notification(body: bytes, received_at: datetime) -> list[Event]:
+def parse_notification(body: bytes, inbound: Inbound) -> list[Event]:
     """All events of one webhook POST body, in payload order.
 
-    ``received_at`` stamps events the provider gives no time (unknown items, errors).
+    ``inbound.received_at`` stamps events the provider gives no time (unknown items,
+    errors).
     """
     try:
         notification = NOTIFICATION.validate_json(body)
     except ValidationError:
-        return _parse_change_by_change(body, received_at)
+        return _parse_change_by_change(body, inbound)
     _check_object(notification)
     return [
         event
         for entry in notification["entry"]
         for change in entry["changes"]
-        for event in _parse_change(change, received_at)
+        for event in _parse_change(change, inbound)
     ]
 
 
-def _parse_change_by_change(body: bytes, received_at: datetime) -> list[Event]:
+def _parse_change_by_change(body: bytes, inbound: Inbound) -> list[Event]:
     """The slow path, for a body that failed validation as a whole: if its envelope is
     sound, each change's value is validated on its own and a malformed one is kept as an
     UnknownEvent, so the other changes are still delivered."""
@@ -82,15 +81,15 @@ def _parse_change_by_change(body: bytes, received_at: datetime) -> list[Event]:
     for entry in notification["entry"]:
         for change in entry["changes"]:
             if change["field"] != "messages":
-                events.append(_field_not_mapped(change, received_at))
+                events.append(_field_not_mapped(change, inbound))
                 continue
             try:
                 value = VALUE.validate_python(change["value"])
             except ValidationError as exc:
                 reason = f"malformed value: {invalid_reason(exc)}"
-                events.append(_unknown("messages", reason, dict(change), received_at))
+                events.append(inbound.unknown("messages", reason, dict(change)))
                 continue
-            events += _parse_value(value, received_at)
+            events += _parse_value(value, inbound)
     return events
 
 
@@ -99,36 +98,32 @@ def _check_object(notification: WANotification[Any]) -> None:
         raise PayloadError(f"unexpected notification object {notification['object']!r}")
 
 
-def _parse_change(change: WAChange[WAValue], received_at: datetime) -> list[Event]:
+def _parse_change(change: WAChange[WAValue], inbound: Inbound) -> list[Event]:
     if change["field"] != "messages":
-        return [_field_not_mapped(change, received_at)]
-    return _parse_value(change["value"], received_at)
+        return [_field_not_mapped(change, inbound)]
+    return _parse_value(change["value"], inbound)
 
 
-def _field_not_mapped(change: WAChange[Any], received_at: datetime) -> UnknownEvent:
-    return _unknown(change["field"], "field is not mapped", dict(change), received_at)
+def _field_not_mapped(change: WAChange[Any], inbound: Inbound) -> UnknownEvent:
+    return inbound.unknown(change["field"], "field is not mapped", dict(change))
 
 
-def _parse_value(value: WAValue, received_at: datetime) -> list[Event]:
+def _parse_value(value: WAValue, inbound: Inbound) -> list[Event]:
     names = {c["wa_id"]: c.get("profile", {}).get("name") for c in value.get("contacts", [])}
 
     def message(item: dict[str, Any]) -> Event:
-        return _message(item, names)
+        return _message(item, names, inbound)
 
     def status(item: dict[str, Any]) -> Event:
-        return _status(item, received_at)
+        return _status(item, inbound)
 
-    events = [
-        parse_item(CHANNEL, "message", i, message, received_at) for i in value.get("messages", [])
-    ]
-    events += [
-        parse_item(CHANNEL, "status", i, status, received_at) for i in value.get("statuses", [])
-    ]
+    events = [inbound.item("message", i, message) for i in value.get("messages", [])]
+    events += [inbound.item("status", i, status) for i in value.get("statuses", [])]
     events += [
         ChannelEvent(
-            channel=CHANNEL,
+            channel=inbound.channel,
             event_id="error:" + digest_id(json.dumps(error, sort_keys=True)),
-            timestamp=received_at,
+            timestamp=inbound.received_at,
             name="error",
             data=error,
             raw=dict(value),
@@ -138,13 +133,12 @@ def _parse_value(value: WAValue, received_at: datetime) -> list[Event]:
     return events
 
 
-def _message(item: dict[str, Any], names: Mapping[str, str | None]) -> Event:
+def _message(item: dict[str, Any], names: Mapping[str, str | None], inbound: Inbound) -> Event:
     sender = item["from"]
     context = item.get("context") or {}
-    return message_received(
-        CHANNEL,
+    return inbound.message(
         item["id"],
-        {"channel": CHANNEL, "address": sender},
+        {"channel": inbound.channel, "address": sender},
         from_unix(item["timestamp"]),
         item,
         contact_name=names.get(sender),
@@ -194,14 +188,14 @@ def _interactive_reply(body: dict[str, Any]) -> dict[str, Any]:
     return {"kind": MessageKind.INTERACTIVE_REPLY, "interactive_reply": reply}
 
 
-def _status(item: dict[str, Any], received_at: datetime) -> Event:
+def _status(item: dict[str, Any], inbound: Inbound) -> Event:
     state = _STATES.get(item["status"])
     if state is None:
-        return _unknown(f"status:{item['status']}", "status value is not mapped", item, received_at)
+        return inbound.unknown(f"status:{item['status']}", "status value is not mapped", item)
     return StatusUpdate(
-        channel=CHANNEL,
+        channel=inbound.channel,
         event_id=f"{item['id']}:{item['status']}",
-        contact={"channel": CHANNEL, "address": item["recipient_id"]},
+        contact={"channel": inbound.channel, "address": item["recipient_id"]},
         timestamp=from_unix(item["timestamp"]),
         message_id=item["id"],
         state=state,
@@ -217,7 +211,3 @@ def _error_info(error: dict[str, Any]) -> dict[str, Any]:
         "message": error.get("message") or error.get("title") or "",
         "details": str(details) if details is not None else None,
     }
-
-
-def _unknown(name: str, reason: str, raw: dict[str, Any], now: datetime) -> UnknownEvent:
-    return unknown_event(CHANNEL, name, reason, raw, now)

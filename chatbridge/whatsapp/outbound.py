@@ -7,9 +7,7 @@ from typing import Any
 
 from chatbridge.errors import MessageInvalidError, UnsupportedMessageError
 from chatbridge.models import Interactive, Media, MediaKind, Message, MessageKind, Template
-from chatbridge.plugin.lengths import check_count, check_length
-
-CHANNEL = "whatsapp"
+from chatbridge.plugin.lengths import Lengths
 
 #: Largest upload per media type, in bytes (Cloud API "Supported media types").
 MEDIA_MAX_BYTES = {
@@ -35,19 +33,19 @@ def wire_media_type(media: Media) -> str:
     return _WIRE_MEDIA_TYPE[media.kind]
 
 
-def validate(message: Message) -> None:
+def validate(message: Message, lengths: Lengths) -> None:
     """Raise MessageInvalidError if ``message`` breaks a Cloud API limit."""
-    check_length(CHANNEL, "a text body", message.text, 4096)
+    lengths.text("a text body", message.text, 4096)
     match message.kind:
         case MessageKind.MEDIA:
-            check_count(CHANNEL, "media items per message", message.media, 1, 1)
+            lengths.count("media items per message", message.media, 1, 1)
             media = message.media[0]
-            check_length(CHANNEL, "a media caption", media.caption, 1024)
+            lengths.text("a media caption", media.caption, 1024)
             if not (media.provider_id or media.url or media.data):
                 raise MessageInvalidError("media needs a provider_id, a url or data to upload")
         case MessageKind.INTERACTIVE:
             assert message.interactive is not None
-            _validate_interactive(message.interactive)
+            _validate_interactive(message.interactive, lengths)
         case MessageKind.TEMPLATE:
             assert message.template is not None
             if not message.template.language:
@@ -61,28 +59,28 @@ def validate(message: Message) -> None:
             raise UnsupportedMessageError(f"WhatsApp cannot send a {message.kind} message")
 
 
-def _validate_interactive(interactive: Interactive) -> None:
-    check_length(CHANNEL, "an interactive body", interactive.body, 1024)
-    check_length(CHANNEL, "an interactive header", interactive.header, 60)
-    check_length(CHANNEL, "an interactive footer", interactive.footer, 60)
+def _validate_interactive(interactive: Interactive, lengths: Lengths) -> None:
+    lengths.text("an interactive body", interactive.body, 1024)
+    lengths.text("an interactive header", interactive.header, 60)
+    lengths.text("an interactive footer", interactive.footer, 60)
     if interactive.buttons:
-        check_count(CHANNEL, "reply buttons", interactive.buttons, 3, 1)
+        lengths.count("reply buttons", interactive.buttons, 3, 1)
         for button in interactive.buttons:
-            check_length(CHANNEL, "a button title", button.title, 20)
-            check_length(CHANNEL, "a button id", button.id, 256)
+            lengths.text("a button title", button.title, 20)
+            lengths.text("a button id", button.id, 256)
         return
-    check_count(CHANNEL, "list sections", interactive.sections, 10, 1)
+    lengths.count("list sections", interactive.sections, 10, 1)
     rows = [row for section in interactive.sections for row in section.rows]
-    check_count(CHANNEL, "list rows in all", rows, 10, 1)
+    lengths.count("list rows in all", rows, 10, 1)
     if not interactive.button_label:
         raise MessageInvalidError("a WhatsApp list needs a button_label")
-    check_length(CHANNEL, "a list button label", interactive.button_label, 20)
+    lengths.text("a list button label", interactive.button_label, 20)
     for section in interactive.sections:
-        check_length(CHANNEL, "a section title", section.title, 24)
+        lengths.text("a section title", section.title, 24)
     for row in rows:
-        check_length(CHANNEL, "a row title", row.title, 24)
-        check_length(CHANNEL, "a row description", row.description, 72)
-        check_length(CHANNEL, "a row id", row.id, 200)
+        lengths.text("a row title", row.title, 24)
+        lengths.text("a row description", row.description, 72)
+        lengths.text("a row id", row.id, 200)
 
 
 def message_body(message: Message) -> dict[str, Any]:

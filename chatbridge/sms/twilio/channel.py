@@ -67,23 +67,23 @@ class TwilioChannel(SmsChannel):
     # -- inbound ----------------------------------------------------------------------
 
     async def _parse(self, request: WebhookRequest) -> list[Event]:
-        url, now = self._signed_url(request), self.clock.now()
+        url, received = self._signed_url(request), self.inbound()
         token = self.config.auth_token.get_secret_value()
         header = request.header(signature.SIGNATURE_HEADER)
         if request.method == "GET":
             signature.verify(url, [], header, token)
-            return [inbound.parse_params(dict(request.query), now)]
+            return [inbound.parse_params(dict(request.query), received)]
         if request.method != "POST":
             raise UnsupportedRequestError(f"Twilio webhooks are POST or GET, not {request.method}")
         if _media_type(request) == "application/json":
             signature.verify_json(url, request.body, header, token)
-            return [inbound.parse_json(load_json(request.body, "Twilio JSON webhook"), now)]
+            return [inbound.parse_json(load_json(request.body, "Twilio JSON webhook"), received)]
         try:
             params = parse_qsl(request.body.decode(), keep_blank_values=True)
         except UnicodeDecodeError as exc:
             raise PayloadError(f"malformed Twilio form: {exc}") from exc
         signature.verify(url, params, header, token)
-        return [inbound.parse_params(dict(params), now)]
+        return [inbound.parse_params(dict(params), received)]
 
     def _signed_url(self, request: WebhookRequest) -> str:
         """The URL Twilio signed: ``public_url`` when set (with the request's query

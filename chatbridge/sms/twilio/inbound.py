@@ -3,7 +3,6 @@ message and status callback parameters)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from chatbridge.errors import PayloadError
@@ -11,15 +10,13 @@ from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
     Event,
-    Identity,
     MediaKind,
     ProviderErrorInfo,
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.plugin.parsing import message_received, parse_item, unknown_event
+from chatbridge.plugin.parsing import Inbound
 
-CHANNEL = "sms"
 _STATES = {
     "sent": DeliveryState.SENT,
     "delivered": DeliveryState.DELIVERED,
@@ -32,35 +29,35 @@ _PROGRESS = frozenset({"accepted", "scheduled", "queued", "sending", "receiving"
 _MEDIA_KINDS = {"image": MediaKind.IMAGE, "audio": MediaKind.AUDIO, "video": MediaKind.VIDEO}
 
 
-def parse_params(params: dict[str, str], received_at: datetime) -> Event:
+def parse_params(params: dict[str, str], inbound: Inbound) -> Event:
     """:func:`parse`, or an UnknownEvent with ``params`` for a webhook whose values the
     common model refuses."""
-    return parse_item(CHANNEL, "webhook", params, lambda p: parse(p, received_at), received_at)
+    return inbound.item("webhook", params, lambda p: parse(p, inbound))
 
 
-def parse_json(document: Any, received_at: datetime) -> Event:
+def parse_json(document: Any, inbound: Inbound) -> Event:
     """A JSON webhook: one carrying message parameters is read as their form would be;
     any other (signed) document is kept whole as an UnknownEvent."""
     if isinstance(document, dict) and (document.get("MessageSid") or document.get("SmsSid")):
         params = {name: value for name, value in document.items() if isinstance(value, str)}
-        return parse_params(params, received_at)
+        return parse_params(params, inbound)
     raw = document if isinstance(document, dict) else {"document": document}
     reason = "JSON webhook is not a message or status callback"
-    return unknown_event(CHANNEL, "json", reason, raw, received_at)
+    return inbound.unknown("json", reason, raw)
 
 
-def parse(params: dict[str, str], received_at: datetime) -> Event:
+def parse(params: dict[str, str], inbound: Inbound) -> Event:
     """The event of one Twilio webhook: an incoming message or a status callback."""
     sid = params.get("MessageSid") or params.get("SmsSid")
     if not sid:
         raise PayloadError("Twilio webhook has no MessageSid")
     status = params.get("MessageStatus") or params.get("SmsStatus") or "received"
     if status == "received":
-        return _message(sid, params, received_at)
-    return _status(sid, status, params, received_at)
+        return _message(sid, params, inbound)
+    return _status(sid, status, params, inbound)
 
 
-def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
+def _message(sid: str, params: dict[str, str], inbound: Inbound) -> Event:
     sender = params.get("From")
     if not sender:
         raise PayloadError("Twilio message has no From")
@@ -75,11 +72,10 @@ def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
         if url:
             kind = _MEDIA_KINDS.get(mime.partition("/")[0], MediaKind.FILE)
             media.append({"kind": kind, "url": url, "mime_type": mime})
-    return message_received(
-        CHANNEL,
+    return inbound.message(
         sid,
-        {"channel": CHANNEL, "address": sender},
-        received_at,
+        sender,
+        inbound.received_at,
         params,
         id=sid,
         text=params.get("Body"),
@@ -87,13 +83,13 @@ def _message(sid: str, params: dict[str, str], received_at: datetime) -> Event:
     )
 
 
-def _status(sid: str, status: str, params: dict[str, str], received_at: datetime) -> Event:
+def _status(sid: str, status: str, params: dict[str, str], inbound: Inbound) -> Event:
     recipient = params.get("To")
     common: dict[str, Any] = {
-        "channel": CHANNEL,
+        "channel": inbound.channel,
         "event_id": f"{sid}:{status}",
-        "contact": Identity(channel=CHANNEL, address=recipient) if recipient else None,
-        "timestamp": received_at,
+        "contact": inbound.identity(recipient) if recipient else None,
+        "timestamp": inbound.received_at,
         "raw": dict(params),
     }
     state = _STATES.get(status)

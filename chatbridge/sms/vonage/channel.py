@@ -59,17 +59,18 @@ class VonageChannel(SmsChannel):
         """Verify, then parse: a JWT signs the body, so it is checked before the body is
         read; ``sig`` signs the parameters, which must be parsed first."""
         secret = self.config.signature_secret.get_secret_value()
-        now, tolerance = self.clock.now(), self.config.timestamp_tolerance
+        received, tolerance = self.inbound(), self.config.timestamp_tolerance
+        now = received.received_at
         authorization = request.header("authorization") or ""
         if authorization.startswith("Bearer "):
             signature.verify_jwt(authorization, request.body, secret, now, tolerance)
-            return [inbound.parse(self._params(request), now)]
+            return [inbound.parse(self._params(request), received)]
         params = self._params(request)
         if "sig" not in params:
             raise SignatureError("Vonage webhook carries neither sig nor a signed JWT")
         flat = {name: str(value) for name, value in params.items()}
         signature.verify_sms(flat, secret, self.config.signature_method, now, tolerance)
-        return [inbound.parse(params, now)]
+        return [inbound.parse(params, received)]
 
     @staticmethod
     def _params(request: WebhookRequest) -> dict[str, Any]:

@@ -4,7 +4,6 @@ webhooks (JSON)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from chatbridge.errors import PayloadError
@@ -18,9 +17,8 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.plugin.parsing import message_received
+from chatbridge.plugin.parsing import Inbound
 
-CHANNEL = "sms"
 _DLR_STATES = {
     "delivered": DeliveryState.DELIVERED,
     "expired": DeliveryState.FAILED,
@@ -42,22 +40,22 @@ def e164(msisdn: str) -> str:
     return msisdn if msisdn.startswith("+") else f"+{msisdn}"
 
 
-def parse(params: dict[str, Any], received_at: datetime) -> Event:
+def parse(params: dict[str, Any], inbound: Inbound) -> Event:
     """The event of one Vonage webhook."""
     if "message_uuid" in params:
-        return _messages_api(params, received_at)
+        return _messages_api(params, inbound)
     message_id, msisdn = params.get("messageId"), params.get("msisdn")
     if not message_id or not msisdn:
         raise PayloadError("Vonage webhook has no messageId/msisdn")
-    contact = Identity(channel=CHANNEL, address=e164(str(msisdn)))
+    contact = inbound.identity(e164(str(msisdn)))
     if "text" in params or params.get("type") in ("text", "unicode"):
-        return _received(str(message_id), contact, params.get("text"), params, received_at)
+        return _received(str(message_id), contact, params.get("text"), params, inbound)
     status = str(params.get("status", ""))
     common: dict[str, Any] = {
-        "channel": CHANNEL,
+        "channel": inbound.channel,
         "event_id": f"{message_id}:{status}",
         "contact": contact,
-        "timestamp": received_at,
+        "timestamp": inbound.received_at,
         "raw": params,
     }
     if status in _DLR_PROGRESS:
@@ -75,31 +73,27 @@ def parse(params: dict[str, Any], received_at: datetime) -> Event:
 
 
 def _received(
-    message_id: str, contact: Identity, text: Any, raw: dict[str, Any], received_at: datetime
+    message_id: str, contact: Identity, text: Any, raw: dict[str, Any], inbound: Inbound
 ) -> MessageReceived:
     text = str(text) if text is not None else None
-    return message_received(
-        CHANNEL, message_id, contact, received_at, raw, id=message_id, text=text
-    )
+    return inbound.message(message_id, contact, inbound.received_at, raw, id=message_id, text=text)
 
 
-def _messages_api(params: dict[str, Any], received_at: datetime) -> Event:
+def _messages_api(params: dict[str, Any], inbound: Inbound) -> Event:
     uuid = str(params["message_uuid"])
     if "status" not in params:
         sender = params.get("from")
         if not isinstance(sender, str):
             raise PayloadError("Messages API webhook has no from")
-        contact = Identity(channel=CHANNEL, address=e164(sender))
-        return _received(uuid, contact, params.get("text"), params, received_at)
+        contact = inbound.identity(e164(sender))
+        return _received(uuid, contact, params.get("text"), params, inbound)
     status = str(params["status"])
     recipient = params.get("to")
     common: dict[str, Any] = {
-        "channel": CHANNEL,
+        "channel": inbound.channel,
         "event_id": f"{uuid}:{status}",
-        "contact": Identity(channel=CHANNEL, address=e164(recipient))
-        if isinstance(recipient, str)
-        else None,
-        "timestamp": received_at,
+        "contact": inbound.identity(e164(recipient)) if isinstance(recipient, str) else None,
+        "timestamp": inbound.received_at,
         "raw": params,
     }
     state = _MESSAGES_STATES.get(status)
