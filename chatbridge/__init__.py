@@ -13,94 +13,230 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from chatbridge.channel import (
         Channel as Channel,
+    )
+    from chatbridge.channel import (
         ChannelOptions as ChannelOptions,
     )
     from chatbridge.clock import (
         Clock as Clock,
+    )
+    from chatbridge.clock import (
         FakeClock as FakeClock,
+    )
+    from chatbridge.clock import (
         SystemClock as SystemClock,
     )
     from chatbridge.errors import (
         ChatbridgeError as ChatbridgeError,
+    )
+    from chatbridge.errors import (
         ConfigurationError as ConfigurationError,
+    )
+    from chatbridge.errors import (
         DeliveryUnknownError as DeliveryUnknownError,
+    )
+    from chatbridge.errors import (
         HandshakeError as HandshakeError,
+    )
+    from chatbridge.errors import (
         InvalidAddressError as InvalidAddressError,
+    )
+    from chatbridge.errors import (
         MediaError as MediaError,
+    )
+    from chatbridge.errors import (
         MessageInvalidError as MessageInvalidError,
+    )
+    from chatbridge.errors import (
         PayloadError as PayloadError,
+    )
+    from chatbridge.errors import (
         PayloadTooLargeError as PayloadTooLargeError,
+    )
+    from chatbridge.errors import (
         PolicyRefusedError as PolicyRefusedError,
+    )
+    from chatbridge.errors import (
         ProviderAuthError as ProviderAuthError,
+    )
+    from chatbridge.errors import (
         ProviderError as ProviderError,
+    )
+    from chatbridge.errors import (
         ProviderPolicyError as ProviderPolicyError,
+    )
+    from chatbridge.errors import (
         ProviderUnavailableError as ProviderUnavailableError,
+    )
+    from chatbridge.errors import (
         RateLimitedError as RateLimitedError,
+    )
+    from chatbridge.errors import (
         ReplayError as ReplayError,
+    )
+    from chatbridge.errors import (
         SignatureError as SignatureError,
+    )
+    from chatbridge.errors import (
         UnknownChannelError as UnknownChannelError,
+    )
+    from chatbridge.errors import (
         UnsupportedMediaTypeError as UnsupportedMediaTypeError,
+    )
+    from chatbridge.errors import (
         UnsupportedMessageError as UnsupportedMessageError,
+    )
+    from chatbridge.errors import (
         UnsupportedOperationError as UnsupportedOperationError,
+    )
+    from chatbridge.errors import (
         UnsupportedRequestError as UnsupportedRequestError,
+    )
+    from chatbridge.errors import (
         WebhookError as WebhookError,
     )
     from chatbridge.models import (
         Button as Button,
+    )
+    from chatbridge.models import (
         Card as Card,
+    )
+    from chatbridge.models import (
         ChannelEvent as ChannelEvent,
+    )
+    from chatbridge.models import (
         Contact as Contact,
+    )
+    from chatbridge.models import (
         DeliveryState as DeliveryState,
+    )
+    from chatbridge.models import (
         Direction as Direction,
+    )
+    from chatbridge.models import (
         Event as Event,
+    )
+    from chatbridge.models import (
         Followed as Followed,
+    )
+    from chatbridge.models import (
         Identity as Identity,
+    )
+    from chatbridge.models import (
         Interactive as Interactive,
+    )
+    from chatbridge.models import (
         InteractiveReply as InteractiveReply,
+    )
+    from chatbridge.models import (
         ListRow as ListRow,
+    )
+    from chatbridge.models import (
         ListSection as ListSection,
+    )
+    from chatbridge.models import (
         Location as Location,
+    )
+    from chatbridge.models import (
         Media as Media,
+    )
+    from chatbridge.models import (
         MediaKind as MediaKind,
+    )
+    from chatbridge.models import (
         Message as Message,
+    )
+    from chatbridge.models import (
         MessageKind as MessageKind,
+    )
+    from chatbridge.models import (
         MessageReceived as MessageReceived,
+    )
+    from chatbridge.models import (
         OptedIn as OptedIn,
+    )
+    from chatbridge.models import (
         OptedOut as OptedOut,
+    )
+    from chatbridge.models import (
         ProviderErrorInfo as ProviderErrorInfo,
+    )
+    from chatbridge.models import (
         Reaction as Reaction,
+    )
+    from chatbridge.models import (
         Receipt as Receipt,
+    )
+    from chatbridge.models import (
         StatusUpdate as StatusUpdate,
+    )
+    from chatbridge.models import (
         Suppressed as Suppressed,
+    )
+    from chatbridge.models import (
         Template as Template,
+    )
+    from chatbridge.models import (
         Unfollowed as Unfollowed,
+    )
+    from chatbridge.models import (
         UnknownEvent as UnknownEvent,
+    )
+    from chatbridge.models import (
         Window as Window,
+    )
+    from chatbridge.models import (
         WindowState as WindowState,
     )
     from chatbridge.policy import (
         Decision as Decision,
+    )
+    from chatbridge.policy import (
         PolicyEngine as PolicyEngine,
+    )
+    from chatbridge.policy import (
         PolicyRules as PolicyRules,
+    )
+    from chatbridge.policy import (
         RefusalReason as RefusalReason,
+    )
+    from chatbridge.policy import (
         Remedy as Remedy,
+    )
+    from chatbridge.policy import (
         RemedyKind as RemedyKind,
     )
     from chatbridge.registry import (
         channel_names as channel_names,
+    )
+    from chatbridge.registry import (
         kit_names as kit_names,
+    )
+    from chatbridge.registry import (
         load_channel as load_channel,
+    )
+    from chatbridge.registry import (
         load_kit as load_kit,
     )
     from chatbridge.store import (
         ContactState as ContactState,
+    )
+    from chatbridge.store import (
         MemoryStore as MemoryStore,
+    )
+    from chatbridge.store import (
         SQLiteStore as SQLiteStore,
+    )
+    from chatbridge.store import (
         Store as Store,
     )
     from chatbridge.webhook import (
         WebhookRequest as WebhookRequest,
+    )
+    from chatbridge.webhook import (
         WebhookResponse as WebhookResponse,
+    )
+    from chatbridge.webhook import (
         WebhookResult as WebhookResult,
     )
 

@@ -21,9 +21,7 @@ from chatbridge.plugin import (
     ErrorCodes,
     MessageInvalidError,
     PolicyRules,
-    UnsupportedRequestError,
     WebhookRequest,
-    WebhookResponse,
     WebhookResult,
     graph,
 )
@@ -104,22 +102,13 @@ class MessengerChannel(Channel):
     # -- inbound ----------------------------------------------------------------------
 
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
-        if request.method == "GET":
-            challenge = graph.answer_handshake(
-                request.query, self.config.verify_token.get_secret_value()
-            )
-            return WebhookResult(response=WebhookResponse(body=challenge.encode()))
-        if request.method != "POST":
-            raise UnsupportedRequestError(
-                f"{self.name} webhooks are GET or POST, not {request.method}"
-            )
-        graph.verify(
-            request.body,
-            request.header(graph.SIGNATURE_HEADER),
-            self.config.app_secret.get_secret_value(),
+        return graph.receive(
+            request,
+            provider=self.name,
+            verify_token=self.config.verify_token,
+            app_secret=self.config.app_secret,
+            parse=lambda body: parse_notification(body, self.inbound(), self.webhook_object),
         )
-        events = parse_notification(request.body, self.inbound(), self.webhook_object)
-        return WebhookResult(events=events)
 
     # -- outbound ---------------------------------------------------------------------
 

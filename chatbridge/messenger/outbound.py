@@ -55,14 +55,8 @@ class TextLimit:
     unit: Literal["characters", "bytes"] = "characters"
 
     def check(self, lengths: Lengths, what: str, value: str | None) -> None:
-        if value is None or self.unit == "characters":
-            lengths.text(what, value, self.maximum)
-            return
-        size = len(value.encode())
-        if size > self.maximum:
-            raise MessageInvalidError(
-                f"{lengths.channel} allows at most {self.maximum} UTF-8 bytes in {what}; got {size}"
-            )
+        check = lengths.utf8 if self.unit == "bytes" else lengths.text
+        check(what, value, self.maximum)
 
 
 def wire_media_type(media: Media) -> str:

@@ -14,14 +14,23 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-from chatbridge.errors import ErrorCodes, HandshakeError, ProviderError, provider_error
+from chatbridge.errors import (
+    ErrorCodes,
+    HandshakeError,
+    ProviderError,
+    UnsupportedRequestError,
+    provider_error,
+)
 from chatbridge.http import retry_after
+from chatbridge.models import Event
 from chatbridge.plugin.signing import hmac_hex, require_match
+from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
@@ -47,6 +56,25 @@ def answer_handshake(query: Mapping[str, str], verify_token: str) -> str:
     if not challenge:
         raise HandshakeError("hub.challenge is missing")
     return challenge
+
+
+def receive(
+    request: WebhookRequest,
+    *,
+    provider: str,
+    verify_token: SecretStr,
+    app_secret: SecretStr,
+    parse: Callable[[bytes], list[Event]],
+) -> WebhookResult:
+    """A Graph webhook request: the handshake's answer for a GET; for a POST, the
+    signature verified before ``parse(body)`` runs."""
+    if request.method == "GET":
+        challenge = answer_handshake(request.query, verify_token.get_secret_value())
+        return WebhookResult(response=WebhookResponse(body=challenge.encode()))
+    if request.method != "POST":
+        raise UnsupportedRequestError(f"{provider} webhooks are GET or POST, not {request.method}")
+    verify(request.body, request.header(SIGNATURE_HEADER), app_secret.get_secret_value())
+    return WebhookResult(events=parse(request.body))
 
 
 def error_for(response: httpx.Response, codes: ErrorCodes, *, provider: str) -> ProviderError:

@@ -22,6 +22,14 @@ class Lengths:
                 f"{self.channel} allows at most {maximum} characters in {what}; got {len(value)}"
             )
 
+    def utf8(self, what: str, value: str | None, maximum: int) -> None:
+        """Raise MessageInvalidError if ``value`` takes more than ``maximum`` UTF-8 bytes."""
+        size = len(value.encode("utf-8", "surrogatepass")) if value is not None else 0
+        if size > maximum:
+            raise MessageInvalidError(
+                f"{self.channel} allows at most {maximum} UTF-8 bytes in {what}; got {size}"
+            )
+
     def count(self, what: str, items: Sized, maximum: int, minimum: int = 0) -> None:
         """Raise MessageInvalidError unless ``minimum <= len(items) <= maximum``."""
         if not minimum <= len(items) <= maximum:

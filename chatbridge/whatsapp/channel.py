@@ -10,11 +10,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from chatbridge.channel import Channel
-from chatbridge.errors import MediaError, MessageInvalidError, UnsupportedRequestError
+from chatbridge.errors import MediaError, MessageInvalidError
 from chatbridge.models import Media, Message, Receipt
 from chatbridge.plugin import graph
 from chatbridge.policy import PolicyRules
-from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
+from chatbridge.webhook import WebhookRequest, WebhookResult
 from chatbridge.whatsapp import outbound
 from chatbridge.whatsapp.errors import error_for
 from chatbridge.whatsapp.inbound import parse_notification
@@ -54,21 +54,13 @@ class WhatsAppChannel(Channel):
     # -- inbound ----------------------------------------------------------------------
 
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
-        if request.method == "GET":
-            challenge = graph.answer_handshake(
-                request.query, self.config.verify_token.get_secret_value()
-            )
-            return WebhookResult(response=WebhookResponse(body=challenge.encode()))
-        if request.method != "POST":
-            raise UnsupportedRequestError(
-                f"WhatsApp webhooks are GET or POST, not {request.method}"
-            )
-        graph.verify(
-            request.body,
-            request.header(graph.SIGNATURE_HEADER),
-            self.config.app_secret.get_secret_value(),
+        return graph.receive(
+            request,
+            provider=self.name,
+            verify_token=self.config.verify_token,
+            app_secret=self.config.app_secret,
+            parse=lambda body: parse_notification(body, self.inbound()),
         )
-        return WebhookResult(events=parse_notification(request.body, self.inbound()))
 
     # -- outbound ---------------------------------------------------------------------
 
