@@ -165,7 +165,9 @@ async def test_a_handler_error_any_outbox_cannot_store_does_not_stall_the_queue(
             raise Unprintable
 
     outbox = SQLiteOutbox(tmp_path / "o.db")
-    app = WebhookApp({"whatsapp": whatsapp_kit.kit.build({})}, handler, outbox=outbox, max_attempts=1)
+    app = WebhookApp(
+        {"whatsapp": whatsapp_kit.kit.build({})}, handler, outbox=outbox, max_attempts=1
+    )
     at = app.clock.now()
     await outbox.accept(
         [

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, NoReturn
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chatbridge.messenger import outbound
 from chatbridge.messenger.errors import MESSENGER_CODES
@@ -29,18 +29,12 @@ from chatbridge.plugin import (
 _MB = 1024 * 1024
 
 
-class MessengerConfig(BaseModel):
+class MessengerConfig(graph.GraphConfig):
     """Credentials and endpoint of one Facebook Page (Messenger) or Instagram
     professional account (``page_id``: the id the Send API is called on)."""
 
-    model_config = ConfigDict(frozen=True)
-
     page_id: str
-    access_token: SecretStr
-    app_secret: SecretStr
-    verify_token: SecretStr
     api_version: str = "v25.0"
-    base_url: str = "https://graph.facebook.com"
 
 
 class _SendResult(BaseModel):

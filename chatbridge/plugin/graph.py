@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from chatbridge.errors import (
     ErrorCodes,
@@ -33,6 +33,19 @@ from chatbridge.plugin.signing import hmac_hex, require_match
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+class GraphConfig(BaseModel):
+    """What every Graph API channel is configured with (a channel adds the id of the
+    number, page or account it sends from, and its API version)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    access_token: SecretStr
+    app_secret: SecretStr
+    verify_token: SecretStr
+    api_version: str
+    base_url: str = "https://graph.facebook.com"
 
 
 def sign(body: bytes, app_secret: str) -> str:

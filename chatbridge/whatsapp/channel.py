@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import NoReturn
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import ValidationError
 
 from chatbridge.channel import Channel
 from chatbridge.errors import MediaError, MessageInvalidError
@@ -21,17 +21,11 @@ from chatbridge.whatsapp.inbound import parse_notification
 from chatbridge.whatsapp.payloads import WAMediaInfo, WASendResult, WAUploadResult
 
 
-class WhatsAppConfig(BaseModel):
+class WhatsAppConfig(graph.GraphConfig):
     """Credentials and endpoint of one WhatsApp business phone number."""
 
-    model_config = ConfigDict(frozen=True)
-
     phone_number_id: str
-    access_token: SecretStr
-    app_secret: SecretStr
-    verify_token: SecretStr
     api_version: str = "v21.0"
-    base_url: str = "https://graph.facebook.com"
 
 
 class WhatsAppChannel(Channel):
