@@ -1,7 +1,12 @@
+import ast
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import chatbridge
 from chatbridge import Card, Identity, Location, Media, MediaKind, Message, Reaction, Template
 from chatbridge.models import Button, Interactive, InteractiveReply, MessageKind
 
@@ -35,13 +40,6 @@ def test_a_given_kind_is_kept() -> None:
 
 
 def test_the_root_exports_what_it_imports_for_type_checkers() -> None:
-    import ast
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import chatbridge
-
     tree = ast.parse(Path(chatbridge.__file__).read_text())
     guarded = next(node for node in tree.body if isinstance(node, ast.If))
     typed = {
