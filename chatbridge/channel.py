@@ -20,11 +20,11 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, TypedDict, TypeVar, Unpack
 
 import anyio
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from chatbridge import http
 from chatbridge.clock import Clock, SystemClock
@@ -63,6 +63,8 @@ _NEVER_SENT = (
     httpx.UnsupportedProtocol,
 )
 
+
+M = TypeVar("M", bound=BaseModel)
 
 #: What a concrete channel must implement; everything else has a default.
 _REQUIRED = ("_receive", "_deliver")
@@ -424,6 +426,14 @@ class Channel(ABC):
             http_status=response.status_code,
             retry_after=http.retry_after(response),
         )
+
+    def _read(self, response: httpx.Response, model: type[M], what: str) -> M:
+        """``response``'s body as ``model``, or :meth:`_unexpected`'s error for a body
+        that is not what the API documents."""
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise self._unexpected(response, what) from exc
 
     def _unexpected(
         self, response: httpx.Response, what: str, idempotency_key: str | None = None

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, NoReturn
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from chatbridge.messenger import outbound
 from chatbridge.messenger.errors import MESSENGER_CODES
@@ -120,10 +120,7 @@ class MessengerChannel(Channel):
         response = await self._request(
             self.http.build_request("POST", self._url("messages"), json=self._signed_in(body))
         )
-        try:
-            result = _SendResult.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise self._unexpected(response, "send") from exc
+        result = self._read(response, _SendResult, "send")
         return self._receipt(message.contact, result.message_id, result.model_dump())
 
     # -- media ------------------------------------------------------------------------
@@ -135,11 +132,7 @@ class MessengerChannel(Channel):
         if media.data is None or not media.mime_type:
             raise MessageInvalidError("uploading media needs data and a mime_type")
         wire = outbound.wire_media_type(media)
-        limit = self.upload_max_bytes[wire]
-        if len(media.data) > limit:
-            raise MessageInvalidError(
-                f"{self.name} {wire} uploads are limited to {limit} bytes; got {len(media.data)}"
-            )
+        self.lengths.upload(wire, media.data, self.upload_max_bytes[wire])
         attachment = {"attachment": {"type": wire, "payload": {"is_reusable": True}}}
         fields = self._signed_in({"message": json.dumps(attachment), **self.upload_fields})
         request = self.http.build_request(
@@ -149,10 +142,7 @@ class MessengerChannel(Channel):
             files={"filedata": (media.filename or "upload", media.data, media.mime_type)},
         )
         response = await self._request(request)
-        try:
-            uploaded = _UploadResult.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise self._unexpected(response, "attachment upload") from exc
+        uploaded = self._read(response, _UploadResult, "attachment upload")
         return media.model_copy(
             update={"provider_id": uploaded.attachment_id, "size": len(media.data)}
         )

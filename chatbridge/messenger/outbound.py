@@ -110,7 +110,7 @@ def validate(
             text_limit.check(lengths, "a text message", message.text)
         case "media":
             lengths.count("media items per message", message.media, 1, 1)
-            _validate_media(message.media[0], upload_max_bytes)
+            _validate_media(message.media[0], lengths, upload_max_bytes)
         case "interactive":
             assert message.interactive is not None
             _validate_interactive(message.interactive, lengths, text_limit)
@@ -132,16 +132,14 @@ def _validate_tag(message: Message, channel: str, tags: Collection[str], kind: P
         raise MessageInvalidError("a reaction is a sender action and takes no message tag")
 
 
-def _validate_media(media: Media, upload_max_bytes: Mapping[str, int]) -> None:
+def _validate_media(media: Media, lengths: Lengths, upload_max_bytes: Mapping[str, int]) -> None:
     wire = wire_media_type(media)
     if media.caption:
         raise MessageInvalidError("attachments have no caption: send the text on its own")
     if not (media.provider_id or media.url or media.data):
         raise MessageInvalidError("media needs a provider_id, a url or data to upload")
-    if media.data is not None and len(media.data) > upload_max_bytes[wire]:
-        raise MessageInvalidError(
-            f"{wire} uploads are limited to {upload_max_bytes[wire]} bytes; got {len(media.data)}"
-        )
+    if media.data is not None:
+        lengths.upload(wire, media.data, upload_max_bytes[wire])
 
 
 def _validate_interactive(

@@ -30,6 +30,14 @@ class Lengths:
                 f"{self.channel} allows at most {maximum} UTF-8 bytes in {what}; got {size}"
             )
 
+    def upload(self, kind: str, data: bytes, maximum: int) -> None:
+        """Raise MessageInvalidError if ``data`` is over the provider's ``maximum`` bytes
+        for a ``kind`` upload."""
+        if len(data) > maximum:
+            raise MessageInvalidError(
+                f"{self.channel} {kind} uploads are limited to {maximum} bytes; got {len(data)}"
+            )
+
     def count(self, what: str, items: Sized, maximum: int, minimum: int = 0) -> None:
         """Raise MessageInvalidError unless ``minimum <= len(items) <= maximum``."""
         if not minimum <= len(items) <= maximum:

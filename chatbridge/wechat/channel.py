@@ -191,11 +191,7 @@ class WeChatChannel(Channel):
         kind = outbound.media_type(media)
         if media.data is None:
             raise MessageInvalidError("uploading media needs data")
-        limit = outbound.MEDIA_MAX_BYTES[kind]
-        if len(media.data) > limit:
-            raise MessageInvalidError(
-                f"WeChat {kind} uploads are limited to {limit} bytes; got {len(media.data)}"
-            )
+        self.lengths.upload(kind, media.data, outbound.MEDIA_MAX_BYTES[kind])
         files = {
             "media": (
                 media.filename or f"upload.{kind}",

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import NoReturn
 
 import httpx
-from pydantic import ValidationError
 
 from chatbridge.channel import Channel
 from chatbridge.errors import MediaError, MessageInvalidError
@@ -67,10 +66,7 @@ class WhatsAppChannel(Channel):
             uploaded = await self.upload_media(message.media[0])
             message = message.model_copy(update={"media": [uploaded]})
         response = await self._post_json("messages", outbound.message_body(message))
-        try:
-            result = WASendResult.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise self._unexpected(response, "send") from exc
+        result = self._read(response, WASendResult, "send")
         return self._receipt(message.contact, result.messages[0].id, result.model_dump())
 
     async def mark_read(self, message_id: str) -> None:
@@ -83,11 +79,7 @@ class WhatsAppChannel(Channel):
         if media.data is None or not media.mime_type:
             raise MessageInvalidError("uploading media needs data and a mime_type")
         kind = outbound.wire_media_type(media)
-        limit = outbound.MEDIA_MAX_BYTES[kind]
-        if len(media.data) > limit:
-            raise MessageInvalidError(
-                f"WhatsApp {kind} uploads are limited to {limit} bytes; got {len(media.data)}"
-            )
+        self.lengths.upload(kind, media.data, outbound.MEDIA_MAX_BYTES[kind])
         request = self.http.build_request(
             "POST",
             self._url("media"),
@@ -96,10 +88,7 @@ class WhatsAppChannel(Channel):
             files={"file": (media.filename or "upload", media.data, media.mime_type)},
         )
         response = await self._request(request)
-        try:
-            uploaded = WAUploadResult.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise self._unexpected(response, "media upload") from exc
+        uploaded = self._read(response, WAUploadResult, "media upload")
         return media.model_copy(update={"provider_id": uploaded.id, "size": len(media.data)})
 
     async def download_media(self, media: Media) -> bytes:
@@ -111,10 +100,7 @@ class WhatsAppChannel(Channel):
         response = await self._request(
             self.http.build_request("GET", info_url, headers=self._auth())
         )
-        try:
-            info = WAMediaInfo.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise self._unexpected(response, "media lookup") from exc
+        info = self._read(response, WAMediaInfo, "media lookup")
         content = await self._request(
             self.http.build_request("GET", info.url, headers=self._auth())
         )

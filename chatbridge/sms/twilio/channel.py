@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 from chatbridge.errors import (
     MessageInvalidError,
@@ -131,10 +131,7 @@ class TwilioChannel(SmsChannel):
             if exc.code == UNSUBSCRIBED_RECIPIENT:  # Twilio knew of a STOP we did not
                 await self.store.update_contact_state(message.contact, opted_out=True)
             raise
-        try:
-            sent = TwilioSid.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise self._unexpected(response, "send") from exc
+        sent = self._read(response, TwilioSid, "send")
         return self._receipt(
             message.contact,
             sent.sid,
