@@ -45,6 +45,7 @@ from chatbridge.errors import (
 )
 from chatbridge.models import Contact, Event, Identity, Media, Message, Receipt, Window
 from chatbridge.policy import Decision, PolicyEngine, PolicyRules
+from chatbridge.redaction import redact, secret_values
 from chatbridge.state import apply_event
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
@@ -144,6 +145,7 @@ class Channel(ABC):
         )
         self.retry = options.get("retry") or http.RetryPolicy()
         self.policy = PolicyEngine(self.store, self.clock)
+        self._secrets = secret_values(config)
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any], **options: Unpack[ChannelOptions]) -> Self:
@@ -398,6 +400,7 @@ class Channel(ABC):
             response = await http.send(self.http, request, self.retry, follow_redirects)
         except httpx.TransportError as exc:
             reason = type(exc).__name__
+            exc.args = tuple(redact(str(arg), self._secrets) for arg in exc.args)
             if isinstance(exc, _NEVER_SENT) or request.method in ("GET", "HEAD"):
                 raise ProviderUnavailableError(
                     f"{self.name} API unreachable: {reason}", provider=self.name
@@ -407,8 +410,20 @@ class Channel(ABC):
             ) from exc
         if response.is_error and response.status_code not in accept:
             await response.aread()
-            self._raise_for(response)
+            self._raise_for(self._redacted(response))
         return response
+
+    def _redacted(self, response: httpx.Response) -> httpx.Response:
+        """``response`` with the config's secrets taken out of its body (a provider
+        error that echoes the request must not put a token in an exception)."""
+        text = redact(response.text, self._secrets)
+        if text == response.text:
+            return response
+        encoding = ("content-encoding", "content-length", "transfer-encoding")
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in encoding]
+        return httpx.Response(
+            response.status_code, headers=headers, content=text.encode(), request=response.request
+        )
 
     #: The provider's error codes by meaning, for the default :meth:`_raise_for`.
     error_codes: ClassVar[ErrorCodes] = ErrorCodes()
@@ -444,7 +459,7 @@ class Channel(ABC):
         kwargs: dict[str, Any] = {
             "provider": self.name,
             "http_status": response.status_code,
-            "details": {"body": response.text[:2000]},
+            "details": {"body": self._redacted(response).text[:2000]},
         }
         reason = f"unexpected {what} response"
         if response.request.method in ("GET", "HEAD"):

@@ -7,7 +7,7 @@ import base64
 import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
@@ -37,7 +37,7 @@ from chatbridge.models import (
     Suppressed,
 )
 from chatbridge.plugin.fake import FakeAPI
-from chatbridge.plugin.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.webhook import WebhookRequest
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -311,6 +311,41 @@ def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     return WebhookRequest(request.method, request.url, request.headers, body)
 
 
+def status_event(state: str) -> bytes:
+    """A Mailgun (``mailgun:<event>``) or SendGrid (``sendgrid:<event>``) event."""
+    provider, _, name = state.partition(":")
+    if provider == "mailgun":
+        return mailgun_event(name, f"mg-{name}")
+    event = {"event": "bounce", "type": name} if name == "blocked" else {"event": name}
+    return sendgrid({**event, "sg_event_id": f"sg-{name}"})
+
+
+def unsubscribed(address: str, now: datetime) -> list[bytes]:
+    at = now.timestamp()
+    return [mailgun_event("unsubscribed", f"mg-unsub-{at}", recipient=address, timestamp=at)]
+
+
+FACTS = Facts(
+    signature_tolerance=timedelta(minutes=5),  # chatbridge's default; neither gives one
+    statuses={
+        "mailgun:accepted": DeliveryState.SENT,
+        "mailgun:delivered": DeliveryState.DELIVERED,
+        "mailgun:opened": DeliveryState.READ,
+        "mailgun:failed": DeliveryState.FAILED,
+        "mailgun:rejected": DeliveryState.FAILED,
+        "mailgun:clicked": None,
+        "sendgrid:processed": DeliveryState.SENT,
+        "sendgrid:delivered": DeliveryState.DELIVERED,
+        "sendgrid:open": DeliveryState.READ,
+        "sendgrid:dropped": DeliveryState.FAILED,
+        "sendgrid:blocked": DeliveryState.FAILED,
+        "sendgrid:deferred": None,
+        "sendgrid:click": None,
+    },
+    sources={"statuses": "docs/email.md", "signature_tolerance": "docs/email.md"},
+)
+
+
 def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [raw_email("hi", sender=address, message_id=f"open-{now.timestamp()}@c")]
 
@@ -333,6 +368,9 @@ kit = ChannelKit(
     customer=CUSTOMER,
     outside_window=None,
     media=None,
+    facts=FACTS,
+    status_body=status_event,
+    opt_out=unsubscribed,
     # Mailgun signs timestamp + token only; the channel spends each token once instead.
     signs_body=False,
 )

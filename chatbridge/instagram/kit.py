@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from chatbridge.instagram.channel import InstagramChannel, InstagramConfig
 from chatbridge.instagram.fake import fake_instagram_api
-from chatbridge.messenger.kit import Bodies, build_kit, received, shared_samples, statuses
+from chatbridge.messenger.kit import (
+    Bodies,
+    build_kit,
+    facts,
+    received,
+    shared_samples,
+    statuses,
+)
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -82,4 +89,12 @@ SAMPLES = [
     ),
 ]
 
-kit = build_kit(InstagramChannel, CONFIG, BODIES, SAMPLES, lambda: fake_instagram_api(CONFIG))
+kit = build_kit(
+    InstagramChannel,
+    CONFIG,
+    BODIES,
+    SAMPLES,
+    lambda: fake_instagram_api(CONFIG),
+    facts({"seen": DeliveryState.READ}, "docs/instagram.md"),
+    lambda _: BODIES.notification(BODIES.item(read={"mid": "m_out_seen"})),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chatbridge.line import signature
@@ -22,13 +22,14 @@ from chatbridge.models import (
     MessageReceived,
     Unfollowed,
 )
-from chatbridge.plugin.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Quota, Sample
 from chatbridge.webhook import WebhookRequest
 
+QUOTA = 5  # a small plan, so the suite spends it
 CONFIG = LineConfig(
     channel_secret="line-test-channel-secret",
     channel_access_token="line-test-channel-access-token",
-    monthly_quota=200,
+    monthly_quota=QUOTA,
 )
 CUSTOMER = "U4af4980629e1b2f6c2a16d3c6a5f0ec1"
 GROUP = "Ca56f94637c0e6e3d9b3ba8dfb3b1f4c2"
@@ -298,6 +299,29 @@ def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     return request.with_headers(**{signature.SIGNATURE_HEADER: signature.sign(request.body, key)})
 
 
+def _follow_event(kind: str) -> Callable[[str, datetime], list[bytes]]:
+    def bodies(address: str, now: datetime) -> list[bytes]:
+        at_ms = int(now.timestamp() * 1000)
+        token = None if kind == "unfollow" else f"rt-{kind}-{at_ms}"
+        event_id = f"{kind}-{address}-{at_ms}"
+        event = line_event(kind, event_id, at_ms=at_ms, user=address, reply_token=token)
+        return [webhook_body(event)]
+
+    return bodies
+
+
+FACTS = Facts(
+    requires_follower=True,
+    quota=Quota(limit=QUOTA, timezone="Asia/Tokyo"),
+    reply_ttl=timedelta(minutes=1),
+    sources={
+        "requires_follower": "docs/line.md",
+        "quota": "docs/line.md",
+        "reply_ttl": "docs/line.md",
+    },
+)
+
+
 def open_conversation(address: str, now: datetime) -> list[bytes]:
     at_ms = int(now.timestamp() * 1000)
     return [
@@ -342,4 +366,7 @@ kit = ChannelKit(
     api_bases=("api_base", "data_base"),
     outside_window=None,
     media=None,
+    facts=FACTS,
+    opt_out=_follow_event("unfollow"),
+    opt_in=_follow_event("follow"),
 )

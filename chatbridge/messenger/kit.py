@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chatbridge.messenger.channel import MessengerChannel, MessengerConfig
@@ -27,7 +27,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.plugin import ChannelKit, FakeAPI, Sample, WebhookRequest, graph
+from chatbridge.plugin import ChannelKit, Facts, FakeAPI, Sample, WebhookRequest, graph
 
 T0 = 1767225600000  # 2026-01-01T00:00:00Z, in epoch milliseconds
 _MSG = (MessageReceived,)
@@ -181,12 +181,23 @@ def shared_samples(bodies: Bodies) -> list[Sample]:
     ]
 
 
+def facts(statuses: dict[str, DeliveryState | None], source: str) -> Facts:
+    """The Messenger Platform's rules: a 24-hour window the customer opens."""
+    return Facts(
+        window=timedelta(hours=24),
+        statuses=statuses,
+        sources={"window": source, "statuses": source},
+    )
+
+
 def build_kit(
     channel: type[MessengerChannel],
     config: MessengerConfig,
     bodies: Bodies,
     samples: Sequence[Sample],
     fake_api: Callable[[], FakeAPI],
+    facts: Facts,
+    status_body: Callable[[str], bytes],
 ) -> ChannelKit[MessengerChannel]:
     """A kit for a Messenger Platform channel."""
     webhook_url = f"https://support.example.com/webhooks/{channel.name}"
@@ -220,6 +231,8 @@ def build_kit(
         outside_window=human_agent_reply,
         media=Media(kind=MediaKind.IMAGE, mime_type="image/png", data=b"\x89PNG fake image"),
         api_bases=("base_url",),
+        facts=facts,
+        status_body=status_body,
     )
 
 
@@ -271,4 +284,19 @@ SAMPLES = [
     ),
 ]
 
-kit = build_kit(MessengerChannel, CONFIG, BODIES, SAMPLES, lambda: FakeMessengerAPI(CONFIG))
+
+def status_body(event: str) -> bytes:
+    """A ``delivery`` or ``read`` notification (by watermark)."""
+    events: dict[str, Any] = {event: {"watermark": T0 + len(event)}}
+    return BODIES.notification(BODIES.item(**events))
+
+
+kit = build_kit(
+    MessengerChannel,
+    CONFIG,
+    BODIES,
+    SAMPLES,
+    lambda: FakeMessengerAPI(CONFIG),
+    facts({"delivery": DeliveryState.DELIVERED, "read": DeliveryState.READ}, "docs/messenger.md"),
+    status_body,
+)

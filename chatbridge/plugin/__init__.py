@@ -28,7 +28,7 @@ from chatbridge.errors import (
 )
 from chatbridge.plugin.fake import FakeAPI, json_response, parse_multipart
 from chatbridge.plugin.formdata import FormLimits, Part, parse_form
-from chatbridge.plugin.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Quota, Sample
 from chatbridge.plugin.lengths import Lengths
 from chatbridge.plugin.parsing import Inbound, load_json
 from chatbridge.plugin.signing import hmac_base64, hmac_digest, hmac_hex, require_match
@@ -42,6 +42,7 @@ __all__ = [
     "ChannelKit",
     "ChannelOptions",
     "ErrorCodes",
+    "Facts",
     "FakeAPI",
     "FormLimits",
     "HandshakeError",
@@ -51,6 +52,7 @@ __all__ = [
     "Part",
     "PayloadError",
     "PolicyRules",
+    "Quota",
     "RateLimit",
     "Sample",
     "SignatureError",

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic
 
 from pydantic import BaseModel, SecretStr
 from typing_extensions import TypeVar
 
 from chatbridge.channel import Channel, ChannelOptions
-from chatbridge.models import Event, Identity, Media, Message
+from chatbridge.models import DeliveryState, Event, Identity, Media, Message
 from chatbridge.plugin.fake import FakeAPI
+from chatbridge.redaction import secret_values
 from chatbridge.webhook import WebhookRequest
 
 C = TypeVar("C", bound=Channel, default=Channel, covariant=True)
@@ -36,18 +37,66 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """A monthly send quota: ``limit`` billable sends (the limit the kit's config sets),
+    counted per calendar month in the provider's ``timezone``."""
+
+    limit: int
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the provider documents, declared by the kit with ``sources``. The
+    conformance suite checks the channel's behaviour against these facts (just inside,
+    exactly at and just after each limit), never against what the channel declares.
+
+    - ``window``: how long after the customer's last message free-form sends are
+      allowed; None: the provider has no window. With a window, or with
+      ``requires_follower``, a contact who never wrote may not be messaged.
+    - ``requires_follower``: only contacts who follow the account may be messaged.
+    - ``quota``: the monthly quota billable sends count against, or None.
+    - ``reply_ttl``: how long a reply token (one free, unbilled reply to the customer's
+      event) stays usable; None: the provider has no reply tokens.
+    - ``signature_tolerance``: how far a signed timestamp may be from now before the
+      webhook is refused as a replay (as the kit's config sets it); None: the
+      signatures carry no timestamp.
+    - ``statuses``: every delivery state the provider reports, by its own name, and the
+      common state it means (None: not a delivery state, reported as another event).
+      The kit's ``status_body`` builds the webhook that reports each.
+    - ``media_hash``: downloads come with a hash the channel must check.
+    - ``sources``: for each fact, where the provider documents it (URLs).
+    """
+
+    window: timedelta | None = None
+    requires_follower: bool = False
+    quota: Quota | None = None
+    reply_ttl: timedelta | None = None
+    signature_tolerance: timedelta | None = None
+    statuses: Mapping[str, DeliveryState | None] = field(default_factory=dict)
+    media_hash: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def customer_first(self) -> bool:
+        """Whether a contact must write (or follow) before being messaged."""
+        return self.window is not None or self.requires_follower
+
+
+@dataclass(frozen=True)
 class ChannelKit(Generic[C]):
     """Everything the conformance suite and the sandbox need to exercise one channel
     offline.
 
     - ``channel`` and ``config``: the channel class and its test configuration.
+    - ``facts``: the provider's documented rules (:class:`Facts`).
     - ``fake_api()``: a fresh loopback imitation of the provider's API (``hosts`` say
       where HTTP fakes are mounted).
     - ``webhook(body)``: an unsigned inbound request carrying ``body``.
     - ``sign(request, secret)``: ``request`` signed the provider's way with the kit's
       secret, or with ``secret`` when given (to forge). Channels under test run on a
       :class:`~chatbridge.clock.FakeClock`; time-bound signatures use
-      :data:`~chatbridge.clock.FAKE_EPOCH`.
+      :data:`~chatbridge.clock.FAKE_EPOCH` (the suite moves the clock around it).
     - ``samples``: every inbound event type the channel maps, with expectations.
     - ``unknown_body``: a well-formed body whose event type the channel does not know.
     - ``open_conversation(address, now)``: bodies after which the contact may be sent
@@ -69,7 +118,15 @@ class ChannelKit(Generic[C]):
     - ``extra_secrets``: secrets that must not leak beyond the config's ``SecretStr``
       fields (which are always checked).
     - ``signs_body``: whether the provider's signature covers the body (it does not for
-      every scheme; the altered-body check is skipped then).
+      every scheme; the altered-body check is skipped then); ``signs_url``: whether it
+      covers the URL (the altered-URL check runs then).
+    - ``unsigned_parts``: headers, query parameters or fields ``sign`` adds that no
+      signature covers (the suite tampers with every other part ``sign`` adds).
+    - ``status_body(state)``: a webhook body reporting the provider's delivery ``state``
+      (a key of ``facts.statuses``).
+    - ``opt_out(address, now)``: bodies after which the contact may not be messaged
+      (unfollow, block, STOP, bounce...); ``opt_in(address, now)``: bodies after which
+      such a contact may be messaged again. None: the provider has none.
     """
 
     channel: type[C]
@@ -83,11 +140,17 @@ class ChannelKit(Generic[C]):
     customer: str
     outside_window: Callable[[Identity], Message] | None
     media: Media | None
+    facts: Facts
     name: str = ""
     api_bases: tuple[str, ...] = ()
     wiring: Callable[[FakeAPI | None], Mapping[str, Any]] | None = None
     extra_secrets: Sequence[str] = field(default_factory=tuple)
     signs_body: bool = True
+    signs_url: bool = False
+    unsigned_parts: frozenset[str] = frozenset()
+    status_body: Callable[[str], bytes] | None = None
+    opt_out: Callable[[str, datetime], Sequence[bytes]] | None = None
+    opt_in: Callable[[str, datetime], Sequence[bytes]] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -103,7 +166,7 @@ class ChannelKit(Generic[C]):
     def secrets(self) -> list[str]:
         """Values that must never appear in reprs or error messages: the config's
         ``SecretStr`` values, nested ones included, and ``extra_secrets``."""
-        return [*_secrets(self.config), *self.extra_secrets]
+        return [*secret_values(self.config), *self.extra_secrets]
 
     def plain_config(self) -> dict[str, Any]:
         """The test configuration as a config file's table: JSON values, secrets
@@ -111,18 +174,6 @@ class ChannelKit(Generic[C]):
         plain = _revealed(self.config, self.config.model_dump(mode="json", exclude_defaults=True))
         assert isinstance(plain, dict)
         return plain
-
-
-def _secrets(value: object) -> list[str]:
-    if isinstance(value, SecretStr):
-        return [value.get_secret_value()]
-    if isinstance(value, BaseModel):
-        value = dict(value)
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list | tuple | set | frozenset):
-        return [secret for item in value for secret in _secrets(item)]
-    return []
 
 
 def _revealed(value: object, dumped: object) -> object:

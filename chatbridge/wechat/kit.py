@@ -7,7 +7,7 @@ Sample XML follows "Message Management > Receiving standard messages / event pus
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from chatbridge.models import (
@@ -25,7 +25,7 @@ from chatbridge.models import (
     Template,
     Unfollowed,
 )
-from chatbridge.plugin.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
 from chatbridge.wechat.crypto import MessageCrypto, aes_key
@@ -202,6 +202,30 @@ SAMPLES = [
 ]
 
 
+def _follow(event_name: str) -> Callable[[str, datetime], list[bytes]]:
+    def bodies(address: str, now: datetime) -> list[bytes]:
+        return [_document("event", int(now.timestamp()), address, {"Event": event_name})]
+
+    return bodies
+
+
+def template_finished(status: str) -> bytes:
+    """A template send job's result push."""
+    return event("TEMPLATESENDJOBFINISH", MsgID=f"job-{status}", Status=status)
+
+
+FACTS = Facts(
+    window=timedelta(hours=48),
+    requires_follower=True,
+    statuses={
+        "success": DeliveryState.DELIVERED,
+        "failed:user block": DeliveryState.FAILED,
+        "failed: system failed": DeliveryState.FAILED,
+    },
+    sources={"window": "docs/wechat.md", "statuses": "docs/wechat.md"},
+)
+
+
 def open_conversation(address: str, now: datetime) -> list[bytes]:
     at = int(now.timestamp())
     return [push("text", at=at, sender=address, Content="hi", MsgId=f"open-{address}-{at}")]
@@ -226,4 +250,9 @@ kit = ChannelKit(
         ),
     ),
     media=Media(kind=MediaKind.IMAGE, mime_type="image/jpeg", data=b"\xff\xd8\xff fake jpeg"),
+    facts=FACTS,
+    unsigned_parts=frozenset({"openid"}),  # the subscriber, beside the signature
+    status_body=template_finished,
+    opt_out=_follow("unsubscribe"),
+    opt_in=_follow("subscribe"),
 )

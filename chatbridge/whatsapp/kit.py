@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chatbridge.models import (
@@ -24,7 +24,7 @@ from chatbridge.models import (
     UnknownEvent,
 )
 from chatbridge.plugin import graph
-from chatbridge.plugin.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
@@ -77,9 +77,9 @@ def inbound(
     return notification(_value(contacts=contacts, messages=[message]))
 
 
-def status(state: str, **extra: Any) -> bytes:
+def status(state: str, message_id: str = "wamid.OUT1", **extra: Any) -> bytes:
     item = {
-        "id": "wamid.OUT1",
+        "id": message_id,
         "status": state,
         "timestamp": str(_T0),
         "recipient_id": CUSTOMER,
@@ -302,6 +302,23 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [inbound("text", {"body": "hello"}, sender=address, at=int(now.timestamp()))]
 
 
+FACTS = Facts(
+    window=timedelta(hours=24),
+    statuses={
+        "sent": DeliveryState.SENT,
+        "delivered": DeliveryState.DELIVERED,
+        "read": DeliveryState.READ,
+        "played": DeliveryState.PLAYED,
+        "failed": DeliveryState.FAILED,
+    },
+    media_hash=True,
+    sources={
+        "window": "docs/whatsapp.md",
+        "statuses": "https://developers.facebook.com/docs/whatsapp/status",
+        "media_hash": "docs/whatsapp.md",
+    },
+)
+
 kit = ChannelKit(
     channel=WhatsAppChannel,
     config=CONFIG,
@@ -320,4 +337,6 @@ kit = ChannelKit(
         template=Template(name="order_update", language="en_US", parameters=["42"]),
     ),
     media=Media(kind=MediaKind.IMAGE, mime_type="image/png", data=b"\x89PNG fake image bytes"),
+    facts=FACTS,
+    status_body=lambda state: status(state, message_id=f"wamid.OUT.{state}"),
 )

@@ -14,6 +14,7 @@ from chatbridge import Event, Message, MessageReceived, Receipt, UnknownEvent
 from chatbridge.plugin import (
     Channel,
     ChannelKit,
+    Facts,
     FakeAPI,
     Inbound,
     PayloadError,
@@ -150,4 +151,8 @@ kit = ChannelKit(
     customer="u-42",
     outside_window=None,
     media=None,
+    facts=Facts(
+        window=timedelta(hours=24),
+        sources={"window": "https://docs.acme.example/messaging#window"},
+    ),
 )

@@ -23,9 +23,10 @@ _STATES = {
     "read": DeliveryState.READ,
     "undelivered": DeliveryState.FAILED,
     "failed": DeliveryState.FAILED,
+    "canceled": DeliveryState.FAILED,  # a scheduled message that will never be sent
 }
 #: Intermediate states reported as ChannelEvents ("Message status values").
-_PROGRESS = frozenset({"accepted", "scheduled", "queued", "sending", "receiving", "canceled"})
+_PROGRESS = frozenset({"accepted", "scheduled", "queued", "sending", "receiving"})
 _MEDIA_KINDS = {"image": MediaKind.IMAGE, "audio": MediaKind.AUDIO, "video": MediaKind.VIDEO}
 
 

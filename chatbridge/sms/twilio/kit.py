@@ -17,7 +17,7 @@ from chatbridge.models import (
     OptedOut,
     StatusUpdate,
 )
-from chatbridge.plugin.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.sms.twilio import signature
 from chatbridge.sms.twilio.channel import TwilioChannel, TwilioConfig
 from chatbridge.sms.twilio.fake import FakeTwilioAPI
@@ -150,6 +150,33 @@ def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     )
 
 
+def _keyword(word: str) -> Callable[[str, datetime], list[bytes]]:
+    def bodies(address: str, now: datetime) -> list[bytes]:
+        return [incoming(word, sid=f"SM{word}{int(now.timestamp())}", sender=address)]
+
+    return bodies
+
+
+FACTS = Facts(
+    statuses={
+        "queued": None,
+        "sending": None,
+        "accepted": None,
+        "scheduled": None,
+        "sent": DeliveryState.SENT,
+        "delivered": DeliveryState.DELIVERED,
+        "read": DeliveryState.READ,
+        "undelivered": DeliveryState.FAILED,
+        "failed": DeliveryState.FAILED,
+        "canceled": DeliveryState.FAILED,
+    },
+    sources={
+        "statuses": "twilio/twilio-python: twilio/rest/api/v2010/account/message/__init__.py"
+        " (class Status); docs/sms.md",
+    },
+)
+
+
 def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [incoming("hi", sid=f"SMopen{int(now.timestamp())}", sender=address)]
 
@@ -168,4 +195,9 @@ kit = ChannelKit(
     api_bases=("api_base",),
     outside_window=None,
     media=None,
+    facts=FACTS,
+    signs_url=True,
+    status_body=lambda state: status(state, sid=f"SMout-{state}"),
+    opt_out=_keyword("STOP"),
+    opt_in=_keyword("START"),
 )

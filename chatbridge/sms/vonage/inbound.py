@@ -25,7 +25,7 @@ _DLR_STATES = {
     "failed": DeliveryState.FAILED,
     "rejected": DeliveryState.FAILED,
 }
-_DLR_PROGRESS = frozenset({"accepted", "buffered"})
+_DLR_PROGRESS = frozenset({"accepted", "buffered", "unknown"})
 _MESSAGES_STATES = {
     "submitted": DeliveryState.SENT,
     "delivered": DeliveryState.DELIVERED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 from chatbridge.clock import FAKE_EPOCH
@@ -18,7 +18,7 @@ from chatbridge.models import (
     OptedOut,
     StatusUpdate,
 )
-from chatbridge.plugin.kit import ChannelKit, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.sms.vonage import signature
 from chatbridge.sms.vonage.channel import VonageChannel, VonageConfig
 from chatbridge.sms.vonage.fake import FakeVonageAPI
@@ -147,6 +147,44 @@ def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     return WebhookRequest(request.method, request.url, request.headers, urlencode(params).encode())
 
 
+def status_body(state: str) -> bytes:
+    """An SMS API receipt (``sms:<status>``) or a Messages API status (``messages:...``)."""
+    api, _, status = state.partition(":")
+    if api == "sms":
+        return receipt(status, message_id=f"0C-{status}")
+    return messages_api(status=status, message_uuid=f"aaaaaaaa-bbbb-4ccc-8ddd-{status:0>12}")
+
+
+def _keyword(word: str) -> Callable[[str, datetime], list[bytes]]:
+    def bodies(address: str, now: datetime) -> list[bytes]:
+        return [inbound(word, message_id=f"0A{word}{int(now.timestamp())}", sender=address)]
+
+    return bodies
+
+
+FACTS = Facts(
+    signature_tolerance=timedelta(minutes=5),  # chatbridge's default; Vonage gives none
+    statuses={
+        "sms:delivered": DeliveryState.DELIVERED,
+        "sms:expired": DeliveryState.FAILED,
+        "sms:failed": DeliveryState.FAILED,
+        "sms:rejected": DeliveryState.FAILED,
+        "sms:accepted": None,
+        "sms:buffered": None,
+        "sms:unknown": None,
+        "messages:submitted": DeliveryState.SENT,
+        "messages:delivered": DeliveryState.DELIVERED,
+        "messages:read": DeliveryState.READ,
+        "messages:rejected": DeliveryState.FAILED,
+        "messages:undeliverable": DeliveryState.FAILED,
+    },
+    sources={
+        "statuses": "https://developer.vonage.com/messaging/sms/guides/delivery-receipts; "
+        "https://developer.vonage.com/en/messages/concepts/whatsapp/wa-status-callbacks",
+    },
+)
+
+
 def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [inbound("hi", message_id=f"0Aopen{int(now.timestamp())}", sender=address)]
 
@@ -165,4 +203,8 @@ kit = ChannelKit(
     api_bases=("api_base",),
     outside_window=None,
     media=None,
+    facts=FACTS,
+    status_body=status_body,
+    opt_out=_keyword("STOP"),
+    opt_in=_keyword("START"),
 )

@@ -1,0 +1,123 @@
+"""Inbound checks: samples parse to the common model, unknown events are typed and
+kept, redeliveries are duplicates, every documented delivery state maps to its common
+state, and oversized or garbage bodies raise only payload errors."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatbridge.channel import ChannelOptions
+from chatbridge.clock import FakeClock
+from chatbridge.errors import PayloadError, PayloadTooLargeError
+from chatbridge.models import StatusUpdate, UnknownEvent
+from chatbridge.plugin.kit import ChannelKit
+from chatbridge.store.memory import MemoryStore
+from chatbridge_conformance.harness import Harness
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+class InboundChecks:
+    @pytest.mark.anyio
+    async def test_samples_parse_to_the_common_model(self, harness: Harness) -> None:
+        for sample in harness.kit.samples:
+            result = await harness.channel.receive(harness.signed(sample.body))
+            events = result.events + result.duplicates
+            kinds = tuple(type(event) for event in events)
+            assert kinds == sample.expected, f"sample {sample.name}: got {kinds}"
+            for event in events:
+                assert event.channel == harness.channel.name
+                assert event.timestamp.tzinfo is not None
+            if sample.check:
+                sample.check(events)
+
+    @pytest.mark.anyio
+    async def test_unknown_event_is_typed_not_dropped(self, harness: Harness) -> None:
+        result = await harness.channel.receive(harness.signed(harness.kit.unknown_body))
+        assert result.events, "an unknown event must be reported, not dropped"
+        assert all(isinstance(event, UnknownEvent) for event in result.events)
+        assert all(event.raw for event in result.events)
+
+    @pytest.mark.anyio
+    async def test_redelivery_is_reported_as_duplicate(self, harness: Harness) -> None:
+        for sample in harness.kit.samples:
+            first = await harness.channel.receive(harness.signed(sample.body))
+            again = await harness.channel.receive(harness.signed(sample.body))
+            assert not again.events, f"sample {sample.name} was handled twice"
+            seen = sorted(e.event_id for e in first.events + first.duplicates)
+            assert sorted(e.event_id for e in again.duplicates) == seen, sample.name
+
+    @pytest.mark.anyio
+    async def test_oversized_body_is_rejected(self, harness: Harness) -> None:
+        body = b" " * (harness.channel.max_body_bytes + 1)
+        with pytest.raises(PayloadTooLargeError):
+            await harness.channel.receive(harness.signed(body))
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(body=st.binary(max_size=300) | _JSON.map(lambda value: repr(value).encode()))
+    def test_garbage_raises_only_payload_errors(self, kit: ChannelKit, body: bytes) -> None:
+        self._receive_garbage(kit, body)
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(document=_JSON)
+    def test_wrong_json_raises_only_payload_errors(self, kit: ChannelKit, document: object) -> None:
+        self._receive_garbage(kit, json.dumps(document).encode())
+
+    @staticmethod
+    def _receive_garbage(kit: ChannelKit, body: bytes) -> None:
+        async def receive() -> None:
+            async with httpx.AsyncClient() as client:
+                options: ChannelOptions = {
+                    "store": MemoryStore(),
+                    "clock": FakeClock(),
+                    "http_client": client,
+                }
+                channel = kit.build(options, kit.fake_api())
+                try:
+                    await channel.receive(kit.sign(kit.webhook(body), None))
+                except PayloadError as error:
+                    shown = f"{error} {error!r}"
+                    assert not any(s in shown for s in kit.secrets), "an error shows a secret"
+
+        anyio.run(receive)
+
+    @pytest.mark.anyio
+    async def test_every_delivery_state_maps_to_the_documented_state(
+        self, harness: Harness
+    ) -> None:
+        kit = harness.kit
+        if not kit.facts.statuses:
+            pytest.skip(f"{kit.name} reports no delivery states")
+        assert kit.status_body is not None, "the kit lists delivery states but no status_body"
+        wrong = []
+        for state, documented in kit.facts.statuses.items():
+            result = await harness.channel.receive(harness.signed(kit.status_body(state)))
+            events = result.events + result.duplicates
+            mapped = [event.state for event in events if isinstance(event, StatusUpdate)]
+            if not events or mapped != ([documented] if documented else []):
+                wrong.append(f"{state!r} became {mapped or events}, documented: {documented}")
+        assert not wrong, "\n".join(wrong)

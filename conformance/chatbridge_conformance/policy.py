@@ -1,0 +1,186 @@
+"""Policy checks, against the provider's documented facts (``kit.facts``), with every
+kind of message: who may be messaged, when the window closes and reopens, what an
+opt-out stops, and how the monthly quota counts, bills replies and resets. A refused
+send never reaches the provider: nothing is uploaded and no token is fetched first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chatbridge.errors import MessageInvalidError, PolicyRefusedError
+from chatbridge.models import Message
+from chatbridge.policy import RefusalReason
+from chatbridge_conformance.harness import Harness
+
+_SECOND = timedelta(seconds=1)
+_NEVER_WROTE = {RefusalReason.WINDOW_NEVER_OPENED, RefusalReason.NOT_A_FOLLOWER}
+_STOPPED = {
+    RefusalReason.UNFOLLOWED,
+    RefusalReason.OPTED_OUT,
+    RefusalReason.SUPPRESSED,
+    RefusalReason.NOT_A_FOLLOWER,
+}
+
+
+async def refused(harness: Harness, message: Message, reasons: set[RefusalReason]) -> str | None:
+    """What is wrong, if anything, with how ``message`` is refused: it must be, for one
+    of ``reasons`` (a closed window with remedies), or be invalid on the channel, and
+    before any provider call."""
+    before = harness.calls
+    try:
+        await harness.channel.send(message)
+    except PolicyRefusedError as refusal:
+        decision = refusal.decision
+        if decision.reason not in reasons:
+            return f"{message.kind} refused for {decision.reason}, not one of {sorted(reasons)}"
+        if decision.reason is RefusalReason.WINDOW_CLOSED and not decision.remedies:
+            return f"{message.kind} refused without remedies"
+    except MessageInvalidError:
+        pass
+    else:
+        return f"{message.kind} was sent"
+    if harness.calls != before:
+        return f"{message.kind} was refused after {harness.calls - before} provider call(s)"
+    return None
+
+
+async def delivered(harness: Harness, message: Message) -> str | None:
+    """What is wrong, if anything, with sending ``message``: it must reach the provider."""
+    before = harness.calls
+    try:
+        await harness.channel.send(message)
+    except PolicyRefusedError as refusal:
+        return f"{message.kind} refused: {refusal.decision.explain()}"
+    if harness.calls == before:
+        return f"{message.kind} was reported sent but never reached the provider"
+    return None
+
+
+def _assert_none(problems: list[str | None], when: str) -> None:
+    found = [f"{when}: {problem}" for problem in problems if problem]
+    assert not found, "\n".join(found)
+
+
+class PolicyChecks:
+    @pytest.mark.anyio
+    async def test_a_stranger_is_messaged_only_where_the_provider_allows(
+        self, harness: Harness
+    ) -> None:
+        kinds = harness.messages()
+        if not harness.kit.facts.customer_first:
+            _assert_none([await delivered(harness, kinds["text"])], "to a stranger")
+            return
+        kinds.pop("outside_window", None)  # templates open conversations on some providers
+        problems = [await refused(harness, m, _NEVER_WROTE) for m in kinds.values()]
+        _assert_none(problems, "to a contact who never wrote")
+        assert harness.calls == 0
+
+    @pytest.mark.anyio
+    async def test_every_kind_is_delivered_inside_the_window(self, harness: Harness) -> None:
+        await harness.open_conversation()
+        kinds = harness.sendable()
+        assert "text" in kinds, f"{harness.kit.name} refuses a plain text message"
+        _assert_none([await delivered(harness, m) for m in kinds.values()], "inside the window")
+
+    @pytest.mark.anyio
+    async def test_the_window_closes_at_its_documented_length_and_reopens(
+        self, harness: Harness
+    ) -> None:
+        window = harness.kit.facts.window
+        await harness.open_conversation()
+        opened = harness.clock.now()
+        text = harness.messages()["text"]
+        if window is None:  # no window: a year later is as good as now
+            harness.clock.advance(timedelta(days=400))
+            _assert_none([await delivered(harness, text)], "a year after the customer wrote")
+            return
+        harness.clock.set(opened + window - _SECOND)
+        _assert_none([await delivered(harness, text)], "just inside the window")
+        closed = {RefusalReason.WINDOW_CLOSED}
+        for when, at in (("exactly at its end", window), ("just after it", window + _SECOND)):
+            harness.clock.set(opened + at)
+            kinds = harness.messages()
+            outside = kinds.pop("outside_window", None)
+            _assert_none([await refused(harness, m, closed) for m in kinds.values()], when)
+            if outside is not None:
+                _assert_none([await delivered(harness, outside)], f"{when}, the kit's message")
+        await harness.open_conversation()  # the customer writes again
+        reopened = harness.clock.now()
+        harness.clock.set(reopened + window - _SECOND)
+        _assert_none([await delivered(harness, text)], "just inside the reopened window")
+        harness.clock.set(reopened + window)
+        _assert_none([await refused(harness, text, closed)], "at the reopened window's end")
+
+    @pytest.mark.anyio
+    async def test_an_opt_out_stops_every_send_and_an_opt_in_resumes(
+        self, harness: Harness
+    ) -> None:
+        kit = harness.kit
+        if kit.opt_out is None:
+            pytest.skip(f"{kit.name} has no opt-out (unfollow, block, STOP...)")
+        await harness.open_conversation()
+        await harness.deliver(kit.opt_out(kit.customer, harness.clock.now()))
+        kinds = harness.messages()
+        problems = [await refused(harness, m, _STOPPED) for m in kinds.values()]
+        _assert_none(problems, "after the contact opted out")
+        if kit.opt_in is not None:
+            harness.clock.advance(_SECOND)
+            await harness.deliver(kit.opt_in(kit.customer, harness.clock.now()))
+            _assert_none([await delivered(harness, kinds["text"])], "after opting in again")
+
+    # -- quota ------------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_the_quota_counts_pushes_and_resets_with_the_providers_month(
+        self, harness: Harness
+    ) -> None:
+        quota = harness.kit.facts.quota
+        if quota is None:
+            pytest.skip(f"{harness.kit.name} has no monthly quota")
+        harness.in_process_only()  # the sandbox's quota does not follow the fake clock
+        zone = ZoneInfo(quota.timezone)
+        month_start = datetime(2026, 2, 1, tzinfo=zone)
+        await self._spend(harness, month_start - timedelta(minutes=1))
+        harness.clock.set(month_start + timedelta(minutes=1))
+        _assert_none([await delivered(harness, harness.messages()["text"])], "a new month")
+        utc_month = datetime(2026, 4, 1, tzinfo=ZoneInfo("UTC"))
+        if utc_month.astimezone(zone).day != 1:  # a UTC month start is not the provider's
+            await self._spend(harness, utc_month - timedelta(minutes=1))
+            harness.clock.set(utc_month + timedelta(minutes=1))
+            spent = {RefusalReason.QUOTA_SPENT}
+            text = harness.messages()["text"]
+            _assert_none([await refused(harness, text, spent)], "in UTC's next month only")
+
+    @pytest.mark.anyio
+    async def test_replies_are_free_until_the_reply_token_expires(self, harness: Harness) -> None:
+        facts = harness.kit.facts
+        if facts.reply_ttl is None or facts.quota is None:
+            pytest.skip(f"{harness.kit.name} has no free replies")
+        harness.in_process_only()
+        text = harness.messages()["text"]
+        for reply_at, free in ((facts.reply_ttl - _SECOND, 1), (facts.reply_ttl, 0)):
+            harness.clock.advance(timedelta(days=40))  # a new month, a new quota
+            await harness.open_conversation()
+            harness.clock.advance(reply_at)
+            when = f"{reply_at} after the customer's event"
+            sends = [await delivered(harness, text) for _ in range(facts.quota.limit + free)]
+            _assert_none(sends, when)
+            spent = {RefusalReason.QUOTA_SPENT}
+            _assert_none([await refused(harness, text, spent)], f"{when}, quota spent")
+
+    @staticmethod
+    async def _spend(harness: Harness, at: datetime) -> None:
+        """Spend the whole quota at ``at`` (on pushes, no reply token being fresh), then
+        check the next send is refused."""
+        quota = harness.kit.facts.quota
+        assert quota is not None
+        harness.clock.set(at - timedelta(days=1))
+        await harness.open_conversation()
+        harness.clock.set(at)
+        text = harness.messages()["text"]
+        _assert_none([await delivered(harness, text) for _ in range(quota.limit)], f"at {at}")
+        spent = {RefusalReason.QUOTA_SPENT}
+        _assert_none([await refused(harness, text, spent)], f"at {at}, the quota spent")

@@ -1,0 +1,81 @@
+"""Checks of how the channel meets its provider's API: media round-trips, a corrupted
+download is refused where the provider gives a hash, and no error the channel raises
+(on a send, a token fetch, an upload or a download, whatever the provider answers)
+is untyped or shows a secret."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from chatbridge.errors import ChatbridgeError
+from chatbridge_conformance.harness import Harness, Trouble
+
+_TROUBLES = {
+    Trouble.CLIENT_ERROR: "answers 400, echoing the request",
+    Trouble.SERVER_ERROR: "answers 503, echoing the request",
+    Trouble.UNREACHABLE: "cannot be reached",
+}
+
+
+async def _fails_cleanly(
+    harness: Harness, operation: Callable[[], Awaitable[object]], when: str
+) -> None:
+    before = harness.calls
+    try:
+        await operation()
+    except ChatbridgeError as error:
+        harness.assert_no_secret(error, when)
+    except Exception as error:
+        pytest.fail(f"{when}: an untyped {type(error).__name__} escaped")
+    else:
+        if harness.calls != before:
+            pytest.fail(f"{when}: no error although the provider failed")
+
+
+class ProviderChecks:
+    @pytest.mark.anyio
+    async def test_media_round_trips(self, harness: Harness) -> None:
+        media = harness.kit.media
+        if media is None:
+            pytest.skip(f"{harness.kit.name} has no media upload API")
+        uploaded = await harness.channel.upload_media(media)
+        assert uploaded.provider_id
+        assert await harness.channel.download_media(uploaded) == media.data
+
+    @pytest.mark.anyio
+    async def test_corrupted_media_is_refused(self, harness: Harness) -> None:
+        media = harness.kit.media
+        if media is None or not harness.kit.facts.media_hash:
+            pytest.skip(f"{harness.kit.name} downloads come with no hash")
+        uploaded = await harness.channel.upload_media(media)
+        with harness.trouble(Trouble.CORRUPT_MEDIA), pytest.raises(ChatbridgeError):
+            await harness.channel.download_media(uploaded)
+
+    @pytest.mark.anyio
+    async def test_secrets_stay_out_of_reprs_and_errors(self, harness: Harness) -> None:
+        channel = harness.channel
+        for index, secret in enumerate(harness.kit.secrets):
+            shown = (repr(channel), str(vars(channel).get("config", "")))
+            assert all(secret not in text for text in shown), f"a repr shows secret #{index}"
+        harness.in_process_only()
+        if harness.api is not None and not harness.api.hosts:
+            return  # not an HTTP provider: nothing to make fail here
+        await harness.open_conversation()
+        text = harness.messages()["text"]
+        for trouble, how in _TROUBLES.items():  # before any token is cached
+            with harness.trouble(trouble):
+                await _fails_cleanly(harness, lambda: channel.send(text), f"send; API {how}")
+        media = harness.kit.media
+        if media is None:
+            return
+        uploaded = await channel.upload_media(media)
+        for trouble, how in _TROUBLES.items():
+            with harness.trouble(trouble):
+                await _fails_cleanly(
+                    harness, lambda: channel.upload_media(media), f"upload; API {how}"
+                )
+                await _fails_cleanly(
+                    harness, lambda: channel.download_media(uploaded), f"download; API {how}"
+                )

@@ -1,0 +1,99 @@
+"""Signature checks: every sample, signed, is accepted; every tampered copy of every
+signed sample is refused with SignatureError, whatever part of it was tampered with;
+signed timestamps are honoured only within the provider's tolerance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from chatbridge.clock import FAKE_EPOCH
+from chatbridge.errors import SignatureError
+from chatbridge.webhook import WebhookRequest
+from chatbridge_conformance.harness import Harness
+from chatbridge_conformance.tampering import altered_url, replace, signed_parts, tampered
+
+_SECOND = timedelta(seconds=1)
+
+
+def forgeries(harness: Harness) -> Iterator[tuple[str, WebhookRequest]]:
+    """Each sample signed, then tampered with every way, with a description."""
+    kit = harness.kit
+    samples = kit.samples
+    for index, sample in enumerate(samples):
+        unsigned = kit.webhook(sample.body)
+        signed = kit.sign(unsigned, None)
+        where = f"sample {sample.name}"
+        yield f"{where} unsigned", unsigned
+        yield f"{where} signed with another secret", kit.sign(unsigned, "not-the-secret")
+        parts = [p for p in signed_parts(unsigned, signed) if p.name not in kit.unsigned_parts]
+        for part in parts:
+            yield f"{where} without {part.where} {part.name}", replace(signed, part, None)
+            for what, value in tampered(part.value):
+                yield f"{where}, {part.where} {part.name} {what}", replace(signed, part, value)
+        if kit.signs_body:
+            other = samples[(index + 1) % len(samples)].body
+            bodies = {"another sample's body": other, "a character changed": _altered(signed.body)}
+            for what, body in bodies.items():
+                if body != signed.body:
+                    altered = WebhookRequest(signed.method, signed.url, signed.headers, body)
+                    yield f"{where} with {what}", altered
+        if kit.signs_url:
+            for what, request in altered_url(signed):
+                yield f"{where} sent to {what}", request
+
+
+def _altered(body: bytes) -> bytes:
+    """``body`` with its middle letter or digit changed (so it still parses)."""
+    middle = len(body) // 2
+    for index in sorted(range(len(body)), key=lambda i: abs(i - middle)):
+        if chr(body[index]).isalnum():
+            changed = b"1" if body[index] != ord("1") else b"2"
+            return body[:index] + changed + body[index + 1 :]
+    return body + b"1"
+
+
+class SignatureChecks:
+    @pytest.mark.anyio
+    async def test_every_signed_sample_is_accepted(self, harness: Harness) -> None:
+        await harness.deliver([sample.body for sample in harness.kit.samples])
+
+    @pytest.mark.anyio
+    async def test_every_tampered_signature_is_refused(self, harness: Harness) -> None:
+        accepted = []
+        for what, forged in forgeries(harness):
+            try:
+                await harness.channel.receive(forged)
+            except SignatureError as refused:
+                harness.assert_no_secret(refused, what)
+            else:
+                accepted.append(what)
+        assert not accepted, "tampered webhooks were accepted:\n" + "\n".join(accepted)
+
+    @pytest.mark.anyio
+    async def test_signed_timestamps_are_honoured_only_within_the_tolerance(
+        self, harness: Harness
+    ) -> None:
+        tolerance = harness.kit.facts.signature_tolerance
+        if tolerance is None:
+            pytest.skip(f"{harness.kit.name} signatures carry no timestamp")
+        signed_at = FAKE_EPOCH  # where the kit signs
+        edges = {
+            "just inside the tolerance, late": (signed_at + tolerance - _SECOND, True),
+            "just inside the tolerance, early": (signed_at - tolerance + _SECOND, True),
+            "replayed after the tolerance": (signed_at + tolerance + _SECOND, False),
+            "dated in the future beyond it": (signed_at - tolerance - _SECOND, False),
+        }
+        wrong = []
+        for sample in harness.kit.samples:
+            for what, (now, accepted) in edges.items():
+                harness.clock.set(now)
+                try:
+                    await harness.channel.receive(harness.signed(sample.body))
+                except SignatureError:
+                    wrong += [f"sample {sample.name} {what}: refused"] if accepted else []
+                else:
+                    wrong += [] if accepted else [f"sample {sample.name} {what}: accepted"]
+        assert not wrong, "\n".join(wrong)
