@@ -342,7 +342,12 @@ FACTS = Facts(
         "sendgrid:deferred": None,
         "sendgrid:click": None,
     },
-    sources={"statuses": "docs/email.md", "signature_tolerance": "docs/email.md"},
+    sources={
+        "statuses": "https://documentation.mailgun.com/docs/mailgun/user-manual/events/"
+        "event-types; https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event",
+        "signature_tolerance": "https://documentation.mailgun.com/docs/mailgun/user-manual/"
+        "webhooks/securing-webhooks (no number; SendGrid's SDK checks no age)",
+    },
 )
 
 

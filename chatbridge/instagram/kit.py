@@ -95,6 +95,9 @@ kit = build_kit(
     BODIES,
     SAMPLES,
     lambda: fake_instagram_api(CONFIG),
-    facts({"seen": DeliveryState.READ}, "docs/instagram.md"),
+    facts(
+        {"seen": DeliveryState.READ},
+        "https://developers.facebook.com/docs/messenger-platform/instagram/features/send-message",
+    ),
     lambda _: BODIES.notification(BODIES.item(read={"mid": "m_out_seen"})),
 )

@@ -315,9 +315,11 @@ FACTS = Facts(
     quota=Quota(limit=QUOTA, timezone="Asia/Tokyo"),
     reply_ttl=timedelta(minutes=1),
     sources={
-        "requires_follower": "docs/line.md",
-        "quota": "docs/line.md",
-        "reply_ttl": "docs/line.md",
+        "requires_follower": "https://line.github.io/line-bot-sdk-nodejs/apidocs/type-aliases/"
+        "UnfollowEvent.html",
+        # Pushes count, replies do not; the month's time zone (JST) is not confirmed.
+        "quota": "https://developers.line.biz/en/tips/2026/05/28/how-to-count-messages/",
+        "reply_ttl": "https://developers.line.biz/en/reference/messaging-api/#send-reply-message",
     },
 )
 

@@ -297,6 +297,9 @@ kit = build_kit(
     BODIES,
     SAMPLES,
     lambda: FakeMessengerAPI(CONFIG),
-    facts({"delivery": DeliveryState.DELIVERED, "read": DeliveryState.READ}, "docs/messenger.md"),
+    facts(
+        {"delivery": DeliveryState.DELIVERED, "read": DeliveryState.READ},
+        "https://developers.facebook.com/docs/messenger-platform/send-messages",
+    ),
     status_body,
 )

@@ -222,7 +222,15 @@ FACTS = Facts(
         "failed:user block": DeliveryState.FAILED,
         "failed: system failed": DeliveryState.FAILED,
     },
-    sources={"window": "docs/wechat.md", "statuses": "docs/wechat.md"},
+    sources={
+        # A user's message allows 48 hours; since June 2023 a follow, menu click or QR
+        # scan only 1 minute (third parties quoting WeChat; chatbridge gives them 48 h).
+        "window": "https://developers.weixin.qq.com/miniprogram/en/dev/framework/"
+        "open-ability/customer-message/send.html",
+        "requires_follower": "https://developers.weixin.qq.com/doc/service/en/guide/product/"
+        "template_message/Template_Message_Interface.html",
+        "statuses": "https://pkg.go.dev/github.com/c77cc/wechat/mp/message/template",
+    },
 )
 
 

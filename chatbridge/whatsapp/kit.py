@@ -302,6 +302,7 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [inbound("text", {"body": "hello"}, sender=address, at=int(now.timestamp()))]
 
 
+_META = "https://developers.facebook.com/documentation/business-messaging/whatsapp"
 FACTS = Facts(
     window=timedelta(hours=24),
     statuses={
@@ -313,9 +314,9 @@ FACTS = Facts(
     },
     media_hash=True,
     sources={
-        "window": "docs/whatsapp.md",
-        "statuses": "https://developers.facebook.com/docs/whatsapp/status",
-        "media_hash": "docs/whatsapp.md",
+        "window": f"{_META}/messages/send-messages",
+        "statuses": f"{_META}/webhooks/reference/messages/status/",
+        "media_hash": "docs/whatsapp.md (Media: the sha256 Meta reports)",
     },
 )
 

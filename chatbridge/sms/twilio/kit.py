@@ -172,7 +172,8 @@ FACTS = Facts(
     },
     sources={
         "statuses": "twilio/twilio-python: twilio/rest/api/v2010/account/message/__init__.py"
-        " (class Status); docs/sms.md",
+        " (class Status); https://www.twilio.com/docs/messaging/guides/"
+        "outbound-message-status-in-status-callbacks",
     },
 )
 

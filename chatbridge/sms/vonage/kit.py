@@ -181,6 +181,8 @@ FACTS = Facts(
     sources={
         "statuses": "https://developer.vonage.com/messaging/sms/guides/delivery-receipts; "
         "https://developer.vonage.com/en/messages/concepts/whatsapp/wa-status-callbacks",
+        "signature_tolerance": "vonage/vonage-python-sdk: jwt/src/vonage_jwt/verify_jwt.py"
+        " (checks no iat age)",
     },
 )
 
