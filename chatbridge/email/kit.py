@@ -4,6 +4,7 @@ SendGrid event webhooks, and a recording mail transport."""
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import secrets
 from collections.abc import Callable
@@ -13,18 +14,13 @@ from email.policy import SMTP
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chatbridge.clock import FAKE_EPOCH
 from chatbridge.email.channel import EmailChannel, EmailConfig
 from chatbridge.email.fake import FakeMailer
-from chatbridge.email.signature import (
-    SENDGRID_SIGNATURE,
-    SENDGRID_TIMESTAMP,
-    mailgun_signature,
-    sign_sendgrid,
-)
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -284,18 +280,19 @@ def webhook(body: bytes) -> WebhookRequest:
 def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     if request.body.startswith(b"["):
         key = SENDGRID_KEY if secret is None else ec.generate_private_key(ec.SECP256R1())
+        signature = key.sign(SIGNED_AT.encode() + request.body, ec.ECDSA(hashes.SHA256()))
         return request.with_headers(
             **{
-                SENDGRID_SIGNATURE: sign_sendgrid(key, SIGNED_AT, request.body),
-                SENDGRID_TIMESTAMP: SIGNED_AT,
+                "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+                "X-Twilio-Email-Event-Webhook-Timestamp": SIGNED_AT,
             }
         )
-    signing_key = secret or MAILGUN_SIGNING_KEY
+    signing_key = (secret or MAILGUN_SIGNING_KEY).encode()
     token = secrets.token_hex(25)
     signed = {
         "timestamp": SIGNED_AT,
         "token": token,
-        "signature": mailgun_signature(signing_key, SIGNED_AT, token),
+        "signature": hmac.new(signing_key, (SIGNED_AT + token).encode(), "sha256").hexdigest(),
     }
     if request.body.startswith(b"{"):
         try:

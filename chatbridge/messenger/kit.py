@@ -7,10 +7,13 @@ Sample payloads follow the shapes of Meta's Messenger Platform webhook reference
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from chatbridge.messenger.channel import MessengerChannel, MessengerConfig
 from chatbridge.messenger.fake import FakeMessengerAPI
@@ -27,7 +30,7 @@ from chatbridge.models import (
     StatusUpdate,
     UnknownEvent,
 )
-from chatbridge.plugin import ChannelKit, Facts, FakeAPI, Sample, WebhookRequest, graph
+from chatbridge.plugin import ChannelKit, Facts, FakeAPI, Sample, WebhookRequest
 
 T0 = 1767225600000  # 2026-01-01T00:00:00Z, in epoch milliseconds
 _MSG = (MessageReceived,)
@@ -206,9 +209,18 @@ def build_kit(
         return WebhookRequest("POST", webhook_url, {"content-type": "application/json"}, body)
 
     def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
-        app_secret = secret or config.app_secret.get_secret_value()
-        signature = graph.sign(request.body, app_secret)
-        return request.with_headers(**{graph.SIGNATURE_HEADER: signature})
+        """Meta's X-Hub-Signature-256 (written here, not taken from the channel's code)."""
+        app_secret = (secret or config.app_secret.get_secret_value()).encode()
+        digest = hmac.new(app_secret, request.body, hashlib.sha256).hexdigest()
+        return request.with_headers(**{"X-Hub-Signature-256": f"sha256={digest}"})
+
+    def handshake(secret: str | None) -> tuple[WebhookRequest, bytes]:
+        """Meta's verification GET, and the challenge it must get back."""
+        token = secret or config.verify_token.get_secret_value()
+        query = urlencode(
+            {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "8120445"}
+        )
+        return WebhookRequest("GET", f"{webhook_url}?{query}"), b"8120445"
 
     def open_conversation(address: str, now: datetime) -> list[bytes]:
         at = int(now.timestamp() * 1000)
@@ -233,6 +245,7 @@ def build_kit(
         api_bases=("base_url",),
         facts=facts,
         status_body=status_body,
+        handshake=handshake,
     )
 
 

@@ -124,6 +124,9 @@ class ChannelKit(Generic[C]):
       signature covers (the suite tampers with every other part ``sign`` adds).
     - ``status_body(state)``: a webhook body reporting the provider's delivery ``state``
       (a key of ``facts.statuses``).
+    - ``handshake(secret)``: the provider's URL verification request, made with the
+      kit's verify token or secret (or ``secret``, to forge), and the answer the
+      channel must give; None: the provider has no handshake.
     - ``opt_out(address, now)``: bodies after which the contact may not be messaged
       (unfollow, block, STOP, bounce...); ``opt_in(address, now)``: bodies after which
       such a contact may be messaged again. None: the provider has none.
@@ -149,6 +152,7 @@ class ChannelKit(Generic[C]):
     signs_url: bool = False
     unsigned_parts: frozenset[str] = frozenset()
     status_body: Callable[[str], bytes] | None = None
+    handshake: Callable[[str | None], tuple[WebhookRequest, bytes]] | None = None
     opt_out: Callable[[str, datetime], Sequence[bytes]] | None = None
     opt_in: Callable[[str, datetime], Sequence[bytes]] | None = None
 

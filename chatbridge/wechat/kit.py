@@ -6,9 +6,15 @@ Sample XML follows "Message Management > Receiving standard messages / event pus
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
+import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from chatbridge.models import (
     ChannelEvent,
@@ -28,10 +34,8 @@ from chatbridge.models import (
 from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
-from chatbridge.wechat.crypto import MessageCrypto, aes_key
 from chatbridge.wechat.fake import FakeWeChatAPI
 from chatbridge.wechat.payloads import render_xml
-from chatbridge.wechat.signature import sha1_signature
 
 CONFIG = WeChatConfig(
     app_id="wx5823bf96d3bd56c7",
@@ -64,20 +68,36 @@ def webhook(body: bytes) -> WebhookRequest:
     return WebhookRequest("POST", WEBHOOK_URL, {"content-type": "text/xml"}, body)
 
 
-def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
-    """Encrypt the body and sign the URL the way WeChat does in secure mode."""
-    token = secret or CONFIG.token.get_secret_value()
+def _sha1(*parts: str) -> str:
+    return hashlib.sha1("".join(sorted(parts)).encode(), usedforsecurity=False).hexdigest()
+
+
+def _encrypt(message: bytes) -> str:
+    """``message`` encrypted the way WeChat's secure mode does: AES-256-CBC with the
+    EncodingAESKey (IV: its first 16 bytes) over random(16) + length + message + appid,
+    PKCS#7-padded to 32 bytes."""
     assert CONFIG.encoding_aes_key is not None
-    crypto = MessageCrypto(CONFIG.app_id, aes_key(CONFIG.encoding_aes_key.get_secret_value()))
-    encrypted = crypto.encrypt(request.body)
+    key = base64.b64decode(CONFIG.encoding_aes_key.get_secret_value() + "=")
+    plain = os.urandom(16) + struct.pack(">I", len(message)) + message + CONFIG.app_id.encode()
+    padding = 32 - len(plain) % 32
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    encrypted = encryptor.update(plain + bytes([padding]) * padding) + encryptor.finalize()
+    return base64.b64encode(encrypted).decode()
+
+
+def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+    """Encrypt the body and sign the URL the way WeChat does in secure mode (written
+    here, not taken from the channel's code)."""
+    token = secret or CONFIG.token.get_secret_value()
+    encrypted = _encrypt(request.body)
     timestamp, nonce = "1767225600", "1320562132"
     query = {
-        "signature": sha1_signature(token, timestamp, nonce),
+        "signature": _sha1(token, timestamp, nonce),
         "timestamp": timestamp,
         "nonce": nonce,
         "openid": CUSTOMER,
         "encrypt_type": "aes",
-        "msg_signature": sha1_signature(token, timestamp, nonce, encrypted),
+        "msg_signature": _sha1(token, timestamp, nonce, encrypted),
     }
     body = render_xml({"ToUserName": ACCOUNT, "Encrypt": encrypted})
     return WebhookRequest("POST", f"{request.url}?{urlencode(query)}", request.headers, body)
@@ -202,6 +222,15 @@ SAMPLES = [
 ]
 
 
+def handshake(secret: str | None) -> tuple[WebhookRequest, bytes]:
+    """WeChat's server URL verification GET, and the echostr it must get back."""
+    token = secret or CONFIG.token.get_secret_value()
+    timestamp, nonce, echo = "1767225600", "1320562132", "5837397520665436492"
+    query = {"signature": _sha1(token, timestamp, nonce), "timestamp": timestamp}
+    query.update(nonce=nonce, echostr=echo)
+    return WebhookRequest("GET", f"{WEBHOOK_URL}?{urlencode(query)}"), echo.encode()
+
+
 def _follow(event_name: str) -> Callable[[str, datetime], list[bytes]]:
     def bodies(address: str, now: datetime) -> list[bytes]:
         return [_document("event", int(now.timestamp()), address, {"Event": event_name})]
@@ -261,6 +290,7 @@ kit = ChannelKit(
     facts=FACTS,
     unsigned_parts=frozenset({"openid"}),  # the subscriber, beside the signature
     status_body=template_finished,
+    handshake=handshake,
     opt_out=_follow("unsubscribe"),
     opt_in=_follow("subscribe"),
 )

@@ -5,10 +5,13 @@ Sample payloads follow the shapes of Meta's "Webhooks > messages" reference.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from chatbridge.models import (
     DeliveryState,
@@ -23,7 +26,6 @@ from chatbridge.models import (
     Template,
     UnknownEvent,
 )
-from chatbridge.plugin import graph
 from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig
@@ -294,8 +296,19 @@ def webhook(body: bytes) -> WebhookRequest:
 
 
 def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
-    app_secret = secret or CONFIG.app_secret.get_secret_value()
-    return request.with_headers(**{graph.SIGNATURE_HEADER: graph.sign(request.body, app_secret)})
+    """Meta's X-Hub-Signature-256 (written here, not taken from the channel's code)."""
+    app_secret = (secret or CONFIG.app_secret.get_secret_value()).encode()
+    digest = hmac.new(app_secret, request.body, hashlib.sha256).hexdigest()
+    return request.with_headers(**{"X-Hub-Signature-256": f"sha256={digest}"})
+
+
+def handshake(secret: str | None) -> tuple[WebhookRequest, bytes]:
+    """Meta's verification GET, and the challenge it must get back."""
+    token = secret or CONFIG.verify_token.get_secret_value()
+    query = urlencode(
+        {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"}
+    )
+    return WebhookRequest("GET", f"{WEBHOOK_URL}?{query}"), b"1158201444"
 
 
 def open_conversation(address: str, now: datetime) -> list[bytes]:
@@ -340,4 +353,5 @@ kit = ChannelKit(
     media=Media(kind=MediaKind.IMAGE, mime_type="image/png", data=b"\x89PNG fake image bytes"),
     facts=FACTS,
     status_body=lambda state: status(state, message_id=f"wamid.OUT.{state}"),
+    handshake=handshake,
 )

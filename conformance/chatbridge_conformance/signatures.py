@@ -10,10 +10,16 @@ from datetime import timedelta
 import pytest
 
 from chatbridge.clock import FAKE_EPOCH
-from chatbridge.errors import SignatureError
+from chatbridge.errors import SignatureError, WebhookError
 from chatbridge.webhook import WebhookRequest
 from chatbridge_conformance.harness import Harness
-from chatbridge_conformance.tampering import altered_url, replace, signed_parts, tampered
+from chatbridge_conformance.tampering import (
+    SignedPart,
+    altered_url,
+    replace,
+    signed_parts,
+    tampered,
+)
 
 _SECOND = timedelta(seconds=1)
 
@@ -82,7 +88,8 @@ class SignatureChecks:
         signed_at = FAKE_EPOCH  # where the kit signs
         edges = {
             "just inside the tolerance, late": (signed_at + tolerance - _SECOND, True),
-            "just inside the tolerance, early": (signed_at - tolerance + _SECOND, True),
+            "exactly at the tolerance, late": (signed_at + tolerance, True),
+            "exactly at the tolerance, early": (signed_at - tolerance, True),
             "replayed after the tolerance": (signed_at + tolerance + _SECOND, False),
             "dated in the future beyond it": (signed_at - tolerance - _SECOND, False),
         }
@@ -97,3 +104,61 @@ class SignatureChecks:
                 else:
                     wrong += [] if accepted else [f"sample {sample.name} {what}: accepted"]
         assert not wrong, "\n".join(wrong)
+
+    @pytest.mark.anyio
+    async def test_the_url_verification_answers_only_the_provider(self, harness: Harness) -> None:
+        kit = harness.kit
+        if kit.handshake is None:
+            pytest.skip(f"{kit.name} has no URL verification handshake")
+        request, answer = kit.handshake(None)
+        result = await harness.channel.receive(request)
+        assert result.response is not None and result.response.body == answer
+        forged, _ = kit.handshake("not-the-secret")
+        wrong = [("made with another secret", forged)]
+        for part in signed_parts(forged, request):  # what the secret decides
+            wrong += [
+                (f"{part.name} {what}", replace(request, part, v))
+                for what, v in tampered(part.value)
+            ]
+        for name, value in request.query.items():
+            wrong.append(
+                (f"without {name}", replace(request, SignedPart("query", name, value), None))
+            )
+        accepted = []
+        for what, tampered_request in wrong:
+            try:
+                await harness.channel.receive(tampered_request)
+            except WebhookError as refused:
+                harness.assert_no_secret(refused, what)
+            else:
+                accepted.append(what)
+        assert not accepted, "verification requests answered:\n" + "\n".join(accepted)
+
+    @pytest.mark.anyio
+    async def test_a_spent_signature_is_refused_on_another_body(self, harness: Harness) -> None:
+        """Where the signature does not cover the body, its one-time value (Mailgun's
+        token) must not sign a second, different body."""
+        kit = harness.kit
+        if kit.signs_body:
+            pytest.skip(f"{kit.name} signatures cover the body")
+        samples, accepted, tried = kit.samples, [], 0
+        for index, sample in enumerate(samples):
+            unsigned = kit.webhook(sample.body)
+            signed = kit.sign(unsigned, None)
+            await harness.channel.receive(signed)  # spends the signature
+            other = kit.webhook(samples[(index + 1) % len(samples)].body)
+            if other.header("content-type") != unsigned.header("content-type"):
+                continue
+            try:
+                for part in signed_parts(unsigned, signed):
+                    other = replace(other, part, part.value)
+            except (KeyError, TypeError, ValueError):
+                continue  # the other body has no room for these parts
+            tried += 1
+            try:
+                await harness.channel.receive(other)
+            except SignatureError:
+                continue
+            accepted.append(f"sample {sample.name}'s signature on the next sample")
+        assert tried, "no two samples of one kind to move a signature between"
+        assert not accepted, "spent signatures were accepted again:\n" + "\n".join(accepted)
