@@ -27,6 +27,7 @@ from chatbridge import (
 )
 from chatbridge.email import EmailChannel, EmailConfig, SmtpSettings, kit
 from chatbridge.email.quotes import strip_quoted
+from chatbridge.email.signature import SENDGRID_TIMESTAMP, mailgun_signature
 from tests.loopback import free_port
 from tests.smtp_server import PASSWORD, USER, Inbox, self_signed_context, start
 
@@ -166,7 +167,7 @@ async def test_mailgun_parsed_form_with_attachment() -> None:
         "timestamp": kit.SIGNED_AT,
         "token": "t" * 50,
     }
-    fields["signature"] = kit.mailgun_signature("mailgun-test-signing-key", kit.SIGNED_AT, "t" * 50)
+    fields["signature"] = mailgun_signature("mailgun-test-signing-key", kit.SIGNED_AT, "t" * 50)
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
         for k, v in fields.items()
@@ -211,7 +212,7 @@ async def test_webhooks_need_their_keys() -> None:
 async def test_sendgrid_timestamp_is_part_of_the_signature() -> None:
     email = kit.kit.build({"clock": FakeClock()})
     signed = kit.sign(kit.webhook(kit.sendgrid({"event": "open", "sg_event_id": "o"})))
-    moved = signed.with_headers(**{kit.SENDGRID_TIMESTAMP: str(int(kit.SIGNED_AT) + 1)})
+    moved = signed.with_headers(**{SENDGRID_TIMESTAMP: str(int(kit.SIGNED_AT) + 1)})
     with pytest.raises(SignatureError):
         await email.receive(moved)
 

@@ -23,6 +23,7 @@ from chatbridge import (
     WebhookRequest,
 )
 from chatbridge.email import EmailChannel, kit
+from chatbridge.email.signature import mailgun_signature
 from chatbridge.server.app import WebhookApp
 from chatbridge.whatsapp import kit as whatsapp_kit
 
@@ -134,7 +135,7 @@ def mailgun_form(
     signed = {
         "timestamp": kit.SIGNED_AT,
         "token": token,
-        "signature": kit.mailgun_signature(kit.MAILGUN_SIGNING_KEY, kit.SIGNED_AT, token),
+        "signature": mailgun_signature(kit.MAILGUN_SIGNING_KEY, kit.SIGNED_AT, token),
     }
     body = b"".join(
         b'--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
