@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chatbridge.errors import MessageInvalidError, PolicyRefusedError
-from chatbridge.models import Message
-from chatbridge.policy import RefusalReason
+from chatbridge.models import Message, WindowState
+from chatbridge.policy import RefusalReason, RemedyKind
 from chatbridge_conformance.harness import Harness
 
 _SECOND = timedelta(seconds=1)
@@ -59,6 +59,36 @@ async def delivered(harness: Harness, message: Message) -> str | None:
     return None
 
 
+async def _assert_window(harness: Harness, state: WindowState, expires: datetime | None) -> None:
+    """The channel reports the customer's window in ``state``, ending at ``expires``."""
+    window = await harness.channel.window(harness.channel.identity(harness.kit.customer))
+    assert (window.state, window.expires_at) == (state, expires), (
+        f"at {harness.clock.now()} the channel reports the window {window.state} until "
+        f"{window.expires_at}; documented: {state} until {expires}"
+    )
+
+
+async def _offers(
+    harness: Harness, message: Message, outside: Message | None, closed_at: datetime
+) -> str | None:
+    """What is wrong, if anything, with the refusal of ``message`` outside the window:
+    it must say when the window closed and offer the kit's outside-window message."""
+    decision = await harness.channel.check(message)
+    if decision.since != closed_at:
+        return f"the refusal says the window closed at {decision.since}, not {closed_at}"
+    kinds = {remedy.kind for remedy in decision.remedies}
+    tags = {remedy.tag for remedy in decision.remedies}
+    if (
+        outside is not None
+        and outside.template is not None
+        and RemedyKind.USE_TEMPLATE not in kinds
+    ):
+        return "the refusal does not offer a template"
+    if outside is not None and outside.tag is not None and outside.tag not in tags:
+        return f"the refusal does not offer the {outside.tag} tag"
+    return None
+
+
 def _assert_none(problems: list[str | None], when: str) -> None:
     found = [f"{when}: {problem}" for problem in problems if problem]
     assert not found, "\n".join(found)
@@ -95,16 +125,20 @@ class PolicyChecks:
         text = harness.messages()["text"]
         if window is None:  # no window: a year later is as good as now
             harness.clock.advance(timedelta(days=400))
+            await _assert_window(harness, WindowState.NOT_APPLICABLE, None)
             _assert_none([await delivered(harness, text)], "a year after the customer wrote")
             return
         harness.clock.set(opened + window - _SECOND)
+        await _assert_window(harness, WindowState.OPEN, opened + window)
         _assert_none([await delivered(harness, text)], "just inside the window")
         closed = {RefusalReason.WINDOW_CLOSED}
         for when, at in (("exactly at its end", window), ("just after it", window + _SECOND)):
             harness.clock.set(opened + at)
+            await _assert_window(harness, WindowState.CLOSED, opened + window)
             kinds = harness.messages()
             outside = kinds.pop("outside_window", None)
             _assert_none([await refused(harness, m, closed) for m in kinds.values()], when)
+            _assert_none([await _offers(harness, text, outside, opened + window)], when)
             if outside is not None:
                 _assert_none([await delivered(harness, outside)], f"{when}, the kit's message")
         await harness.open_conversation()  # the customer writes again
@@ -184,3 +218,10 @@ class PolicyChecks:
         _assert_none([await delivered(harness, text) for _ in range(quota.limit)], f"at {at}")
         spent = {RefusalReason.QUOTA_SPENT}
         _assert_none([await refused(harness, text, spent)], f"at {at}, the quota spent")
+        local = at.astimezone(ZoneInfo(quota.timezone))
+        resets = (local.replace(day=1) + timedelta(days=32)).replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0
+        )
+        decision = await harness.channel.check(text)
+        until = [remedy.until for remedy in decision.remedies if remedy.until]
+        assert until == [resets], f"the quota spent at {at} resets at {until}, not {resets}"
