@@ -30,10 +30,13 @@ from chatbridge.webhook import WebhookRequest
 class Trouble(Enum):
     """How the in-process provider misbehaves (:meth:`Harness.trouble`)."""
 
-    CLIENT_ERROR = 400
-    SERVER_ERROR = 503
-    UNREACHABLE = 0
-    CORRUPT_MEDIA = 1
+    CLIENT_ERROR = "answers 400, echoing the request"
+    SERVER_ERROR = "answers 503, echoing the request"
+    UNREACHABLE = "cannot be reached"
+    CORRUPT_MEDIA = "corrupts media bytes"
+
+
+_ERROR_STATUS = {Trouble.CLIENT_ERROR: 400, Trouble.SERVER_ERROR: 503}
 
 
 def _echo(request: httpx.Request) -> str:
@@ -77,7 +80,7 @@ class Harness:
     clock: FakeClock
     api: FakeAPI | None = None  # in process
     sandbox: str | None = None  # the URL of a running sandbox
-    trouble_mode: Trouble | None = field(default=None, init=False)
+    _trouble: Trouble | None = field(default=None, init=False)
     _transport: _Counting | None = None
     _router: respx.MockRouter | None = None
 
@@ -91,12 +94,12 @@ class Harness:
     def serve(self, request: httpx.Request) -> httpx.Response:
         """The in-process provider's answer to ``request``, with the current trouble."""
         assert self.api is not None
-        if self.trouble_mode is Trouble.UNREACHABLE:
+        if self._trouble is Trouble.UNREACHABLE:
             raise httpx.ConnectError(f"cannot connect to {request.url}", request=request)
-        if self.trouble_mode in (Trouble.CLIENT_ERROR, Trouble.SERVER_ERROR):
-            return httpx.Response(self.trouble_mode.value, text=_echo(request))
+        if self._trouble in _ERROR_STATUS:
+            return httpx.Response(_ERROR_STATUS[self._trouble], text=_echo(request))
         response = self.api(request)
-        if self.trouble_mode is Trouble.CORRUPT_MEDIA:
+        if self._trouble is Trouble.CORRUPT_MEDIA:
             return _corrupted(response)
         return response
 
@@ -104,11 +107,11 @@ class Harness:
     def trouble(self, mode: Trouble) -> Iterator[None]:
         """Make the in-process provider misbehave the ``mode`` way meanwhile."""
         self.in_process_only()
-        self.trouble_mode = mode
+        self._trouble = mode
         try:
             yield
         finally:
-            self.trouble_mode = None
+            self._trouble = None
 
     def assert_no_secret(self, error: BaseException, when: str) -> None:
         """``error``, and every error a traceback shows with it, shows no secret of the
