@@ -372,7 +372,7 @@ kit = ChannelKit(
     media=None,
     facts=FACTS,
     status_body=status_event,
-    opt_out=unsubscribed,
+    opt_out={"unsubscribed": unsubscribed},
     # Mailgun signs timestamp + token only; the channel spends each token once instead.
     signs_body=False,
 )

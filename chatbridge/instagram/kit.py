@@ -4,6 +4,8 @@ Meta's "Webhooks for Instagram Messaging" reference; sources in docs/instagram.m
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from chatbridge.instagram.channel import InstagramChannel, InstagramConfig
 from chatbridge.instagram.fake import fake_instagram_api
 from chatbridge.messenger.kit import (
@@ -97,6 +99,7 @@ kit = build_kit(
     lambda: fake_instagram_api(CONFIG),
     facts(
         {"seen": DeliveryState.READ},
+        {"HUMAN_AGENT": timedelta(days=7)},
         "https://developers.facebook.com/docs/messenger-platform/instagram/features/send-message",
     ),
     lambda _: BODIES.notification(BODIES.item(read={"mid": "m_out_seen"})),

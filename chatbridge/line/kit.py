@@ -373,6 +373,6 @@ kit = ChannelKit(
     outside_window=None,
     media=None,
     facts=FACTS,
-    opt_out=_follow_event("unfollow"),
-    opt_in=_follow_event("follow"),
+    opt_out={"unfollow": _follow_event("unfollow")},
+    opt_in={"follow": _follow_event("follow")},
 )

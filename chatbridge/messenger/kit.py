@@ -184,12 +184,19 @@ def shared_samples(bodies: Bodies) -> list[Sample]:
     ]
 
 
-def facts(statuses: dict[str, DeliveryState | None], source: str) -> Facts:
-    """The Messenger Platform's rules: a 24-hour window the customer opens."""
+_TAGS = "https://developers.facebook.com/docs/messenger-platform/send-messages/message-tags/"
+
+
+def facts(
+    statuses: dict[str, DeliveryState | None], tags: dict[str, timedelta | None], source: str
+) -> Facts:
+    """The Messenger Platform's rules: a 24-hour window the customer opens, extended for
+    messages sent with one of ``tags``."""
     return Facts(
         window=timedelta(hours=24),
+        tags=tags,
         statuses=statuses,
-        sources={"window": source, "statuses": source},
+        sources={"window": source, "statuses": source, "tags": _TAGS},
     )
 
 
@@ -312,6 +319,12 @@ kit = build_kit(
     lambda: FakeMessengerAPI(CONFIG),
     facts(
         {"delivery": DeliveryState.DELIVERED, "read": DeliveryState.READ},
+        {
+            "HUMAN_AGENT": timedelta(days=7),
+            "ACCOUNT_UPDATE": None,
+            "CONFIRMED_EVENT_UPDATE": None,
+            "POST_PURCHASE_UPDATE": None,
+        },
         "https://developers.facebook.com/docs/messenger-platform/send-messages",
     ),
     status_body,

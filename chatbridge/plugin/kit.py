@@ -55,6 +55,8 @@ class Facts:
       allowed; None: the provider has no window. With a window, or with
       ``requires_follower``, a contact who never wrote may not be messaged.
     - ``requires_follower``: only contacts who follow the account may be messaged.
+    - ``tags``: the provider's message tags, each with how long after the customer's
+      last message it allows sends (None: at any time).
     - ``quota``: the monthly quota billable sends count against, or None.
     - ``reply_ttl``: how long a reply token (one free, unbilled reply to the customer's
       event) stays usable; None: the provider has no reply tokens.
@@ -70,6 +72,7 @@ class Facts:
 
     window: timedelta | None = None
     requires_follower: bool = False
+    tags: Mapping[str, timedelta | None] = field(default_factory=dict)
     quota: Quota | None = None
     reply_ttl: timedelta | None = None
     signature_tolerance: timedelta | None = None
@@ -127,9 +130,9 @@ class ChannelKit(Generic[C]):
     - ``handshake(secret)``: the provider's URL verification request, made with the
       kit's verify token or secret (or ``secret``, to forge), and the answer the
       channel must give; None: the provider has no handshake.
-    - ``opt_out(address, now)``: bodies after which the contact may not be messaged
-      (unfollow, block, STOP, bounce...); ``opt_in(address, now)``: bodies after which
-      such a contact may be messaged again. None: the provider has none.
+    - ``opt_out``: each way a contact stops messages (unfollow, block, each STOP
+      keyword, unsubscribe...), by name: ``way(address, now)`` gives the bodies after
+      which the contact may not be messaged; ``opt_in``: each way back, likewise.
     """
 
     channel: type[C]
@@ -153,8 +156,8 @@ class ChannelKit(Generic[C]):
     unsigned_parts: frozenset[str] = frozenset()
     status_body: Callable[[str], bytes] | None = None
     handshake: Callable[[str | None], tuple[WebhookRequest, bytes]] | None = None
-    opt_out: Callable[[str, datetime], Sequence[bytes]] | None = None
-    opt_in: Callable[[str, datetime], Sequence[bytes]] | None = None
+    opt_out: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
+    opt_in: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -291,6 +291,6 @@ kit = ChannelKit(
     unsigned_parts=frozenset({"openid"}),  # the subscriber, beside the signature
     status_body=template_finished,
     handshake=handshake,
-    opt_out=_follow("unsubscribe"),
-    opt_in=_follow("subscribe"),
+    opt_out={"unsubscribe": _follow("unsubscribe")},
+    opt_in={"subscribe": _follow("subscribe")},
 )

@@ -16,7 +16,6 @@ from chatbridge.policy import RefusalReason, RemedyKind
 from chatbridge_conformance.harness import Harness
 
 _SECOND = timedelta(seconds=1)
-_NEVER_WROTE = {RefusalReason.WINDOW_NEVER_OPENED, RefusalReason.NOT_A_FOLLOWER}
 _STOPPED = {
     RefusalReason.UNFOLLOWED,
     RefusalReason.OPTED_OUT,
@@ -99,12 +98,16 @@ class PolicyChecks:
     async def test_a_stranger_is_messaged_only_where_the_provider_allows(
         self, harness: Harness
     ) -> None:
-        kinds = harness.messages()
-        if not harness.kit.facts.customer_first:
+        facts, kinds = harness.kit.facts, harness.messages()
+        if not facts.customer_first:
             _assert_none([await delivered(harness, kinds["text"])], "to a stranger")
             return
-        kinds.pop("outside_window", None)  # templates open conversations on some providers
-        problems = [await refused(harness, m, _NEVER_WROTE) for m in kinds.values()]
+        if facts.requires_follower:  # nothing at all, templates included
+            never_wrote = {RefusalReason.NOT_A_FOLLOWER}
+        else:  # templates may open a conversation
+            kinds.pop("outside_window", None)
+            never_wrote = {RefusalReason.WINDOW_NEVER_OPENED}
+        problems = [await refused(harness, m, never_wrote) for m in kinds.values()]
         _assert_none(problems, "to a contact who never wrote")
         assert harness.calls == 0
 
@@ -152,18 +155,45 @@ class PolicyChecks:
     async def test_an_opt_out_stops_every_send_and_an_opt_in_resumes(
         self, harness: Harness
     ) -> None:
+        """Each way out, then (where there is one) a way back in, in turn; without a way
+        back only the first way out can be tried on the kit's customer."""
         kit = harness.kit
-        if kit.opt_out is None:
+        if not kit.opt_out:
             pytest.skip(f"{kit.name} has no opt-out (unfollow, block, STOP...)")
         await harness.open_conversation()
-        await harness.deliver(kit.opt_out(kit.customer, harness.clock.now()))
-        kinds = harness.messages()
-        problems = [await refused(harness, m, _STOPPED) for m in kinds.values()]
-        _assert_none(problems, "after the contact opted out")
-        if kit.opt_in is not None:
+        kinds, ways_in = harness.messages(), list(kit.opt_in.items())
+        for index, (way_out, opt_out) in enumerate(kit.opt_out.items()):
             harness.clock.advance(_SECOND)
-            await harness.deliver(kit.opt_in(kit.customer, harness.clock.now()))
-            _assert_none([await delivered(harness, kinds["text"])], "after opting in again")
+            await harness.deliver(opt_out(kit.customer, harness.clock.now()))
+            problems = [await refused(harness, m, _STOPPED) for m in kinds.values()]
+            _assert_none(problems, f"after opting out by {way_out}")
+            if not ways_in:
+                return
+            way_in, opt_in = ways_in[index % len(ways_in)]
+            harness.clock.advance(_SECOND)
+            await harness.deliver(opt_in(kit.customer, harness.clock.now()))
+            _assert_none([await delivered(harness, kinds["text"])], f"after {way_in}")
+
+    @pytest.mark.anyio
+    async def test_each_message_tag_allows_sends_for_its_documented_time(
+        self, harness: Harness
+    ) -> None:
+        tags = harness.kit.facts.tags
+        if not tags:
+            pytest.skip(f"{harness.kit.name} has no message tags")
+        await harness.open_conversation()
+        opened, contact = harness.clock.now(), harness.channel.identity(harness.kit.customer)
+        for tag, window in tags.items():
+            tagged = Message(contact=contact, text="conformance", tag=tag)
+            if window is None:  # at any time
+                harness.clock.set(opened + timedelta(days=400))
+                _assert_none([await delivered(harness, tagged)], f"{tag}, a year later")
+                continue
+            harness.clock.set(opened + window - _SECOND)
+            _assert_none([await delivered(harness, tagged)], f"{tag}, just inside its time")
+            harness.clock.set(opened + window)
+            closed = {RefusalReason.WINDOW_CLOSED}
+            _assert_none([await refused(harness, tagged, closed)], f"{tag}, at its end")
 
     # -- quota ------------------------------------------------------------------------
 

@@ -165,6 +165,10 @@ def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     return request.with_headers(**{"X-Twilio-Signature": base64.b64encode(digest).decode()})
 
 
+# https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out
+_OPT_OUT = ("STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT", "revoke", "OPTOUT")
+
+
 def _keyword(word: str) -> Callable[[str, datetime], list[bytes]]:
     def bodies(address: str, now: datetime) -> list[bytes]:
         return [incoming(word, sid=f"SM{word}{int(now.timestamp())}", sender=address)]
@@ -214,6 +218,7 @@ kit = ChannelKit(
     facts=FACTS,
     signs_url=True,
     status_body=lambda state: status(state, sid=f"SMout-{state}"),
-    opt_out=_keyword("STOP"),
-    opt_in=_keyword("START"),
+    # Twilio's default keywords, in the case customers happen to type them.
+    opt_out={word: _keyword(word) for word in _OPT_OUT},
+    opt_in={word: _keyword(word) for word in ("START", "yes", "Unstop")},
 )

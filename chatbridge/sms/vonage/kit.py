@@ -220,6 +220,6 @@ kit = ChannelKit(
     media=None,
     facts=FACTS,
     status_body=status_body,
-    opt_out=_keyword("STOP"),
-    opt_in=_keyword("START"),
+    opt_out={"STOP": _keyword("STOP")},
+    opt_in={"START": _keyword("START")},
 )
