@@ -19,7 +19,7 @@ import respx
 from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.clock import FakeClock
 from chatbridge.errors import ChatbridgeError
-from chatbridge.models import Interactive, Media, MediaKind, Message
+from chatbridge.models import Interactive, Media, MediaKind, Message, Template
 from chatbridge.plugin.fake import FakeAPI
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.store.memory import MemoryStore
@@ -158,8 +158,9 @@ class Harness:
 
     def messages(self, address: str | None = None) -> dict[str, Message]:
         """One message of each kind the suite sends, to ``address`` (the customer):
-        text, media (bytes to upload where the kit has them), interactive, and the
-        kit's message for outside the window (a template), if any."""
+        text, media (bytes to upload where the kit has them), interactive, a template,
+        and the kit's message for outside the window (its template, or a tagged
+        message), if any."""
         contact = self.channel.identity(address or self.kit.customer)
         media = self.kit.media or Media(
             kind=MediaKind.IMAGE, mime_type="image/jpeg", url="https://cdn.example.com/a.jpg"
@@ -172,8 +173,12 @@ class Harness:
             "media": Message(contact=contact, media=[media]),
             "interactive": Message(contact=contact, interactive=buttons),
         }
-        if self.kit.outside_window is not None:
-            kinds["outside_window"] = self.kit.outside_window(contact)
+        outside = self.kit.outside_window(contact) if self.kit.outside_window else None
+        if outside is None or outside.template is None:  # templates are not the way out
+            template = Template(name="conformance", language="en_US")
+            kinds["template"] = Message(contact=contact, template=template)
+        if outside is not None:
+            kinds["outside_window"] = outside
         return kinds
 
     def sendable(self, address: str | None = None) -> dict[str, Message]:
