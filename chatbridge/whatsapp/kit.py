@@ -5,14 +5,12 @@ Sample payloads follow the shapes of Meta's "Webhooks > messages" reference.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
+from chatbridge.messenger.kit import meta_handshake, meta_signed
 from chatbridge.models import (
     DeliveryState,
     Event,
@@ -296,19 +294,11 @@ def webhook(body: bytes) -> WebhookRequest:
 
 
 def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
-    """Meta's X-Hub-Signature-256 (written here, not taken from the channel's code)."""
-    app_secret = (secret or CONFIG.app_secret.get_secret_value()).encode()
-    digest = hmac.new(app_secret, request.body, hashlib.sha256).hexdigest()
-    return request.with_headers(**{"X-Hub-Signature-256": f"sha256={digest}"})
+    return meta_signed(request, secret or CONFIG.app_secret.get_secret_value())
 
 
 def handshake(secret: str | None) -> tuple[WebhookRequest, bytes]:
-    """Meta's verification GET, and the challenge it must get back."""
-    token = secret or CONFIG.verify_token.get_secret_value()
-    query = urlencode(
-        {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"}
-    )
-    return WebhookRequest("GET", f"{WEBHOOK_URL}?{query}"), b"1158201444"
+    return meta_handshake(WEBHOOK_URL, secret or CONFIG.verify_token.get_secret_value())
 
 
 def open_conversation(address: str, now: datetime) -> list[bytes]:
