@@ -8,13 +8,14 @@ channels' signature, inbound and policy code does the conformance suite alone ca
     .venv/bin/python -m benchmarks.mutation --sample inbound=1   # every inbound mutant too
     .venv/bin/python -m benchmarks.mutation --list            # the mutants, run nothing
 
-Signature and policy mutants all run; inbound ones, three times as many, are sampled one
-in three by default (always the same ones): a full run then takes about 50 minutes on 2
-cores, 20 of them for the ~70 class-level mutants of policy.py (enum values, model
-defaults), which run at import and so need every check of all nine kits.
+Signature, policy and engine mutants all run; inbound ones, three times as many, are
+sampled one in three by default (always the same ones). The engine (the policy engine,
+reservations and the send path's checks, chatbridge's own code that plugins use but do
+not write) is reported apart from the plugins' policy code, and its survivors run again
+under the project's own tests of it (``ENGINE_TESTS``).
 
-It prints a table (category x channel: mutants, killed, survived, of which not reached,
-timeout, score) and writes to ``--workdir`` (default /tmp/mutation):
+It prints a table (category x channel: mutants, equivalent, killed, survived, of which
+not reached, timeout, score) and writes to ``--workdir`` (default /tmp/mutation):
 ``mutation-results.json`` (every mutant and its verdict), ``mutation-survivors.json``
 (file, line, diff of each survivor) and ``mutation-report.md`` (the table, then the
 survivors by file). pytest never collects it (testpaths = tests).
@@ -47,7 +48,9 @@ How it works:
   derandomized.
 - **Verdicts.** killed: the run failed (a failing check, or an import or collection
   error); survived: it passed; timeout: killed at 10 s + ``--timeout-factor`` x the
-  selected checks' time under coverage. Score = (killed + timeout) / mutants.
+  selected checks' time under coverage; equivalent: a survivor that
+  ``benchmarks/mutation_equivalents.py`` lists, reviewed as no observable change.
+  Score = (killed + timeout) / (mutants - equivalent).
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ from mutmut.mutation.file_mutation import NEVER_MUTATE_FUNCTION_NAMES, MutationV
 from mutmut.mutation.mutators import mutation_operators
 from mutmut.mutation.pragma_handling import IgnoredCode
 
+from benchmarks.mutation_equivalents import equivalence
+
 REPO = Path(__file__).resolve().parent.parent
 SUITE = "tests/test_conformance.py"
 SOURCES = ("chatbridge", "conformance", "examples/acme-chat", "tests", "pyproject.toml")
@@ -105,6 +110,12 @@ ALL_KITS = (
 META = ("whatsapp", "messenger", "instagram")
 SMS = ("sms-twilio", "sms-vonage")
 TIMEOUT_BASE = 10.0
+#: The project's own tests of the policy engine, which run on the engine's survivors
+ENGINE_TESTS = (
+    "tests/test_policy.py",
+    "tests/test_ambiguous_sends.py",
+    "tests/test_channel_contract.py",
+)
 
 
 @dataclass(frozen=True)
@@ -341,10 +352,10 @@ SCOPES = (
             "chatbridge/email/channel.py": ("EmailChannel.content_types",),
         },
     ),
-    # -- policy: the engine, quota and rate reservations, the send path's checks, and
-    #    each channel's declared rules
+    # -- engine: chatbridge's policy engine, quota and rate reservations and the send
+    #    path's checks, which every channel uses and no plugin writes (reported apart)
     Scope(
-        "policy",
+        "engine",
         "core",
         ALL_KITS,
         {
@@ -359,6 +370,7 @@ SCOPES = (
             ),
         },
     ),
+    # -- policy: each channel's declared rules, reply and quota code, SMS keywords
     Scope(
         "policy",
         "whatsapp",
@@ -432,6 +444,7 @@ class Mutant:
     seconds: float = 0.0
     checks: int = 0  # conformance checks selected to run
     exit_code: int | None = None
+    project_tests: str | None = None  # an engine survivor under ENGINE_TESTS: its verdict
 
 
 @dataclass
@@ -813,22 +826,35 @@ def measure_coverage(pool: Pool, out: Path, kits: Sequence[str], files: set[str]
 def run_mutant(
     pool: Pool, mutant: Mutant, plan: Plan, checks: dict[str, float], factor: float
 ) -> None:
-    """Run ``checks`` on ``mutant``, in the copy of a free worker, restored after."""
+    """Run ``checks`` on ``mutant``."""
     budget = TIMEOUT_BASE + factor * sum(checks.values())
-    kits = sorted({node.rpartition("[")[2].rstrip("]") for node in checks})
+    # node ids end in [kit] or [kit:variant]; --chatbridge-only takes the kit's name
+    kits = sorted({node.rpartition("[")[2].rstrip("]").partition(":")[0] for node in checks})
     started = time.monotonic()
+    code = _run(pool, mutant, plan, pytest_args(kits, list(checks), "-x"), budget)
+    mutant.seconds = round(time.monotonic() - started, 2)
+    mutant.exit_code = code
+    mutant.status = "timeout" if code is None else "survived" if code == 0 else "killed"
+
+
+def run_project_tests(pool: Pool, mutant: Mutant, plan: Plan) -> None:
+    """Run the project's own tests of the engine (``ENGINE_TESTS``) on ``mutant``."""
+    code = _run(pool, mutant, plan, pytest_args([], ENGINE_TESTS, "-x"), 120)
+    mutant.project_tests = "survived" if code == 0 else "killed"
+
+
+def _run(pool: Pool, mutant: Mutant, plan: Plan, args: list[str], budget: float) -> int | None:
+    """pytest ``args`` on ``mutant`` in the copy of a free worker, restored after: the
+    exit code, None on timeout."""
     with pool.lease() as worker:
         path = worker.root / mutant.file
         original = path.read_text()
         try:
             path.write_text(plan.source)
             Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
-            code = worker.check(pytest_args(kits, list(checks), "-x"), budget)
+            return worker.check(args, budget)
         finally:
             path.write_text(original)
-    mutant.seconds = round(time.monotonic() - started, 2)
-    mutant.exit_code = code
-    mutant.status = "timeout" if code is None else "survived" if code == 0 else "killed"
 
 
 def sample(mutants: list[Mutant], rates: Mapping[str, int]) -> list[Mutant]:
@@ -843,8 +869,8 @@ def sample(mutants: list[Mutant], rates: Mapping[str, int]) -> list[Mutant]:
 
 # -- report ----------------------------------------------------------------------------
 
-STATUSES = ("killed", "survived", "not reached", "timeout")
-CATEGORIES = ("signature", "inbound", "policy")
+STATUSES = ("killed", "survived", "not reached", "timeout", "equivalent")
+CATEGORIES = ("signature", "inbound", "policy", "engine")
 
 
 def table(mutants: Sequence[Mutant]) -> list[str]:
@@ -854,18 +880,20 @@ def table(mutants: Sequence[Mutant]) -> list[str]:
             rows[mutant.category, mutant.channel][mutant.status] += 1
             rows[mutant.category, "(all)"][mutant.status] += 1
     lines = [
-        "| category | channel | mutants | killed | survived | (not reached) | timeout | score |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| category | channel | mutants | equivalent | killed | survived | (not reached) "
+        "| timeout | score |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (category, channel), counts in sorted(
         rows.items(), key=lambda row: (CATEGORIES.index(row[0][0]), row[0][1] == "(all)", row[0])
     ):
         survived = counts["survived"] + counts["not reached"]
         detected = counts["killed"] + counts["timeout"]
-        total = detected + survived
+        total, equivalent = detected + survived + counts["equivalent"], counts["equivalent"]
+        score = f"{detected / (total - equivalent):.0%}" if total > equivalent else "-"
         lines.append(
-            f"| {category} | {channel} | {total} | {counts['killed']} | {survived} | "
-            f"{counts['not reached']} | {counts['timeout']} | {detected / total:.0%} |"
+            f"| {category} | {channel} | {total} | {equivalent} | {counts['killed']} | "
+            f"{survived} | {counts['not reached']} | {counts['timeout']} | {score} |"
         )
     return lines
 
@@ -894,9 +922,25 @@ def write_results(workdir: Path, mutants: Sequence[Mutant], origin: str, minutes
     report = ["# Mutation testing of the conformance suite", ""]
     report += [f"{origin}; {len(done)} with a verdict, in {minutes:.1f} min.", ""]
     report += table(done)
+    rerun = [m for m in done if m.project_tests is not None]
+    if rerun:
+        killed = sum(m.project_tests == "killed" for m in rerun)
+        report += [
+            "",
+            f"The engine's {len(rerun)} survivors, under the project's own tests "
+            f"({', '.join(ENGINE_TESTS)}): {killed} killed.",
+        ]
     by_file: dict[str, list[Mutant]] = defaultdict(list)
     for mutant in survivors:
         by_file[mutant.file].append(mutant)
+    equivalent = [m for m in done if m.status == "equivalent"]
+    report += [
+        "",
+        f"## Equivalent ({len(equivalent)}, reviewed: benchmarks/mutation_equivalents.py)",
+        "",
+    ]
+    for m in sorted(equivalent, key=lambda m: (m.file, m.line)):
+        report += [f"- {m.file}:{m.line} `{m.name}`: {equivalence(m)}"]
     report += ["", "## Survivors", ""]
     for file, group in sorted(by_file.items()):
         report += [f"### {file} ({len(group)})", ""]
@@ -991,6 +1035,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 future.result()
                 if number % 100 == 0:
                     print(f"{number}/{len(work)} run in {time.monotonic() - started:.0f} s")
+        for mutant in mutants:
+            if equivalence(mutant) is None:
+                continue
+            if mutant.status in ("survived", "not reached"):
+                mutant.status = "equivalent"
+            elif mutant.status == "killed":
+                print(f"listed as equivalent but killed: {mutant.id}\n{mutant.diff}")
+        engine = [
+            (mutant, plans[mutant.id])
+            for mutant in mutants
+            if mutant.category == "engine" and mutant.status in ("survived", "not reached")
+        ]
+        if engine:
+            print(f"the project's tests on the engine's {len(engine)} survivors")
+            with ThreadPoolExecutor(args.workers) as executor:
+                list(executor.map(lambda item: run_project_tests(pool, *item), engine))
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: reporting what was measured", file=sys.stderr)
@@ -1001,6 +1061,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     origin += f"; {len(mutants)} of {generated} mutants sampled ({sampled})"
     write_results(args.workdir, mutants, origin, minutes)
     print("\n".join(table([m for m in mutants if m.status != "pending"])))
+    rerun = [m for m in mutants if m.project_tests is not None]
+    if rerun:
+        killed = sum(m.project_tests == "killed" for m in rerun)
+        print(f"the engine's survivors under the project's tests: {killed} of {len(rerun)} killed")
     print(f"{minutes:.1f} min; survivors: {args.workdir / 'mutation-survivors.json'}")
     return 130 if interrupted else 0
 

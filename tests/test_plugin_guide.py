@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from chatbridge_conformance import ConformanceSuite
 
 from chatbridge.registry import load_channel, load_kit
 
@@ -65,3 +66,11 @@ def test_shell_blocks_run(command: str, tmp_path: Path) -> None:
         command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_conformance_check_is_listed() -> None:
+    checks = [
+        name.removeprefix("test_") for name in dir(ConformanceSuite) if name.startswith("test_")
+    ]
+    missing = [check for check in checks if f"`{check}`" not in GUIDE.read_text()]
+    assert not missing, f"docs/plugins.md does not list: {missing}"

@@ -7,7 +7,7 @@ It lives with the plugin helpers so a channel's kit imports nothing but chatbrid
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic
 
@@ -133,6 +133,18 @@ class ChannelKit(Generic[C]):
     - ``opt_out``: each way a contact stops messages (unfollow, block, each STOP
       keyword, unsubscribe...), by name: ``way(address, now)`` gives the bodies after
       which the contact may not be messaged; ``opt_in``: each way back, likewise.
+    - ``answered``: each message the channel must answer by itself (HELP, INFO...), by
+      name: ``way(address, now)`` gives the bodies; the channel's ``answer`` must
+      differ from its answer to an ordinary message (a reply in the webhook response,
+      or a send to the provider).
+    - ``broken``: requests signed with the kit's secrets whose content is broken in ways
+      only a holder of the secrets could break it (a sealed payload's padding, lengths
+      or encoding), by what is wrong: each must be refused with a ``WebhookError`` (a
+      4xx), never accepted and never a crash (a 5xx).
+    - ``variants``: other configurations the provider supports that change how
+      webhooks are signed or sent (a GET webhook, a URL rewritten by a proxy, another
+      signature method), by name: each the kit fields to replace (:meth:`variant`).
+      The suite runs every check on each variant too.
     """
 
     channel: type[C]
@@ -158,6 +170,9 @@ class ChannelKit(Generic[C]):
     handshake: Callable[[str | None], tuple[WebhookRequest, bytes]] | None = None
     opt_out: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
     opt_in: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
+    answered: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
+    broken: Mapping[str, WebhookRequest] = field(default_factory=dict)
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -168,6 +183,10 @@ class ChannelKit(Generic[C]):
         http client), wired to ``fake`` when the provider is not reached over HTTP."""
         wiring = self.wiring(fake) if self.wiring is not None else {}
         return self.channel(self.config, **(options or {}), **wiring)
+
+    def variant(self, name: str) -> ChannelKit[C]:
+        """The kit in its ``name`` variant (same name, fields replaced)."""
+        return replace(self, variants={}, **self.variants[name])
 
     @property
     def secrets(self) -> list[str]:

@@ -72,25 +72,40 @@ def _sha1(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode(), usedforsecurity=False).hexdigest()
 
 
-def _encrypt(message: bytes) -> str:
-    """``message`` encrypted the way WeChat's secure mode does: AES-256-CBC with the
-    EncodingAESKey (IV: its first 16 bytes) over random(16) + length + message + appid,
-    PKCS#7-padded to 32 bytes."""
+def _plain(message: bytes, app_id: str = CONFIG.app_id) -> bytes:
+    """What WeChat's secure mode encrypts, before padding: random(16) + the message's
+    length (big-endian uint32) + the message + the appid."""
+    return os.urandom(16) + struct.pack(">I", len(message)) + message + app_id.encode()
+
+
+def _seal(plain: bytes) -> str:
+    """``plain`` (padded already) encrypted with AES-256-CBC under the EncodingAESKey (IV:
+    its first 16 bytes), in Base64."""
     assert CONFIG.encoding_aes_key is not None
     key = base64.b64decode(CONFIG.encoding_aes_key.get_secret_value() + "=")
-    plain = os.urandom(16) + struct.pack(">I", len(message)) + message + CONFIG.app_id.encode()
-    padding = 32 - len(plain) % 32
     encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
-    encrypted = encryptor.update(plain + bytes([padding]) * padding) + encryptor.finalize()
-    return base64.b64encode(encrypted).decode()
+    return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
 
 
-def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
-    """Encrypt the body and sign the URL the way WeChat does in secure mode (written
-    here, not taken from the channel's code)."""
-    token = secret or CONFIG.token.get_secret_value()
-    encrypted = _encrypt(request.body)
-    timestamp, nonce = "1767225600", "1320562132"
+def _encrypt(message: bytes, app_id: str = CONFIG.app_id) -> str:
+    """``message`` encrypted the way WeChat's secure mode does: PKCS#7-padded to 32
+    bytes (a whole block of 32 when it fits exactly)."""
+    plain = _plain(message, app_id)
+    padding = 32 - len(plain) % 32
+    return _seal(plain + bytes([padding]) * padding)
+
+
+def _envelope(
+    request: WebhookRequest,
+    encrypted: str,
+    secret: str | None = None,
+    timestamp: str = str(_T0),
+    element: str | None = None,
+) -> WebhookRequest:
+    """The push carrying ``encrypted`` (or ``element``, raw XML, as its Encrypt), with
+    its URL signed the way WeChat does in secure mode (an empty ``timestamp``: left
+    out)."""
+    token, nonce = secret or CONFIG.token.get_secret_value(), "1320562132"
     query = {
         "signature": _sha1(token, timestamp, nonce),
         "timestamp": timestamp,
@@ -99,8 +114,50 @@ def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
         "encrypt_type": "aes",
         "msg_signature": _sha1(token, timestamp, nonce, encrypted),
     }
-    body = render_xml({"ToUserName": ACCOUNT, "Encrypt": encrypted})
+    query = {name: value for name, value in query.items() if value}
+    if element is None:
+        body = render_xml({"ToUserName": ACCOUNT, "Encrypt": encrypted})
+    else:
+        body = f"<xml><ToUserName>{ACCOUNT}</ToUserName><Encrypt>{element}</Encrypt></xml>".encode()
     return WebhookRequest("POST", f"{request.url}?{urlencode(query)}", request.headers, body)
+
+
+def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+    """Encrypt the body and sign the URL the way WeChat does in secure mode (written
+    here, not taken from the channel's code)."""
+    return _envelope(request, _encrypt(request.body), secret)
+
+
+def _fitted(message: bytes, block: int, remainder: int) -> bytes:
+    """``message`` with trailing spaces, so its plaintext's length is ``remainder``
+    modulo ``block``."""
+    spaces = (remainder - len(_plain(message))) % block
+    return message + b" " * spaces
+
+
+def _broken() -> dict[str, WebhookRequest]:
+    """Pushes signed with the token whose sealed content is broken as only a holder of
+    the token and the AES key could break it: each must be refused with a 4xx."""
+    request = webhook(b"")
+    message = push("text", Content="broken", MsgId="broken-1")
+    sealed = _encrypt(message)
+    middle = len(sealed) // 2
+    zero_padded = _plain(message) + bytes(32 - len(_plain(message)) % 32)
+    padded_33 = _plain(_fitted(message, 16, 16 - 33 % 16))
+    return {
+        "padding byte 0": _envelope(request, _seal(zero_padded)),
+        "padding 33 (beyond the 32-byte block)": _envelope(
+            request, _seal(padded_33 + bytes([33]) * 33)
+        ),
+        "padding longer than the message": _envelope(request, _seal(bytes([32]) * 32)),
+        "not whole AES blocks": _envelope(request, base64.b64encode(bytes(24)).decode()),
+        "a character that is not Base64": _envelope(
+            request, sealed[:middle] + "!" + sealed[middle:]
+        ),
+        "sealed for another appid": _envelope(request, _encrypt(message, "wx0000000000000000")),
+        "an Encrypt element with children": _envelope(request, "", element="<a>1</a>"),
+        "signed without a timestamp": _envelope(request, sealed, timestamp=""),
+    }
 
 
 def _expect(check: Callable[[Event], bool]) -> Callable[[list[Event]], None]:
@@ -122,6 +179,12 @@ SAMPLES = [
         push("text", Content="你好, is my order shipped?", MsgId="23637352235060880"),
         _MSG,
         _message(lambda m: m.text == "你好, is my order shipped?" and m.id == "23637352235060880"),
+    ),
+    Sample(  # its plaintext fills whole 32-byte blocks: the padding is a block of 32
+        "text_padded_by_a_whole_block",
+        _fitted(push("text", Content="whole block", MsgId="23637352235060881"), 32, 0),
+        _MSG,
+        _message(lambda m: m.text == "whole block"),
     ),
     Sample(
         "image",
@@ -293,4 +356,5 @@ kit = ChannelKit(
     handshake=handshake,
     opt_out={"unsubscribe": _follow("unsubscribe")},
     opt_in={"subscribe": _follow("subscribe")},
+    broken=_broken(),
 )

@@ -1,6 +1,7 @@
 """Inbound checks: samples parse to the common model, unknown events are typed and
 kept, redeliveries are duplicates, every documented delivery state maps to its common
-state, and oversized or garbage bodies raise only payload errors."""
+state, oversized or garbage bodies raise only payload errors, and signed requests whose
+sealed content is broken are refused (a 4xx, never a crash)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from chatbridge.channel import ChannelOptions
 from chatbridge.clock import FakeClock
-from chatbridge.errors import PayloadError, PayloadTooLargeError
+from chatbridge.errors import PayloadError, PayloadTooLargeError, WebhookError
 from chatbridge.models import StatusUpdate, UnknownEvent
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.store.memory import MemoryStore
@@ -38,6 +39,7 @@ class InboundChecks:
             for event in events:
                 assert event.channel == harness.channel.name
                 assert event.timestamp.tzinfo is not None
+                assert event.raw, f"sample {sample.name}: a {type(event).__name__} without raw"
             if sample.check:
                 sample.check(events)
 
@@ -56,6 +58,23 @@ class InboundChecks:
             assert not again.events, f"sample {sample.name} was handled twice"
             seen = sorted(e.event_id for e in first.events + first.duplicates)
             assert sorted(e.event_id for e in again.duplicates) == seen, sample.name
+
+    @pytest.mark.anyio
+    async def test_signed_requests_with_broken_content_are_refused(self, harness: Harness) -> None:
+        kit = harness.kit
+        if not kit.broken:
+            pytest.skip(f"{kit.name} lists no signed requests with broken content")
+        wrong = []
+        for what, request in kit.broken.items():
+            try:
+                await harness.channel.receive(request)
+            except WebhookError as refused:
+                harness.assert_no_secret(refused, what)
+            except Exception as error:  # any other error is a 5xx
+                wrong.append(f"{what}: {type(error).__name__}, a server error")
+            else:
+                wrong.append(f"{what}: accepted")
+        assert not wrong, "signed requests with broken content:\n" + "\n".join(wrong)
 
     @pytest.mark.anyio
     async def test_oversized_body_is_rejected(self, harness: Harness) -> None:

@@ -3,7 +3,7 @@
 Kits come from the suite class's ``kits`` attribute when it sets one, else from the
 registry (every kit under the ``chatbridge.kits`` entry point group) plus
 ``--chatbridge-kit module:attribute`` (repeatable); ``--chatbridge-only NAME`` keeps only
-the named kits.
+the named kits. Each kit runs in each of its variants too (ids ``NAME:VARIANT``).
 
 A conformance run cannot pass by accident: a kit named by ``--chatbridge-only`` or
 ``--chatbridge-kit`` that does not exist, a suite with no kit to run on, and a session
@@ -86,7 +86,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(
             f"{suite.__name__} has no ChannelKit to run on; installed: {_installed()}"
         )
-    metafunc.parametrize("kit", list(kits.values()), ids=list(kits))
+    cases = {
+        f"{name}:{variant}" if variant else name: kit.variant(variant) if variant else kit
+        for name, kit in kits.items()
+        for variant in ["", *kit.variants]
+    }
+    metafunc.parametrize("kit", list(cases.values()), ids=list(cases))
 
 
 def _is_check(item: pytest.Item) -> bool:

@@ -1,10 +1,12 @@
 """Policy checks, against the provider's documented facts (``kit.facts``), with every
 kind of message: who may be messaged, when the window closes and reopens, what an
-opt-out stops, and how the monthly quota counts, bills replies and resets. A refused
-send never reaches the provider: nothing is uploaded and no token is fetched first."""
+opt-out stops, which tags open sends for how long, which messages the channel answers
+by itself, and how the monthly quota counts, bills replies and resets. A refused send
+never reaches the provider: nothing is uploaded and no token is fetched first."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +15,7 @@ import pytest
 from chatbridge.errors import MessageInvalidError, PolicyRefusedError
 from chatbridge.models import Message, WindowState
 from chatbridge.policy import RefusalReason, RemedyKind
+from chatbridge.webhook import WebhookResponse
 from chatbridge_conformance.harness import Harness
 
 _SECOND = timedelta(seconds=1)
@@ -86,6 +89,21 @@ async def _offers(
     if outside is not None and outside.tag is not None and outside.tag not in tags:
         return f"the refusal does not offer the {outside.tag} tag"
     return None
+
+
+def _now(harness: Harness) -> datetime:
+    """A second later than the last time asked (so each message is new)."""
+    harness.clock.advance(_SECOND)
+    return harness.clock.now()
+
+
+async def _answers(harness: Harness, bodies: Sequence[bytes]) -> tuple[list[WebhookResponse], int]:
+    """The channel's answers to ``bodies`` and the provider calls they made."""
+    before, answers = harness.calls, []
+    for body in bodies:
+        result = await harness.channel.receive(harness.signed(body))
+        answers.append(await harness.channel.answer(result))
+    return answers, harness.calls - before
 
 
 def _assert_none(problems: list[str | None], when: str) -> None:
@@ -194,6 +212,47 @@ class PolicyChecks:
             harness.clock.set(opened + window)
             closed = {RefusalReason.WINDOW_CLOSED}
             _assert_none([await refused(harness, tagged, closed)], f"{tag}, at its end")
+
+    @pytest.mark.anyio
+    async def test_an_undocumented_tag_opens_no_window(self, harness: Harness) -> None:
+        """Outside the window, a tag the provider does not document (one the channel
+        declares beyond the kit's facts, or a made-up one) allows nothing."""
+        facts = harness.kit.facts
+        if facts.window is None:
+            pytest.skip(f"{harness.kit.name} has no window to open")
+        undocumented = {*harness.channel.rules.tags, "NOT_A_DOCUMENTED_TAG"} - set(facts.tags)
+        await harness.open_conversation()
+        harness.clock.advance(facts.window)
+        contact = harness.channel.identity(harness.kit.customer)
+        problems = [
+            await refused(
+                harness,
+                Message(contact=contact, text="conformance", tag=tag),
+                {RefusalReason.WINDOW_CLOSED},
+            )
+            for tag in sorted(undocumented)
+        ]
+        _assert_none(problems, "outside the window, with an undocumented tag")
+
+    @pytest.mark.anyio
+    async def test_the_messages_the_channel_must_answer_are_answered(
+        self, harness: Harness
+    ) -> None:
+        """Each of the kit's ``answered`` messages (HELP...) gets an answer an ordinary
+        message does not: another webhook response, or a send to the provider."""
+        kit = harness.kit
+        if not kit.answered:
+            pytest.skip(f"{kit.name} answers no message by itself")
+        ordinary, calls = await _answers(
+            harness, kit.open_conversation(kit.customer, _now(harness))
+        )
+        assert not calls, f"an ordinary message was answered with {calls} provider call(s)"
+        unanswered = []
+        for way, bodies in kit.answered.items():
+            answer, calls = await _answers(harness, bodies(kit.customer, _now(harness)))
+            if answer == ordinary and not calls:
+                unanswered.append(way)
+        assert not unanswered, f"not answered: {', '.join(unanswered)}"
 
     # -- quota ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Signature checks: every sample, signed, is accepted; every tampered copy of every
+"""Signature checks: every sample, signed, is accepted (and answered); every tampered copy of every
 signed sample is refused with SignatureError, whatever part of it was tampered with;
 signed timestamps are honoured only within the provider's tolerance; the URL
 verification handshake answers only the provider; a one-time signature is not accepted
@@ -13,7 +13,7 @@ import pytest
 
 from chatbridge.clock import FAKE_EPOCH
 from chatbridge.errors import SignatureError, WebhookError
-from chatbridge.webhook import WebhookRequest
+from chatbridge.webhook import WebhookRequest, WebhookResponse
 from chatbridge_conformance.harness import Harness
 from chatbridge_conformance.tampering import (
     SignedPart,
@@ -54,7 +54,8 @@ def forgeries(harness: Harness) -> Iterator[tuple[str, WebhookRequest]]:
 
 
 def _moved(request: WebhookRequest, parts: list[SignedPart]) -> WebhookRequest | None:
-    """``request`` carrying ``parts`` (another request's signature), if it has room."""
+    """``request`` (signed) carrying ``parts`` (another request's signature) instead of
+    its own, if it has room."""
     try:
         for part in parts:
             request = replace(request, part, part.value)
@@ -94,7 +95,10 @@ async def _accepted(
 class SignatureChecks:
     @pytest.mark.anyio
     async def test_every_signed_sample_is_accepted(self, harness: Harness) -> None:
-        await harness.deliver([sample.body for sample in harness.kit.samples])
+        for sample in harness.kit.samples:
+            result = await harness.channel.receive(harness.signed(sample.body))
+            answer = await harness.channel.answer(result)
+            assert isinstance(answer, WebhookResponse), f"sample {sample.name} answered {answer}"
 
     @pytest.mark.anyio
     async def test_every_tampered_signature_is_refused(self, harness: Harness) -> None:
@@ -166,7 +170,9 @@ class SignatureChecks:
             kind = unsigned.header("content-type")
             others = [kit.webhook(o.body) for o in [*samples[index + 1 :], *samples[:index]]]
             same_kind = [other for other in others if other.header("content-type") == kind]
-            moved = next((m for other in same_kind if (m := _moved(other, parts))), None)
+            moved = next(
+                (m for other in same_kind if (m := _moved(kit.sign(other, None), parts))), None
+            )
             if moved is None:
                 continue  # no other body of this kind to move the signature to
             tried += 1

@@ -4,12 +4,13 @@ status callbacks, as in "Messaging webhooks") and the fake Messages API."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from chatbridge.models import (
     ChannelEvent,
@@ -33,6 +34,8 @@ CONFIG = TwilioConfig(
 )
 CUSTOMER = "+14155550123"
 WEBHOOK_URL = "https://support.example.com/webhooks/sms"
+HTTP_URL = "http://support.example.com/webhooks/sms"
+PRIVATE_URL = "http://10.0.0.7:8000/sms"  # where a proxy forwards WEBHOOK_URL
 
 
 def incoming(body: str, sid: str = "SM1", sender: str = CUSTOMER, **extra: str) -> bytes:
@@ -141,28 +144,103 @@ SAMPLES = [
 ]
 
 
-def webhook(body: bytes) -> WebhookRequest:
+def webhook(body: bytes, url: str = WEBHOOK_URL) -> WebhookRequest:
     """A form webhook, or a JSON one for a JSON body."""
     kind = "application/json" if body.startswith(b"{") else "application/x-www-form-urlencoded"
-    return WebhookRequest("POST", WEBHOOK_URL, {"content-type": kind}, body)
+    return WebhookRequest("POST", url, {"content-type": kind}, body)
 
 
-def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
-    """Twilio's X-Twilio-Signature (written here, not taken from the channel's code):
-    over the URL and the sorted form parameters; a JSON body's SHA-256 goes into the URL
-    as ``bodySHA256`` instead."""
-    token = secret or CONFIG.auth_token.get_secret_value()
-    if request.header("content-type") == "application/json":
-        url, params = f"{request.url}?bodySHA256={hashlib.sha256(request.body).hexdigest()}", []
-        request = WebhookRequest(request.method, url, request.headers, request.body)
-    else:
-        try:
-            params = parse_qsl(request.body.decode(), keep_blank_values=True)
-        except UnicodeDecodeError:
-            params = []
-    data = request.url + "".join(name + value for name, value in sorted(params))
+def get_webhook(body: bytes) -> WebhookRequest:
+    """A form body as a GET webhook's query (Twilio calls GET when the number's webhook
+    method is GET); JSON and what is no form or too long for a URL stay POST."""
+    try:
+        text = body.decode("ascii")
+        parse_qsl(text, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        text = ""
+    if not text or len(text) > 2000:
+        return webhook(body)
+    return WebhookRequest("GET", f"{WEBHOOK_URL}?{text}", {}, b"")
+
+
+def signer(
+    requested: Callable[[str], str] = lambda url: url,
+) -> Callable[[WebhookRequest, str | None], WebhookRequest]:
+    """Twilio's X-Twilio-Signature (written here, not taken from the channel's code),
+    over ``requested(url)``: the URL Twilio requested, where the application sees
+    ``url``; then each distinct form parameter, sorted; a JSON body's SHA-256 goes into
+    the URL as ``bodySHA256`` instead."""
+
+    def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+        token = secret or CONFIG.auth_token.get_secret_value()
+        params: list[tuple[str, str]] = []
+        if request.header("content-type") == "application/json":
+            url = f"{request.url}?bodySHA256={hashlib.sha256(request.body).hexdigest()}"
+            request = WebhookRequest(request.method, url, request.headers, request.body)
+        elif request.method == "POST":  # a GET's parameters are in its (signed) URL
+            with contextlib.suppress(UnicodeDecodeError):
+                params = parse_qsl(request.body.decode(), keep_blank_values=True)
+        data = requested(request.url) + "".join(name + value for name, value in sorted(set(params)))
+        return _signed(request, data, token)
+
+    return sign
+
+
+def _signed(request: WebhookRequest, data: str, token: str) -> WebhookRequest:
     digest = hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()
     return request.with_headers(**{"X-Twilio-Signature": base64.b64encode(digest).decode()})
+
+
+sign = signer()
+
+
+def _broken() -> dict[str, WebhookRequest]:
+    """Signed with the auth token, as only Twilio could: a JSON webhook whose signed URL
+    carries no bodySHA256."""
+    request = webhook(SAMPLES[-1].body)
+    token = CONFIG.auth_token.get_secret_value()
+    return {"a JSON webhook without bodySHA256": _signed(request, request.url, token)}
+
+
+def _netloc(url: str, netloc: Callable[[SplitResult], str]) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=netloc(parts)))
+
+
+def _with_port(url: str) -> str:
+    """``url`` with its scheme's standard port (Twilio sometimes signs it so)."""
+    return _netloc(url, lambda p: f"{p.hostname}:{443 if p.scheme == 'https' else 80}")
+
+
+def _without_port(url: str) -> str:
+    return _netloc(url, lambda p: p.hostname or "")
+
+
+def _public(url: str) -> str:
+    """The URL Twilio requested, for a proxy that forwards it to ``PRIVATE_URL``."""
+    return url.replace(PRIVATE_URL, WEBHOOK_URL)
+
+
+# The ways Twilio's requests differ with the number's settings and the network
+# ("Webhooks security"; twilio-python's RequestValidator).
+VARIANTS: dict[str, dict[str, object]] = {
+    "get": {"webhook": get_webhook, "signs_body": False},
+    "signed-with-port": {"sign": signer(_with_port)},
+    "http-signed-with-port": {
+        "webhook": lambda body: webhook(body, HTTP_URL),
+        "sign": signer(_with_port),
+    },
+    "signed-without-port": {
+        "webhook": lambda body: webhook(body, _with_port(WEBHOOK_URL)),
+        "sign": signer(_without_port),
+    },
+    "behind-a-proxy": {
+        "config": CONFIG.model_copy(update={"public_url": WEBHOOK_URL}),
+        "webhook": lambda body: webhook(body, PRIVATE_URL),
+        "sign": signer(_public),
+        "signs_url": False,  # the proxy decides where a request lands, not its URL
+    },
+}
 
 
 # https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out
@@ -221,4 +299,7 @@ kit = ChannelKit(
     # Twilio's default keywords, in the case customers happen to type them.
     opt_out={word: _keyword(word) for word in _OPT_OUT},
     opt_in={word: _keyword(word) for word in ("START", "yes", "Unstop")},
+    answered={word: _keyword(word) for word in ("HELP", "info")},
+    broken=_broken(),
+    variants=VARIANTS,
 )

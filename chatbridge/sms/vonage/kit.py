@@ -105,6 +105,8 @@ SAMPLES = [
         ),
     ),
     Sample("unicode", inbound("Grüße 👋", message_id="0A02", type="unicode"), (MessageReceived,)),
+    # & and = in values are signed as _ (Vonage's "Signing messages")
+    Sample("ampersand", inbound("Q&A: 2+2=4?", message_id="0A05"), (MessageReceived,)),
     Sample("stop", inbound("STOP", message_id="0A03"), (MessageReceived, OptedOut)),
     Sample("start", inbound("Start", message_id="0A04"), (MessageReceived, OptedIn)),
     Sample(
@@ -135,29 +137,65 @@ def webhook(body: bytes) -> WebhookRequest:
     return WebhookRequest("POST", WEBHOOK_URL, {"content-type": kind}, body)
 
 
-def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
-    # A forged secret is padded to HS256's minimum key length, so only the key differs.
-    key = secret.ljust(32, "!") if secret else CONFIG.signature_secret.get_secret_value()
-    # Vonage's two schemes, written here rather than taken from the channel's code.
-    if request.header("content-type") == "application/json":
-        claims = {
-            "iat": int(FAKE_EPOCH.timestamp()),
-            "jti": "b1c6c2c4-4c1e-4f5e-9d1a-6f8d1c7a0001",
-            "payload_hash": hashlib.sha256(request.body).hexdigest(),
-        }
-        token = jwt.encode(claims, key, algorithm="HS256")
-        return request.with_headers(authorization=f"Bearer {token}")
-    try:
-        params = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
-    except UnicodeDecodeError:
-        params = {}
-    params.update(timestamp=str(int(FAKE_EPOCH.timestamp())), nonce="6f8d1c7a")
-    signed = "".join(
-        f"&{name}={value.replace('&', '_').replace('=', '_')}"
-        for name, value in sorted(params.items())
-    )
-    params["sig"] = hmac.new(key.encode(), signed.encode(), hashlib.sha256).hexdigest()
-    return WebhookRequest(request.method, request.url, request.headers, urlencode(params).encode())
+def signer(
+    method: str = "sha256",
+) -> Callable[[WebhookRequest, str | None], WebhookRequest]:
+    """Vonage's two schemes, written here rather than taken from the channel's code:
+    a JWT for JSON bodies, else ``sig`` with the signature ``method`` (``md5hash``: MD5
+    of the string and the secret; else an HMAC keyed with it)."""
+
+    def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
+        # A forged secret is padded to HS256's minimum key length: only the key differs.
+        key = secret.ljust(32, "!") if secret else CONFIG.signature_secret.get_secret_value()
+        if request.header("content-type") == "application/json":
+            return _with_jwt(request, key)
+        try:
+            params = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
+        except UnicodeDecodeError:
+            params = {}
+        params.update(timestamp=str(int(FAKE_EPOCH.timestamp())), nonce="6f8d1c7a")
+        signed = "".join(
+            f"&{name}={value.replace('&', '_').replace('=', '_')}"
+            for name, value in sorted(params.items())
+        )
+        if method == "md5hash":
+            sig = hashlib.md5((signed + key).encode(), usedforsecurity=False).hexdigest()
+        else:
+            sig = hmac.new(key.encode(), signed.encode(), method).hexdigest()
+        body = urlencode({**params, "sig": sig}).encode()
+        return WebhookRequest(request.method, request.url, request.headers, body)
+
+    return sign
+
+
+sign = signer()
+
+
+def _with_jwt(request: WebhookRequest, key: str, **claims: object) -> WebhookRequest:
+    """``request`` with a Messages API JWT over its body (``claims`` replace the usual
+    ones; None leaves one out)."""
+    usual = {
+        "iat": int(FAKE_EPOCH.timestamp()),
+        "jti": "b1c6c2c4-4c1e-4f5e-9d1a-6f8d1c7a0001",
+        "payload_hash": hashlib.sha256(request.body).hexdigest(),
+    }
+    signed = {name: value for name, value in {**usual, **claims}.items() if value is not None}
+    token = jwt.encode(signed, key, algorithm="HS256")
+    return request.with_headers(authorization=f"Bearer {token}")
+
+
+def _broken() -> dict[str, WebhookRequest]:
+    """Messages API webhooks signed with the secret whose claims are broken."""
+    request = webhook(messages_api(status="delivered"))
+    key, at = CONFIG.signature_secret.get_secret_value(), int(FAKE_EPOCH.timestamp())
+    broken: dict[str, dict[str, object]] = {
+        "without iat": {"iat": None},
+        "whose iat is a string": {"iat": str(at)},
+        "whose iat is true": {"iat": True},
+        "whose iat is beyond any date": {"iat": 10**20},
+        "without payload_hash": {"payload_hash": None},
+    }
+    return {f"a JWT {what}": _with_jwt(request, key, **claims) for what, claims in broken.items()}
 
 
 def status_body(state: str) -> bytes:
@@ -222,4 +260,12 @@ kit = ChannelKit(
     status_body=status_body,
     opt_out={"STOP": _keyword("STOP")},
     opt_in={"START": _keyword("START")},
+    answered={"HELP": _keyword("HELP")},
+    broken=_broken(),
+    variants={
+        "md5hash": {
+            "config": CONFIG.model_copy(update={"signature_method": "md5hash"}),
+            "sign": signer("md5hash"),
+        }
+    },
 )
