@@ -1,46 +1,92 @@
-"""A loopback imitation of the LINE Messaging API: reply, push and multicast (with
-their limits, single-use reply tokens and X-Line-Retry-Key), quota endpoints, and
-message content on the data host."""
+"""A loopback imitation of the LINE Messaging API: reply, push and multicast (their
+message objects, recipients, limits, single-use reply tokens and X-Line-Retry-Key),
+profiles, quota endpoints, and message content on the data host; refused with LINE's
+statuses and error bodies (docs/line.md, "The sandbox")."""
 
 from __future__ import annotations
 
 import itertools
 import re
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from chatbridge.line.channel import LineConfig
-from chatbridge.plugin.fake import FakeAPI, json_response
+from chatbridge.plugin.fake import FakeAPI, Refused, json_response
+
+#: Message object types ("Message objects"; an unknown one is refused).
+TYPES = (
+    "text",
+    "sticker",
+    "image",
+    "video",
+    "audio",
+    "location",
+    "imagemap",
+    "template",
+    "flex",
+)
+TEXT_MAX = 5000
+MESSAGES_MAX = 5
+MULTICAST_MAX = 500
+#: A user (U), group (C) or room (R) id: a letter and 32 hex digits.
+_RECIPIENT = re.compile(r"[UCR][0-9a-f]{32}")
 
 
-def line_error(status: int, message: str) -> httpx.Response:
-    return json_response(status, {"message": message})
+def line_error(status: int, message: str, **extra: Any) -> httpx.Response:
+    return json_response(status, {"message": message, **extra})
+
+
+def invalid(details: list[dict[str, str]]) -> Refused:
+    """400 "The request body has N error(s)" with a detail per wrong property."""
+    count = len(details)
+    return Refused(line_error(400, f"The request body has {count} error(s)", details=details))
+
+
+def invalid_property(name: str) -> Refused:
+    return Refused(
+        line_error(
+            400, f"The property, {name}, in the request body is invalid (line: -, column: -)"
+        )
+    )
 
 
 class FakeLineAPI(FakeAPI):
     """``replies``, ``pushes`` and ``multicasts`` hold accepted bodies; ``content`` maps a
-    message id to the bytes the data API serves; ``quota`` is the plan's limit."""
+    message id to the bytes the data API serves; ``quota`` is the plan's limit.
+
+    Every response carries ``X-Line-Request-Id`` (``req-1``, ``req-2``...). Users who
+    wrote (:meth:`customer_wrote`) have a profile."""
 
     hosts = ("api.line.me", "api-data.line.me")
 
-    def __init__(self, config: LineConfig, quota: int | None = 200) -> None:
+    def __init__(
+        self,
+        config: LineConfig,
+        quota: int | None = 200,
+        content: Mapping[str, bytes] | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.quota = quota
         self.replies: list[dict[str, Any]] = []
         self.pushes: list[dict[str, Any]] = []
         self.multicasts: list[dict[str, Any]] = []
-        self.content: dict[str, bytes] = {}
+        self.content: dict[str, bytes] = dict(content or {})
         self.used_reply_tokens: set[str] = set()
-        self._retry_keys: dict[str, str] = {}  # accepted retry key -> its request id
+        self._retry_keys: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> id, answer
         self._ids = itertools.count(1)
+        self._request_ids = itertools.count(1)
+        self._request_id = ""  # the one being answered
         self.route("POST", "/v2/bot/message/reply", self._reply)
         self.route("POST", "/v2/bot/message/push", self._push)
         self.route("POST", "/v2/bot/message/multicast", self._multicast)
         self.route("GET", "/v2/bot/message/quota", self._quota)
         self.route("GET", "/v2/bot/message/quota/consumption", self._consumption)
         self.route("GET", r"/v2/bot/message/(?P<id>\w+)/content", self._content)
+        self.route("GET", r"/v2/bot/profile/(?P<user>\w+)", self._profile)
 
     @property
     def consumption(self) -> int:
@@ -48,71 +94,108 @@ class FakeLineAPI(FakeAPI):
         return len(self.pushes) + pushed
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        self._request_id = f"req-{next(self._request_ids)}"
+        response = super().__call__(request)
+        response.headers["x-line-request-id"] = self._request_id
+        return response
+
+    def authorize(self, request: httpx.Request) -> None:
         expected = f"Bearer {self.config.channel_access_token.get_secret_value()}"
         if request.headers.get("authorization") != expected:
-            self.requests.append(request)
-            return line_error(401, "Authentication failed. Confirm that the access token is valid.")
-        return super().__call__(request)
+            message = (
+                "Authentication failed due to the following reason: invalid token. "
+                "Confirm that the access token in the authorization header is valid."
+            )
+            raise Refused(line_error(401, message))
 
-    def _sent(self, count: int) -> httpx.Response:
-        messages = [{"id": f"{next(self._ids):018d}", "quoteToken": "q"} for _ in range(count)]
-        return json_response(200, {"sentMessages": messages})
+    def unknown(self, request: httpx.Request) -> httpx.Response:
+        return line_error(404, "Not found")
 
-    def _check_messages(self, body: dict[str, Any]) -> httpx.Response | None:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not 1 <= len(messages) <= 5:
-            return line_error(400, "The request body has 1 error(s)")
-        return None
+    def unreadable(self, request: httpx.Request) -> httpx.Response:
+        return line_error(400, "The request body could not be parsed as JSON (line: 1, column: 1)")
+
+    # -- sends ------------------------------------------------------------------------
+
+    def _sent(self, count: int) -> dict[str, Any]:
+        ids = (f"{next(self._ids):018d}" for _ in range(count))
+        return {"sentMessages": [{"id": i, "quoteToken": f"q{i}"} for i in ids]}
 
     def _over_quota(self, recipients: int) -> bool:
         return self.quota is not None and self.consumption + recipients > self.quota
 
-    def _retried(self, request: httpx.Request) -> httpx.Response | None:
-        """The 409 answer to a retry key accepted before; else None (the key is kept)."""
-        key = request.headers.get("x-line-retry-key")
+    def _retry_key(self, request: httpx.Request) -> str | None:
+        """The request's X-Line-Retry-Key; Refused with 409 and the first answer when
+        that key was accepted before, or 400 when it is no UUID."""
+        key: str | None = request.headers.get("x-line-retry-key")
         if key is None:
             return None
+        try:
+            uuid.UUID(key)
+        except ValueError:
+            raise Refused(line_error(400, "The retry key is not a UUID")) from None
         if key in self._retry_keys:
-            accepted = {"x-line-accepted-request-id": self._retry_keys[key]}
-            return json_response(409, {"message": "The retry key is already accepted"}, **accepted)
-        self._retry_keys[key] = f"req-{len(self._retry_keys) + 1}"
-        return None
+            request_id, answer = self._retry_keys[key]
+            conflict = line_error(409, "The retry key is already accepted", **answer)
+            conflict.headers["x-line-accepted-request-id"] = request_id
+            raise Refused(conflict)
+        return key
+
+    def _accept(self, key: str | None, answer: dict[str, Any]) -> httpx.Response:
+        if key is not None:
+            self._retry_keys[key] = (self._request_id, answer)
+        return json_response(200, answer)
 
     def _reply(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        if "x-line-retry-key" in request.headers:
+            raise Refused(line_error(400, "X-Line-Retry-Key is not supported by this API"))
         body = self.json_body(request)
+        _check_messages(body)
         token = str(body.get("replyToken", ""))
         if not token or token in self.used_reply_tokens:
-            return line_error(400, "Invalid reply token")
-        if error := self._check_messages(body):
-            return error
+            raise Refused(line_error(400, "Invalid reply token"))
         self.used_reply_tokens.add(token)
         self.replies.append(body)
-        return self._sent(len(body["messages"]))
+        return json_response(200, self._sent(len(body["messages"])))
 
     def _push(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        if error := self._check_messages(body):
-            return error
-        if conflict := self._retried(request):
-            return conflict
+        to = body.get("to")
+        if not isinstance(to, str) or not to:
+            raise invalid([{"message": "May not be empty", "property": "to"}])
+        if not _RECIPIENT.fullmatch(to):
+            raise invalid_property("to")
+        _check_messages(body)
+        key = self._retry_key(request)
         if self._over_quota(1):
-            return line_error(429, "You have reached your monthly limit.")
+            raise Refused(line_error(429, "You have reached your monthly limit."))
         self.pushes.append(body)
-        return self._sent(len(body["messages"]))
+        return self._accept(key, self._sent(len(body["messages"])))
 
     def _multicast(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
         recipients = body.get("to")
-        if not isinstance(recipients, list) or not 1 <= len(recipients) <= 500:
-            return line_error(400, "The request body has 1 error(s)")
-        if error := self._check_messages(body):
-            return error
-        if conflict := self._retried(request):
-            return conflict
+        if not isinstance(recipients, list) or not 1 <= len(recipients) <= MULTICAST_MAX:
+            size = f"Size must be between 1 and {MULTICAST_MAX}"
+            raise invalid([{"message": size, "property": "to"}])
+        for index, recipient in enumerate(recipients):
+            if not isinstance(recipient, str) or not _RECIPIENT.fullmatch(recipient):
+                raise invalid_property(f"to[{index}]")
+        _check_messages(body)
+        key = self._retry_key(request)
         if self._over_quota(len(recipients)):
-            return line_error(429, "You have reached your monthly limit.")
+            raise Refused(line_error(429, "You have reached your monthly limit."))
         self.multicasts.append(body)
-        return json_response(200, {})
+        return self._accept(key, {})
+
+    # -- reads ------------------------------------------------------------------------
+
+    def _profile(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        user = match["user"]
+        if not _RECIPIENT.fullmatch(user) or not user.startswith("U"):
+            raise Refused(line_error(400, "The value for the 'userId' parameter is invalid"))
+        if not self.wrote(user):
+            raise Refused(line_error(404, "Not found"))
+        return json_response(200, {"displayName": f"Customer {user[-4:]}", "userId": user})
 
     def _quota(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if self.quota is None:
@@ -125,5 +208,29 @@ class FakeLineAPI(FakeAPI):
     def _content(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         data = self.content.get(match["id"])
         if data is None:
-            return line_error(404, "Not found")
+            raise Refused(line_error(404, "not found"))
         return httpx.Response(200, content=data, headers={"content-type": "image/jpeg"})
+
+
+def _check_messages(body: Mapping[str, Any]) -> None:
+    """Refused unless ``body["messages"]`` holds 1 to 5 well-formed message objects."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not 1 <= len(messages) <= MESSAGES_MAX:
+        size = f"Size must be between 1 and {MESSAGES_MAX}"
+        raise invalid([{"message": size, "property": "messages"}])
+    details = []
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind not in TYPES:
+            values = f"Must be one of the following values: [{', '.join(TYPES)}]"
+            details.append({"message": values, "property": f"{where}.type"})
+        elif kind == "text":
+            text = message.get("text")
+            if not isinstance(text, str) or not text:
+                details.append({"message": "May not be empty", "property": f"{where}.text"})
+            elif len(text) > TEXT_MAX:
+                length = f"Length must be between 0 and {TEXT_MAX}"
+                details.append({"message": length, "property": f"{where}.text"})
+    if details:
+        raise invalid(details)

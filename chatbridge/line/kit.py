@@ -356,7 +356,8 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
 kit = ChannelKit(
     channel=LineChannel,
     config=CONFIG,
-    fake_api=lambda: FakeLineAPI(CONFIG),
+    # the sample image's content, for downloads from the sandbox
+    fake_api=lambda: FakeLineAPI(CONFIG, content={"354718705033693859": b"\xff\xd8\xff a jpeg"}),
     webhook=webhook,
     sign=sign,
     samples=SAMPLES,

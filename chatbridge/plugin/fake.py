@@ -1,9 +1,11 @@
 """Building blocks for loopback imitations of provider APIs.
 
 A fake is a callable ``httpx.Request -> httpx.Response`` that follows the provider's
-documented request and response shapes. Tests mount it on a respx router (for each of
-``fake.hosts``: ``router.route(host=host).mock(side_effect=fake)``) or on
-``httpx.MockTransport(fake)``; nothing here talks to a network.
+documented request and response shapes, and refuses what the provider refuses with the
+provider's status, error code and error body (a handler raises :class:`Refused`).
+Tests mount it on a respx router (for each of ``fake.hosts``:
+``router.route(host=host).mock(side_effect=fake)``) or on ``httpx.MockTransport(fake)``;
+nothing here talks to a network.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ def json_response(status: int, body: Any, **headers: str) -> httpx.Response:
     return httpx.Response(status, json=body, headers=headers)
 
 
+class Refused(Exception):
+    """Raised by a fake's handler (or its checks) to answer ``response``: the
+    provider's error for the request."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 class FakeAPI:
     """A provider API imitation. Subclasses register routes in ``__init__`` with
     :meth:`route`; every request is kept in :attr:`requests`."""
@@ -52,6 +63,10 @@ class FakeAPI:
     def customer_wrote(self, address: str, at: datetime | None = None) -> None:
         """Record that ``address`` wrote to the business (opens the provider's window)."""
         self._last_customer_message[address] = at or datetime.now(UTC)
+
+    def wrote(self, address: str) -> bool:
+        """Whether ``address`` ever wrote to the business."""
+        return address in self._last_customer_message
 
     def window_closed(self, address: str) -> bool:
         """Whether the provider would refuse a free-form send to ``address`` now."""
@@ -76,6 +91,18 @@ class FakeAPI:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        try:
+            self.authorize(request)
+            return self.serve(request)
+        except Refused as refused:
+            return refused.response
+
+    def authorize(self, request: httpx.Request) -> None:
+        """Raise :class:`Refused` unless ``request`` carries the credentials the provider
+        wants (by default, none)."""
+
+    def serve(self, request: httpx.Request) -> httpx.Response:
+        """The answer to ``request``: a queued one, its route's, or :meth:`unknown`'s."""
         for index, (pattern, response) in enumerate(self._queued):
             if pattern.fullmatch(request.url.path.removeprefix(self.prefix)):
                 del self._queued[index]
@@ -84,11 +111,22 @@ class FakeAPI:
             match = pattern.fullmatch(request.url.path.removeprefix(self.prefix))
             if method == request.method and match:
                 return handler(request, match)
-        return json_response(404, {"error": f"no fake route for {request.method} {request.url}"})
+        return self.unknown(request)
 
-    @staticmethod
-    def json_body(request: httpx.Request) -> dict[str, Any]:
-        body = json.loads(request.content)
+    def unknown(self, request: httpx.Request) -> httpx.Response:
+        """The provider's answer to a path or method it does not serve."""
+        return json_response(404, {"message": f"no route for {request.method} {request.url.path}"})
+
+    def unreadable(self, request: httpx.Request) -> httpx.Response:
+        """The provider's answer to a body that is not the JSON object it expects."""
+        return json_response(400, {"message": "the request body is not a JSON object"})
+
+    def json_body(self, request: httpx.Request) -> dict[str, Any]:
+        """The request's JSON object; else :class:`Refused` with :meth:`unreadable`."""
+        try:
+            body = json.loads(request.content)
+        except ValueError:
+            body = None
         if not isinstance(body, dict):
-            raise ValueError("JSON body is not an object")
+            raise Refused(self.unreadable(request))
         return body

@@ -125,15 +125,32 @@ def _error_object(response: httpx.Response) -> dict[str, Any]:
 
 
 def error_response(
-    status: int, code: int, message: str, subcode: int | None = None
+    status: int,
+    code: int,
+    message: str,
+    subcode: int | None = None,
+    *,
+    kind: str = "OAuthException",
+    error_data: Mapping[str, Any] | None = None,
 ) -> httpx.Response:
-    """A Graph API error response, as the fakes answer."""
-    error: dict[str, Any] = {
-        "message": message,
-        "type": "OAuthException",
-        "code": code,
-        "fbtrace_id": "FAKE",
-    }
+    """A Graph API error response, as the fakes answer: ``{"error": {message, type,
+    code, error_subcode?, error_data?, fbtrace_id}}``."""
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code}
+    if error_data is not None:
+        error["error_data"] = dict(error_data)
     if subcode is not None:
         error["error_subcode"] = subcode
+    error["fbtrace_id"] = "FAKE"
     return httpx.Response(status, json={"error": error})
+
+
+def no_such_object(request: httpx.Request, object_id: str) -> httpx.Response:
+    """Graph's answer to a request for an object that does not exist (or a path it does
+    not serve): 400, code 100, subcode 33."""
+    message = (
+        f"Unsupported {request.method.lower()} request. Object with ID '{object_id}' does "
+        "not exist, cannot be loaded due to missing permissions, or does not support this "
+        "operation. Please read the Graph API documentation at "
+        "https://developers.facebook.com/docs/graph-api"
+    )
+    return error_response(400, 100, message, 33, kind="GraphMethodException")

@@ -1,17 +1,43 @@
-"""A loopback imitation of the WhatsApp Cloud API send and media endpoints."""
+"""A loopback imitation of the WhatsApp Cloud API: sends, media upload, info, download
+and delete, on any Graph API version, checked the way the Cloud API checks them and
+refused with its codes and error bodies (docs/whatsapp.md, "The sandbox")."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import httpx
 
 from chatbridge.plugin import graph
-from chatbridge.plugin.fake import FakeAPI, json_response, parse_multipart
+from chatbridge.plugin.fake import FakeAPI, Refused, json_response, parse_multipart
 from chatbridge.whatsapp.channel import WhatsAppConfig
+
+#: The message types a send may have (the Cloud API's "Param type must be one of").
+TYPES = (
+    "audio",
+    "contacts",
+    "document",
+    "image",
+    "interactive",
+    "location",
+    "reaction",
+    "sticker",
+    "template",
+    "text",
+    "video",
+)
+MEDIA_TYPES = frozenset({"audio", "document", "image", "sticker", "video"})
+TEXT_MAX = 4096
+CAPTION_MAX = 1024
+#: "+", "-", "(", ")" and spaces may stand in a number ("Phone numbers")
+_PHONE = re.compile(r"\+?[\d\s()-]{5,30}")
+_VERSION = r"/v\d+\.\d+"
 
 
 @dataclass
@@ -23,10 +49,26 @@ class StoredMedia:
     sha256: str
 
 
-class FakeWhatsAppAPI(FakeAPI):
-    """Accepts messages, stores uploaded media and serves it back, checks the bearer token.
+def refused(code: int, message: str, details: str | None = None) -> Refused:
+    """A Cloud API refusal: 400 with ``(#code) message`` (and ``details``)."""
+    data = {"messaging_product": "whatsapp", "details": details} if details else None
+    return Refused(graph.error_response(400, code, f"(#{code}) {message}", error_data=data))
 
-    ``sent`` holds every message body accepted; ``media`` every uploaded file.
+
+def required(parameter: str) -> Refused:
+    return refused(100, f"The parameter {parameter} is required.")
+
+
+def wa_id(to: str) -> str:
+    """The WhatsApp id a number is sent to: its digits (Meta "Phone numbers")."""
+    return re.sub(r"\D", "", to)
+
+
+class FakeWhatsAppAPI(FakeAPI):
+    """The Cloud API's messages and media endpoints for one phone number id.
+
+    ``sent`` holds every message body accepted; ``media`` every uploaded file (ids are
+    digits, as Meta's are).
     """
 
     hosts = ("graph.facebook.com",)
@@ -34,65 +76,127 @@ class FakeWhatsAppAPI(FakeAPI):
     def __init__(self, config: WhatsAppConfig) -> None:
         super().__init__()
         self.config = config
-        self.sent: list[dict[str, object]] = []
+        self.sent: list[dict[str, Any]] = []
         self.media: dict[str, StoredMedia] = {}
         self._ids = itertools.count(1)
-        prefix = f"/{re.escape(config.api_version)}"
         number = re.escape(config.phone_number_id)
-        self.route("POST", rf"{prefix}/{number}/messages", self._messages)
-        self.route("POST", rf"{prefix}/{number}/media", self._upload)
-        self.route("GET", rf"{prefix}/(?P<media_id>[\w.-]+)", self._media_info)
-        self.route("GET", r"/fake-media/(?P<media_id>[\w.-]+)", self._media_bytes)
+        self.route("POST", rf"{_VERSION}/{number}/messages", self._messages)
+        self.route("POST", rf"{_VERSION}/{number}/media", self._upload)
+        self.route("GET", rf"{_VERSION}/(?P<media_id>\d+)", self._media_info)
+        self.route("DELETE", rf"{_VERSION}/(?P<media_id>\d+)", self._media_delete)
+        self.route("GET", r"/fake-media/(?P<media_id>\d+)", self._media_bytes)
 
-    def _authorized(self, request: httpx.Request) -> bool:
-        expected = f"Bearer {self.config.access_token.get_secret_value()}"
-        return bool(request.headers.get("authorization") == expected)
+    def authorize(self, request: httpx.Request) -> None:
+        if request.headers.get("authorization") != f"Bearer {self._token}":
+            message = "Invalid OAuth access token - Cannot parse access token"
+            raise Refused(graph.error_response(401, 190, message))
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if not self._authorized(request):
-            self.requests.append(request)
-            return graph.error_response(401, 190, "Error validating access token")
-        return super().__call__(request)
+    @property
+    def _token(self) -> str:
+        return self.config.access_token.get_secret_value()
+
+    def unknown(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix(self.prefix)
+        return graph.no_such_object(request, path.rstrip("/").rpartition("/")[2])
+
+    def unreadable(self, request: httpx.Request) -> httpx.Response:
+        # Graph reads a body it cannot parse as no parameters at all
+        return required("messaging_product").response
+
+    # -- messages ---------------------------------------------------------------------
 
     def _messages(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        if body.get("messaging_product") != "whatsapp" or (
-            not body.get("to") and not body.get("message_id")
-        ):
-            return graph.error_response(400, 100, "(#100) Invalid parameter")
-        if body.get("status") == "read":
+        _check_product(body)
+        if "status" in body:  # a read receipt
+            if body["status"] != "read" or not body.get("message_id"):
+                raise required("message_id")
             return json_response(200, {"success": True})
-        if body.get("type") != "template" and self.window_closed(str(body["to"])):
-            message = "(#131047) Re-engagement message: more than 24 hours have passed"
-            return graph.error_response(400, 131047, message)
+        to = body.get("to")
+        if not isinstance(to, str) or not to:
+            raise required("to")
+        if not _PHONE.fullmatch(to):
+            raise refused(100, "Invalid parameter", f"The phone number {to!r} is malformed.")
+        kind = body.get("type", "text")
+        if kind not in TYPES:
+            allowed = ", ".join(t.upper() for t in TYPES)
+            raise refused(100, f'Param type must be one of {{{allowed}}} - got "{kind}".')
+        content = body.get(kind)
+        if not isinstance(content, dict):
+            raise required(kind)
+        self._check_content(kind, content)
+        if kind != "template" and self.window_closed(wa_id(to)):
+            message = "Re-engagement message"
+            details = "More than 24 hours have passed since the recipient last replied."
+            raise refused(131047, message, details)
         self.sent.append(body)
-        to = str(body["to"])
-        message_id = f"wamid.FAKE{next(self._ids):08d}"
+        sent: dict[str, Any] = {"id": f"wamid.FAKE{next(self._ids):08d}"}
+        if kind == "template":
+            sent["message_status"] = "accepted"
         return json_response(
             200,
             {
                 "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [{"id": message_id}],
+                "contacts": [{"input": to, "wa_id": wa_id(to)}],
+                "messages": [sent],
             },
         )
 
+    def customer_wrote(self, address: str, at: datetime | None = None) -> None:
+        super().customer_wrote(wa_id(address), at)
+
+    def _check_content(self, kind: str, content: Mapping[str, Any]) -> None:
+        if kind == "text":
+            _check_text(content.get("body"), "text['body']", TEXT_MAX)
+        elif kind in MEDIA_TYPES:
+            self._check_media(kind, content)
+        elif kind == "template":
+            language = content.get("language")
+            if not content.get("name"):
+                raise _missing("template", "name")
+            if not isinstance(language, dict) or not language.get("code"):
+                raise _missing("template", "language['code']")
+        elif kind == "interactive":
+            _check_interactive(content)
+        elif kind == "reaction" and not content.get("message_id"):
+            raise _missing("reaction", "message_id")
+
+    def _check_media(self, kind: str, content: Mapping[str, Any]) -> None:
+        media_id, link = content.get("id"), content.get("link")
+        if bool(media_id) == bool(link):
+            raise refused(100, f"Param {kind} must have exactly one of id or link")
+        if media_id and str(media_id) not in self.media:
+            raise refused(100, "Invalid parameter", f"{kind}['id'] {media_id} is no uploaded media")
+        if "caption" in content:
+            _check_text(content["caption"], f"{kind}['caption']", CAPTION_MAX)
+
+    # -- media ------------------------------------------------------------------------
+
     def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         parts = parse_multipart(request)
-        if "file" not in parts or "type" not in parts:
-            return graph.error_response(400, 100, "(#100) The parameter file is required")
+        if "messaging_product" not in parts:
+            raise required("messaging_product")
+        if parts["messaging_product"].data != b"whatsapp":
+            raise refused(100, "Param messaging_product must be one of {WHATSAPP}")
+        if "file" not in parts:
+            raise required("file")
+        kind = parts["type"].data.decode() if "type" in parts else parts["file"].content_type
+        if not kind:
+            raise required("type")
         media_id = f"{next(self._ids):016d}"
         data = parts["file"].data
-        self.media[media_id] = StoredMedia(
-            data, parts["type"].data.decode(), hashlib.sha256(data).hexdigest()
-        )
+        self.media[media_id] = StoredMedia(data, kind, hashlib.sha256(data).hexdigest())
         return json_response(200, {"id": media_id})
+
+    def _stored(self, request: httpx.Request, media_id: str) -> StoredMedia:
+        stored = self.media.get(media_id)
+        if stored is None:
+            raise Refused(graph.no_such_object(request, media_id))
+        return stored
 
     def _media_info(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         media_id = match["media_id"]
-        if media_id not in self.media:
-            return graph.error_response(404, 100, "(#100) Unsupported get request")
-        stored = self.media[media_id]
+        stored = self._stored(request, media_id)
         return json_response(
             200,
             {
@@ -105,8 +209,47 @@ class FakeWhatsAppAPI(FakeAPI):
             },
         )
 
+    def _media_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._stored(request, match["media_id"])
+        del self.media[match["media_id"]]
+        return json_response(200, {"success": True})
+
     def _media_bytes(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        stored = self.media.get(match["media_id"])
-        if stored is None:
-            return httpx.Response(404)
+        stored = self._stored(request, match["media_id"])
         return httpx.Response(200, content=stored.data, headers={"content-type": stored.mime_type})
+
+
+def _check_product(body: Mapping[str, Any]) -> None:
+    product = body.get("messaging_product")
+    if product is None:
+        raise required("messaging_product")
+    if product != "whatsapp":
+        raise refused(
+            100, f'Param messaging_product must be one of {{WHATSAPP}} - got "{product}".'
+        )
+
+
+def _missing(kind: str, parameter: str) -> Refused:
+    details = f"Parameter of type {kind} is missing {parameter}"
+    return refused(131008, "Required parameter is missing", details)
+
+
+def _check_text(value: object, parameter: str, limit: int) -> None:
+    if not isinstance(value, str) or not value:
+        raise required(parameter)
+    if len(value) > limit:
+        raise refused(100, f"Param {parameter} must be at most {limit} characters long.")
+
+
+def _check_interactive(content: Mapping[str, Any]) -> None:
+    body = content.get("body")
+    if not isinstance(body, dict) or not body.get("text"):
+        raise _missing("interactive", "body['text']")
+    action = content.get("action")
+    if not isinstance(action, dict):
+        raise _missing("interactive", "action")
+    if content.get("type") == "button":
+        buttons = action.get("buttons")
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+            details = "Invalid buttons count. Min allowed buttons: 1, Max allowed buttons: 3"
+            raise refused(131009, "Parameter value is not valid", details)

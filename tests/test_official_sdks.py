@@ -1,0 +1,389 @@
+"""The providers' official SDKs against a running ``chatbridge sandbox``: the everyday
+operations work, and requests the provider refuses are refused with its error codes,
+which the SDKs raise as their own errors. Where chatbridge can know a request is wrong,
+the channel's ``validate`` refuses it before sending, too."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pywa
+from linebot.v3 import messaging
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client as TwilioClient
+
+from chatbridge.errors import MessageInvalidError
+from chatbridge.line import kit as line_kit
+from chatbridge.models import Identity, Interactive, Message, Template
+from chatbridge.plugin.kit import ChannelKit
+from chatbridge.sms.twilio import kit as twilio_kit
+from chatbridge.whatsapp import kit as whatsapp_kit
+from tests.loopback import cli_server
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[str]:
+    with cli_server("sandbox") as (url, _):
+        yield url
+
+
+class ToSandbox(httpx.HTTPTransport):
+    """What an SDK sends to the provider's ``host`` goes to the sandbox's ``/<kit>``."""
+
+    def __init__(self, sandbox: str, kit: str, host: str) -> None:
+        super().__init__()
+        self.base, self.host = f"{sandbox}/{kit}", host
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self.host:
+            url = httpx.URL(self.base + request.url.raw_path.decode())
+            headers = [(k, v) for k, v in request.headers.multi_items() if k != "host"]
+            request = httpx.Request(request.method, url, headers=headers, content=request.read())
+        return super().handle_request(request)
+
+
+def customer_wrote(sandbox: str, kit: str, address: str) -> None:
+    httpx.post(f"{sandbox}/{kit}/_sandbox/customer-wrote", json={"address": address})
+
+
+# -- WhatsApp: pywa ---------------------------------------------------------------------
+
+CUSTOMER = "+" + whatsapp_kit.CUSTOMER  # sent with a "+": the window is the number's
+
+
+@pytest.fixture
+def wa(sandbox: str) -> Iterator[Any]:
+    config = whatsapp_kit.CONFIG
+    customer_wrote(sandbox, "whatsapp", whatsapp_kit.CUSTOMER)
+    transport = ToSandbox(sandbox, "whatsapp", "graph.facebook.com")
+    with httpx.Client(transport=transport) as session:
+        yield pywa.WhatsApp(
+            phone_id=config.phone_number_id,
+            token=config.access_token.get_secret_value(),
+            session=session,
+        )
+
+
+def refused_before_sending(kit: ChannelKit, message: Message) -> None:
+    """``message`` is refused by the channel's own ``validate``."""
+    channel = kit.build({"http_client": httpx.AsyncClient()})
+    with pytest.raises(MessageInvalidError):
+        channel.validate(message)
+    asyncio.run(channel.http.aclose())
+
+
+def test_pywa_sends_uploads_downloads_and_deletes(wa: Any, tmp_path: Any) -> None:
+    sent = wa.send_message(CUSTOMER, "Your order has shipped")
+    assert sent.id.startswith("wamid.") and sent.chat.id == whatsapp_kit.CUSTOMER
+    wa.send_reaction(CUSTOMER, "👍", sent.id)
+    assert wa.mark_message_as_read(sent.id).success
+    media = wa.upload_media(b"\xff\xd8\xff a jpeg", mime_type="image/jpeg", filename="a.jpg")
+    assert media.id.isdigit()
+    wa.send_image(CUSTOMER, media.id, caption="the parcel")
+    wa.send_image(CUSTOMER, "https://cdn.example.com/parcel.jpg")
+    url = wa.get_media_url(media.id)
+    assert url.mime_type == "image/jpeg"
+    path = wa.download_media(url=url.url, path=tmp_path, filename="a.jpg")
+    assert path.read_bytes() == b"\xff\xd8\xff a jpeg"
+    assert wa.delete_media(media.id).success
+    with pytest.raises(pywa.errors.WhatsAppError):
+        wa.get_media_url(media.id)  # deleted
+
+
+def test_pywa_sends_a_template_outside_the_window(wa: Any) -> None:
+    from pywa.types.templates import TemplateLanguage
+
+    sent = wa.send_template("+447700900123", "order_update", TemplateLanguage.ENGLISH_US)
+    assert sent.id.startswith("wamid.")
+
+
+def _contact(address: str = CUSTOMER) -> Identity:
+    return Identity(channel="whatsapp", address=address)
+
+
+#: (what, the raw request pywa sends through its API layer, the Cloud API's code, the
+#: chatbridge message the channel refuses before sending, or None where it cannot know)
+REFUSED: list[tuple[str, dict[str, Any], int, Callable[[], Message] | None]] = [
+    (
+        "a text over 4096 characters",
+        {"type": "text", "text": {"body": "x" * 4097}},
+        100,
+        lambda: Message(contact=_contact(), text="x" * 4097),
+    ),
+    ("a text without a body", {"type": "text", "text": {}}, 100, None),
+    ("an unknown type", {"type": "hologram", "hologram": {}}, 100, None),
+    (
+        "a template without a language",
+        {"type": "template", "template": {"name": "order_update"}},
+        131008,
+        lambda: Message(contact=_contact(), template=Template(name="order_update", language="")),
+    ),
+    (
+        "a template without a name",
+        {"type": "template", "template": {"language": {"code": "en_US"}}},
+        131008,
+        None,
+    ),
+    ("an image never uploaded", {"type": "image", "image": {"id": "404404404"}}, 100, None),
+    (
+        "four reply buttons",
+        {
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": "Which size?"},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": str(i), "title": str(i)}}
+                        for i in range(4)
+                    ]
+                },
+            },
+        },
+        131009,
+        lambda: Message(
+            contact=_contact(),
+            interactive=Interactive.model_validate(
+                {
+                    "body": "Which size?",
+                    "buttons": [{"id": str(i), "title": str(i)} for i in range(4)],
+                }
+            ),
+        ),
+    ),
+    ("a malformed number", {"to": "bob", "type": "text", "text": {"body": "hi"}}, 100, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "fields", "code", "message"), REFUSED, ids=[r[0] for r in REFUSED]
+)
+def test_the_cloud_api_refusals_reach_pywa_as_whatsapp_errors(
+    wa: Any, what: str, fields: dict[str, Any], code: int, message: Callable[[], Message] | None
+) -> None:
+    body = {"messaging_product": "whatsapp", "to": CUSTOMER, **fields}
+    with pytest.raises(pywa.errors.WhatsAppError) as refused:
+        wa.api.send_message(
+            sender=whatsapp_kit.CONFIG.phone_number_id,
+            to=body["to"],
+            recipient=None,
+            recipient_type="individual",
+            typ=body["type"],
+            msg=body[body["type"]],
+        )
+    assert refused.value.code == code, what
+    if message is not None:
+        refused_before_sending(whatsapp_kit.kit, message())
+
+
+def test_an_upload_without_messaging_product_is_refused(sandbox: str) -> None:
+    config = whatsapp_kit.CONFIG
+    answer = httpx.post(
+        f"{sandbox}/whatsapp/v25.0/{config.phone_number_id}/media",
+        headers={"authorization": f"Bearer {config.access_token.get_secret_value()}"},
+        files={"file": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")},
+        data={"type": "image/jpeg"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == 100
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v25.0/no/such/path", None),
+        ("POST", f"/v21.0/{whatsapp_kit.CONFIG.phone_number_id}/messages", b"not json"),
+    ],
+)
+def test_unknown_paths_and_unreadable_bodies_get_graph_errors(
+    sandbox: str, method: str, path: str, body: bytes | None
+) -> None:
+    token = whatsapp_kit.CONFIG.access_token.get_secret_value()
+    answer = httpx.request(
+        method,
+        f"{sandbox}/whatsapp{path}",
+        content=body,
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert isinstance(error["code"], int) and error["message"]
+
+
+# -- LINE: line-bot-sdk -----------------------------------------------------------------
+
+
+@pytest.fixture
+def line(sandbox: str) -> Iterator[Any]:
+    token = line_kit.CONFIG.channel_access_token.get_secret_value()
+    configuration = messaging.Configuration(access_token=token, host=f"{sandbox}/line")
+    with messaging.ApiClient(configuration) as client:
+        yield messaging.MessagingApi(client), messaging.MessagingApiBlob(client)
+
+
+def test_line_bot_sdk_pushes_multicasts_replies_and_reads(line: Any, sandbox: str) -> None:
+    api, blob = line
+    customer = line_kit.CUSTOMER
+    key = str(uuid.uuid4())
+    push = messaging.PushMessageRequest(to=customer, messages=[messaging.TextMessage(text="Hi")])
+    sent = api.push_message(push, x_line_retry_key=key)
+    assert sent.sent_messages[0].id.isdigit() and sent.sent_messages[0].quote_token
+    with pytest.raises(messaging.ApiException) as retried:  # the same key: accepted before
+        api.push_message(push, x_line_retry_key=key)
+    assert retried.value.status == 409 and retried.value.headers["x-line-accepted-request-id"]
+    conflict = messaging.ErrorResponse.from_json(retried.value.body)
+    assert conflict.sent_messages[0].id == sent.sent_messages[0].id
+    multicast = messaging.MulticastRequest(
+        to=[customer, "U" + "0" * 32], messages=[messaging.TextMessage(text="Sale!")]
+    )
+    api.multicast(multicast, x_line_retry_key=str(uuid.uuid4()))
+    reply = messaging.ReplyMessageRequest(
+        reply_token="nHuyWiB7yP5Zw52FIkcQobQuGDXCTA", messages=[messaging.TextMessage(text="Ok")]
+    )
+    api.reply_message(reply)
+    assert api.get_message_quota().type == "limited"
+    assert api.get_message_quota_consumption().total_usage == 3
+    customer_wrote(sandbox, "line", customer)
+    assert api.get_profile(customer).user_id == customer
+    assert blob.get_message_content("354718705033693859").startswith(b"\xff\xd8\xff")
+
+
+LINE_REFUSED: list[tuple[str, dict[str, Any], str, Callable[[], Message] | None]] = [
+    ("to a malformed user id", {"to": "bob"}, "to", None),
+    ("without a recipient", {"to": ""}, "to", None),
+    (
+        "a text over 5000 characters",
+        {"messages": [{"type": "text", "text": "x" * 5001}]},
+        "messages[0].text",
+        lambda: Message(
+            contact=Identity(channel="line", address=line_kit.CUSTOMER), text="x" * 5001
+        ),
+    ),
+    ("a text without text", {"messages": [{"type": "text"}]}, "messages[0].text", None),
+    ("an unknown type", {"messages": [{"type": "hologram"}]}, "messages[0].type", None),
+    (
+        "six messages",
+        {"messages": [{"type": "text", "text": str(i)} for i in range(6)]},
+        "messages",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "fields", "where", "message"), LINE_REFUSED, ids=[r[0] for r in LINE_REFUSED]
+)
+def test_line_refuses_bad_pushes_with_its_error_body_and_counts_none(
+    line: Any, what: str, fields: dict[str, Any], where: str, message: Callable[[], Message] | None
+) -> None:
+    api, _ = line
+    before = api.get_message_quota_consumption().total_usage
+    body = {"to": line_kit.CUSTOMER, "messages": [{"type": "text", "text": "hi"}], **fields}
+    configuration = api.api_client.configuration
+    answer = httpx.post(  # raw: the SDK's own models refuse some of these before sending
+        f"{configuration.host}/v2/bot/message/push",
+        json=body,
+        headers={"authorization": f"Bearer {configuration.access_token}"},
+    )
+    assert answer.status_code == 400, what
+    assert answer.headers["x-line-request-id"]
+    error = messaging.ErrorResponse.from_json(answer.text)
+    properties = [detail.var_property for detail in error.details or []]
+    assert where in properties or where in error.message, (what, error)
+    assert api.get_message_quota_consumption().total_usage == before  # none counted
+    if message is not None:
+        refused_before_sending(line_kit.kit, message())
+
+
+def test_line_refuses_a_retry_key_that_is_no_uuid(line: Any) -> None:
+    api, _ = line
+    push = messaging.PushMessageRequest(
+        to=line_kit.CUSTOMER, messages=[messaging.TextMessage(text="Hi")]
+    )
+    with pytest.raises(messaging.ApiException) as refused:
+        api.push_message(push, x_line_retry_key="not-a-uuid")
+    assert refused.value.status == 400
+
+
+# -- Twilio: twilio-python --------------------------------------------------------------
+
+
+class TwilioToSandbox(TwilioHttpClient):
+    """twilio-python's documented HTTP hook, sending api.twilio.com to the sandbox."""
+
+    def __init__(self, sandbox: str) -> None:
+        super().__init__()
+        self.base = f"{sandbox}/sms-twilio"
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        return super().request(
+            method, url.replace("https://api.twilio.com", self.base), *args, **kwargs
+        )
+
+
+@pytest.fixture
+def twilio(sandbox: str) -> Any:
+    config = twilio_kit.CONFIG
+    return TwilioClient(
+        config.account_sid,
+        config.auth_token.get_secret_value(),
+        http_client=TwilioToSandbox(sandbox),
+    )
+
+
+def test_twilio_python_creates_fetches_and_lists_messages(twilio: Any) -> None:
+    sender = twilio_kit.CONFIG.from_number
+    created = twilio.messages.create(
+        to=twilio_kit.CUSTOMER, from_=sender, body="Your parcel is out"
+    )
+    assert created.sid.startswith("SM") and created.status == "queued"
+    assert created.body == "Your parcel is out" and created.from_ == sender
+    assert created.date_created is not None and created.num_segments == "1"
+    fetched = twilio.messages(created.sid).fetch()
+    assert fetched.to == twilio_kit.CUSTOMER and fetched.sid == created.sid
+    for number in range(3):
+        twilio.messages.create(to=twilio_kit.CUSTOMER, from_=sender, body=f"update {number}")
+    listed = twilio.messages.list(to=twilio_kit.CUSTOMER, page_size=2)  # pages through
+    assert created.sid in [message.sid for message in listed]
+    assert len(listed) >= 4
+
+
+TWILIO_REFUSED: list[tuple[str, dict[str, Any], int, Callable[[], Message] | None]] = [
+    ("without a From", {"from_": None}, 21603, None),
+    ("from a number not on the account", {"from_": "+14155550999"}, 21606, None),
+    ("to the sender itself", {"to": twilio_kit.CONFIG.from_number}, 21266, None),
+    (
+        "to no phone number",
+        {"to": "bob"},
+        21211,
+        lambda: Message(contact=Identity(channel="sms-twilio", address="bob"), text="hi"),
+    ),
+    (
+        "a body over 1600 characters",
+        {"body": "x" * 1601},
+        21617,
+        lambda: Message(
+            contact=Identity(channel="sms-twilio", address=twilio_kit.CUSTOMER), text="x" * 1601
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "fields", "code", "message"), TWILIO_REFUSED, ids=[r[0] for r in TWILIO_REFUSED]
+)
+def test_twilio_refusals_reach_twilio_python_as_rest_exceptions(
+    twilio: Any, what: str, fields: dict[str, Any], code: int, message: Callable[[], Message] | None
+) -> None:
+    arguments = {"to": twilio_kit.CUSTOMER, "from_": twilio_kit.CONFIG.from_number, "body": "hi"}
+    with pytest.raises(TwilioRestException) as refused:
+        twilio.messages.create(**{**arguments, **fields})
+    assert refused.value.code == code and refused.value.status == 400, what
+    if message is not None:
+        refused_before_sending(twilio_kit.kit, message())
