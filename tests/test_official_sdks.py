@@ -14,15 +14,19 @@ import httpx
 import pytest
 import pywa
 from linebot.v3 import messaging
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
 
 from chatbridge.errors import MessageInvalidError
 from chatbridge.line import kit as line_kit
 from chatbridge.models import Identity, Interactive, Message, Template
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.sms.twilio import kit as twilio_kit
+from chatbridge.wechat import kit as wechat_kit
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.loopback import cli_server
 
@@ -387,3 +391,87 @@ def test_twilio_refusals_reach_twilio_python_as_rest_exceptions(
     assert refused.value.code == code and refused.value.status == 400, what
     if message is not None:
         refused_before_sending(twilio_kit.kit, message())
+
+
+# -- WeChat: wechatpy -------------------------------------------------------------------
+
+
+class RequestsToSandbox(HTTPAdapter):
+    """A requests adapter sending what an SDK addresses to ``origin`` to the sandbox."""
+
+    def __init__(self, origin: str, base: str) -> None:
+        super().__init__()
+        self.origin, self.base = origin, base
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        request.url = request.url.replace(self.origin, self.base, 1)
+        return super().send(request, *args, **kwargs)
+
+
+@pytest.fixture
+def wechat(sandbox: str) -> Any:
+    config = wechat_kit.CONFIG
+    client = WeChatClient(config.app_id, config.app_secret.get_secret_value())
+    origin = "https://api.weixin.qq.com"
+    client._http.mount(origin, RequestsToSandbox(origin, f"{sandbox}/wechat"))
+    return client
+
+
+def test_wechatpy_fetches_a_token_sends_and_round_trips_media(wechat: Any, sandbox: str) -> None:
+    customer = wechat_kit.CUSTOMER
+    customer_wrote(sandbox, "wechat", customer)
+    assert wechat.message.send_text(customer, "您的包裹已发货")["errcode"] == 0
+    uploaded = wechat.media.upload("image", ("a.jpg", b"\xff\xd8\xff a jpeg", "image/jpeg"))
+    wechat.message.send_image(customer, uploaded["media_id"])
+    assert wechat.media.download(uploaded["media_id"]).content == b"\xff\xd8\xff a jpeg"
+    sent = wechat.message.send_template(customer, "order_status", {"order": {"value": "#42"}})
+    assert sent["msgid"]
+
+
+WECHAT_REFUSED: list[tuple[str, Callable[[Any], Any], int]] = [
+    ("text to a malformed openid", lambda w: w.message.send_text("bad openid!", "hi"), 40003),
+    ("an empty text", lambda w: w.message.send_text(wechat_kit.CUSTOMER, ""), 44004),
+    ("an image never uploaded", lambda w: w.message.send_image(wechat_kit.CUSTOMER, "nope"), 40007),
+    (
+        "an unknown message type",
+        lambda w: w.post(
+            "message/custom/send",
+            data={"touser": wechat_kit.CUSTOMER, "msgtype": "hologram", "hologram": {}},
+        ),
+        40008,
+    ),
+    (
+        "a template to a customer who never followed",
+        lambda w: w.message.send_template(
+            "o" + "x" * 27, "order_status", {"order": {"value": "#1"}}
+        ),
+        43004,
+    ),
+    (
+        "a template without data",
+        lambda w: w.message.send_template(wechat_kit.CUSTOMER, "order_status", None),
+        47003,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "call", "errcode"), WECHAT_REFUSED, ids=[r[0] for r in WECHAT_REFUSED]
+)
+def test_wechat_refusals_reach_wechatpy_as_client_exceptions(
+    wechat: Any, sandbox: str, what: str, call: Callable[[Any], Any], errcode: int
+) -> None:
+    customer_wrote(sandbox, "wechat", wechat_kit.CUSTOMER)
+    with pytest.raises(WeChatClientException) as refused:
+        call(wechat)
+    assert refused.value.errcode == errcode, what
+
+
+def test_wechat_tokens_are_checked(sandbox: str) -> None:
+    send = f"{sandbox}/wechat/cgi-bin/message/custom/send"
+    body = {"touser": wechat_kit.CUSTOMER, "msgtype": "text", "text": {"content": "hi"}}
+    assert httpx.post(send, json=body).json()["errcode"] == 41001
+    assert httpx.post(send, params={"access_token": "forged"}, json=body).json()["errcode"] == 40001
+    token = f"{sandbox}/wechat/cgi-bin/token"
+    wrong = {"grant_type": "client_credential", "appid": "wx0000000000000000", "secret": "x"}
+    assert httpx.get(token, params=wrong).json()["errcode"] == 40013
