@@ -18,6 +18,10 @@ from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
+from vonage import Auth, Vonage
+from vonage_http_client.errors import AuthenticationError
+from vonage_messages import Sms
+from vonage_sms import SmsError, SmsMessage
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -26,6 +30,8 @@ from chatbridge.line import kit as line_kit
 from chatbridge.models import Identity, Interactive, Message, Template
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.sms.twilio import kit as twilio_kit
+from chatbridge.sms.vonage import kit as vonage_kit
+from chatbridge.sms.vonage.signature import sms_signature
 from chatbridge.wechat import kit as wechat_kit
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.loopback import cli_server
@@ -475,3 +481,99 @@ def test_wechat_tokens_are_checked(sandbox: str) -> None:
     token = f"{sandbox}/wechat/cgi-bin/token"
     wrong = {"grant_type": "client_credential", "appid": "wx0000000000000000", "secret": "x"}
     assert httpx.get(token, params=wrong).json()["errcode"] == 40013
+
+
+# -- Vonage: vonage (v4) ----------------------------------------------------------------
+
+
+def vonage_client(sandbox: str, auth: Auth) -> Vonage:
+    """A Vonage client whose requests (always https, to rest.nexmo.com and
+    api.nexmo.com) go to the sandbox."""
+    client = Vonage(auth)
+    session = client.http_client._session  # the SDK offers no base-URL option
+    for origin in ("https://rest.nexmo.com", "https://api.nexmo.com"):
+        session.mount(origin, RequestsToSandbox(origin, f"{sandbox}/sms-vonage"))
+    return client
+
+
+@pytest.fixture
+def vonage(sandbox: str) -> Vonage:
+    config = vonage_kit.CONFIG
+    return vonage_client(sandbox, Auth(config.api_key, config.api_secret.get_secret_value()))
+
+
+def test_the_vonage_sdk_sends_by_the_sms_and_messages_apis(vonage: Vonage) -> None:
+    sender, to = vonage_kit.CONFIG.sender, vonage_kit.CUSTOMER.removeprefix("+")
+    sent = vonage.sms.send(SmsMessage(to=to, from_=sender, text="Your parcel is out"))
+    assert sent.messages[0].status == "0" and sent.messages[0].message_id
+    answer = vonage.messages.send(Sms(to=to, from_=sender, text="Your parcel is out"))
+    assert answer.message_uuid
+
+
+def test_signed_sms_sends_are_checked(sandbox: str) -> None:
+    config = vonage_kit.CONFIG
+    form = {
+        "api_key": config.api_key,
+        "to": vonage_kit.CUSTOMER.removeprefix("+"),
+        "from": config.sender,
+        "text": "Q&A = signed",
+        "timestamp": "1767225600",
+    }
+    secret = config.signature_secret.get_secret_value()
+    form["sig"] = sms_signature(form, secret, config.signature_method)
+    url = f"{sandbox}/sms-vonage/sms/json"
+    assert httpx.post(url, data=form).json()["messages"][0]["status"] == "0"
+    form["text"] = "tampered"
+    assert httpx.post(url, data=form).json()["messages"][0]["status"] == "14"
+    form["api_secret"] = config.api_secret.get_secret_value()
+    assert httpx.post(url, data=form).json()["messages"][0]["status"] == "32"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="vonage 4.x signs the None-valued fields it then leaves out of the form "
+    "(vonage_sms/sms.py model_dump, vonage_http_client/auth.py sign_params); a server "
+    "that recomputes the signature over the form it receives refuses it (status 14). "
+    "Whether Vonage's own server does is not documented.",
+)
+def test_the_vonage_sdk_signs_sms_sends(sandbox: str) -> None:
+    config = vonage_kit.CONFIG
+    auth = Auth(
+        config.api_key,
+        signature_secret=config.signature_secret.get_secret_value(),
+        signature_method=config.signature_method,
+    )
+    client = vonage_client(sandbox, auth)
+    to = vonage_kit.CUSTOMER.removeprefix("+")
+    sent = client.sms.send(SmsMessage(to=to, from_=config.sender, text="signed"))
+    assert sent.messages[0].status == "0"
+
+
+VONAGE_REFUSED: list[tuple[str, dict[str, Any], str]] = [
+    ("to no number", {"to": "bob"}, "3"),
+    ("from nobody", {"from_": ""}, "2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "fields", "status"), VONAGE_REFUSED, ids=[r[0] for r in VONAGE_REFUSED]
+)
+def test_vonage_sms_refusals_reach_the_sdk(
+    vonage: Vonage, what: str, fields: dict[str, Any], status: str
+) -> None:
+    arguments = {
+        "to": vonage_kit.CUSTOMER.removeprefix("+"),
+        "from_": vonage_kit.CONFIG.sender,
+        "text": "hi",
+    }
+    with pytest.raises(SmsError, match=f"error code {status}"):
+        vonage.sms.send(SmsMessage(**{**arguments, **fields}))
+
+
+def test_vonage_refuses_wrong_credentials(sandbox: str) -> None:
+    wrong = vonage_client(sandbox, Auth(vonage_kit.CONFIG.api_key, "not-the-secret"))
+    to = vonage_kit.CUSTOMER.removeprefix("+")
+    with pytest.raises(SmsError, match="Bad Credentials"):
+        wrong.sms.send(SmsMessage(to=to, from_=vonage_kit.CONFIG.sender, text="hi"))
+    with pytest.raises(AuthenticationError):
+        wrong.messages.send(Sms(to=to, from_=vonage_kit.CONFIG.sender, text="hi"))
