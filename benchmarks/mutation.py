@@ -10,9 +10,11 @@ channels' signature, inbound and policy code does the conformance suite alone ca
 
 Signature, policy and engine mutants all run; inbound ones, three times as many, are
 sampled one in three by default (always the same ones). The engine (the policy engine,
-reservations and the send path's checks, chatbridge's own code that plugins use but do
-not write) is reported apart from the plugins' policy code, and its survivors run again
-under the project's own tests of it (``ENGINE_TESTS``).
+reservations and the send path's checks: chatbridge's own code, which plugins use but
+do not write) is reported apart from the plugins' policy code; ``--project-tests`` runs
+the project's own tests of it (``ENGINE_TESTS``) on each mutant instead of the suite:
+
+    .venv/bin/python -m benchmarks.mutation --category engine --project-tests
 
 It prints a table (category x channel: mutants, equivalent, killed, survived, of which
 not reached, timeout, score) and writes to ``--workdir`` (default /tmp/mutation):
@@ -72,7 +74,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -444,7 +446,6 @@ class Mutant:
     seconds: float = 0.0
     checks: int = 0  # conformance checks selected to run
     exit_code: int | None = None
-    project_tests: str | None = None  # an engine survivor under ENGINE_TESTS: its verdict
 
 
 @dataclass
@@ -839,8 +840,11 @@ def run_mutant(
 
 def run_project_tests(pool: Pool, mutant: Mutant, plan: Plan) -> None:
     """Run the project's own tests of the engine (``ENGINE_TESTS``) on ``mutant``."""
+    started = time.monotonic()
     code = _run(pool, mutant, plan, pytest_args([], ENGINE_TESTS, "-x"), 120)
-    mutant.project_tests = "survived" if code == 0 else "killed"
+    mutant.seconds = round(time.monotonic() - started, 2)
+    mutant.exit_code = code
+    mutant.status = "timeout" if code is None else "survived" if code == 0 else "killed"
 
 
 def _run(pool: Pool, mutant: Mutant, plan: Plan, args: list[str], budget: float) -> int | None:
@@ -922,14 +926,6 @@ def write_results(workdir: Path, mutants: Sequence[Mutant], origin: str, minutes
     report = ["# Mutation testing of the conformance suite", ""]
     report += [f"{origin}; {len(done)} with a verdict, in {minutes:.1f} min.", ""]
     report += table(done)
-    rerun = [m for m in done if m.project_tests is not None]
-    if rerun:
-        killed = sum(m.project_tests == "killed" for m in rerun)
-        report += [
-            "",
-            f"The engine's {len(rerun)} survivors, under the project's own tests "
-            f"({', '.join(ENGINE_TESTS)}): {killed} killed.",
-        ]
     by_file: dict[str, list[Mutant]] = defaultdict(list)
     for mutant in survivors:
         by_file[mutant.file].append(mutant)
@@ -954,6 +950,34 @@ def write_results(workdir: Path, mutants: Sequence[Mutant], origin: str, minutes
 # -- main ------------------------------------------------------------------------------
 
 
+def _submit_conformance(
+    executor: ThreadPoolExecutor,
+    pool: Pool,
+    mutants: Sequence[Mutant],
+    plans: Mapping[str, Plan],
+    args: argparse.Namespace,
+) -> list[Future[None]]:
+    """Measure the unmutated suite's coverage, then submit each mutant with the checks
+    that reach it (the longest first: no long tail); mark the others not reached."""
+    kits = sorted({kit for plan in plans.values() for kit in plan.scope.kits})
+    files = {file for plan in plans.values() for file in plan.scope.targets}
+    print(f"the unmutated suite under coverage for {len(kits)} kits")
+    started = time.monotonic()
+    coverage = measure_coverage(pool, args.workdir / "coverage", kits, files)
+    print(f"coverage measured in {time.monotonic() - started:.0f} s")
+    work = []
+    for mutant in mutants:
+        plan = plans[mutant.id]
+        checks = coverage.select(plan.scope.kits, mutant.file, plan.lines)
+        mutant.checks = len(checks)
+        if checks:
+            work.append((mutant, plan, checks))
+        else:
+            mutant.status = "not reached"
+    work.sort(key=lambda item: -sum(item[2].values()))
+    return [executor.submit(run_mutant, pool, *item, args.timeout_factor) for item in work]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--channel", action="append", help="only this channel's rows")
@@ -970,6 +994,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run one in N of the category's mutants (default: inbound=3; inbound=1: all)",
     )
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument(
+        "--project-tests",
+        action="store_true",
+        help="run the project's own tests of the engine (ENGINE_TESTS), not the suite",
+    )
     args = parser.parse_args(argv)
 
     scopes = [
@@ -980,6 +1009,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if not scopes:
         parser.error("no scope matches --channel/--category")
+    if args.project_tests and any(scope.category != "engine" for scope in scopes):
+        parser.error("--project-tests runs the engine's own tests: use it with --category engine")
     started = time.monotonic()
     ref = commit(args.ref) if args.ref else None  # fixed now: the branch may move meanwhile
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -1009,32 +1040,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    kits = sorted({kit for scope in scopes for kit in scope.kits})
-    files = {file for scope in scopes for file in scope.targets}
     interrupted = False
     try:
         print(f"{len(mutants)} of {generated} mutants (sampled: {sampled})")
-        print(f"the unmutated suite under coverage for {len(kits)} kits")
-        coverage = measure_coverage(pool, args.workdir / "coverage", kits, files)
-        print(f"coverage measured in {time.monotonic() - started:.0f} s")
-        work = []
-        for mutant in mutants:
-            plan = plans[mutant.id]
-            checks = coverage.select(plan.scope.kits, mutant.file, plan.lines)
-            mutant.checks = len(checks)
-            if checks:
-                work.append((mutant, plan, checks))
-            else:
-                mutant.status = "not reached"
-        work.sort(key=lambda item: -sum(item[2].values()))  # the longest first: no long tail
         with ThreadPoolExecutor(args.workers) as executor:
-            futures = [
-                executor.submit(run_mutant, pool, *item, args.timeout_factor) for item in work
-            ]
+            if args.project_tests:
+                futures = [
+                    executor.submit(run_project_tests, pool, mutant, plans[mutant.id])
+                    for mutant in mutants
+                ]
+            else:
+                futures = _submit_conformance(executor, pool, mutants, plans, args)
             for number, future in enumerate(as_completed(futures), 1):
                 future.result()
                 if number % 100 == 0:
-                    print(f"{number}/{len(work)} run in {time.monotonic() - started:.0f} s")
+                    print(f"{number}/{len(futures)} run in {time.monotonic() - started:.0f} s")
         for mutant in mutants:
             if equivalence(mutant) is None:
                 continue
@@ -1042,15 +1062,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mutant.status = "equivalent"
             elif mutant.status == "killed":
                 print(f"listed as equivalent but killed: {mutant.id}\n{mutant.diff}")
-        engine = [
-            (mutant, plans[mutant.id])
-            for mutant in mutants
-            if mutant.category == "engine" and mutant.status in ("survived", "not reached")
-        ]
-        if engine:
-            print(f"the project's tests on the engine's {len(engine)} survivors")
-            with ThreadPoolExecutor(args.workers) as executor:
-                list(executor.map(lambda item: run_project_tests(pool, *item), engine))
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: reporting what was measured", file=sys.stderr)
@@ -1061,10 +1072,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     origin += f"; {len(mutants)} of {generated} mutants sampled ({sampled})"
     write_results(args.workdir, mutants, origin, minutes)
     print("\n".join(table([m for m in mutants if m.status != "pending"])))
-    rerun = [m for m in mutants if m.project_tests is not None]
-    if rerun:
-        killed = sum(m.project_tests == "killed" for m in rerun)
-        print(f"the engine's survivors under the project's tests: {killed} of {len(rerun)} killed")
     print(f"{minutes:.1f} min; survivors: {args.workdir / 'mutation-survivors.json'}")
     return 130 if interrupted else 0
 
