@@ -6,6 +6,7 @@ the channel's ``validate`` refuses it before sending, too."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -253,10 +254,20 @@ def test_line_bot_sdk_pushes_multicasts_replies_and_reads(line: Any, sandbox: st
         to=[customer, "U" + "0" * 32], messages=[messaging.TextMessage(text="Sale!")]
     )
     api.multicast(multicast, x_line_retry_key=str(uuid.uuid4()))
+    webhook = line_kit.SAMPLES[0].body  # LINE sends it, issuing its reply token
+    httpx.post(f"{sandbox}/line/_sandbox/webhook-sent", content=webhook)
+    token = json.loads(webhook)["events"][0]["replyToken"]
     reply = messaging.ReplyMessageRequest(
-        reply_token="nHuyWiB7yP5Zw52FIkcQobQuGDXCTA", messages=[messaging.TextMessage(text="Ok")]
+        reply_token=token, messages=[messaging.TextMessage(text="Ok")]
     )
     api.reply_message(reply)
+    with pytest.raises(messaging.ApiException, match="Invalid reply token"):
+        api.reply_message(reply)  # used
+    never_issued = messaging.ReplyMessageRequest(
+        reply_token="nHuyWiB7yP5Zw52FIkcQobQuGDXCTA", messages=[messaging.TextMessage(text="Ok")]
+    )
+    with pytest.raises(messaging.ApiException, match="Invalid reply token"):
+        api.reply_message(never_issued)
     assert api.get_message_quota().type == "limited"
     assert api.get_message_quota_consumption().total_usage == 3
     customer_wrote(sandbox, "line", customer)

@@ -6,6 +6,7 @@ statuses and error bodies (docs/line.md, "The sandbox")."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -58,7 +59,7 @@ class FakeLineAPI(FakeAPI):
     message id to the bytes the data API serves; ``quota`` is the plan's limit.
 
     Every response carries ``X-Line-Request-Id`` (``req-1``, ``req-2``...). Users who
-    wrote (:meth:`customer_wrote`) have a profile."""
+    wrote (:meth:`customer_wrote`, or a webhook event from them) have a profile."""
 
     hosts = ("api.line.me", "api-data.line.me")
 
@@ -67,10 +68,16 @@ class FakeLineAPI(FakeAPI):
         config: LineConfig,
         quota: int | None = 200,
         content: Mapping[str, bytes] | None = None,
+        *,
+        issued_tokens_only: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
         self.quota = quota
+        #: Refuse reply tokens no webhook issued (:meth:`webhook_sent`), as LINE does;
+        #: off, any unused token is accepted (tests that make up their own).
+        self.issued_tokens_only = issued_tokens_only
+        self.issued_reply_tokens: set[str] = set()
         self.replies: list[dict[str, Any]] = []
         self.pushes: list[dict[str, Any]] = []
         self.multicasts: list[dict[str, Any]] = []
@@ -151,7 +158,8 @@ class FakeLineAPI(FakeAPI):
         body = self.json_body(request)
         _check_messages(body)
         token = str(body.get("replyToken", ""))
-        if not token or token in self.used_reply_tokens:
+        unknown = self.issued_tokens_only and token not in self.issued_reply_tokens
+        if not token or unknown or token in self.used_reply_tokens:
             raise Refused(line_error(400, "Invalid reply token"))
         self.used_reply_tokens.add(token)
         self.replies.append(body)
@@ -186,6 +194,21 @@ class FakeLineAPI(FakeAPI):
             raise Refused(line_error(429, "You have reached your monthly limit."))
         self.multicasts.append(body)
         return self._accept(key, {})
+
+    def webhook_sent(self, body: bytes) -> None:
+        """Note the reply tokens LINE issued with a webhook, and who wrote."""
+        try:
+            events = json.loads(body).get("events", [])
+        except (ValueError, AttributeError):
+            return
+        for event in events if isinstance(events, list) else []:
+            if not isinstance(event, dict):
+                continue
+            if isinstance(token := event.get("replyToken"), str):
+                self.issued_reply_tokens.add(token)
+            source = event.get("source")
+            if isinstance(source, dict) and isinstance(user := source.get("userId"), str):
+                self.customer_wrote(user)
 
     # -- reads ------------------------------------------------------------------------
 

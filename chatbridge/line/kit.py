@@ -357,7 +357,9 @@ kit = ChannelKit(
     channel=LineChannel,
     config=CONFIG,
     # the sample image's content, for downloads from the sandbox
-    fake_api=lambda: FakeLineAPI(CONFIG, content={"354718705033693859": b"\xff\xd8\xff a jpeg"}),
+    fake_api=lambda: FakeLineAPI(
+        CONFIG, content={"354718705033693859": b"\xff\xd8\xff a jpeg"}, issued_tokens_only=True
+    ),
     webhook=webhook,
     sign=sign,
     samples=SAMPLES,

@@ -64,6 +64,10 @@ class FakeAPI:
         """Record that ``address`` wrote to the business (opens the provider's window)."""
         self._last_customer_message[address] = at or datetime.now(UTC)
 
+    def webhook_sent(self, body: bytes) -> None:
+        """The provider sent a webhook with ``body`` (what the fake issued with it, such
+        as LINE's reply tokens, it accepts from then on). By default: nothing to note."""
+
     def wrote(self, address: str) -> bool:
         """Whether ``address`` ever wrote to the business."""
         return address in self._last_customer_message

@@ -136,8 +136,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         sample = next((s for s in kit.samples if s.name == args.sample), kit.samples[0])
         response = anyio.run(send_webhook, kit, args.to, sample.body)
         if args.sandbox:  # the customer wrote: the provider's window opens
-            url = f"{args.sandbox.rstrip('/')}/{kit.name}/_sandbox/customer-wrote"
-            httpx.post(url, json={"address": kit.customer}, timeout=10)
+            control = f"{args.sandbox.rstrip('/')}/{kit.name}/_sandbox"
+            httpx.post(f"{control}/customer-wrote", json={"address": kit.customer}, timeout=10)
+            httpx.post(f"{control}/webhook-sent", content=sample.body, timeout=10)
         answer = f"HTTP {response.status_code} {response.text[:200]}"
         print(f"sent {kit.name} sample {sample.name!r}: {answer}")
         return 0 if response.is_success else 1

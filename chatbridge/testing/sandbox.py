@@ -37,8 +37,9 @@ class SandboxApp:
 
     Providers with a service window (the channel's ``rules.window``) refuse free-form
     sends with their own error codes unless the customer wrote recently: ``POST
-    /<kit>/_sandbox/customer-wrote`` with ``{"address": ...}`` records that
-    (``chatbridge sandbox --send`` does it).
+    /<kit>/_sandbox/customer-wrote`` with ``{"address": ...}`` records that; ``POST
+    /<kit>/_sandbox/webhook-sent`` with a webhook body tells the fake what the provider
+    sent (LINE's reply tokens). ``chatbridge sandbox --send`` does both.
     """
 
     def __init__(self, kits: Mapping[str, ChannelKit]) -> None:
@@ -66,6 +67,9 @@ class SandboxApp:
             )
         elif rest == "_sandbox/customer-wrote" and scope["method"] == "POST":
             fake.customer_wrote(str(json.loads(body or b"{}").get("address", "")))
+            response = httpx.Response(204)
+        elif rest == "_sandbox/webhook-sent" and scope["method"] == "POST":
+            fake.webhook_sent(body)
             response = httpx.Response(204)
         else:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]

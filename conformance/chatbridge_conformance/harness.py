@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import httpx
 import pytest
@@ -141,18 +142,27 @@ class Harness:
         return self.kit.sign(self.kit.webhook(body), None)
 
     async def deliver(self, bodies: Sequence[bytes]) -> None:
-        """Deliver each of ``bodies``, signed, to the channel."""
+        """Deliver each of ``bodies``, signed, to the channel, as the provider sends
+        them (the provider's fake learns what it sent: LINE's reply tokens)."""
         for body in bodies:
+            if self.api is not None:
+                self.api.webhook_sent(body)
+            await self._tell_sandbox("webhook-sent", content=body)
             await self.channel.receive(self.signed(body))
 
     async def open_conversation(self, address: str | None = None) -> None:
         """The customer writes now (opening or reopening their window)."""
         address = address or self.kit.customer
         await self.deliver(self.kit.open_conversation(address, self.clock.now()))
-        if self.sandbox:  # the provider learns that the customer wrote, too
-            url = f"{self.sandbox}/{self.kit.name}/_sandbox/customer-wrote"
+        if self.api is not None:
+            self.api.customer_wrote(address)
+        await self._tell_sandbox("customer-wrote", json={"address": address})
+
+    async def _tell_sandbox(self, what: str, **request: Any) -> None:
+        """POST ``request`` to the running sandbox's ``_sandbox/<what>``, if any."""
+        if self.sandbox:
             async with httpx.AsyncClient() as control:
-                await control.post(url, json={"address": address})
+                await control.post(f"{self.sandbox}/{self.kit.name}/_sandbox/{what}", **request)
 
     # -- outbound ---------------------------------------------------------------------
 

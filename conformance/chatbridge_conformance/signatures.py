@@ -1,8 +1,8 @@
-"""Signature checks: every sample, signed, is accepted (and answered); every tampered copy of every
-signed sample is refused with SignatureError, whatever part of it was tampered with;
-signed timestamps are honoured only within the provider's tolerance; the URL
-verification handshake answers only the provider; a one-time signature is not accepted
-twice."""
+"""Signature checks: every sample, signed, is accepted (and answered); every tampered
+copy of every signed sample is refused with SignatureError, whatever part of it was
+tampered with; signed timestamps are honoured only within the provider's tolerance; the
+URL verification handshake answers only the provider; a one-time signature is not
+accepted twice."""
 
 from __future__ import annotations
 
