@@ -112,11 +112,18 @@ ALL_KITS = (
 META = ("whatsapp", "messenger", "instagram")
 SMS = ("sms-twilio", "sms-vonage")
 TIMEOUT_BASE = 10.0
-#: The project's own tests of the policy engine, which run on the engine's survivors
+#: The project's own tests of the policy engine (``--project-tests``): the engine's, the
+#: send path's, and the channels' whose rules use its quota, rate, tag and reply parts
 ENGINE_TESTS = (
     "tests/test_policy.py",
     "tests/test_ambiguous_sends.py",
     "tests/test_channel_contract.py",
+    "tests/test_store.py",
+    "tests/test_sms.py",
+    "tests/test_line.py",
+    "tests/test_messenger.py",
+    "tests/test_whatsapp.py",
+    "tests/test_wechat.py",
 )
 
 
