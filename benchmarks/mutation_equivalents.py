@@ -22,6 +22,11 @@ MISSING_REFUSED = (
     "can leave it out"
 )
 
+APPID_CHECKED = (
+    "moves a bound by the few bytes that would leave no room for the appid, which the "
+    "appid check then refuses either way"
+)
+
 
 class _Mutant(Protocol):
     file: str
@@ -95,6 +100,16 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
         for function in ("verify_signature", "verify_msg_signature")
         for name in ("timestamp", "nonce")
         for default in ("None", ")", '"XXXX"')
+    ),
+    *(
+        ("chatbridge/wechat/crypto.py", "MessageCrypto.decrypt", bound, APPID_CHECKED)
+        for bound in (
+            "len(plain) <= 20 + padding",
+            "len(plain) < 21 + padding",
+            "length >= len(content) - 4",
+            "length > len(content) + 4",
+            "length > len(content) - 5",
+        )
     ),
     (
         "chatbridge/wechat/channel.py",

@@ -87,12 +87,15 @@ def _seal(plain: bytes) -> str:
     return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
 
 
-def _encrypt(message: bytes, app_id: str = CONFIG.app_id) -> str:
-    """``message`` encrypted the way WeChat's secure mode does: PKCS#7-padded to 32
-    bytes (a whole block of 32 when it fits exactly)."""
-    plain = _plain(message, app_id)
+def _padded(plain: bytes) -> bytes:
+    """``plain`` PKCS#7-padded to 32 bytes (a whole block of 32 when it fits exactly)."""
     padding = 32 - len(plain) % 32
-    return _seal(plain + bytes([padding]) * padding)
+    return plain + bytes([padding]) * padding
+
+
+def _encrypt(message: bytes, app_id: str = CONFIG.app_id) -> str:
+    """``message`` encrypted the way WeChat's secure mode does."""
+    return _seal(_padded(_plain(message, app_id)))
 
 
 def _envelope(
@@ -144,6 +147,8 @@ def _broken() -> dict[str, WebhookRequest]:
     middle = len(sealed) // 2
     zero_padded = _plain(message) + bytes(32 - len(_plain(message)) % 32)
     padded_33 = _plain(_fitted(message, 16, 16 - 33 % 16))
+    app_id = CONFIG.app_id.encode()
+    beyond = bytes(16) + struct.pack(">I", 2**32 - len(app_id) - 4) + message + app_id
     return {
         "padding byte 0": _envelope(request, _seal(zero_padded)),
         "padding 33 (beyond the 32-byte block)": _envelope(
@@ -157,6 +162,8 @@ def _broken() -> dict[str, WebhookRequest]:
         "sealed for another appid": _envelope(request, _encrypt(message, "wx0000000000000000")),
         "an Encrypt element with children": _envelope(request, "", element="<a>1</a>"),
         "signed without a timestamp": _envelope(request, sealed, timestamp=""),
+        # read as a signed number, this length would point at the appid from the end
+        "a length beyond 2**31": _envelope(request, _seal(_padded(beyond))),
     }
 
 

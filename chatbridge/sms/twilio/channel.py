@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from typing import NoReturn
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import httpx
@@ -86,13 +86,14 @@ class TwilioChannel(SmsChannel):
         return [inbound.parse_params(dict(params), received)]
 
     def _signed_url(self, request: WebhookRequest) -> str:
-        """The URL Twilio signed: ``public_url`` when set (with the request's query
-        string if it has none: JSON webhooks add ``bodySHA256`` to each request)."""
+        """The URL Twilio signed: ``public_url`` when set, with the request's query
+        string when it has one (the public URL's own query, passed on by the proxy,
+        and for JSON webhooks ``bodySHA256``, which Twilio adds to each request)."""
         public = self.config.public_url
         if not public:
             return request.url
         query = urlsplit(request.url).query
-        return f"{public}?{query}" if query and "?" not in public else public
+        return urlunsplit(urlsplit(public)._replace(query=query)) if query else public
 
     async def _auto_reply(self, contact: Identity, text: str) -> WebhookResponse:
         """Answer in the webhook response with TwiML ``<Message>``."""

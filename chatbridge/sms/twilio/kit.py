@@ -175,7 +175,8 @@ def signer(
         token = secret or CONFIG.auth_token.get_secret_value()
         params: list[tuple[str, str]] = []
         if request.header("content-type") == "application/json":
-            url = f"{request.url}?bodySHA256={hashlib.sha256(request.body).hexdigest()}"
+            joint = "&" if "?" in request.url else "?"
+            url = f"{request.url}{joint}bodySHA256={hashlib.sha256(request.body).hexdigest()}"
             request = WebhookRequest(request.method, url, request.headers, request.body)
         elif request.method == "POST":  # a GET's parameters are in its (signed) URL
             with contextlib.suppress(UnicodeDecodeError):
@@ -239,6 +240,12 @@ VARIANTS: dict[str, dict[str, object]] = {
         "webhook": lambda body: webhook(body, PRIVATE_URL),
         "sign": signer(_public),
         "signs_url": False,  # the proxy decides where a request lands, not its URL
+    },
+    "behind-a-proxy-with-a-query": {  # the configured URL's query reaches the app too
+        "config": CONFIG.model_copy(update={"public_url": f"{WEBHOOK_URL}?tenant=7"}),
+        "webhook": lambda body: webhook(body, f"{PRIVATE_URL}?tenant=7"),
+        "sign": signer(_public),
+        "signs_url": False,
     },
 }
 
