@@ -588,3 +588,41 @@ def test_vonage_refuses_wrong_credentials(sandbox: str) -> None:
         wrong.sms.send(SmsMessage(to=to, from_=vonage_kit.CONFIG.sender, text="hi"))
     with pytest.raises(AuthenticationError):
         wrong.messages.send(Sms(to=to, from_=vonage_kit.CONFIG.sender, text="hi"))
+
+
+# -- hostile requests -------------------------------------------------------------------
+
+HOSTILE = [
+    ("whatsapp", "POST", "/v21.0/106540352242922/messages", b"[" * 100_000, "application/json"),
+    ("whatsapp", "POST", "/v21.0/106540352242922/media", b"--x\r\n", "multipart/form-data"),
+    ("line", "POST", "/v2/bot/message/push", b"[" * 100_000, "application/json"),
+    ("line", "POST", "/_sandbox/webhook-sent", b"[" * 100_000, "application/json"),
+    ("line", "POST", "/_sandbox/customer-wrote", b"not json", "application/json"),
+    ("sms-twilio", "POST", "/2010-04-01/Accounts/{sid}/Messages.json", b"To=\xff", "x"),
+    ("sms-twilio", "GET", "/2010-04-01/Accounts/{sid}/Messages.json?PageSize=x", b"", "x"),
+    ("sms-vonage", "POST", "/sms/json", b"api_key=\xff", "application/x-www-form-urlencoded"),
+    ("sms-vonage", "POST", "/v1/messages", b"{", "application/json"),
+    ("wechat", "POST", "/cgi-bin/media/upload", b"--x\r\n", "multipart/form-data"),
+]
+
+
+@pytest.mark.parametrize(("kit", "method", "path", "body", "kind"), HOSTILE)
+def test_hostile_requests_get_a_client_error_from_every_fake(
+    sandbox: str, kit: str, method: str, path: str, body: bytes, kind: str
+) -> None:
+    path = path.format(sid=twilio_kit.CONFIG.account_sid)
+    credentials = {
+        "whatsapp": f"Bearer {whatsapp_kit.CONFIG.access_token.get_secret_value()}",
+        "line": f"Bearer {line_kit.CONFIG.channel_access_token.get_secret_value()}",
+    }
+    headers = {"content-type": kind, "authorization": credentials.get(kit, "")}
+    if kit == "sms-twilio":
+        auth: Any = (twilio_kit.CONFIG.account_sid, twilio_kit.CONFIG.auth_token.get_secret_value())
+    else:
+        auth = None
+    answer = httpx.request(
+        method, f"{sandbox}/{kit}{path}", content=body, headers=headers, auth=auth
+    )
+    assert answer.status_code < 500, answer.text
+    if answer.content:  # in the provider's shape: JSON, never a server's plain-text error
+        answer.json()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +33,8 @@ MESSAGES_MAX = 5
 MULTICAST_MAX = 500
 #: A user (U), group (C) or room (R) id: a letter and 32 hex digits.
 _RECIPIENT = re.compile(r"[UCR][0-9a-f]{32}")
+#: X-Line-Retry-Key: "a hexadecimal UUID", e.g. 123e4567-e89b-12d3-a456-426614174000
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def line_error(status: int, message: str, **extra: Any) -> httpx.Response:
@@ -136,10 +137,9 @@ class FakeLineAPI(FakeAPI):
         key: str | None = request.headers.get("x-line-retry-key")
         if key is None:
             return None
-        try:
-            uuid.UUID(key)
-        except ValueError:
-            raise Refused(line_error(400, "The retry key is not a UUID")) from None
+        if not _UUID.fullmatch(key):
+            raise Refused(line_error(400, "The retry key is not a UUID"))
+        key = key.lower()
         if key in self._retry_keys:
             request_id, answer = self._retry_keys[key]
             conflict = line_error(409, "The retry key is already accepted", **answer)
@@ -199,7 +199,7 @@ class FakeLineAPI(FakeAPI):
         """Note the reply tokens LINE issued with a webhook, and who wrote."""
         try:
             events = json.loads(body).get("events", [])
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return
         for event in events if isinstance(events, list) else []:
             if not isinstance(event, dict):

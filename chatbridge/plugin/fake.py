@@ -18,9 +18,14 @@ from typing import Any, ClassVar
 
 import httpx
 
+from chatbridge.errors import PayloadError
 from chatbridge.plugin.formdata import Part, parse_form
 
 Handler = Callable[[httpx.Request, re.Match[str]], httpx.Response]
+#: What a handler raises on a request it cannot read (bytes that are no text, JSON nested
+#: too deep, a value of the wrong type, a broken multipart body): answered by
+#: :meth:`FakeAPI.unreadable`, never a server error.
+_UNREADABLE = (ValueError, TypeError, KeyError, RecursionError, PayloadError)
 
 
 def parse_multipart(request: httpx.Request) -> dict[str, Part]:
@@ -100,6 +105,8 @@ class FakeAPI:
             return self.serve(request)
         except Refused as refused:
             return refused.response
+        except _UNREADABLE:
+            return self.unreadable(request)
 
     def authorize(self, request: httpx.Request) -> None:
         """Raise :class:`Refused` unless ``request`` carries the credentials the provider
@@ -122,14 +129,15 @@ class FakeAPI:
         return json_response(404, {"message": f"no route for {request.method} {request.url.path}"})
 
     def unreadable(self, request: httpx.Request) -> httpx.Response:
-        """The provider's answer to a body that is not the JSON object it expects."""
-        return json_response(400, {"message": "the request body is not a JSON object"})
+        """The provider's answer to a request it cannot read (a body that is not the
+        JSON object or form it expects)."""
+        return json_response(400, {"message": "the request cannot be read"})
 
     def json_body(self, request: httpx.Request) -> dict[str, Any]:
         """The request's JSON object; else :class:`Refused` with :meth:`unreadable`."""
         try:
             body = json.loads(request.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
             raise Refused(self.unreadable(request))

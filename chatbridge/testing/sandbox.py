@@ -66,8 +66,11 @@ class SandboxApp:
                 404, text=f"no sandbox at /{prefix}; try {sorted(self.fakes)}"
             )
         elif rest == "_sandbox/customer-wrote" and scope["method"] == "POST":
-            fake.customer_wrote(str(json.loads(body or b"{}").get("address", "")))
-            response = httpx.Response(204)
+            try:
+                fake.customer_wrote(str(json.loads(body or b"{}")["address"]))
+                response = httpx.Response(204)
+            except (ValueError, TypeError, KeyError):
+                response = httpx.Response(400, json={"message": 'expected {"address": ...}'})
         elif rest == "_sandbox/webhook-sent" and scope["method"] == "POST":
             fake.webhook_sent(body)
             response = httpx.Response(204)

@@ -109,13 +109,17 @@ class FakeWhatsAppAPI(FakeAPI):
         body = self.json_body(request)
         _check_product(body)
         if "status" in body:  # a read receipt
-            if body["status"] != "read" or not body.get("message_id"):
+            if body["status"] != "read":
+                raise refused(
+                    100, f'Param status must be one of {{READ}} - got "{body["status"]}".'
+                )
+            if not body.get("message_id"):
                 raise required("message_id")
             return json_response(200, {"success": True})
         to = body.get("to")
         if not isinstance(to, str) or not to:
             raise required("to")
-        if not _PHONE.fullmatch(to):
+        if not _PHONE.fullmatch(to) or not wa_id(to):
             raise refused(100, "Invalid parameter", f"The phone number {to!r} is malformed.")
         kind = body.get("type", "text")
         if kind not in TYPES:
@@ -180,7 +184,7 @@ class FakeWhatsAppAPI(FakeAPI):
             raise refused(100, "Param messaging_product must be one of {WHATSAPP}")
         if "file" not in parts:
             raise required("file")
-        kind = parts["type"].data.decode() if "type" in parts else parts["file"].content_type
+        kind = parts["type"].text if "type" in parts else parts["file"].content_type
         if not kind:
             raise required("type")
         media_id = f"{next(self._ids):016d}"

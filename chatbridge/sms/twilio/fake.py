@@ -20,6 +20,7 @@ from chatbridge.sms.twilio.channel import TwilioConfig
 
 API_VERSION = "2010-04-01"
 BODY_MAX = 1600
+PAGE_MAX = 1000  # Twilio error 20007 "Page size too large"
 _E164 = re.compile(r"\+[1-9]\d{1,14}")
 _SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
 
@@ -155,6 +156,10 @@ class FakeTwilioAPI(FakeAPI):
             and query.get("From", message["from"]) == message["from"]
         ]
         size, page = int(query.get("PageSize", 50)), int(query.get("Page", 0))
+        if size > PAGE_MAX:
+            raise refused(20007, "Page size too large")
+        if size < 1 or page < 0:
+            return self.unreadable(request)
         start = page * size
         shown = found[start : start + size]
 

@@ -60,7 +60,12 @@ class FakeVonageAPI(FakeAPI):
         pair = f"{self.config.api_key}:{self.config.api_secret.get_secret_value()}"
         return f"Basic {base64.b64encode(pair.encode()).decode()}"
 
+    def unknown(self, request: httpx.Request) -> httpx.Response:
+        return problem(404, "Not Found", f"{request.url.path} is not a Vonage API path.")
+
     def unreadable(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sms/json"):
+            return vonage_status("3", "Invalid parameters: the form cannot be read")
         return problem(400, "Bad Request", "The request body could not be parsed as JSON.")
 
     # -- the SMS API ------------------------------------------------------------------
