@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from chatbridge.messenger.channel import MessengerConfig
-from chatbridge.plugin import FakeAPI, graph, json_response, parse_multipart
+from chatbridge.plugin import FakeAPI, Refused, graph, json_response, parse_multipart
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,17 @@ class FakeMessengerAPI(FakeAPI):
         self.route("POST", rf"{page}/message_attachments", self._upload)
         self.route("GET", r"/fake-cdn/(?P<attachment_id>\d+)", self._cdn)
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def authorize(self, request: httpx.Request) -> None:
         is_cdn = request.url.path.removeprefix(self.prefix).startswith("/fake-cdn/")
         if not is_cdn and self._token(request) != self.config.access_token.get_secret_value():
-            self.requests.append(request)
-            return _BAD_TOKEN.response(401)
-        return super().__call__(request)
+            raise Refused(_BAD_TOKEN.response(401))
+
+    def unknown(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix(self.prefix)
+        return graph.no_such_object(request, path.rstrip("/").rpartition("/")[2])
+
+    def unreadable(self, request: httpx.Request) -> httpx.Response:
+        return GraphError(100, None, "(#100) The parameter recipient is required").response()
 
     @staticmethod
     def _token(request: httpx.Request) -> str | None:

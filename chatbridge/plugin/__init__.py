@@ -26,7 +26,7 @@ from chatbridge.errors import (
     UnsupportedRequestError,
     provider_error,
 )
-from chatbridge.plugin.fake import FakeAPI, json_response, parse_multipart
+from chatbridge.plugin.fake import FakeAPI, Refused, json_response, parse_multipart
 from chatbridge.plugin.formdata import FormLimits, Part, parse_form
 from chatbridge.plugin.kit import ChannelKit, Facts, Quota, Sample
 from chatbridge.plugin.lengths import Lengths
@@ -54,6 +54,7 @@ __all__ = [
     "PolicyRules",
     "Quota",
     "RateLimit",
+    "Refused",
     "Sample",
     "SignatureError",
     "UnsupportedMessageError",
