@@ -7,6 +7,7 @@ short enough to wait for.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -54,6 +55,11 @@ class RetryPolicy:
     attempts: int = 3
     max_wait: float = 30.0
     backoff: float = 0.2
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """The ``Authorization`` header value of HTTP basic auth (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -128,8 +128,10 @@ class FakeLineAPI(FakeAPI):
         ids = (f"{next(self._ids):018d}" for _ in range(count))
         return {"sentMessages": [{"id": i, "quoteToken": f"q{i}"} for i in ids]}
 
-    def _over_quota(self, recipients: int) -> bool:
-        return self.quota is not None and self.consumption + recipients > self.quota
+    def _check_quota(self, recipients: int) -> None:
+        """Refused with 429 when sending to ``recipients`` more would pass the quota."""
+        if self.quota is not None and self.consumption + recipients > self.quota:
+            raise Refused(line_error(429, "You have reached your monthly limit."))
 
     def _retry_key(self, request: httpx.Request) -> str | None:
         """The request's X-Line-Retry-Key; Refused with 409 and the first answer when
@@ -174,8 +176,7 @@ class FakeLineAPI(FakeAPI):
             raise invalid_property("to")
         _check_messages(body)
         key = self._retry_key(request)
-        if self._over_quota(1):
-            raise Refused(line_error(429, "You have reached your monthly limit."))
+        self._check_quota(1)
         self.pushes.append(body)
         return self._accept(key, self._sent(len(body["messages"])))
 
@@ -190,8 +191,7 @@ class FakeLineAPI(FakeAPI):
                 raise invalid_property(f"to[{index}]")
         _check_messages(body)
         key = self._retry_key(request)
-        if self._over_quota(len(recipients)):
-            raise Refused(line_error(429, "You have reached your monthly limit."))
+        self._check_quota(len(recipients))
         self.multicasts.append(body)
         return self._accept(key, {})
 

@@ -69,7 +69,7 @@ class SandboxApp:
             try:
                 fake.customer_wrote(str(json.loads(body or b"{}")["address"]))
                 response = httpx.Response(204)
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError, RecursionError):
                 response = httpx.Response(400, json={"message": 'expected {"address": ...}'})
         elif rest == "_sandbox/webhook-sent" and scope["method"] == "POST":
             fake.webhook_sent(body)

@@ -178,10 +178,7 @@ class FakeWhatsAppAPI(FakeAPI):
 
     def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         parts = parse_multipart(request)
-        if "messaging_product" not in parts:
-            raise required("messaging_product")
-        if parts["messaging_product"].data != b"whatsapp":
-            raise refused(100, "Param messaging_product must be one of {WHATSAPP}")
+        _check_product({name: part.text for name, part in parts.items()})
         if "file" not in parts:
             raise required("file")
         kind = parts["type"].text if "type" in parts else parts["file"].content_type

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element, SubElement, tostring
@@ -16,6 +15,7 @@ from chatbridge.errors import (
     ProviderPolicyError,
     UnsupportedRequestError,
 )
+from chatbridge.http import basic_authorization
 from chatbridge.models import Event, Identity, Media, Message, Receipt
 from chatbridge.plugin.parsing import load_json
 from chatbridge.sms.channel import SmsChannel
@@ -151,8 +151,8 @@ class TwilioChannel(SmsChannel):
 
     def _auth(self) -> dict[str, str]:
         """HTTP basic auth with the account SID and auth token."""
-        pair = f"{self.config.account_sid}:{self.config.auth_token.get_secret_value()}"
-        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+        token = self.config.auth_token.get_secret_value()
+        return {"Authorization": basic_authorization(self.config.account_sid, token)}
 
     def _raise_for(self, response: httpx.Response) -> NoReturn:
         raise error_for(response)

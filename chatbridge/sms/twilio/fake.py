@@ -4,7 +4,6 @@ Message resource), and its media URLs; refused with Twilio's codes and error bod
 
 from __future__ import annotations
 
-import base64
 import itertools
 import re
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from chatbridge.http import basic_authorization
 from chatbridge.plugin.fake import FakeAPI, Refused, json_response
 from chatbridge.sms.segments import count_segments
 from chatbridge.sms.twilio.channel import TwilioConfig
@@ -66,10 +66,9 @@ class FakeTwilioAPI(FakeAPI):
         self.route("GET", r"/fake-media/(?P<id>\w+)", self._media)
 
     def authorize(self, request: httpx.Request) -> None:
-        pair = f"{self.config.account_sid}:{self.config.auth_token.get_secret_value()}"
-        if (
-            request.headers.get("authorization")
-            != f"Basic {base64.b64encode(pair.encode()).decode()}"
+        token = self.config.auth_token.get_secret_value()
+        if request.headers.get("authorization") != basic_authorization(
+            self.config.account_sid, token
         ):
             raise refused(20003, "Authenticate", 401)
 

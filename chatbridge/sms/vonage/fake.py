@@ -5,7 +5,6 @@ sandbox")."""
 
 from __future__ import annotations
 
-import base64
 import itertools
 import re
 import uuid
@@ -14,6 +13,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from chatbridge.http import basic_authorization
 from chatbridge.plugin.fake import FakeAPI, Refused, json_response
 from chatbridge.sms.vonage.channel import VonageConfig
 from chatbridge.sms.vonage.signature import sms_signature
@@ -57,8 +57,7 @@ class FakeVonageAPI(FakeAPI):
 
     @property
     def _basic(self) -> str:
-        pair = f"{self.config.api_key}:{self.config.api_secret.get_secret_value()}"
-        return f"Basic {base64.b64encode(pair.encode()).decode()}"
+        return basic_authorization(self.config.api_key, self.config.api_secret.get_secret_value())
 
     def unknown(self, request: httpx.Request) -> httpx.Response:
         return problem(404, "Not Found", f"{request.url.path} is not a Vonage API path.")
