@@ -39,7 +39,6 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     # -- signature
     ("chatbridge/plugin/signing.py", "hmac_hex", '"SHA256"', HASH_NAME_CASE),
     ("chatbridge/plugin/signing.py", "hmac_base64", '"SHA256"', HASH_NAME_CASE),
-    ("chatbridge/plugin/signing.py", "hmac_digest", '"SHA256"', HASH_NAME_CASE),
     ("chatbridge/plugin/graph.py", "SIGNATURE_HEADER", '"x-hub-signature-256"', HEADER_CASE),
     ("chatbridge/plugin/graph.py", "SIGNATURE_HEADER", '"X-HUB-SIGNATURE-256"', HEADER_CASE),
     (
@@ -55,6 +54,13 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("chatbridge/sms/twilio/signature.py", "SIGNATURE_HEADER", '"x-twilio-signature"', HEADER_CASE),
     ("chatbridge/sms/twilio/signature.py", "SIGNATURE_HEADER", '"X-TWILIO-SIGNATURE"', HEADER_CASE),
     ("chatbridge/sms/twilio/signature.py", "sign", '"SHA1"', HASH_NAME_CASE),
+    (
+        "chatbridge/sms/twilio/signature.py",
+        "url_variants",
+        'netloc.partition("@")',
+        "a URL's userinfo holds no raw @ (RFC 3986 3.2.1 percent-encodes it), so the "
+        "first @ is the last",
+    ),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=None", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=True", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "secret).encode(), )", FOR_SECURITY),

@@ -7,13 +7,12 @@ from chatbridge.plugin.signing import hmac_digest
 
 
 @given(
-    key=st.binary(max_size=100) | st.text(max_size=50),
+    key=st.text(max_size=50),
     messages=st.lists(st.binary(max_size=200), min_size=1, max_size=3),
     algorithm=st.sampled_from(["sha1", "sha256"]),
 )
 def test_a_reused_key_signs_like_a_fresh_hmac(
-    key: bytes | str, messages: list[bytes], algorithm: str
+    key: str, messages: list[bytes], algorithm: str
 ) -> None:
-    raw_key = key.encode() if isinstance(key, str) else key
     for message in messages:  # the cached keyed state must not carry one message into the next
-        assert hmac_digest(key, message, algorithm) == hmac.digest(raw_key, message, algorithm)
+        assert hmac_digest(key, message, algorithm) == hmac.digest(key.encode(), message, algorithm)

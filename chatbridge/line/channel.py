@@ -29,9 +29,9 @@ from chatbridge.webhook import WebhookRequest, WebhookResult
 class LineConfig(BaseModel):
     """One LINE Official Account's Messaging API channel.
 
-    ``monthly_quota`` is the plan's free message count (plans differ by region: for
-    example 200 in Japan, 300 in Taiwan, 500 in Thailand); None when the plan is
-    unlimited. ``reply_token_ttl`` is how long a reply token is trusted.
+    ``monthly_quota`` is the plan's message count (the default, 200, is Japan's free
+    plan; plans differ by region, docs/line.md); None when the plan is unlimited.
+    ``reply_token_ttl`` is how long a reply token is trusted.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -8,9 +8,11 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from chatbridge.clock import FAKE_EPOCH
 from chatbridge.line.channel import LineChannel, LineConfig
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import (
@@ -36,7 +38,7 @@ CONFIG = LineConfig(
 CUSTOMER = "U4af4980629e1b2f6c2a16d3c6a5f0ec1"
 GROUP = "Ca56f94637c0e6e3d9b3ba8dfb3b1f4c2"
 WEBHOOK_URL = "https://support.example.com/webhooks/line"
-_T0_MS = 1767225600000
+_T0_MS = int(FAKE_EPOCH.timestamp()) * 1000
 
 
 def webhook_body(*events: dict[str, Any]) -> bytes:
@@ -314,6 +316,16 @@ def _follow_event(kind: str) -> Callable[[str, datetime], list[bytes]]:
     return bodies
 
 
+def fake_api(quota: int | None = 200) -> FakeLineAPI:
+    """LINE's API, serving the sample image's content (for downloads from the sandbox)."""
+    content = {"354718705033693859": b"\xff\xd8\xff a jpeg"}
+    return FakeLineAPI(CONFIG, content=content, issued_tokens_only=True, quota=quota)
+
+
+FREE_PLAN_SOURCE = (
+    "https://www.lycbiz.com/jp/service/line-official-account/plan/ (コミュニケーションプラン: "
+    "200 messages a month); https://lycbiz.com/jp/news/line-official-account/20221031/"
+)
 FACTS = Facts(
     requires_follower=True,
     quota=Quota(limit=QUOTA, timezone="Asia/Tokyo"),
@@ -356,10 +368,7 @@ def open_conversation(address: str, now: datetime) -> list[bytes]:
 kit = ChannelKit(
     channel=LineChannel,
     config=CONFIG,
-    # the sample image's content, for downloads from the sandbox
-    fake_api=lambda: FakeLineAPI(
-        CONFIG, content={"354718705033693859": b"\xff\xd8\xff a jpeg"}, issued_tokens_only=True
-    ),
+    fake_api=fake_api,
     webhook=webhook,
     sign=sign,
     samples=SAMPLES,
@@ -378,4 +387,20 @@ kit = ChannelKit(
     facts=FACTS,
     opt_out={"unfollow": _follow_event("unfollow")},
     opt_in={"follow": _follow_event("follow")},
+    misconfigured={"a negative monthly quota": {"monthly_quota": -1}},
+    variants={
+        # The default quota: Japan's free plan (the Communication plan, since June 2023).
+        "free-plan": {
+            "config": LineConfig(
+                channel_secret=CONFIG.channel_secret,
+                channel_access_token=CONFIG.channel_access_token,
+            ),
+            "fake_api": lambda: fake_api(quota=None),  # its month never turns
+            "facts": replace(
+                FACTS,
+                quota=Quota(limit=200, timezone="Asia/Tokyo"),
+                sources={**FACTS.sources, "quota": FREE_PLAN_SOURCE},
+            ),
+        }
+    },
 )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from chatbridge.clock import FAKE_EPOCH
 from chatbridge.messenger.channel import MessengerChannel, MessengerConfig
 from chatbridge.messenger.fake import FakeMessengerAPI
 from chatbridge.models import (
@@ -32,7 +33,7 @@ from chatbridge.models import (
 )
 from chatbridge.plugin import ChannelKit, Facts, FakeAPI, Sample, WebhookRequest
 
-T0 = 1767225600000  # 2026-01-01T00:00:00Z, in epoch milliseconds
+T0 = int(FAKE_EPOCH.timestamp()) * 1000  # in epoch milliseconds
 _MSG = (MessageReceived,)
 
 

@@ -67,6 +67,8 @@ class Facts:
       common state it means (None: not a delivery state, reported as another event).
       The kit's ``status_body`` builds the webhook that reports each.
     - ``media_hash``: downloads come with a hash the channel must check.
+    - ``answer_type``: the media type the provider reads every webhook's answer as
+      (Twilio: TwiML); None: the provider ignores the answer's body.
     - ``sources``: for each fact, where the provider documents it (URLs).
     """
 
@@ -78,6 +80,7 @@ class Facts:
     signature_tolerance: timedelta | None = None
     statuses: Mapping[str, DeliveryState | None] = field(default_factory=dict)
     media_hash: bool = False
+    answer_type: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -141,6 +144,10 @@ class ChannelKit(Generic[C]):
       only a holder of the secrets could break it (a sealed payload's padding, lengths
       or encoding), by what is wrong: each must be refused with a ``WebhookError`` (a
       4xx), never accepted and never a crash (a 5xx).
+    - ``misconfigured``: config values the provider never issues (a key of the wrong
+      length, a bound out of range), by what is wrong: each the config fields to
+      replace; the channel must refuse each when it is built (or its config model when
+      validated), with an error that shows no secret.
     - ``variants``: other configurations the provider supports that change how
       webhooks are signed or sent (a GET webhook, a URL rewritten by a proxy, another
       signature method), by name: each the kit fields to replace (:meth:`variant`).
@@ -172,6 +179,7 @@ class ChannelKit(Generic[C]):
     opt_in: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
     answered: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
     broken: Mapping[str, WebhookRequest] = field(default_factory=dict)
+    misconfigured: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

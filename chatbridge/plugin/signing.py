@@ -12,10 +12,9 @@ from functools import lru_cache
 from chatbridge.errors import SignatureError
 
 
-def hmac_digest(key: str | bytes, message: bytes, algorithm: str = "sha256") -> bytes:
-    """The raw HMAC of ``message`` under ``key``."""
-    raw_key = key.encode() if isinstance(key, str) else key
-    keyed = _keyed(raw_key, algorithm).copy()
+def hmac_digest(key: str, message: bytes, algorithm: str) -> bytes:
+    """The raw HMAC of ``message`` under ``key`` (UTF-8) with hash ``algorithm``."""
+    keyed = _keyed(key.encode(), algorithm).copy()
     keyed.update(message)
     return keyed.digest()
 
@@ -28,11 +27,13 @@ def _keyed(key: bytes, algorithm: str) -> hmac.HMAC:
     return hmac.new(key, digestmod=algorithm)
 
 
-def hmac_hex(key: str | bytes, message: bytes, algorithm: str = "sha256") -> str:
-    return hmac_digest(key, message, algorithm).hex()
+def hmac_hex(key: str, message: bytes) -> str:
+    """The HMAC-SHA256 of ``message`` under ``key``, in hex."""
+    return hmac_digest(key, message, "sha256").hex()
 
 
-def hmac_base64(key: str | bytes, message: bytes, algorithm: str = "sha256") -> str:
+def hmac_base64(key: str, message: bytes, algorithm: str = "sha256") -> str:
+    """The HMAC of ``message`` under ``key``, in Base64."""
     return base64.b64encode(hmac_digest(key, message, algorithm)).decode()
 
 

@@ -28,7 +28,7 @@ def aes_key(encoding_aes_key: str) -> bytes:
         key = base64.b64decode(encoding_aes_key + "=", validate=True)
     except binascii.Error as exc:
         raise ConfigurationError("EncodingAESKey is not valid Base64") from exc
-    if len(encoding_aes_key) != 43 or len(key) != 32:
+    if len(key) != 32:  # only 43 Base64 characters (and the "=" added) decode to 32 bytes
         raise ConfigurationError("EncodingAESKey must be 43 characters (a 32-byte key)")
     return key
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from chatbridge.clock import FAKE_EPOCH
 from chatbridge.models import (
     ChannelEvent,
     DeliveryState,
@@ -37,17 +38,18 @@ from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
 from chatbridge.wechat.fake import FakeWeChatAPI
 from chatbridge.wechat.payloads import render_xml
 
+_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"  # an EncodingAESKey: 43 Base64 characters
 CONFIG = WeChatConfig(
     app_id="wx5823bf96d3bd56c7",
     app_secret="wechat-test-app-secret",
     token="wechat-test-token",
-    encoding_aes_key="jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+    encoding_aes_key=_KEY,
     mode="secure",
 )
 ACCOUNT = "gh_3d5b8a8c7e11"
 CUSTOMER = "oLVPpjqs9BhvzwPj5A-vTYAX3GLc"
 WEBHOOK_URL = "https://support.example.com/webhooks/wechat"
-_T0 = 1767225600
+_T0 = int(FAKE_EPOCH.timestamp())
 
 
 def _document(msg_type: str, at: int, sender: str, fields: dict[str, str | int]) -> bytes:
@@ -295,7 +297,7 @@ SAMPLES = [
 def handshake(secret: str | None) -> tuple[WebhookRequest, bytes]:
     """WeChat's server URL verification GET, and the echostr it must get back."""
     token = secret or CONFIG.token.get_secret_value()
-    timestamp, nonce, echo = "1767225600", "1320562132", "5837397520665436492"
+    timestamp, nonce, echo = str(_T0), "1320562132", "5837397520665436492"
     query = {"signature": _sha1(token, timestamp, nonce), "timestamp": timestamp}
     query.update(nonce=nonce, echostr=echo)
     return WebhookRequest("GET", f"{WEBHOOK_URL}?{urlencode(query)}"), echo.encode()
@@ -364,4 +366,11 @@ kit = ChannelKit(
     opt_out={"unsubscribe": _follow("unsubscribe")},
     opt_in={"subscribe": _follow("subscribe")},
     broken=_broken(),
+    misconfigured={
+        "an EncodingAESKey with a character outside Base64": {
+            "encoding_aes_key": _KEY[:20] + "*" + _KEY[20:]
+        },
+        "an EncodingAESKey of 42 characters": {"encoding_aes_key": _KEY[:42]},
+        "secure mode without an EncodingAESKey": {"encoding_aes_key": None},
+    },
 )

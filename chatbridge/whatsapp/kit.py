@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from chatbridge.clock import FAKE_EPOCH
 from chatbridge.messenger.kit import meta_handshake, meta_signed
 from chatbridge.models import (
     DeliveryState,
@@ -37,7 +38,7 @@ CONFIG = WhatsAppConfig(
 )
 CUSTOMER = "16505551234"
 WEBHOOK_URL = "https://support.example.com/webhooks/whatsapp"
-_T0 = 1767225600  # 2026-01-01T00:00:00Z
+_T0 = int(FAKE_EPOCH.timestamp())
 
 
 def notification(*values: dict[str, Any], field: str = "messages") -> bytes:

@@ -114,10 +114,10 @@ class Harness:
         finally:
             self._trouble = None
 
-    def assert_no_secret(self, error: BaseException, when: str) -> None:
+    def assert_no_secret(self, error: BaseException, when: str, also: Sequence[str] = ()) -> None:
         """``error``, and every error a traceback shows with it, shows no secret of the
-        kit's config (in its message, repr or arguments, or a chatbridge error's
-        fields)."""
+        kit's config nor any of ``also`` (in its message, repr or arguments, or a
+        chatbridge error's fields)."""
         shown: list[str] = []
         seen: set[int] = set()
         current: BaseException | None = error
@@ -128,7 +128,7 @@ class Harness:
                 shown.append(repr(vars(current)))
             suppressed = current.__suppress_context__
             current = current.__cause__ or (None if suppressed else current.__context__)
-        for index, secret in enumerate(self.kit.secrets):
+        for index, secret in enumerate([*self.kit.secrets, *also]):
             leaked = any(secret in text for text in shown)
             assert not leaked, f"{when}: {type(error).__name__} shows secret #{index} of the kit"
 

@@ -1,15 +1,18 @@
 """Checks of how the channel meets its provider's API: media round-trips, a corrupted
-download is refused where the provider gives a hash, and no error the channel raises
-(on a send, a token fetch, an upload or a download, whatever the provider answers)
-is untyped or shows a secret."""
+download is refused where the provider gives a hash, no error the channel raises (on a
+send, a token fetch, an upload or a download, whatever the provider answers) is untyped
+or shows a secret, and a configuration the provider never issues is refused when the
+channel is built."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
-from chatbridge.errors import ChatbridgeError
+from chatbridge.errors import ChatbridgeError, ConfigurationError
 from chatbridge_conformance.harness import Harness, Trouble
 
 _FAILURES = (Trouble.CLIENT_ERROR, Trouble.SERVER_ERROR, Trouble.UNREACHABLE)
@@ -76,3 +79,26 @@ class ProviderChecks:
                 await _fails_cleanly(
                     harness, lambda: channel.download_media(uploaded), f"download; {how}"
                 )
+
+    @pytest.mark.anyio
+    async def test_misconfigurations_are_refused_when_the_channel_is_built(
+        self, harness: Harness
+    ) -> None:
+        """Each of the kit's ``misconfigured`` values fails the config's validation or
+        the channel's construction with a typed error that shows no secret (the wrong
+        value included)."""
+        kit = harness.kit
+        if not kit.misconfigured:
+            pytest.skip(f"{kit.name} declares no misconfigurations")
+        accepted = []
+        for what, update in kit.misconfigured.items():
+            fields = dict(kit.config)
+            wrong = [str(v) for k, v in update.items() if isinstance(fields.get(k), SecretStr)]
+            try:
+                config = type(kit.config).model_validate({**fields, **update})
+                replace(kit, config=config).build({"clock": harness.clock})
+            except (ValidationError, ConfigurationError) as error:
+                harness.assert_no_secret(error, f"misconfigured: {what}", also=wrong)
+            else:
+                accepted.append(what)
+        assert not accepted, f"built with a misconfiguration: {', '.join(accepted)}"

@@ -95,10 +95,14 @@ async def _accepted(
 class SignatureChecks:
     @pytest.mark.anyio
     async def test_every_signed_sample_is_accepted(self, harness: Harness) -> None:
+        answer_type = harness.kit.facts.answer_type
         for sample in harness.kit.samples:
             result = await harness.channel.receive(harness.signed(sample.body))
             answer = await harness.channel.answer(result)
             assert isinstance(answer, WebhookResponse), f"sample {sample.name} answered {answer}"
+            if answer_type is not None:
+                shown = f"sample {sample.name} answered {answer.media_type}, not {answer_type}"
+                assert answer.media_type == answer_type, shown
 
     @pytest.mark.anyio
     async def test_every_tampered_signature_is_refused(self, harness: Harness) -> None:

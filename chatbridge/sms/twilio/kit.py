@@ -115,6 +115,7 @@ SAMPLES = [
     Sample("start", incoming("START", sid="SM7"), (MessageReceived, OptedIn)),
     Sample("unstop", incoming("unstop", sid="SM8"), (MessageReceived, OptedIn)),
     Sample("help", incoming("HELP", sid="SM9"), (MessageReceived,)),
+    Sample("run_on_keyword", incoming("STOPX", sid="SM11"), (MessageReceived,)),
     Sample(
         "advanced_opt_out",
         incoming("stop", sid="SM10", OptOutType="STOP"),
@@ -222,6 +223,21 @@ def _public(url: str) -> str:
     return url.replace(PRIVATE_URL, WEBHOOK_URL)
 
 
+def _query_dropped(body: bytes) -> WebhookRequest:
+    """A webhook to ``WEBHOOK_URL?tenant=7`` forwarded to ``PRIVATE_URL`` by a proxy that
+    drops the query (but for a JSON webhook, whose query carries its bodySHA256)."""
+    return webhook(body, PRIVATE_URL + ("?tenant=7" if body.startswith(b"{") else ""))
+
+
+def _public_with_query(url: str) -> str:
+    """The URL Twilio requested, for ``_query_dropped``."""
+    return _public(url) if "?" in url else url.replace(PRIVATE_URL, f"{WEBHOOK_URL}?tenant=7")
+
+
+# A URL with credentials; Twilio drops them before signing ("Webhooks security").
+_WITH_CREDENTIALS = WEBHOOK_URL.replace("https://", "https://twilio:pa%3Ass@")
+
+
 # The ways Twilio's requests differ with the number's settings and the network
 # ("Webhooks security"; twilio-python's RequestValidator).
 VARIANTS: dict[str, dict[str, object]] = {
@@ -247,6 +263,18 @@ VARIANTS: dict[str, dict[str, object]] = {
         "sign": signer(_public),
         "signs_url": False,
     },
+    "behind-a-proxy-that-drops-the-query": {
+        "config": CONFIG.model_copy(update={"public_url": f"{WEBHOOK_URL}?tenant=7"}),
+        "webhook": _query_dropped,
+        "sign": signer(_public_with_query),
+        "signs_url": False,
+    },
+    "credentials-in-the-url": {
+        "config": CONFIG.model_copy(update={"public_url": _WITH_CREDENTIALS}),
+        "webhook": lambda body: webhook(body, PRIVATE_URL),
+        "sign": signer(_public),
+        "signs_url": False,
+    },
 }
 
 
@@ -262,6 +290,7 @@ def _keyword(word: str) -> Callable[[str, datetime], list[bytes]]:
 
 
 FACTS = Facts(
+    answer_type="application/xml",  # TwiML, even to reply nothing: <Response></Response>
     statuses={
         "queued": None,
         "sending": None,
@@ -275,6 +304,7 @@ FACTS = Facts(
         "canceled": DeliveryState.FAILED,
     },
     sources={
+        "answer_type": "https://www.twilio.com/docs/usage/webhooks/sms-webhooks",
         "statuses": "twilio/twilio-python: twilio/rest/api/v2010/account/message/__init__.py"
         " (class Status); https://www.twilio.com/docs/messaging/guides/"
         "outbound-message-status-in-status-callbacks",

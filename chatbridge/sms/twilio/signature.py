@@ -3,8 +3,9 @@
 - ``X-Twilio-Signature`` is the Base64 HMAC-SHA1, keyed with the auth token, of the full
   URL Twilio requested followed by each distinct POST parameter name and value, sorted
   by name and then value (a repeated identical pair counts once).
-- The URL is checked without its port and with one (the scheme's standard port when it
-  has none), since Twilio's own signing is inconsistent about ports.
+- The URL is signed without the username and password it may carry, and checked
+  without its port and with one (the scheme's standard port when it has none), since
+  Twilio's own signing is inconsistent about ports.
 - A JSON webhook signs the URL alone; that URL carries ``bodySHA256``, the SHA-256 hex
   of the raw body.
 """
@@ -35,18 +36,19 @@ def body_hash(body: bytes) -> str:
 
 
 def url_variants(url: str) -> list[str]:
-    """``url`` as given plus, as twilio-python's ``remove_port`` / ``add_port`` try it,
-    without its port, or with the scheme's standard port when it has none."""
+    """``url`` without credentials as given plus, as twilio-python's ``remove_port`` /
+    ``add_port`` try it, without its port, or with the scheme's standard port when it
+    has none."""
     parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
     try:
         port = parts.port
     except ValueError:  # a port that is not a number: only the URL as given
-        return [url]
-    if port is None:
-        other = f"{parts.netloc}:{443 if parts.scheme == 'https' else 80}"
+        port, other = None, host
     else:
-        other = parts.netloc.rpartition(":")[0]
-    return list(dict.fromkeys([url, urlunsplit(parts._replace(netloc=other))]))
+        standard = 443 if parts.scheme == "https" else 80
+        other = f"{host}:{standard}" if port is None else host.removesuffix(f":{port}")
+    return list(dict.fromkeys(urlunsplit(parts._replace(netloc=n)) for n in (host, other)))
 
 
 def verify(

@@ -48,7 +48,7 @@ def inbound(
         "text": text,
         "type": "text",
         "keyword": text.split()[0].upper() if text.split() else "",
-        "message-timestamp": "2026-01-01 00:00:00",
+        "message-timestamp": f"{FAKE_EPOCH:%Y-%m-%d %H:%M:%S}",
         **extra,
     }
     return urlencode(params).encode()
@@ -64,7 +64,7 @@ def receipt(status: str, message_id: str = "0C000000217B7F02", **extra: str) -> 
         "status": status,
         "scts": "2601010000",
         "err-code": "0",
-        "message-timestamp": "2026-01-01 00:00:00",
+        "message-timestamp": f"{FAKE_EPOCH:%Y-%m-%d %H:%M:%S}",
         **extra,
     }
     return urlencode(params).encode()
@@ -77,7 +77,7 @@ def messages_api(**fields: object) -> bytes:
             "to": CONFIG.sender,
             "from": CUSTOMER.removeprefix("+"),
             "channel": "sms",
-            "timestamp": "2026-01-01T00:00:00Z",
+            "timestamp": f"{FAKE_EPOCH:%Y-%m-%dT%H:%M:%SZ}",
             **fields,
         }
     ).encode()
