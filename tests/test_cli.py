@@ -9,7 +9,15 @@ import anyio
 import httpx
 import pytest
 
-from chatbridge import ConfigurationError, FakeClock, Message, ProviderPolicyError, load_channel
+from chatbridge import (
+    ConfigurationError,
+    DeliveryState,
+    FakeClock,
+    Message,
+    ProviderPolicyError,
+    StatusUpdate,
+    load_channel,
+)
 from chatbridge.registry import kit_names, load_kit
 from chatbridge.server.cli import main
 from chatbridge.server.config import load
@@ -20,6 +28,7 @@ from chatbridge.testing.sandbox import (
     served_kits,
     smtp_sandbox,
 )
+from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.loopback import cli_server, free_port
 
@@ -154,6 +163,47 @@ async def test_sandbox_enforces_the_providers_windows() -> None:
             with pytest.raises(ProviderPolicyError) as refused:
                 await channel.send(Message(contact=customer, text="hello"))
             assert refused.value.code == code
+
+
+@pytest.mark.anyio
+async def test_the_sandbox_fails_sends_to_undeliverable_contacts_later() -> None:
+    """A send to a contact marked undeliverable is accepted, then reported failed by a
+    signed status webhook that the channel maps to a failed StatusUpdate of that send."""
+    served = served_kits()
+    kits = {name: kit for name, kit in served.items() if kit.failed_later}
+    assert set(kits) >= {"whatsapp", "sms-twilio", "sms-vonage", "wechat"}
+    reports: list[httpx.Request] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        reports.append(request)
+        return httpx.Response(200)
+
+    webhooks = httpx.AsyncClient(transport=httpx.MockTransport(receive))
+    sandbox = SandboxApp(served, client=webhooks)
+    config = tomllib.loads(sandbox_config("http://sandbox.test", kits))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox)) as http:
+        for route, kit in kits.items():
+            table = config["channels"][route]
+            channel = load_channel(table.pop("type")).from_config(table, http_client=http)
+            contact = channel.identity(kit.customer)
+            await channel.store.update_contact_state(
+                contact, follower=True, last_inbound_at=channel.clock.now()
+            )
+            control = f"http://sandbox.test/{route}/_sandbox"
+            await http.post(f"{control}/customer-wrote", json={"address": kit.customer})
+            mark = {"address": kit.customer, "webhook": f"https://app.test/{route}"}
+            assert (await http.post(f"{control}/undeliverable", json=mark)).status_code == 204
+            template = kit.outside_window(contact) if kit.outside_window else None
+            receipt = await channel.send(template or Message(contact=contact, text="hello"))
+            [report] = reports
+            reports.clear()
+            request = WebhookRequest("POST", str(report.url), dict(report.headers), report.content)
+            [event] = (await channel.receive(request)).events
+            assert isinstance(event, StatusUpdate), route
+            assert (event.state, event.message_id) == (DeliveryState.FAILED, receipt.message_id)
+            assert event.errors, route
+        line = await http.post("http://sandbox.test/line/_sandbox/undeliverable", json=mark)
+        assert line.status_code == 400  # LINE reports no delivery failures
 
 
 @pytest.mark.parametrize("kit", ["wechat", "acme"])

@@ -33,7 +33,7 @@ from chatbridge.models import (
     Suppressed,
 )
 from chatbridge.plugin.fake import FakeAPI
-from chatbridge.plugin.kit import ChannelKit, Facts, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Sample, signing_time
 from chatbridge.webhook import WebhookRequest
 
 SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -280,19 +280,20 @@ def webhook(body: bytes) -> WebhookRequest:
 def sign(request: WebhookRequest, secret: str | None = None) -> WebhookRequest:
     if request.body.startswith(b"["):
         key = SENDGRID_KEY if secret is None else ec.generate_private_key(ec.SECP256R1())
-        signature = key.sign(SIGNED_AT.encode() + request.body, ec.ECDSA(hashes.SHA256()))
+        at = str(int(signing_time().timestamp()))
+        signature = key.sign(at.encode() + request.body, ec.ECDSA(hashes.SHA256()))
         return request.with_headers(
             **{
                 "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
-                "X-Twilio-Email-Event-Webhook-Timestamp": SIGNED_AT,
+                "X-Twilio-Email-Event-Webhook-Timestamp": at,
             }
         )
     signing_key = (secret or MAILGUN_SIGNING_KEY).encode()
-    token = secrets.token_hex(25)
+    token, at = secrets.token_hex(25), str(int(signing_time().timestamp()))
     signed = {
-        "timestamp": SIGNED_AT,
+        "timestamp": at,
         "token": token,
-        "signature": hmac.new(signing_key, (SIGNED_AT + token).encode(), "sha256").hexdigest(),
+        "signature": hmac.new(signing_key, (at + token).encode(), "sha256").hexdigest(),
     }
     if request.body.startswith(b"{"):
         try:

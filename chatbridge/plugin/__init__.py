@@ -28,7 +28,7 @@ from chatbridge.errors import (
 )
 from chatbridge.plugin.fake import FakeAPI, Refused, json_response, parse_multipart
 from chatbridge.plugin.formdata import FormLimits, Part, parse_form
-from chatbridge.plugin.kit import ChannelKit, Facts, Quota, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Quota, Sample, signing_now, signing_time
 from chatbridge.plugin.lengths import Lengths
 from chatbridge.plugin.parsing import Inbound, load_json
 from chatbridge.plugin.signing import hmac_base64, hmac_digest, hmac_hex, require_match
@@ -72,4 +72,6 @@ __all__ = [
     "parse_multipart",
     "provider_error",
     "require_match",
+    "signing_now",
+    "signing_time",
 ]

@@ -62,12 +62,26 @@ class FakeAPI:
         #: :meth:`customer_wrote`); None leaves windows to chatbridge's own policy.
         self.window: timedelta | None = None
         self._last_customer_message: dict[str, datetime] = {}
+        self._undeliverable: set[str] = set()
+        #: (message id, address) of accepted sends to undeliverable addresses, which the
+        #: provider reports failed later (the sandbox posts the kit's ``failed_later``).
+        self.failed: list[tuple[str, str]] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._queued: list[tuple[re.Pattern[str], httpx.Response]] = []
 
     def customer_wrote(self, address: str, at: datetime | None = None) -> None:
         """Record that ``address`` wrote to the business (opens the provider's window)."""
         self._last_customer_message[address] = at or datetime.now(UTC)
+
+    def fail_sends_to(self, address: str) -> None:
+        """Accept sends to ``address`` from now on, and fail them later (a phone that is
+        off, a number not on WhatsApp)."""
+        self._undeliverable.add(address)
+
+    def accepted(self, message_id: str, address: str) -> None:
+        """A handler accepted a send the provider reports on later (one it can fail)."""
+        if address in self._undeliverable:
+            self.failed.append((message_id, address))
 
     def webhook_sent(self, body: bytes) -> None:
         """The provider sent a webhook with ``body`` (what the fake issued with it, such

@@ -6,21 +6,42 @@ It lives with the plugin helpers so a channel's kit imports nothing but chatbrid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic
 
 from pydantic import BaseModel, SecretStr
 from typing_extensions import TypeVar
 
 from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.clock import FAKE_EPOCH
 from chatbridge.models import DeliveryState, Event, Identity, Media, Message
 from chatbridge.plugin.fake import FakeAPI
 from chatbridge.redaction import secret_values
 from chatbridge.webhook import WebhookRequest
 
 C = TypeVar("C", bound=Channel, default=Channel, covariant=True)
+
+_signing_at: ContextVar[datetime | None] = ContextVar("signing_at", default=None)
+
+
+def signing_time() -> datetime:
+    """When a kit's ``sign`` dates a time-bound signature: :data:`FAKE_EPOCH`, where the
+    suite's clocks start, or the real time within :func:`signing_now`."""
+    return _signing_at.get() or FAKE_EPOCH
+
+
+@contextmanager
+def signing_now() -> Iterator[None]:
+    """Kits sign at the real time meanwhile (for webhooks sent to a real server)."""
+    token = _signing_at.set(datetime.now(UTC))
+    try:
+        yield
+    finally:
+        _signing_at.reset(token)
 
 
 @dataclass(frozen=True)
@@ -101,8 +122,8 @@ class ChannelKit(Generic[C]):
     - ``webhook(body)``: an unsigned inbound request carrying ``body``.
     - ``sign(request, secret)``: ``request`` signed the provider's way with the kit's
       secret, or with ``secret`` when given (to forge). Channels under test run on a
-      :class:`~chatbridge.clock.FakeClock`; time-bound signatures use
-      :data:`~chatbridge.clock.FAKE_EPOCH` (the suite moves the clock around it).
+      :class:`~chatbridge.clock.FakeClock`; time-bound signatures are dated
+      :func:`signing_time` (the suite moves the clock around it).
     - ``samples``: every inbound event type the channel maps, with expectations.
     - ``unknown_body``: a well-formed body whose event type the channel does not know.
     - ``open_conversation(address, now)``: bodies after which the contact may be sent
@@ -130,6 +151,11 @@ class ChannelKit(Generic[C]):
       signature covers (the suite tampers with every other part ``sign`` adds).
     - ``status_body(state)``: a webhook body reporting the provider's delivery ``state``
       (a key of ``facts.statuses``).
+    - ``failed_later(message_id, address)``: the status webhook with which the provider
+      reports that a send it accepted (``message_id``, to ``address``) failed later
+      (WhatsApp's ``failed``, Twilio's ``undelivered``), with its error; None: the
+      provider reports no such failure. The sandbox posts it for sends to addresses
+      marked undeliverable (the fake's ``fail_sends_to``).
     - ``handshake(secret)``: the provider's URL verification request, made with the
       kit's verify token or secret (or ``secret``, to forge), and the answer the
       channel must give; None: the provider has no handshake.
@@ -174,6 +200,7 @@ class ChannelKit(Generic[C]):
     signs_url: bool = False
     unsigned_parts: frozenset[str] = frozenset()
     status_body: Callable[[str], bytes] | None = None
+    failed_later: Callable[[str, str], bytes] | None = None
     handshake: Callable[[str | None], tuple[WebhookRequest, bytes]] | None = None
     opt_out: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
     opt_in: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)

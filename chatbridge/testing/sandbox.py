@@ -11,6 +11,7 @@ the webhook sender (:func:`send_webhook`).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,10 +20,12 @@ import httpx
 
 from chatbridge.errors import ConfigurationError
 from chatbridge.plugin.fake import FakeAPI
-from chatbridge.plugin.kit import ChannelKit
+from chatbridge.plugin.kit import ChannelKit, signing_now
 from chatbridge.registry import installed_kits
 from chatbridge.server.app import Receive, Scope, Send
 from chatbridge.webhook import WebhookRequest
+
+_log = logging.getLogger("chatbridge.sandbox")
 
 
 def served_kits(kits: Mapping[str, ChannelKit] | None = None) -> dict[str, ChannelKit]:
@@ -40,10 +43,20 @@ class SandboxApp:
     /<kit>/_sandbox/customer-wrote`` with ``{"address": ...}`` records that; ``POST
     /<kit>/_sandbox/webhook-sent`` with a webhook body tells the fake what the provider
     sent (LINE's reply tokens). ``chatbridge sandbox --send`` does both.
+
+    Providers that accept a send and fail it later (the kit's ``failed_later``) do so
+    for an address marked with ``POST /<kit>/_sandbox/undeliverable`` and ``{"address":
+    ..., "webhook": <URL>}``: each send to it is accepted, then reported failed by a
+    status webhook, signed the provider's way, POSTed to ``webhook`` (with ``client``).
     """
 
-    def __init__(self, kits: Mapping[str, ChannelKit]) -> None:
+    def __init__(
+        self, kits: Mapping[str, ChannelKit], client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.kits = dict(kits)
         self.fakes: dict[str, FakeAPI] = {}
+        self._client = client
+        self._report_to: dict[str, str] = {}
         unused = httpx.AsyncClient()  # the channels are built only to read their rules
         for prefix, kit in kits.items():
             fake = self.fakes[prefix] = kit.fake_api()
@@ -74,6 +87,8 @@ class SandboxApp:
         elif rest == "_sandbox/webhook-sent" and scope["method"] == "POST":
             fake.webhook_sent(body)
             response = httpx.Response(204)
+        elif rest == "_sandbox/undeliverable" and scope["method"] == "POST":
+            response = self._undeliverable(prefix, body)
         else:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             host = dict(headers).get("host", "127.0.0.1")
@@ -88,6 +103,32 @@ class SandboxApp:
             }
         )
         await send({"type": "http.response.body", "body": response.content})
+        if fake is not None:
+            await self._report_failures(prefix, fake)
+
+    def _undeliverable(self, prefix: str, body: bytes) -> httpx.Response:
+        if self.kits[prefix].failed_later is None:
+            message = f"{prefix} reports no failures after accepting a send"
+            return httpx.Response(400, json={"message": message})
+        try:
+            request = json.loads(body or b"{}")
+            address, webhook = str(request["address"]), str(request["webhook"])
+        except (ValueError, TypeError, KeyError, RecursionError):
+            expected = 'expected {"address": ..., "webhook": <URL>}'
+            return httpx.Response(400, json={"message": expected})
+        self.fakes[prefix].fail_sends_to(address)
+        self._report_to[prefix] = webhook
+        return httpx.Response(204)
+
+    async def _report_failures(self, prefix: str, fake: FakeAPI) -> None:
+        """POST the failure reports of the sends ``fake`` accepted to fail."""
+        kit, url = self.kits[prefix], self._report_to.get(prefix)
+        while fake.failed and kit.failed_later is not None and url is not None:
+            report = kit.failed_later(*fake.failed.pop(0))
+            try:
+                await send_webhook(kit, url, report, self._client)
+            except httpx.HTTPError as exc:
+                _log.warning("sandbox: the failure report to %s was not delivered: %s", url, exc)
 
 
 def sandbox_channel(base_url: str, kit: ChannelKit) -> dict[str, Any]:
@@ -134,10 +175,12 @@ def _toml(value: Any, where: str) -> str:
 async def send_webhook(
     kit: ChannelKit, url: str, body: bytes, client: httpx.AsyncClient | None = None
 ) -> httpx.Response:
-    """POST ``body`` to ``url`` signed (and encrypted) the way the provider sends it.
-    The signature is computed for ``url`` itself (Twilio, for one, signs the URL)."""
+    """POST ``body`` to ``url`` signed (and encrypted) the way the provider sends it,
+    now. The signature is computed for ``url`` itself (Twilio, for one, signs the URL)."""
     template = kit.webhook(body)
-    signed = kit.sign(WebhookRequest(template.method, url, template.headers, template.body), None)
+    request = WebhookRequest(template.method, url, template.headers, template.body)
+    with signing_now():
+        signed = kit.sign(request, None)
     if client is not None:
         return await client.post(signed.url, content=signed.body, headers=dict(signed.headers))
     async with httpx.AsyncClient() as own:

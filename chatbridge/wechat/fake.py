@@ -134,7 +134,9 @@ class FakeWeChatAPI(FakeAPI):
         if self.window is not None and not self.wrote(touser):
             raise refused(43004, "require subscribe")
         self.templates.append(body)
-        return json_response(200, {"errcode": 0, "errmsg": "ok", "msgid": 200000 + next(self._ids)})
+        msgid = 200000 + next(self._ids)
+        self.accepted(str(msgid), touser)
+        return json_response(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         part = parse_multipart(request).get("media")

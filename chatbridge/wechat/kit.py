@@ -362,6 +362,12 @@ kit = ChannelKit(
     facts=FACTS,
     unsigned_parts=frozenset({"openid"}),  # the subscriber, beside the signature
     status_body=template_finished,
+    failed_later=lambda msgid, openid: _document(
+        "event",
+        _T0,
+        openid,
+        {"Event": "TEMPLATESENDJOBFINISH", "MsgID": msgid, "Status": "failed:user block"},
+    ),
     handshake=handshake,
     opt_out={"unsubscribe": _follow("unsubscribe")},
     opt_in={"subscribe": _follow("subscribe")},

@@ -135,6 +135,7 @@ class FakeWhatsAppAPI(FakeAPI):
             raise refused(131047, message, details)
         self.sent.append(body)
         sent: dict[str, Any] = {"id": f"wamid.FAKE{next(self._ids):08d}"}
+        self.accepted(sent["id"], wa_id(to))
         if kind == "template":
             sent["message_status"] = "accepted"
         return json_response(
@@ -148,6 +149,9 @@ class FakeWhatsAppAPI(FakeAPI):
 
     def customer_wrote(self, address: str, at: datetime | None = None) -> None:
         super().customer_wrote(wa_id(address), at)
+
+    def fail_sends_to(self, address: str) -> None:
+        super().fail_sends_to(wa_id(address))
 
     def _check_content(self, kind: str, content: Mapping[str, Any]) -> None:
         if kind == "text":

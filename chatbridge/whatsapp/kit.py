@@ -89,6 +89,19 @@ def status(state: str, message_id: str = "wamid.OUT1", **extra: Any) -> bytes:
     return notification(_value(statuses=[item]))
 
 
+def failed_later(message_id: str, address: str) -> bytes:
+    """A ``failed`` status with Meta's error object (131026: the number is not on
+    WhatsApp, or its app is too old)."""
+    error = {
+        "code": 131026,
+        "title": "Message undeliverable",
+        "message": "Message undeliverable",
+        "error_data": {"details": "Message Undeliverable."},
+        "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+    }
+    return status("failed", message_id, recipient_id=address, errors=[error])
+
+
 def _media(data: dict[str, Any]) -> dict[str, Any]:
     return {"id": "1037543291543636", "mime_type": "image/jpeg", "sha256": "abc", **data}
 
@@ -344,5 +357,6 @@ kit = ChannelKit(
     media=Media(kind=MediaKind.IMAGE, mime_type="image/png", data=b"\x89PNG fake image bytes"),
     facts=FACTS,
     status_body=lambda state: status(state, message_id=f"wamid.OUT.{state}"),
+    failed_later=failed_later,
     handshake=handshake,
 )

@@ -1,7 +1,8 @@
 """Inbound checks: samples parse to the common model, unknown events are typed and
 kept, redeliveries are duplicates, every documented delivery state maps to its common
-state, oversized or garbage bodies raise only payload errors, and signed requests whose
-sealed content is broken are refused (a 4xx, never a crash)."""
+state, a send that fails after it was accepted is reported failed, oversized or garbage
+bodies raise only payload errors, and signed requests whose sealed content is broken are
+refused (a 4xx, never a crash)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from chatbridge.channel import ChannelOptions
 from chatbridge.clock import FakeClock
 from chatbridge.errors import PayloadError, PayloadTooLargeError, WebhookError
-from chatbridge.models import StatusUpdate, UnknownEvent
+from chatbridge.models import DeliveryState, StatusUpdate, UnknownEvent
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.store.memory import MemoryStore
 from chatbridge_conformance.harness import Harness
@@ -140,3 +141,26 @@ class InboundChecks:
             if not events or mapped != ([documented] if documented else []):
                 wrong.append(f"{state!r} became {mapped or events}, documented: {documented}")
         assert not wrong, "\n".join(wrong)
+
+    @pytest.mark.anyio
+    async def test_a_send_that_fails_later_is_reported_failed(self, harness: Harness) -> None:
+        """The provider accepts a send to an unreachable contact, then reports it failed
+        (the kit's ``failed_later``): a failed StatusUpdate of that very message, with
+        the provider's error. The fake notes the sends it will fail."""
+        kit = harness.kit
+        if kit.failed_later is None:
+            pytest.skip(f"{kit.name} reports no failures after accepting a send")
+        harness.in_process_only()
+        assert harness.api is not None
+        await harness.open_conversation()
+        harness.api.fail_sends_to(kit.customer)
+        messages = harness.messages()  # a template where there is one: what is reported on
+        receipt = await harness.channel.send(messages.get("outside_window", messages["text"]))
+        failed = harness.api.failed
+        assert [message_id for message_id, _ in failed] == [receipt.message_id], failed
+        report = kit.failed_later(*failed[0])
+        events = (await harness.channel.receive(harness.signed(report))).events
+        assert len(events) == 1 and isinstance(events[0], StatusUpdate), events
+        assert events[0].state is DeliveryState.FAILED, events[0]
+        assert events[0].message_id == receipt.message_id, events[0]
+        assert events[0].errors, "the provider's error is lost"

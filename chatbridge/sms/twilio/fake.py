@@ -86,6 +86,7 @@ class FakeTwilioAPI(FakeAPI):
         self._check(to, sender, service, body, media=bool(form.get("MediaUrl")))
         self.sent.append(form)
         sid = f"SM{next(self._ids):032x}"
+        self.accepted(sid, to)
         now = format_datetime(datetime.now(UTC))
         self.messages[sid] = {
             "account_sid": self.config.account_sid,

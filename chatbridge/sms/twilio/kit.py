@@ -333,6 +333,8 @@ kit = ChannelKit(
     facts=FACTS,
     signs_url=True,
     status_body=lambda state: status(state, sid=f"SMout-{state}"),
+    # 30003: "Unreachable destination handset" (the status callback has no ErrorMessage)
+    failed_later=lambda sid, to: status("undelivered", sid=sid, To=to, ErrorCode="30003"),
     # Twilio's default keywords, in the case customers happen to type them.
     opt_out={word: _keyword(word) for word in _OPT_OUT},
     opt_in={word: _keyword(word) for word in ("START", "yes", "Unstop")},

@@ -87,6 +87,7 @@ class FakeVonageAPI(FakeAPI):
             "message-price": "0.03330000",
             "network": "23410",
         }
+        self.accepted(message["message-id"], form["to"])
         return json_response(200, {"message-count": "1", "messages": [message]})
 
     def _credentials(self, request: httpx.Request, form: dict[str, str]) -> tuple[str, str] | None:
@@ -108,6 +109,9 @@ class FakeVonageAPI(FakeAPI):
         if form.get("api_secret") != self.config.api_secret.get_secret_value():
             return "4", "Bad Credentials"
         return None
+
+    def fail_sends_to(self, address: str) -> None:
+        super().fail_sends_to(address.removeprefix("+"))  # Vonage's numbers have no +
 
     # -- the Messages API -------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from chatbridge.models import (
     OptedOut,
     StatusUpdate,
 )
-from chatbridge.plugin.kit import ChannelKit, Facts, Sample
+from chatbridge.plugin.kit import ChannelKit, Facts, Sample, signing_time
 from chatbridge.sms.vonage.channel import VonageChannel, VonageConfig
 from chatbridge.sms.vonage.fake import FakeVonageAPI
 from chatbridge.webhook import WebhookRequest
@@ -153,7 +153,7 @@ def signer(
             params = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
         except UnicodeDecodeError:
             params = {}
-        params.update(timestamp=str(int(FAKE_EPOCH.timestamp())), nonce="6f8d1c7a")
+        params.update(timestamp=str(int(signing_time().timestamp())), nonce="6f8d1c7a")
         signed = "".join(
             f"&{name}={value.replace('&', '_').replace('=', '_')}"
             for name, value in sorted(params.items())
@@ -175,7 +175,7 @@ def _with_jwt(request: WebhookRequest, key: str, **claims: object) -> WebhookReq
     """``request`` with a Messages API JWT over its body (``claims`` replace the usual
     ones; None leaves one out)."""
     usual = {
-        "iat": int(FAKE_EPOCH.timestamp()),
+        "iat": int(signing_time().timestamp()),
         "jti": "b1c6c2c4-4c1e-4f5e-9d1a-6f8d1c7a0001",
         "payload_hash": hashlib.sha256(request.body).hexdigest(),
     }
@@ -258,6 +258,10 @@ kit = ChannelKit(
     media=None,
     facts=FACTS,
     status_body=status_body,
+    # err-code 2: "Absent Subscriber - Temporary"
+    failed_later=lambda message_id, to: receipt(
+        "failed", message_id, msisdn=to.removeprefix("+"), **{"err-code": "2"}
+    ),
     opt_out={"STOP": _keyword("STOP")},
     opt_in={"START": _keyword("START")},
     answered={"HELP": _keyword("HELP")},
