@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import anyio
+import httpx
 import pytest
 import respx
 from hypothesis import given, settings
@@ -27,8 +28,10 @@ from chatbridge import (
     RefusalReason,
     SignatureError,
     Template,
+    UnsupportedMessageError,
     WebhookRequest,
 )
+from chatbridge.errors import DeliveryUnknownError
 from chatbridge.models import Media, MediaKind
 from chatbridge.plugin import Inbound
 from chatbridge.wechat import WeChatChannel, WeChatConfig, kit
@@ -194,11 +197,33 @@ async def test_window_is_48_hours_and_templates_pass_outside(wx: Setup) -> None:
     assert refused.value.decision.reason is RefusalReason.WINDOW_CLOSED
     receipt = await wx.channel.send(to(template=Template(name="tpl", named_parameters={"k": "v"})))
     assert receipt.message_id
-    assert wx.api.templates[-1] == {
-        "touser": CUSTOMER,
-        "template_id": "tpl",
-        "data": {"k": {"value": "v"}},
-    }
+    sent = wx.api.templates[-1]
+    assert sent.pop("client_msg_id")  # a new one per send
+    assert sent == {"touser": CUSTOMER, "template_id": "tpl", "data": {"k": {"value": "v"}}}
+
+
+async def test_a_template_whose_answer_was_lost_is_sent_once_on_retry(wx: Setup) -> None:
+    await wx.push(kit.push("text", at=int(wx.clock.now().timestamp()), Content="hi", MsgId="31"))
+    template = to(template=Template(name="tpl", named_parameters={"k": "v"}))
+
+    lost: list[httpx.Request] = []
+
+    def lose_the_first_answer(request: httpx.Request) -> httpx.Response:
+        answer = wx.api(request)
+        if request.url.path.endswith("/template/send") and not lost:
+            lost.append(request)
+            raise httpx.ReadTimeout("timed out", request=request)
+        return answer
+
+    wx.router.routes[0].side_effect = lose_the_first_answer
+    with pytest.raises(DeliveryUnknownError) as raised:
+        await wx.channel.send(template)
+    key = raised.value.idempotency_key
+    assert key and wx.api.templates[0]["client_msg_id"] == key
+    receipt = await wx.channel.send(template, idempotency_key=key)
+    assert len(wx.api.templates) == 1 and receipt.message_id == "200001"
+    with pytest.raises(UnsupportedMessageError, match="templates only"):
+        await wx.channel.send(to(text="hi"), idempotency_key=key)
 
 
 async def test_menu_click_opens_the_window(wx: Setup) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Literal, NoReturn, Unpack
 
@@ -17,6 +19,7 @@ from chatbridge.errors import (
     MessageInvalidError,
     ProviderError,
     SignatureError,
+    UnsupportedMessageError,
     UnsupportedRequestError,
 )
 from chatbridge.models import Event, Media, Message, MessageKind, Receipt
@@ -68,6 +71,9 @@ class WeChatChannel(Channel):
     config_type = WeChatConfig
     config: WeChatConfig
     rules = PolicyRules(window=timedelta(hours=48), requires_follower=True)
+    #: A template's client_msg_id: "only one message is sent for the same openid +
+    #: client_msg_id; valid for 10 minutes" (Template message interface).
+    idempotency_ttl = timedelta(minutes=10)
     max_body_bytes = 256 * 1024
     content_types = frozenset({"text/xml", "application/xml", "text/plain"})
 
@@ -168,12 +174,28 @@ class WeChatChannel(Channel):
         super().validate(message)
         outbound.validate(message, self.lengths)
 
+    async def _deliver_batch(
+        self, messages: Sequence[Message], idempotency_key: str | None = None
+    ) -> Receipt:
+        """One message; a template carries ``idempotency_key`` as its client_msg_id."""
+        if idempotency_key is None:
+            return await super()._deliver_batch(messages)
+        if len(messages) != 1 or messages[0].kind is not MessageKind.TEMPLATE:
+            raise UnsupportedMessageError("WeChat takes an idempotency key for templates only")
+        return await self._send_template(messages[0], idempotency_key)
+
+    async def _send_template(self, message: Message, client_msg_id: str | None) -> Receipt:
+        """A template with ``client_msg_id``, or a new one: a send whose answer was lost
+        can be repeated with it (``DeliveryUnknownError.idempotency_key``)."""
+        key = client_msg_id or uuid.uuid4().hex
+        body = outbound.template_body(message, key)
+        result = await self._api("POST", "/cgi-bin/message/template/send", key, json=body)
+        message_id = str(result.get("msgid")) if "msgid" in result else None
+        return self._receipt(message.contact, message_id, result)
+
     async def _deliver(self, message: Message) -> Receipt:
         if message.kind is MessageKind.TEMPLATE:
-            result = await self._api(
-                "POST", "/cgi-bin/message/template/send", json=outbound.template_body(message)
-            )
-            message_id = str(result.get("msgid")) if "msgid" in result else None
+            return await self._send_template(message, None)
         else:
             if message.media and not message.media[0].provider_id:
                 message = message.model_copy(
@@ -240,34 +262,38 @@ class WeChatChannel(Channel):
         return token.access_token, timedelta(seconds=token.expires_in)
 
     async def _call(
-        self, method: str, path: str, **kwargs: Any
+        self, method: str, path: str, idempotency_key: str | None = None, **kwargs: Any
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
         """An API call with the cached access token, and its JSON body (None for file
         content); on an invalid-token errcode the token is refreshed once and the call
-        repeated."""
+        repeated. ``idempotency_key`` is the one the body carries, for a
+        ``DeliveryUnknownError``."""
         token = await self.tokens.get()
-        response, body = await self._call_with(token, method, path, **kwargs)
+        response, body = await self._call_with(token, method, path, idempotency_key, **kwargs)
         if body is not None and _errcode(body) in TOKEN_CODES:
             token = await self.tokens.invalidate(token)
-            response, body = await self._call_with(token, method, path, **kwargs)
+            response, body = await self._call_with(token, method, path, idempotency_key, **kwargs)
         if body is not None:
             self._check(response, body)
         return response, body
 
     async def _call_with(
-        self, token: str, method: str, path: str, **kwargs: Any
+        self, token: str, method: str, path: str, idempotency_key: str | None, **kwargs: Any
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
         params = {**kwargs.pop("params", {}), "access_token": token}
         url = self.config.base_url + path
         response = await self._request(
-            self.http.build_request(method, url, params=params, **kwargs)
+            self.http.build_request(method, url, params=params, **kwargs),
+            idempotency_key=idempotency_key,
         )
         content_type = response.headers.get("content-type", "")
         is_json = content_type.startswith(("application/json", "text/plain"))
         return response, self._json(response) if is_json else None
 
-    async def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response, body = await self._call(method, path, **kwargs)
+    async def _api(
+        self, method: str, path: str, idempotency_key: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        response, body = await self._call(method, path, idempotency_key, **kwargs)
         if body is None:
             raise self._unexpected(response, "non-JSON")
         return body

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 
 from chatbridge.plugin.fake import FakeAPI, Handler, Refused, json_response, parse_multipart
-from chatbridge.wechat.channel import WeChatConfig
+from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
 
 TOKEN_LIFETIME = 7200  # seconds ("expires_in": 7200)
+CLIENT_MSG_ID_TTL = WeChatChannel.idempotency_ttl.total_seconds()
 #: Customer-service message types (msgtype), and those that carry an uploaded media_id
 CUSTOM_TYPES = frozenset(
     {
@@ -64,6 +65,7 @@ class FakeWeChatAPI(FakeAPI):
         self.tokens_issued = 0
         self._tokens: dict[str, float] = {}  # token -> when it expires (monotonic)
         self._ids = itertools.count(1)
+        self._once: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.route("GET", "/cgi-bin/token", self._token)
         self.route("POST", "/cgi-bin/message/custom/send", self._authed(self._custom))
         self.route("POST", "/cgi-bin/message/template/send", self._authed(self._template))
@@ -133,10 +135,16 @@ class FakeWeChatAPI(FakeAPI):
             raise refused(47003, "argument invalid! data is empty")
         if self.window is not None and not self.wrote(touser):
             raise refused(43004, "require subscribe")
+        key = (touser, str(body.get("client_msg_id") or ""))
+        if key[1] and key in self._once and time.monotonic() < self._once[key][0]:
+            return json_response(200, self._once[key][1])  # sent once already
         self.templates.append(body)
         msgid = 200000 + next(self._ids)
         self.accepted(str(msgid), touser)
-        return json_response(200, {"errcode": 0, "errmsg": "ok", "msgid": msgid})
+        answer = {"errcode": 0, "errmsg": "ok", "msgid": msgid}
+        if key[1]:
+            self._once[key] = (time.monotonic() + CLIENT_MSG_ID_TTL, answer)
+        return json_response(200, answer)
 
     def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         part = parse_multipart(request).get("media")

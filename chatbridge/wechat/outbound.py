@@ -72,12 +72,14 @@ def customer_service_body(message: Message) -> dict[str, Any]:
     return body
 
 
-def template_body(message: Message) -> dict[str, Any]:
+def template_body(message: Message, client_msg_id: str) -> dict[str, Any]:
     """The body of ``/cgi-bin/message/template/send``: ``Template.name`` is the
-    template_id and ``named_parameters`` fill its data fields."""
+    template_id and ``named_parameters`` fill its data fields; WeChat sends one message
+    per openid and ``client_msg_id`` (within 10 minutes)."""
     assert message.template is not None
     return {
         "touser": message.contact.address,
         "template_id": message.template.name,
+        "client_msg_id": client_msg_id,
         "data": {key: {"value": value} for key, value in message.template.named_parameters.items()},
     }
