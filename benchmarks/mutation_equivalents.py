@@ -54,13 +54,6 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("chatbridge/sms/twilio/signature.py", "SIGNATURE_HEADER", '"x-twilio-signature"', HEADER_CASE),
     ("chatbridge/sms/twilio/signature.py", "SIGNATURE_HEADER", '"X-TWILIO-SIGNATURE"', HEADER_CASE),
     ("chatbridge/sms/twilio/signature.py", "sign", '"SHA1"', HASH_NAME_CASE),
-    (
-        "chatbridge/sms/twilio/signature.py",
-        "url_variants",
-        'netloc.partition("@")',
-        "a URL's userinfo holds no raw @ (RFC 3986 3.2.1 percent-encodes it), so the "
-        "first @ is the last",
-    ),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=None", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=True", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "secret).encode(), )", FOR_SECURITY),

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, TypedDict, TypeVar, Unpack
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -197,12 +198,13 @@ class Channel(ABC):
         return replace(result, response=await self.answer(result))
 
     async def parse_request(self, request: WebhookRequest) -> WebhookResult:
-        """Check the size and content type, verify the signature and parse the events,
+        """Check the size, content type and URL, verify the signature and parse the events,
         writing no state: the caller deduplicates ``events`` (by :meth:`dedup_key`) and
         marks the one-time values in ``once``. Every refusal is a
         :class:`~chatbridge.errors.WebhookError`."""
         self._check_size(request.body)
         self._check_content_type(request)
+        _check_url(request.url)
         try:
             return await self._receive(request)
         except RecursionError as exc:  # a parser without a depth cap met a deep body
@@ -465,3 +467,12 @@ class Channel(ABC):
         if response.request.method in ("GET", "HEAD"):
             return ProviderError(f"{self.name} API returned an {reason}", **kwargs)
         return DeliveryUnknownError(reason, idempotency_key=idempotency_key, **kwargs)
+
+
+def _check_url(url: str) -> None:
+    """Raise :class:`PayloadError` for a URL no parser can split (a hostile ``Host``
+    header: ``[::1``, a port that is no number or out of range)."""
+    try:
+        urlsplit(url).port  # noqa: B018 (parsing is the check)
+    except ValueError as exc:
+        raise PayloadError(f"the request URL cannot be parsed: {exc}") from exc

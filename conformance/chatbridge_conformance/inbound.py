@@ -1,8 +1,8 @@
 """Inbound checks: samples parse to the common model, unknown events are typed and
 kept, redeliveries are duplicates, every documented delivery state maps to its common
-state, a send that fails after it was accepted is reported failed, oversized or garbage
-bodies raise only payload errors, and signed requests whose sealed content is broken are
-refused (a 4xx, never a crash)."""
+state, a send that fails after it was accepted is reported failed, a URL that cannot be
+parsed, oversized or garbage bodies raise only payload errors, and signed requests whose
+sealed content is broken are refused (a 4xx, never a crash)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from chatbridge.errors import PayloadError, PayloadTooLargeError, WebhookError
 from chatbridge.models import DeliveryState, StatusUpdate, UnknownEvent
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.store.memory import MemoryStore
+from chatbridge.webhook import WebhookRequest
 from chatbridge_conformance.harness import Harness
 
 _JSON = st.recursive(
@@ -76,6 +77,18 @@ class InboundChecks:
             else:
                 wrong.append(f"{what}: accepted")
         assert not wrong, "signed requests with broken content:\n" + "\n".join(wrong)
+
+    @pytest.mark.anyio
+    async def test_a_request_url_that_cannot_be_parsed_is_refused(self, harness: Harness) -> None:
+        """A signed sample whose URL a hostile ``Host`` header made unparsable raises a
+        ``WebhookError`` (a 4xx), never another error (a 5xx)."""
+        request = harness.signed(harness.kit.samples[0].body)
+        scheme, _, _, *path = request.url.split("/", 3)
+        for host in ("[::1", "support.example.com:port", "support.example.com:65536"):
+            url = "/".join([scheme, "", host, *path])
+            hostile = WebhookRequest(request.method, url, request.headers, request.body)
+            with pytest.raises(WebhookError):
+                await harness.channel.receive(hostile)
 
     @pytest.mark.anyio
     async def test_oversized_body_is_rejected(self, harness: Harness) -> None:

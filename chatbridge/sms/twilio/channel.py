@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from chatbridge.errors import (
     MessageInvalidError,
@@ -31,7 +31,7 @@ class TwilioConfig(BaseModel):
     application sees (Twilio signs the URL it requested).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)  # URLs may hold passwords
 
     account_sid: str
     auth_token: SecretStr
@@ -40,6 +40,13 @@ class TwilioConfig(BaseModel):
     status_callback: str | None = None
     public_url: str | None = None
     api_base: str = "https://api.twilio.com"
+
+    @field_validator("public_url")
+    @classmethod
+    def _parsable(cls, url: str | None) -> str | None:
+        if url is not None:
+            urlsplit(url).port  # noqa: B018 (raises ValueError for a port that is no number)
+        return url
 
     @model_validator(mode="after")
     def _one_sender(self) -> TwilioConfig:

@@ -341,4 +341,10 @@ kit = ChannelKit(
     answered={word: _keyword(word) for word in ("HELP", "info")},
     broken=_broken(),
     variants=VARIANTS,
+    misconfigured={
+        "a public URL whose port is no number": {
+            "public_url": "https://support.example.com:abc/sms"
+        },
+        "both a sender number and a messaging service": {"messaging_service_sid": "MG" + "0" * 32},
+    },
 )

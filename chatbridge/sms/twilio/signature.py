@@ -40,14 +40,9 @@ def url_variants(url: str) -> list[str]:
     ``add_port`` try it, without its port, or with the scheme's standard port when it
     has none."""
     parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    try:
-        port = parts.port
-    except ValueError:  # a port that is not a number: only the URL as given
-        port, other = None, host
-    else:
-        standard = 443 if parts.scheme == "https" else 80
-        other = f"{host}:{standard}" if port is None else host.removesuffix(f":{port}")
+    host, port = parts.netloc.rpartition("@")[2], parts.port
+    standard = 443 if parts.scheme == "https" else 80
+    other = f"{host}:{standard}" if port is None else host.removesuffix(f":{port}")
     return list(dict.fromkeys(urlunsplit(parts._replace(netloc=n)) for n in (host, other)))
 
 
