@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -204,6 +205,53 @@ async def test_the_sandbox_fails_sends_to_undeliverable_contacts_later() -> None
             assert event.errors, route
         line = await http.post("http://sandbox.test/line/_sandbox/undeliverable", json=mark)
         assert line.status_code == 400  # LINE reports no delivery failures
+
+
+def test_serve_with_two_workers_handles_each_event_once_and_stops_on_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handled = tmp_path / "handled"
+    monkeypatch.setenv("CHATBRIDGE_TEST_HANDLED", str(handled))
+    config = tmp_path / "chatbridge.toml"
+    shared = f"""
+[store]
+kind = "sqlite"
+path = "{tmp_path / "state.db"}"
+
+[outbox]
+kind = "sqlite"
+path = "{tmp_path / "outbox.db"}"
+"""
+    config.write_text(WHATSAPP_CONFIG + shared)
+    args = ["--config", str(config), "--workers", "2", "--handler", "tests.record_handler:record"]
+    ids = [f"wamid.w{i}" for i in range(20)]
+    with cli_server("serve", *args) as (base, server):
+
+        async def deliver_each_twice() -> None:
+            async with httpx.AsyncClient() as http, anyio.create_task_group() as group:
+                for event_id in ids * 2:  # providers redeliver: each must be handled once
+                    body = whatsapp_kit.inbound("text", {"body": "hi"}, id=event_id)
+                    group.start_soon(send_webhook, whatsapp_kit.kit, f"{base}/whatsapp", body, http)
+
+        anyio.run(deliver_each_twice)
+        deadline = time.monotonic() + 20
+        while len(_lines(handled)) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert server.returncode == 0  # SIGTERM: a graceful stop
+    assert sorted(line.split()[1] for line in _lines(handled)) == sorted(ids)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_serve_with_workers_refuses_state_kept_per_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "chatbridge.toml"
+    config.write_text(WHATSAPP_CONFIG)
+    assert main(["serve", "--config", str(config), "--workers", "2"]) == 1
+    assert "need a store and an outbox they share" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kit", ["wechat", "acme"])

@@ -75,7 +75,10 @@ class WebhookApp:
 
     ``handler(event, channel)`` is called once per new event, after the provider has
     been answered. Failed calls are retried ``max_attempts`` times in all, waiting
-    ``backoff`` times 2^attempt (capped at ``max_backoff``), then dead-lettered.
+    ``backoff`` times 2^attempt (capped at ``max_backoff``), then dead-lettered. When the
+    worker stops (the server shuts down) it takes no new event and gives the one being
+    handled ``shutdown_grace`` to finish; one still running then is handed back to the
+    outbox, due at once, for the next worker.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class WebhookApp:
         backoff: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(minutes=5),
         poll_interval: float = 0.5,
+        shutdown_grace: timedelta = timedelta(seconds=30),
         clock: Clock | None = None,
     ) -> None:
         self.channels = dict(channels)
@@ -98,6 +102,8 @@ class WebhookApp:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
+        self.shutdown_grace = shutdown_grace
+        self._stopping = False
         self._wake = anyio.Event()
         self._intake = _Outage("the outbox (accepting webhooks; answering 503)")
         self._worker = _Outage("the outbox worker")
@@ -107,22 +113,35 @@ class WebhookApp:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run the outbox worker for the duration of the block."""
+        stopped = anyio.Event()
+
+        async def work() -> None:
+            try:
+                await self._work()
+            finally:
+                stopped.set()
+
         async with anyio.create_task_group() as group:
-            group.start_soon(self._work)
+            group.start_soon(work)
             try:
                 yield
             finally:
+                self._stopping = True
+                self._wake.set()
+                with anyio.move_on_after(self.shutdown_grace.total_seconds(), shield=True):
+                    await stopped.wait()
                 group.cancel_scope.cancel()
+                self._stopping = False  # drain() works again
 
     async def drain(self) -> None:
         """Process every item that is due now (used by the worker; handy in tests).
 
         Items are taken one at a time, so each is leased only while it is handled."""
-        while items := await self.outbox.due(self.clock.now(), 1):
+        while not self._stopping and (items := await self.outbox.due(self.clock.now(), 1)):
             await self._dispatch(items[0])
 
     async def _work(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.drain()
             except Exception as exc:  # the outbox itself failed: keep the worker alive
@@ -146,6 +165,10 @@ class WebhookApp:
                 raise LookupError(f"no channel is served at {route!r} any more")
             await apply_event(channel.store, event)
             await self.handler(event, channel)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once
+                await self.outbox.retry(item.id, self.clock.now(), "interrupted by shutdown")
+            raise
         except Exception as exc:
             error = _describe(exc)
             if item.attempts + 1 >= self.max_attempts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -47,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--handler", help="MODULE:FUNCTION called as handler(event, channel)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (and the state)"
+    )
     serve.set_defaults(run=_serve)
 
     sandbox = commands.add_parser("sandbox", help="serve loopback fakes of the provider APIs")
@@ -93,18 +97,43 @@ def _uvicorn() -> Any:
         raise SystemExit(2) from None
 
 
+#: What each ``serve --workers`` process reads to build its app (see :func:`worker_app`).
+_CONFIG_ENV, _HANDLER_ENV = "CHATBRIDGE_SERVE_CONFIG", "CHATBRIDGE_SERVE_HANDLER"
+
+
 def _serve(args: argparse.Namespace) -> int:
     from chatbridge.server import config
+
+    if args.workers < 1:
+        raise SystemExit("chatbridge: --workers needs at least 1 process")
+    uvicorn = _uvicorn()
+    deployment = config.load(args.config, processes=args.workers)  # refused here, if at all
+    routes = ", ".join(f"/{route}" for route in deployment.channels)
+    workers = f" by {args.workers} processes" if args.workers > 1 else ""
+    print(f"chatbridge: serving {routes} on http://{args.host}:{args.port}{workers}", flush=True)
+    where = {"host": args.host, "port": args.port, "lifespan": "on", "log_level": "warning"}
+    if args.workers == 1:
+        uvicorn.run(_webhook_app(deployment, args.handler), **where)
+        return 0
+    os.environ[_CONFIG_ENV] = str(args.config.resolve())
+    os.environ[_HANDLER_ENV] = args.handler or ""
+    uvicorn.run(f"{__spec__.name}:worker_app", factory=True, workers=args.workers, **where)
+    return 0
+
+
+def worker_app() -> Any:
+    """The webhook app of one ``serve --workers`` process (uvicorn builds one in each)."""
+    from chatbridge.server import config
+
+    deployment = config.load(os.environ[_CONFIG_ENV], processes=2)
+    return _webhook_app(deployment, os.environ.get(_HANDLER_ENV) or None)
+
+
+def _webhook_app(deployment: Any, handler_spec: str | None) -> Any:
     from chatbridge.server.app import Handler, WebhookApp
 
-    uvicorn = _uvicorn()
-    deployment = config.load(args.config)
-    handler: Handler = _load_handler(args.handler) if args.handler else _log_event
-    app = WebhookApp(deployment.channels, handler, outbox=deployment.outbox)
-    routes = ", ".join(f"/{route}" for route in deployment.channels)
-    print(f"chatbridge: serving {routes} on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, lifespan="on", log_level="warning")
-    return 0
+    handler: Handler = _load_handler(handler_spec) if handler_spec else _log_event
+    return WebhookApp(deployment.channels, handler, outbox=deployment.outbox)
 
 
 def _load_handler(spec: str) -> Any:

@@ -46,14 +46,20 @@ class Deployment:
     outbox: Outbox
 
 
-def load(path: str | Path) -> Deployment:
-    """Read ``path`` and build its store, outbox and channels."""
+def load(path: str | Path, processes: int = 1) -> Deployment:
+    """Read ``path`` and build its store, outbox and channels, for ``processes`` serving
+    processes (several need a store and an outbox they all share: SQLite or Redis)."""
     try:
         document = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read config {path}: {exc}") from exc
     store = _store(document.get("store", {}))
     outbox = _outbox(document.get("outbox", {}))
+    if processes > 1 and (isinstance(store, MemoryStore) or isinstance(outbox, MemoryOutbox)):
+        raise ConfigurationError(
+            f"{processes} processes need a store and an outbox they share: set [store] and "
+            f'[outbox] kind = "sqlite" or "redis" in {path} (memory is per process)'
+        )
     engine = document.get("http", {}).get("engine", DEFAULT_ENGINE)
     channels = {
         route: _channel(route, dict(table), store, engine)
