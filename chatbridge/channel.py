@@ -27,7 +27,7 @@ import anyio
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from chatbridge import http
+from chatbridge import http, telemetry
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import (
     DeliveryUnknownError,
@@ -314,6 +314,32 @@ class Channel(ABC):
         policy checks and quota reservation (one billable send per request). A send
         with an idempotency key is billable; a retry whose first attempt was ambiguous
         reuses that attempt's reservation."""
+        with telemetry.span("chatbridge.send", channel=self.name):
+            try:
+                receipt = await self._send_checked(messages, contact, idempotency_key)
+            except PolicyRefusedError as refused:
+                telemetry.SENDS.labels(self.name, "refused").inc()
+                reason = refused.decision.reason
+                telemetry.POLICY_REFUSALS.labels(self.name, reason.value if reason else "").inc()
+                raise
+            except (MessageInvalidError, UnsupportedMessageError):
+                telemetry.SENDS.labels(self.name, "invalid").inc()
+                raise
+            except DeliveryUnknownError:
+                telemetry.SENDS.labels(self.name, "unknown").inc()
+                raise
+            except Exception:
+                telemetry.SENDS.labels(self.name, "failed").inc()
+                raise
+        telemetry.SENDS.labels(self.name, "sent").inc()
+        return receipt
+
+    async def _send_checked(
+        self,
+        messages: Sequence[Message],
+        contact: Contact | None,
+        idempotency_key: str | None,
+    ) -> Receipt:
         for message in messages:
             self.validate(message)
         if idempotency_key is not None and self.idempotency_ttl is None:
@@ -330,7 +356,10 @@ class Channel(ABC):
                 raise PolicyRefusedError(decision)
         await reservation.take(messages[0], contact, billable=billable)
         async with reservation:
-            return await self._deliver_batch(messages, idempotency_key)
+            receipt = await self._deliver_batch(messages, idempotency_key)
+        if billable and not reservation.held and self.rules.monthly_quota is not None:
+            telemetry.QUOTA_UNITS.labels(self.name).inc()
+        return receipt
 
     async def _deliver_batch(
         self, messages: Sequence[Message], idempotency_key: str | None = None

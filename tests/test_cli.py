@@ -234,11 +234,17 @@ path = "{tmp_path / "outbox.db"}"
                     group.start_soon(send_webhook, whatsapp_kit.kit, f"{base}/whatsapp", body, http)
 
         anyio.run(deliver_each_twice)
+        all_handled = 'chatbridge_events_handled_total{channel="whatsapp"} 20.0'
         deadline = time.monotonic() + 20
-        while len(_lines(handled)) < len(ids) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            metrics = httpx.get(f"{base}/metrics").text  # any process: the sum of all
+            if all_handled in metrics:
+                break
             time.sleep(0.05)
     assert server.returncode == 0  # SIGTERM: a graceful stop
     assert sorted(line.split()[1] for line in _lines(handled)) == sorted(ids)
+    assert all_handled in metrics
+    assert 'chatbridge_events_received_total{channel="whatsapp"} 40.0' in metrics
 
 
 def _lines(path: Path) -> list[str]:

@@ -109,7 +109,7 @@ async def test_sqlite_reads_the_records_of_the_first_release(tmp_path: Path) -> 
     old.close()
     outbox = SQLiteOutbox(path)
     [item] = await outbox.due(NOW, 10)
-    assert records.decode(item.payload) == ("whatsapp", received)
+    assert records.decode(item.payload)[:2] == ("whatsapp", received)
     await outbox.aclose()
 
 

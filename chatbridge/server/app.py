@@ -25,6 +25,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from chatbridge import telemetry
 from chatbridge.channel import Channel
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import WebhookError
@@ -78,7 +79,9 @@ class WebhookApp:
     ``backoff`` times 2^attempt (capped at ``max_backoff``), then dead-lettered. When the
     worker stops (the server shuts down) it takes no new event and gives the one being
     handled ``shutdown_grace`` to finish; one still running then is handed back to the
-    outbox, due at once, for the next worker.
+    outbox, due at once, for the next worker. With ``metrics``, ``GET /metrics`` serves
+    the Prometheus metrics of :mod:`chatbridge.telemetry` (unless a channel is served at
+    ``/metrics``).
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class WebhookApp:
         max_backoff: timedelta = timedelta(minutes=5),
         poll_interval: float = 0.5,
         shutdown_grace: timedelta = timedelta(seconds=30),
+        metrics: bool = False,
         clock: Clock | None = None,
     ) -> None:
         self.channels = dict(channels)
@@ -103,6 +107,7 @@ class WebhookApp:
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
+        self.metrics = metrics
         self._stopping = False
         self._wake = anyio.Event()
         self._intake = _Outage("the outbox (accepting webhooks; answering 503)")
@@ -154,17 +159,20 @@ class WebhookApp:
 
     async def _dispatch(self, item: OutboxItem) -> None:
         try:
-            route, event = records.decode(item.payload)
+            route, event, accepted_at = records.decode(item.payload)
         except records.RecordError as exc:
             logger.error("outbox record %s dead-lettered: %s", item.id, exc)
             await self.outbox.dead(item.id, f"RecordError: {exc}")
+            telemetry.EVENTS_DEAD.labels("(unreadable)").inc()
             return
+        log = {"channel": route, "event_id": event.event_id}
         try:
             channel = self.channels.get(route)
             if channel is None:
                 raise LookupError(f"no channel is served at {route!r} any more")
-            await apply_event(channel.store, event)
-            await self.handler(event, channel)
+            with telemetry.span("chatbridge.handle", channel=route):
+                await apply_event(channel.store, event)
+                await self.handler(event, channel)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once
                 await self.outbox.retry(item.id, self.clock.now(), "interrupted by shutdown")
@@ -177,16 +185,27 @@ class WebhookApp:
                     event.event_id,
                     item.attempts + 1,
                     error,
+                    extra=log,
                 )
                 await self.outbox.dead(item.id, error)
+                telemetry.EVENTS_DEAD.labels(route).inc()
             else:
                 wait = min(self.backoff * 2 ** min(item.attempts, 32), self.max_backoff)
                 logger.warning(
-                    "handler failed for %s, retry in %s: %s", event.event_id, wait, error
+                    "handler failed for %s, retry in %s: %s",
+                    event.event_id,
+                    wait,
+                    error,
+                    extra=log,
                 )
                 await self.outbox.retry(item.id, self.clock.now() + wait, error)
+                telemetry.EVENTS_RETRIED.labels(route).inc()
         else:
             await self.outbox.ack(item.id)
+            telemetry.EVENTS_HANDLED.labels(route).inc()
+            if accepted_at is not None:
+                waited = (self.clock.now() - accepted_at).total_seconds()
+                telemetry.HANDLING_SECONDS.labels(route).observe(max(waited, 0.0))
 
     # -- ASGI -------------------------------------------------------------------------
 
@@ -217,8 +236,31 @@ class WebhookApp:
     async def _handle(self, scope: Scope, receive: Receive) -> WebhookResponse:
         name = scope["path"].strip("/").rpartition("/")[2]
         channel = self.channels.get(name)
+        if channel is None and self.metrics and name == "metrics" and scope["method"] == "GET":
+            return await self._metrics()
         if channel is None:
             return _text(404, f"no channel is served at {scope['path']}")
+        started = time.perf_counter()
+        with telemetry.span("chatbridge.receive", channel=name):
+            response = await self._ingest(name, channel, scope, receive)
+        if response.status >= 400:
+            telemetry.WEBHOOKS_REFUSED.labels(name, str(response.status)).inc()
+        telemetry.ACK_SECONDS.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    async def _metrics(self) -> WebhookResponse:
+        """``GET /metrics``: the Prometheus metrics, the outbox's gauges refreshed."""
+        waiting, earliest = await self.outbox.pending()
+        telemetry.OUTBOX_DEPTH.set(waiting)
+        lag = (self.clock.now() - earliest).total_seconds() if earliest is not None else 0.0
+        telemetry.OUTBOX_LAG.set(max(lag, 0.0))
+        body, media_type = telemetry.exposition()
+        return WebhookResponse(body=body, media_type=media_type)
+
+    async def _ingest(
+        self, name: str, channel: Channel, scope: Scope, receive: Receive
+    ) -> WebhookResponse:
+        """Read, verify and parse one webhook, commit its new events, then answer."""
         if scope["method"] not in ("GET", "POST"):
             return _text(405, f"{scope['method']} is not allowed: providers use GET and POST")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -243,6 +285,8 @@ class WebhookApp:
             self._intake.failed(exc)
             return _text(503, "the event could not be stored; please retry")
         self._intake.recovered()
+        telemetry.EVENTS_RECEIVED.labels(name).inc(len(fresh))
+        telemetry.EVENTS_ACKNOWLEDGED.labels(name).inc(sum(fresh))
         if any(fresh):
             self._wake.set()
         new = [event for event, is_new in zip(parsed.events, fresh, strict=True) if is_new]
@@ -261,7 +305,9 @@ class WebhookApp:
 
         def incoming() -> list[Incoming]:
             return [
-                Incoming(Mark(channel.dedup_key(event), expires_at), records.encode(route, event))
+                Incoming(
+                    Mark(channel.dedup_key(event), expires_at), records.encode(route, event, now)
+                )
                 for event in parsed.events
             ]
 

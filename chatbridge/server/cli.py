@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from importlib import import_module
 from importlib.util import find_spec
@@ -117,7 +118,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     os.environ[_CONFIG_ENV] = str(args.config.resolve())
     os.environ[_HANDLER_ENV] = args.handler or ""
-    uvicorn.run(f"{__spec__.name}:worker_app", factory=True, workers=args.workers, **where)
+    with tempfile.TemporaryDirectory(prefix="chatbridge-metrics-") as metrics:
+        # Each process writes its metrics here; GET /metrics on any of them sums them all.
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics)
+        uvicorn.run(f"{__spec__.name}:worker_app", factory=True, workers=args.workers, **where)
     return 0
 
 
@@ -133,7 +137,7 @@ def _webhook_app(deployment: Any, handler_spec: str | None) -> Any:
     from chatbridge.server.app import Handler, WebhookApp
 
     handler: Handler = _load_handler(handler_spec) if handler_spec else _log_event
-    return WebhookApp(deployment.channels, handler, outbox=deployment.outbox)
+    return WebhookApp(deployment.channels, handler, outbox=deployment.outbox, metrics=True)
 
 
 def _load_handler(spec: str) -> Any:

@@ -60,6 +60,11 @@ class Outbox(Protocol):
         """Queue a dead letter again (after fixing its cause), attempts reset."""
         ...
 
+    async def pending(self) -> tuple[int, datetime | None]:
+        """How many records wait (dead letters apart), and when the earliest is due
+        (None: none waits). For metrics, not for every request."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chatbridge.clock import from_unix
 from chatbridge.errors import ReplayError
 from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 from chatbridge.store.expiry import ExpiringKeys
@@ -79,6 +80,10 @@ class MemoryOutbox:
     async def requeue(self, item_id: str, now: datetime) -> None:
         entry = self._entries[item_id]
         entry.attempts, entry.dead, entry.due_at = 0, False, now.timestamp()
+
+    async def pending(self) -> tuple[int, datetime | None]:
+        waiting = [entry.due_at for entry in self._entries.values() if not entry.dead]
+        return len(waiting), from_unix(min(waiting)) if waiting else None
 
     async def aclose(self) -> None:
         return None

@@ -1,6 +1,7 @@
 """How a received event is written into an outbox record, and read back.
 
-A record is versioned JSON: ``{"v": 1, "route": ..., "event": {...}}``. Media bytes
+A record is versioned JSON: ``{"v": 1, "route": ..., "event": {...}, "at": ...}``
+(``at``: when it was acknowledged, unix seconds; absent in older records). Media bytes
 travel as Base64 (the common model's JSON form), so every event the channels produce
 can be queued. Records written before versions existed (no ``v``) read as version 0,
 which had the same shape. A record that cannot be read raises :class:`RecordError`;
@@ -9,11 +10,13 @@ the worker dead-letters it with that reason instead of retrying it forever.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticSerializationError, from_json
 
+from chatbridge.clock import from_unix
 from chatbridge.models import Event, UnknownEvent
 from chatbridge.webhook import invalid_reason
 
@@ -32,10 +35,20 @@ class _Record(BaseModel):
     v: int = 0
     route: str
     event: Event
+    at: float | None = None
 
 
-def encode(route: str, event: Event) -> bytes:
-    """The record of ``event`` received at ``route``.
+class Record(NamedTuple):
+    """A record read back: where the event came in, the event, and when it was
+    acknowledged (None for records written before that was kept)."""
+
+    route: str
+    event: Event
+    accepted_at: datetime | None
+
+
+def encode(route: str, event: Event, accepted_at: datetime | None = None) -> bytes:
+    """The record of ``event`` received at ``route`` and acknowledged at ``accepted_at``.
 
     Text that is not valid Unicode (lone surrogates, which the email parser makes of
     undecodable header bytes) cannot be written as UTF-8: each such character is stored
@@ -43,7 +56,8 @@ def encode(route: str, event: Event) -> bytes:
     provider object nested past the serializer's depth limit) is stored as an
     :class:`~chatbridge.models.UnknownEvent` saying why, so it still reaches the handler.
     """
-    record = _Record(v=VERSION, route=route, event=event)
+    at = accepted_at.timestamp() if accepted_at is not None else None
+    record = _Record(v=VERSION, route=route, event=event, at=at)
     try:
         return _dump(record)
     except PydanticSerializationError:
@@ -60,15 +74,16 @@ def encode(route: str, event: Event) -> bytes:
             name=event.type,
             reason=_scrub(reason),
         )
-        return _dump(_Record(v=VERSION, route=route, event=unknown))
+        return _dump(_Record(v=VERSION, route=route, event=unknown, at=at))
 
 
 def _dump(record: _Record) -> bytes:
     return record.model_dump_json().encode()
 
 
-def decode(payload: bytes | str) -> tuple[str, Event]:
-    """The route and event of a record; :class:`RecordError` if it cannot be read."""
+def decode(payload: bytes | str) -> Record:
+    """The record's route, event and acceptance time; :class:`RecordError` if it cannot
+    be read."""
     try:
         record = _Record.model_validate_json(payload)
     except ValidationError as exc:
@@ -76,7 +91,15 @@ def decode(payload: bytes | str) -> tuple[str, Event]:
         raise RecordError(problem) from exc
     if record.v > VERSION:
         raise RecordError(_newer(record.v))
-    return record.route, record.event
+    return Record(record.route, record.event, _time(record.at))
+
+
+def _time(at: float | None) -> datetime | None:
+    """``at`` as a datetime; None when absent or beyond any date (a damaged record)."""
+    try:
+        return from_unix(at) if at is not None else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _version_problem(payload: bytes | str) -> str | None:

@@ -19,6 +19,7 @@ from uuid import uuid4
 
 from redis.asyncio import Redis
 
+from chatbridge.clock import from_unix
 from chatbridge.errors import ReplayError
 from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 from chatbridge.store.redis import connect
@@ -165,6 +166,13 @@ class RedisOutbox:
             pipe.hdel(self._attempts, item_id)
             pipe.zadd(self._due, {item_id: now.timestamp()})
             await pipe.execute()
+
+    async def pending(self) -> tuple[int, datetime | None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self._due)
+            pipe.zrange(self._due, 0, 0, withscores=True)
+            count, first = await pipe.execute()
+        return int(count), from_unix(first[0][1]) if first else None
 
     async def aclose(self) -> None:
         await self._redis.aclose()

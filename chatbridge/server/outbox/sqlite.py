@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from chatbridge.clock import from_unix
 from chatbridge.errors import ReplayError
 from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 from chatbridge.store.sqlite import SQLiteFile, sweep_expired
@@ -118,6 +119,14 @@ class SQLiteOutbox:
                 (now.timestamp(), int(item_id)),
             )
         )
+
+    async def pending(self) -> tuple[int, datetime | None]:
+        count, earliest = await self._run(
+            lambda db: db.execute(
+                "SELECT COUNT(*), MIN(due_at) FROM outbox WHERE dead = 0"
+            ).fetchone()
+        )
+        return int(count), from_unix(earliest) if earliest is not None else None
 
     async def aclose(self) -> None:
         await self._file.aclose()
