@@ -253,7 +253,7 @@ class Channel(ABC):
                 duplicates.append(event)
                 continue
             try:
-                await apply_event(self.store, event)
+                await apply_event(self.store, event, self.clock.now())
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self.store.forget(key)
@@ -342,8 +342,8 @@ class Channel(ABC):
     ) -> Receipt:
         for message in messages:
             self.validate(message)
-        if idempotency_key is not None and self.idempotency_ttl is None:
-            raise UnsupportedMessageError(f"{self.name} has no idempotency keys")
+        if idempotency_key is not None:
+            self._check_idempotency_key(messages)
         reservation = await self.policy.reservation(
             self.name, self.rules, idempotency_key, self.idempotency_ttl
         )
@@ -360,6 +360,12 @@ class Channel(ABC):
         if billable and not reservation.held and self.rules.monthly_quota is not None:
             telemetry.QUOTA_UNITS.labels(self.name).inc()
         return receipt
+
+    def _check_idempotency_key(self, messages: Sequence[Message]) -> None:
+        """Raise :class:`UnsupportedMessageError` if ``messages`` cannot be sent with an
+        idempotency key (by default: when the channel has none)."""
+        if self.idempotency_ttl is None:
+            raise UnsupportedMessageError(f"{self.name} has no idempotency keys")
 
     async def _deliver_batch(
         self, messages: Sequence[Message], idempotency_key: str | None = None

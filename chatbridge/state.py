@@ -6,6 +6,7 @@ The ASGI app, direct ``Channel.receive`` calls and tests all go through
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chatbridge.models import (
@@ -28,11 +29,13 @@ def opens_window(event: Event) -> bool:
     )
 
 
-async def apply_event(store: Store, event: Event) -> None:
+async def apply_event(store: Store, event: Event, now: datetime) -> None:
     """Update ``store`` for ``event``: interaction time, reply token, follower and
-    opt-out state."""
+    opt-out state. An event the provider dates after ``now`` (a clock ahead of ours)
+    counts as of ``now``, so it keeps no window open longer than the provider does."""
     if event.contact is None:
         return
+    at = min(event.timestamp, now)
     changes: dict[str, Any] = {}
     match event:
         case Followed():
@@ -46,11 +49,11 @@ async def apply_event(store: Store, event: Event) -> None:
         case Suppressed(reason=reason):
             changes["suppressed"] = reason
     current = await store.contact_state(event.contact)
-    newer = current.last_inbound_at is None or current.last_inbound_at < event.timestamp
+    newer = current.last_inbound_at is None or current.last_inbound_at < at
     if opens_window(event) and newer:
-        changes["last_inbound_at"] = event.timestamp
+        changes["last_inbound_at"] = at
     token_at = current.reply_token_at
-    if event.reply_token and (token_at is None or token_at <= event.timestamp):
-        changes.update(reply_token=event.reply_token, reply_token_at=event.timestamp)
+    if event.reply_token and (token_at is None or token_at <= at):
+        changes.update(reply_token=event.reply_token, reply_token_at=at)
     if changes:
         await store.update_contact_state(event.contact, **changes)

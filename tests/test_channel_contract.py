@@ -6,9 +6,11 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from chatbridge import Media, MediaKind, ProviderAuthError, RateLimitedError
+from chatbridge import FakeClock, Media, MediaKind, ProviderAuthError, RateLimitedError
+from chatbridge.clock import FAKE_EPOCH
 from chatbridge.errors import ProviderUnavailableError, UnsupportedOperationError
 from chatbridge.plugin import Channel, PolicyRules, WebhookRequest, WebhookResult
+from chatbridge.whatsapp import kit as whatsapp_kit
 
 
 class Config(BaseModel):
@@ -96,3 +98,22 @@ def test_an_abstract_base_that_names_itself_is_checked_too() -> None:
 
         class Base(Channel):
             name = "Not A Name"
+
+
+@pytest.mark.anyio
+async def test_an_event_dated_ahead_of_the_clock_opens_the_window_as_of_now() -> None:
+    """A provider clock ahead of ours must not keep a window open longer than the
+    provider's own (the event counts as of now)."""
+    clock = FakeClock(FAKE_EPOCH - timedelta(hours=1))  # the sample is ahead
+    channel = whatsapp_kit.kit.build({"clock": clock})
+    [event] = (
+        await channel.receive(
+            whatsapp_kit.kit.sign(
+                whatsapp_kit.kit.webhook(whatsapp_kit.inbound("text", {"body": "hi"})), None
+            )
+        )
+    ).events
+    assert event.timestamp == FAKE_EPOCH
+    assert event.contact is not None
+    window = await channel.window(event.contact)
+    assert window.expires_at == clock.now() + timedelta(hours=24)

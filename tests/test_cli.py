@@ -205,6 +205,10 @@ async def test_the_sandbox_fails_sends_to_undeliverable_contacts_later() -> None
             assert event.errors, route
         line = await http.post("http://sandbox.test/line/_sandbox/undeliverable", json=mark)
         assert line.status_code == 400  # LINE reports no delivery failures
+        for webhook in ("ftp://app.test/x", "http://[::1/x", 7):
+            wrong = {"address": kit.customer, "webhook": webhook}
+            answer = await http.post(f"{control}/undeliverable", json=wrong)
+            assert answer.status_code == 400, webhook
 
 
 def test_serve_with_two_workers_handles_each_event_once_and_stops_on_sigterm(

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import respx
+from pydantic import ValidationError
 
 from chatbridge import (
     FakeClock,
@@ -27,7 +28,7 @@ from chatbridge.policy import RateLimit
 from chatbridge.sms import Encoding, SmsSettings, count_segments
 from chatbridge.sms.keywords import Keyword, keyword_of
 from chatbridge.sms.numbers import require_e164
-from chatbridge.sms.twilio import TwilioChannel
+from chatbridge.sms.twilio import TwilioChannel, TwilioConfig
 from chatbridge.sms.twilio import kit as twilio_kit
 from chatbridge.sms.twilio.fake import FakeTwilioAPI, twilio_error
 from chatbridge.sms.twilio.signature import sign as twilio_sign
@@ -311,3 +312,10 @@ async def test_vonage_signatures(vonage: tuple[VonageChannel, FakeVonageAPI]) ->
     )
     with pytest.raises(SignatureError, match="away from now"):
         await late.receive(signed)
+
+
+def test_a_twilio_public_url_that_cannot_be_parsed_is_refused_without_showing_it() -> None:
+    url = "https://twilio:hunter2@support.example.com:abc/sms"  # a password in the URL
+    with pytest.raises(ValidationError) as refused:
+        TwilioConfig(account_sid="AC1", auth_token="t", from_number="+14155550100", public_url=url)
+    assert "hunter2" not in str(refused.value) and "public_url" in str(refused.value)

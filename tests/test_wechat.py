@@ -1,6 +1,7 @@
 """WeChat specifics: URL verification, modes, crypto, passive replies, access-token
 caching and refresh, 48-hour window and friend rules, error codes, hostile XML."""
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -224,6 +225,16 @@ async def test_a_template_whose_answer_was_lost_is_sent_once_on_retry(wx: Setup)
     assert len(wx.api.templates) == 1 and receipt.message_id == "200001"
     with pytest.raises(UnsupportedMessageError, match="templates only"):
         await wx.channel.send(to(text="hi"), idempotency_key=key)
+
+
+async def test_a_template_answered_with_an_unreadable_200_keeps_its_key(wx: Setup) -> None:
+    await wx.push(kit.push("text", at=int(wx.clock.now().timestamp()), Content="hi", MsgId="32"))
+    unreadable = httpx.Response(200, text="<html>", headers={"content-type": "text/plain"})
+    wx.api.fail_next(unreadable, path=".*/template/send")
+    with pytest.raises(DeliveryUnknownError) as raised:
+        await wx.channel.send(to(template=Template(name="tpl")))
+    sent = json.loads(wx.api.requests[-1].content)["client_msg_id"]
+    assert raised.value.idempotency_key == sent
 
 
 async def test_menu_click_opens_the_window(wx: Setup) -> None:

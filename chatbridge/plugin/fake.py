@@ -69,18 +69,23 @@ class FakeAPI:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._queued: list[tuple[re.Pattern[str], httpx.Response]] = []
 
+    def address(self, given: str) -> str:
+        """The provider's one form of a contact address given in any form it accepts
+        (WhatsApp: the digits). Every method taking an address uses it."""
+        return given
+
     def customer_wrote(self, address: str, at: datetime | None = None) -> None:
         """Record that ``address`` wrote to the business (opens the provider's window)."""
-        self._last_customer_message[address] = at or datetime.now(UTC)
+        self._last_customer_message[self.address(address)] = at or datetime.now(UTC)
 
     def fail_sends_to(self, address: str) -> None:
         """Accept sends to ``address`` from now on, and fail them later (a phone that is
         off, a number not on WhatsApp)."""
-        self._undeliverable.add(address)
+        self._undeliverable.add(self.address(address))
 
     def accepted(self, message_id: str, address: str) -> None:
         """A handler accepted a send the provider reports on later (one it can fail)."""
-        if address in self._undeliverable:
+        if (address := self.address(address)) in self._undeliverable:
             self.failed.append((message_id, address))
 
     def webhook_sent(self, body: bytes) -> None:
@@ -89,13 +94,13 @@ class FakeAPI:
 
     def wrote(self, address: str) -> bool:
         """Whether ``address`` ever wrote to the business."""
-        return address in self._last_customer_message
+        return self.address(address) in self._last_customer_message
 
     def window_closed(self, address: str) -> bool:
         """Whether the provider would refuse a free-form send to ``address`` now."""
         if self.window is None:
             return False
-        wrote = self._last_customer_message.get(address)
+        wrote = self._last_customer_message.get(self.address(address))
         return wrote is None or datetime.now(UTC) - wrote > self.window
 
     @property

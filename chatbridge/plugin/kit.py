@@ -88,8 +88,8 @@ class Facts:
       common state it means (None: not a delivery state, reported as another event).
       The kit's ``status_body`` builds the webhook that reports each.
     - ``media_hash``: downloads come with a hash the channel must check.
-    - ``answer_type``: the media type the provider reads every webhook's answer as
-      (Twilio: TwiML); None: the provider ignores the answer's body.
+    - ``answer_type``: the media type every webhook's answer must have (Twilio reads
+      TwiML); None: the provider takes any.
     - ``sources``: for each fact, where the provider documents it (URLs).
     """
 

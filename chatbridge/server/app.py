@@ -171,7 +171,7 @@ class WebhookApp:
             if channel is None:
                 raise LookupError(f"no channel is served at {route!r} any more")
             with telemetry.span("chatbridge.handle", channel=route):
-                await apply_event(channel.store, event)
+                await apply_event(channel.store, event, channel.clock.now())
                 await self.handler(event, channel)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once

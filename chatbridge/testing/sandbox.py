@@ -47,7 +47,9 @@ class SandboxApp:
     Providers that accept a send and fail it later (the kit's ``failed_later``) do so
     for an address marked with ``POST /<kit>/_sandbox/undeliverable`` and ``{"address":
     ..., "webhook": <URL>}``: each send to it is accepted, then reported failed by a
-    status webhook, signed the provider's way, POSTed to ``webhook`` (with ``client``).
+    status webhook, signed the provider's way, POSTed to ``webhook`` (with ``client``)
+    once the send is answered. The sandbox posts to whatever http(s) URL it is given:
+    it is a local test tool, to serve on loopback (``chatbridge sandbox``'s default).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class SandboxApp:
             if not message.get("more_body"):
                 break
         fake = self.fakes.get(prefix)
+        reports: list[tuple[str, str]] = []
         if fake is None:
             response = httpx.Response(
                 404, text=f"no sandbox at /{prefix}; try {sorted(self.fakes)}"
@@ -95,6 +98,7 @@ class SandboxApp:
             query = scope.get("query_string", b"").decode("latin-1")
             url = f"http://{host}/{prefix}/{rest}" + (f"?{query}" if query else "")
             response = fake(httpx.Request(scope["method"], url, headers=headers, content=body))
+            reports, fake.failed[:] = list(fake.failed), []  # this request's: fakes never await
         await send(
             {
                 "type": "http.response.start",
@@ -103,8 +107,8 @@ class SandboxApp:
             }
         )
         await send({"type": "http.response.body", "body": response.content})
-        if fake is not None:
-            await self._report_failures(prefix, fake)
+        for failed in reports:
+            await self._report_failure(prefix, *failed)
 
     def _undeliverable(self, prefix: str, body: bytes) -> httpx.Response:
         if self.kits[prefix].failed_later is None:
@@ -113,22 +117,24 @@ class SandboxApp:
         try:
             request = json.loads(body or b"{}")
             address, webhook = str(request["address"]), str(request["webhook"])
-        except (ValueError, TypeError, KeyError, RecursionError):
-            expected = 'expected {"address": ..., "webhook": <URL>}'
+            if httpx.URL(webhook).scheme not in ("http", "https"):
+                raise ValueError(webhook)
+        except (ValueError, TypeError, KeyError, RecursionError, httpx.InvalidURL):
+            expected = 'expected {"address": ..., "webhook": <an http(s) URL>}'
             return httpx.Response(400, json={"message": expected})
         self.fakes[prefix].fail_sends_to(address)
         self._report_to[prefix] = webhook
         return httpx.Response(204)
 
-    async def _report_failures(self, prefix: str, fake: FakeAPI) -> None:
-        """POST the failure reports of the sends ``fake`` accepted to fail."""
-        kit, url = self.kits[prefix], self._report_to.get(prefix)
-        while fake.failed and kit.failed_later is not None and url is not None:
-            report = kit.failed_later(*fake.failed.pop(0))
-            try:
-                await send_webhook(kit, url, report, self._client)
-            except httpx.HTTPError as exc:
-                _log.warning("sandbox: the failure report to %s was not delivered: %s", url, exc)
+    async def _report_failure(self, prefix: str, message_id: str, address: str) -> None:
+        """POST the report that the send ``message_id`` to ``address`` failed (after the
+        send's own answer, as the provider does)."""
+        kit, url = self.kits[prefix], self._report_to[prefix]
+        assert kit.failed_later is not None
+        try:
+            await send_webhook(kit, url, kit.failed_later(message_id, address), self._client)
+        except Exception:  # the application's trouble, not the sandbox's: logged, dropped
+            _log.exception("sandbox: the failure report to %s was not delivered", url)
 
 
 def sandbox_channel(base_url: str, kit: ChannelKit) -> dict[str, Any]:

@@ -174,15 +174,17 @@ class WeChatChannel(Channel):
         super().validate(message)
         outbound.validate(message, self.lengths)
 
+    def _check_idempotency_key(self, messages: Sequence[Message]) -> None:
+        if any(message.kind is not MessageKind.TEMPLATE for message in messages):
+            raise UnsupportedMessageError("WeChat takes an idempotency key for templates only")
+
     async def _deliver_batch(
         self, messages: Sequence[Message], idempotency_key: str | None = None
     ) -> Receipt:
         """One message; a template carries ``idempotency_key`` as its client_msg_id."""
-        if idempotency_key is None:
-            return await super()._deliver_batch(messages)
-        if len(messages) != 1 or messages[0].kind is not MessageKind.TEMPLATE:
-            raise UnsupportedMessageError("WeChat takes an idempotency key for templates only")
-        return await self._send_template(messages[0], idempotency_key)
+        if len(messages) == 1 and messages[0].kind is MessageKind.TEMPLATE:
+            return await self._send_template(messages[0], idempotency_key)
+        return await super()._deliver_batch(messages)
 
     async def _send_template(self, message: Message, client_msg_id: str | None) -> Receipt:
         """A template with ``client_msg_id``, or a new one: a send whose answer was lost
@@ -253,7 +255,7 @@ class WeChatChannel(Channel):
             "GET", f"{self.config.base_url}/cgi-bin/token", params=params
         )
         response = await self._request(request)
-        body = self._json(response)
+        body = self._json(response, None)
         self._check(response, body)
         try:
             token = WXAccessToken.model_validate(body)
@@ -288,14 +290,14 @@ class WeChatChannel(Channel):
         )
         content_type = response.headers.get("content-type", "")
         is_json = content_type.startswith(("application/json", "text/plain"))
-        return response, self._json(response) if is_json else None
+        return response, self._json(response, idempotency_key) if is_json else None
 
     async def _api(
         self, method: str, path: str, idempotency_key: str | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         response, body = await self._call(method, path, idempotency_key, **kwargs)
         if body is None:
-            raise self._unexpected(response, "non-JSON")
+            raise self._unexpected(response, "non-JSON", idempotency_key)
         return body
 
     @staticmethod
@@ -305,13 +307,13 @@ class WeChatChannel(Channel):
         if errcode:
             raise error_for(errcode, str(body.get("errmsg", "")), response.status_code, body)
 
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
+    def _json(self, response: httpx.Response, idempotency_key: str | None) -> dict[str, Any]:
         try:
             body = json.loads(response.content)
         except ValueError as exc:
-            raise self._unexpected(response, "non-JSON") from exc
+            raise self._unexpected(response, "non-JSON", idempotency_key) from exc
         if not isinstance(body, dict):
-            raise self._unexpected(response, "non-object JSON")
+            raise self._unexpected(response, "non-object JSON", idempotency_key)
         return body
 
     def _unexpected_body(self, body: dict[str, Any], what: str) -> ProviderError:

@@ -376,7 +376,9 @@ kit = ChannelKit(
         "an EncodingAESKey with a character outside Base64": {
             "encoding_aes_key": _KEY[:20] + "*" + _KEY[20:]
         },
-        "an EncodingAESKey of 42 characters": {"encoding_aes_key": _KEY[:42]},
+        "an EncodingAESKey of 39 characters (valid Base64 of 29 bytes)": {
+            "encoding_aes_key": _KEY[:39]
+        },
         "secure mode without an EncodingAESKey": {"encoding_aes_key": None},
     },
 )

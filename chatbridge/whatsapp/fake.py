@@ -9,7 +9,6 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -129,13 +128,13 @@ class FakeWhatsAppAPI(FakeAPI):
         if not isinstance(content, dict):
             raise required(kind)
         self._check_content(kind, content)
-        if kind != "template" and self.window_closed(wa_id(to)):
+        if kind != "template" and self.window_closed(to):
             message = "Re-engagement message"
             details = "More than 24 hours have passed since the recipient last replied."
             raise refused(131047, message, details)
         self.sent.append(body)
         sent: dict[str, Any] = {"id": f"wamid.FAKE{next(self._ids):08d}"}
-        self.accepted(sent["id"], wa_id(to))
+        self.accepted(sent["id"], to)
         if kind == "template":
             sent["message_status"] = "accepted"
         return json_response(
@@ -147,11 +146,8 @@ class FakeWhatsAppAPI(FakeAPI):
             },
         )
 
-    def customer_wrote(self, address: str, at: datetime | None = None) -> None:
-        super().customer_wrote(wa_id(address), at)
-
-    def fail_sends_to(self, address: str) -> None:
-        super().fail_sends_to(wa_id(address))
+    def address(self, given: str) -> str:
+        return wa_id(given)
 
     def _check_content(self, kind: str, content: Mapping[str, Any]) -> None:
         if kind == "text":

@@ -93,7 +93,11 @@ class ProviderChecks:
         accepted = []
         for what, update in kit.misconfigured.items():
             fields = dict(kit.config)
-            wrong = [str(v) for k, v in update.items() if isinstance(fields.get(k), SecretStr)]
+            wrong = [
+                str(value)
+                for key, value in update.items()
+                if value is not None and isinstance(fields.get(key), SecretStr)
+            ]
             try:
                 config = type(kit.config).model_validate({**fields, **update})
                 replace(kit, config=config).build({"clock": harness.clock})

@@ -112,6 +112,9 @@ class FakeTwilioAPI(FakeAPI):
         }
         return json_response(201, self.messages[sid])
 
+    def address(self, given: str) -> str:
+        return f"+{given}" if given.isdigit() else given  # E.164 with its +
+
     def _check(self, to: str, sender: str, service: str, body: str, *, media: bool) -> None:
         """Refused the way Twilio refuses a create (docs/sms.md)."""
         if not to:

@@ -234,7 +234,8 @@ def _public_with_query(url: str) -> str:
     return _public(url) if "?" in url else url.replace(PRIVATE_URL, f"{WEBHOOK_URL}?tenant=7")
 
 
-# A URL with credentials; Twilio drops them before signing ("Webhooks security").
+# A URL with credentials: Twilio drops them before signing ("Security", A few notes);
+# the official SDKs' validators sign them.
 _WITH_CREDENTIALS = WEBHOOK_URL.replace("https://", "https://twilio:pa%3Ass@")
 
 
@@ -273,6 +274,12 @@ VARIANTS: dict[str, dict[str, object]] = {
         "config": CONFIG.model_copy(update={"public_url": _WITH_CREDENTIALS}),
         "webhook": lambda body: webhook(body, PRIVATE_URL),
         "sign": signer(_public),
+        "signs_url": False,
+    },
+    "credentials-in-the-url-signed-with-them": {  # as the official SDKs sign it
+        "config": CONFIG.model_copy(update={"public_url": _WITH_CREDENTIALS}),
+        "webhook": lambda body: webhook(body, PRIVATE_URL),
+        "sign": signer(lambda url: url.replace(PRIVATE_URL, _WITH_CREDENTIALS)),
         "signs_url": False,
     },
 }

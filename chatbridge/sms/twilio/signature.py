@@ -3,9 +3,11 @@
 - ``X-Twilio-Signature`` is the Base64 HMAC-SHA1, keyed with the auth token, of the full
   URL Twilio requested followed by each distinct POST parameter name and value, sorted
   by name and then value (a repeated identical pair counts once).
-- The URL is signed without the username and password it may carry, and checked
-  without its port and with one (the scheme's standard port when it has none), since
-  Twilio's own signing is inconsistent about ports.
+- The URL is checked without the username and password it may carry ("Twilio will drop
+  the username and password (if any) from the URL before computing the signature",
+  "Security", A few notes) and, as the official SDKs sign it, as given; each without its
+  port and with one (the scheme's standard port when it has none), since Twilio's own
+  signing is inconsistent about ports.
 - A JSON webhook signs the URL alone; that URL carries ``bodySHA256``, the SHA-256 hex
   of the raw body.
 """
@@ -36,14 +38,16 @@ def body_hash(body: bytes) -> str:
 
 
 def url_variants(url: str) -> list[str]:
-    """``url`` without credentials as given plus, as twilio-python's ``remove_port`` /
-    ``add_port`` try it, without its port, or with the scheme's standard port when it
-    has none."""
+    """``url`` without credentials and as given, each also (as twilio-python's
+    ``remove_port`` / ``add_port`` try it) without its port, or with the scheme's
+    standard port when it has none."""
     parts = urlsplit(url)
-    host, port = parts.netloc.rpartition("@")[2], parts.port
-    standard = 443 if parts.scheme == "https" else 80
-    other = f"{host}:{standard}" if port is None else host.removesuffix(f":{port}")
-    return list(dict.fromkeys(urlunsplit(parts._replace(netloc=n)) for n in (host, other)))
+    standard = f":{443 if parts.scheme == 'https' else 80}"
+    port = f":{parts.port}" if parts.port is not None else ""
+    netlocs = []
+    for netloc in (parts.netloc.rpartition("@")[2], parts.netloc):
+        netlocs += [netloc, netloc.removesuffix(port) if port else netloc + standard]
+    return list(dict.fromkeys(urlunsplit(parts._replace(netloc=n)) for n in netlocs))
 
 
 def verify(

@@ -110,8 +110,8 @@ class FakeVonageAPI(FakeAPI):
             return "4", "Bad Credentials"
         return None
 
-    def fail_sends_to(self, address: str) -> None:
-        super().fail_sends_to(address.removeprefix("+"))  # Vonage's numbers have no +
+    def address(self, given: str) -> str:
+        return given.removeprefix("+")  # Vonage's numbers have no +
 
     # -- the Messages API -------------------------------------------------------------
 
