@@ -1,6 +1,8 @@
 """Webhook verify+parse throughput: chatbridge beside the official SDKs and the floor.
 
-Each row receives the same signed body many times. "floor" is the bare minimum any
+Each row receives the same signed body many times, and does equal work: before it is
+measured, every row must have produced the message's text (an SDK that filters the
+update out, or parses nothing, would otherwise look fast). "floor" is the bare minimum any
 implementation must do: the provider's signature check plus decoding the body (JSON,
 XML after AES for WeChat, the form for Twilio). "chatbridge" is the channel's verify +
 parse into the typed common model (``Channel._receive``); "chatbridge + state" adds
@@ -74,9 +76,13 @@ async def _async_run(function: Callable[[], Awaitable[Any]]) -> float:
     return count / elapsed
 
 
-def _guard(build: Callable[[], Callable[[], Any]]) -> Candidate | str:
+#: A row's function and how to read the message's text from what it returns.
+Parser = tuple[Callable[[], Any], Callable[[Any], str]]
+
+
+def _guard(build: Callable[[], Callable[[], Any]], text: Callable[[Any], str]) -> Parser | str:
     try:
-        return build(), False
+        return build(), text
     except Exception as exc:  # an SDK that is missing or changed its API
         return f"n/a ({type(exc).__name__}: {exc})"[:80]
 
@@ -95,19 +101,27 @@ def whatsapp() -> list[Row]:
         from pywa import WhatsApp, filters
         from pywa.handlers import MessageHandler
 
+        phone_id = whatsapp_kit.CONFIG.phone_number_id  # else pywa filters the update out
         wa = WhatsApp(
-            phone_id="1", token="x", server=None, verify_token="v", app_secret=secret.decode()
+            phone_id=phone_id, token="x", server=None, verify_token="v", app_secret=secret.decode()
         )
-        wa.add_handlers(MessageHandler(lambda client, message: None, filters.text))
+        handled: list[str] = []
+        wa.add_handlers(
+            MessageHandler(lambda _, message: handled.append(message.text), filters.text)
+        )
 
         def run() -> Any:
             assert wa.webhook_update_validator(body, header) is None
             wa._processed_updates.clear()
-            return wa.webhook_update_handler(body)
+            wa.webhook_update_handler(body)
+            return handled.pop()
 
         return run
 
-    return _rows(whatsapp_kit.kit, request, floor, "pywa", _guard(pywa))
+    def text(parsed: dict[str, Any]) -> str:
+        return str(parsed["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"])
+
+    return _rows(whatsapp_kit.kit, request, (floor, text), "pywa", _guard(pywa, str))
 
 
 def line() -> list[Row]:
@@ -127,7 +141,9 @@ def line() -> list[Row]:
         text = body.decode()
         return lambda: parser.parse(text, header)
 
-    return _rows(line_kit.kit, request, floor, "line-bot-sdk", _guard(sdk))
+    floor_text = (floor, lambda parsed: str(parsed["events"][0]["message"]["text"]))
+    sdk_text = _guard(sdk, lambda events: str(events[0].message.text))
+    return _rows(line_kit.kit, request, floor_text, "line-bot-sdk", sdk_text)
 
 
 def wechat() -> list[Row]:
@@ -164,7 +180,9 @@ def wechat() -> list[Row]:
 
         return run
 
-    return _rows(wechat_kit.kit, request, floor, "wechatpy", _guard(sdk))
+    floor_text = (floor, lambda parsed: str(parsed.findtext("Content")))
+    sdk_text = _guard(sdk, lambda message: str(message.content))
+    return _rows(wechat_kit.kit, request, floor_text, "wechatpy", sdk_text)
 
 
 def twilio() -> list[Row]:
@@ -191,21 +209,27 @@ def twilio() -> list[Row]:
 
         return run
 
-    return _rows(twilio_kit.kit, request, floor, "twilio RequestValidator", _guard(sdk))
+    body_of: Callable[[Any], str] = lambda params: str(params["Body"])  # noqa: E731
+    name = "twilio RequestValidator"
+    return _rows(twilio_kit.kit, request, (floor, body_of), name, _guard(sdk, body_of))
 
 
-def _rows(
-    kit: Any, request: Any, floor: Callable[[], Any], sdk_name: str, sdk: Candidate | str
-) -> list[Row]:
+def _rows(kit: Any, request: Any, floor: Parser, sdk_name: str, sdk: Parser | str) -> list[Row]:
     """The floor, the official SDK and chatbridge on one channel's request, measured
-    together. "chatbridge + state" runs on a channel that deduplicates nothing, so that
-    every delivery takes the state path."""
+    together once each has been seen to produce chatbridge's text of the message.
+    "chatbridge + state" runs on a channel that deduplicates nothing, so that every
+    delivery takes the state path."""
     channel = kit.build({"clock": FakeClock()}, kit.fake_api())
     stateful = kit.build({"clock": FakeClock()}, kit.fake_api())
     stateful.dedup_ttl = stateful.dedup_ttl * 0
+    expected = anyio.run(channel._receive, request).events[0].message.text
+    for name, parser in (("floor", floor), (sdk_name, sdk)):
+        if isinstance(parser, tuple):
+            function, text = parser
+            assert text(function()) == expected, f"{name} did not parse {expected!r}"
     candidates: dict[str, Candidate | str] = {
-        "floor": (floor, False),
-        sdk_name: sdk,
+        "floor": (floor[0], False),
+        sdk_name: sdk if isinstance(sdk, str) else (sdk[0], False),
         "chatbridge": (lambda: channel._receive(request), True),
         "chatbridge + state": (lambda: stateful.receive(request), True),
     }

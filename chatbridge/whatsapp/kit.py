@@ -74,7 +74,8 @@ def inbound(
         "type": kind,
     }
     message.update({kind: content} if content is not None else {}, **extra)
-    contacts = [{"profile": {"name": "Sheena Nelson"}, "wa_id": sender}]
+    # user_id: the business-scoped user id Meta adds to contacts since April 2026.
+    contacts = [{"profile": {"name": "Sheena Nelson"}, "wa_id": sender, "user_id": f"US.{sender}"}]
     return notification(_value(contacts=contacts, messages=[message]))
 
 
