@@ -54,6 +54,13 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     ("chatbridge/sms/twilio/signature.py", "SIGNATURE_HEADER", '"x-twilio-signature"', HEADER_CASE),
     ("chatbridge/sms/twilio/signature.py", "SIGNATURE_HEADER", '"X-TWILIO-SIGNATURE"', HEADER_CASE),
     ("chatbridge/sms/twilio/signature.py", "sign", '"SHA1"', HASH_NAME_CASE),
+    (
+        "chatbridge/sms/twilio/signature.py",
+        "url_variants",
+        'netloc.partition("@")',
+        "the URL as given is tried too, and a netloc holds at most one @ (RFC 3986 3.2.1: "
+        "one in the userinfo is percent-encoded), so both cut the same credentials",
+    ),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=None", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=True", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "secret).encode(), )", FOR_SECURITY),
