@@ -1,3 +1,4 @@
+import multiprocessing
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,3 +105,24 @@ async def test_sqlite_state_survives_reopening(tmp_path: Path) -> None:
     assert (await second.contact_state(ALICE)).last_inbound_at == NOW
     assert await second.counter("q") == 3
     await second.aclose()
+
+
+def _spend(path: str, attempts: int) -> int:
+    """In another process: try ``attempts`` units of a quota of 50 in the SQLite file."""
+
+    async def spend() -> int:
+        store = SQLiteStore(path)
+        taken = [await store.consume("quota", 1, 50) for _ in range(attempts)]
+        await store.aclose()
+        return taken.count(True)
+
+    return anyio.run(spend)
+
+
+def test_processes_sharing_sqlite_never_overspend(tmp_path: Path) -> None:
+    """``serve --workers N`` on one host: N processes reserve quota in one SQLite file."""
+    path = str(tmp_path / "state.db")
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3) as pool:
+        taken = pool.starmap(_spend, [(path, 40)] * 3)
+    assert sum(taken) == 50, taken
