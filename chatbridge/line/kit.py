@@ -388,6 +388,7 @@ kit = ChannelKit(
     opt_out={"unfollow": _follow_event("unfollow")},
     opt_in={"follow": _follow_event("follow")},
     misconfigured={"a negative monthly quota": {"monthly_quota": -1}},
+    edge_configs={"a quota of 0 (pushes refused, replies only)": {"monthly_quota": 0}},
     variants={
         # The default quota: Japan's free plan (the Communication plan, since June 2023).
         "free-plan": {

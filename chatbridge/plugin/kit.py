@@ -20,6 +20,7 @@ from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.clock import FAKE_EPOCH
 from chatbridge.models import DeliveryState, Event, Identity, Media, Message
 from chatbridge.plugin.fake import FakeAPI
+from chatbridge.policy import RateLimit
 from chatbridge.redaction import secret_values
 from chatbridge.webhook import WebhookRequest
 
@@ -88,6 +89,8 @@ class Facts:
       common state it means (None: not a delivery state, reported as another event).
       The kit's ``status_body`` builds the webhook that reports each.
     - ``media_hash``: downloads come with a hash the channel must check.
+    - ``rate_limit``: how many sends one contact may get per period, as the kit's config
+      (or ``wiring``) sets it; None: no limit.
     - ``answer_type``: the media type every webhook's answer must have (Twilio reads
       TwiML); None: the provider takes any.
     - ``sources``: for each fact, where the provider documents it (URLs).
@@ -101,6 +104,7 @@ class Facts:
     signature_tolerance: timedelta | None = None
     statuses: Mapping[str, DeliveryState | None] = field(default_factory=dict)
     media_hash: bool = False
+    rate_limit: RateLimit | None = None
     answer_type: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -173,7 +177,8 @@ class ChannelKit(Generic[C]):
     - ``misconfigured``: config values the provider never issues (a key of the wrong
       length, a bound out of range), by what is wrong: each the config fields to
       replace; the channel must refuse each when it is built (or its config model when
-      validated), with an error that shows no secret.
+      validated), with an error that shows no secret. ``edge_configs``: config values
+      just inside what is valid (a quota of 0), by what they are: each must be accepted.
     - ``variants``: other configurations the provider supports that change how
       webhooks are signed or sent (a GET webhook, a URL rewritten by a proxy, another
       signature method), by name: each the kit fields to replace (:meth:`variant`).
@@ -207,6 +212,7 @@ class ChannelKit(Generic[C]):
     answered: Mapping[str, Callable[[str, datetime], Sequence[bytes]]] = field(default_factory=dict)
     broken: Mapping[str, WebhookRequest] = field(default_factory=dict)
     misconfigured: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    edge_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from chatbridge.clock import from_unix
 from chatbridge.errors import MessageInvalidError, PolicyRefusedError
 from chatbridge.models import Message, WindowState
 from chatbridge.policy import RefusalReason, RemedyKind
@@ -253,6 +254,30 @@ class PolicyChecks:
             if answer == ordinary and not calls:
                 unanswered.append(way)
         assert not unanswered, f"not answered: {', '.join(unanswered)}"
+
+    # -- rate limit -------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_the_rate_limit_refuses_sends_past_it_until_its_period_ends(
+        self, harness: Harness
+    ) -> None:
+        """``facts.rate_limit``: within one period, ``count`` texts to a contact are
+        delivered and the next is refused (``RATE_LIMITED``, no call); the next period
+        delivers again."""
+        limit = harness.kit.facts.rate_limit
+        if limit is None:
+            pytest.skip(f"{harness.kit.name} has no rate limit")
+        period = limit.period.total_seconds()
+        start = (harness.clock.now().timestamp() // period + 1) * period  # a period's start
+        harness.clock.set(from_unix(start))
+        if harness.kit.facts.customer_first:
+            await harness.open_conversation()
+        text = harness.messages()["text"]
+        _assert_none([await delivered(harness, text) for _ in range(limit.count)], "within")
+        spent = {RefusalReason.RATE_LIMITED}
+        _assert_none([await refused(harness, text, spent)], f"send {limit.count + 1}")
+        harness.clock.advance(limit.period)
+        _assert_none([await delivered(harness, text)], "in the next period")
 
     # -- quota ------------------------------------------------------------------------
 

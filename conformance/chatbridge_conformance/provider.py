@@ -12,7 +12,9 @@ from dataclasses import replace
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from chatbridge.clock import FakeClock
 from chatbridge.errors import ChatbridgeError, ConfigurationError
+from chatbridge.plugin.kit import ChannelKit
 from chatbridge_conformance.harness import Harness, Trouble
 
 _FAILURES = (Trouble.CLIENT_ERROR, Trouble.SERVER_ERROR, Trouble.UNREACHABLE)
@@ -106,3 +108,11 @@ class ProviderChecks:
             else:
                 accepted.append(what)
         assert not accepted, f"built with a misconfiguration: {', '.join(accepted)}"
+
+    def test_configurations_at_the_edge_are_accepted(self, kit: ChannelKit) -> None:
+        """Each of the kit's ``edge_configs`` (just inside what is valid) builds."""
+        if not kit.edge_configs:
+            pytest.skip(f"{kit.name} declares no edge configurations")
+        for update in kit.edge_configs.values():
+            config = type(kit.config).model_validate({**dict(kit.config), **update})
+            replace(kit, config=config).build({"clock": FakeClock()})  # raises if refused

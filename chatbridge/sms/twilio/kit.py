@@ -9,7 +9,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from chatbridge.models import (
@@ -23,6 +24,8 @@ from chatbridge.models import (
     StatusUpdate,
 )
 from chatbridge.plugin.kit import ChannelKit, Facts, Sample
+from chatbridge.policy import RateLimit
+from chatbridge.sms.channel import SmsSettings
 from chatbridge.sms.twilio.channel import TwilioChannel, TwilioConfig
 from chatbridge.sms.twilio.fake import FakeTwilioAPI
 from chatbridge.webhook import WebhookRequest
@@ -319,6 +322,9 @@ FACTS = Facts(
 )
 
 
+_RATE = RateLimit(count=50, period=timedelta(minutes=1))  # above what other checks send
+
+
 def open_conversation(address: str, now: datetime) -> list[bytes]:
     return [incoming("hi", sid=f"SMopen{int(now.timestamp())}", sender=address)]
 
@@ -347,7 +353,14 @@ kit = ChannelKit(
     opt_in={word: _keyword(word) for word in ("START", "yes", "Unstop")},
     answered={word: _keyword(word) for word in ("HELP", "info")},
     broken=_broken(),
-    variants=VARIANTS,
+    variants={
+        **VARIANTS,
+        # chatbridge's own per-contact limit (SmsSettings.rate_limit), as a user sets it
+        "rate-limited": {
+            "wiring": lambda fake: {"settings": SmsSettings(rate_limit=_RATE)},
+            "facts": replace(FACTS, rate_limit=_RATE),
+        },
+    },
     misconfigured={
         "a public URL whose port is no number": {
             "public_url": "https://support.example.com:abc/sms"
