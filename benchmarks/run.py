@@ -10,7 +10,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import dedup, throughput, webhooks
+from benchmarks import dedup, load, throughput, webhooks
 from chatbridge.http import ENGINES
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -71,6 +71,8 @@ def main() -> None:
         f"| 100 concurrent inbound webhooks, first sent → all handled | {seconds:.2f} s | ≤ 2 s |",
         "",
         *dedup.section(),
+        "",
+        *load.section(),
     ]
     REPORT.write_text("\n".join(lines))
     print("\n".join(lines))
