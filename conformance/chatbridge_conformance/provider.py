@@ -6,8 +6,9 @@ channel is built."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -101,8 +102,7 @@ class ProviderChecks:
                 if value is not None and isinstance(fields.get(key), SecretStr)
             ]
             try:
-                config = type(kit.config).model_validate({**fields, **update})
-                replace(kit, config=config).build({"clock": harness.clock})
+                _build_with(kit, update)
             except (ValidationError, ConfigurationError) as error:
                 harness.assert_no_secret(error, f"misconfigured: {what}", also=wrong)
             else:
@@ -114,5 +114,10 @@ class ProviderChecks:
         if not kit.edge_configs:
             pytest.skip(f"{kit.name} declares no edge configurations")
         for update in kit.edge_configs.values():
-            config = type(kit.config).model_validate({**dict(kit.config), **update})
-            replace(kit, config=config).build({"clock": FakeClock()})  # raises if refused
+            _build_with(kit, update)  # raises if refused
+
+
+def _build_with(kit: ChannelKit, update: Mapping[str, Any]) -> None:
+    """Validate the kit's config with ``update`` applied, and build the channel with it."""
+    config = type(kit.config).model_validate({**dict(kit.config), **update})
+    replace(kit, config=config).build({"clock": FakeClock()})
