@@ -181,10 +181,11 @@ class WeChatChannel(Channel):
     async def _deliver_batch(
         self, messages: Sequence[Message], idempotency_key: str | None = None
     ) -> Receipt:
-        """One message; a template carries ``idempotency_key`` as its client_msg_id."""
-        if len(messages) == 1 and messages[0].kind is MessageKind.TEMPLATE:
-            return await self._send_template(messages[0], idempotency_key)
-        return await super()._deliver_batch(messages)
+        """One message; a template sent with ``idempotency_key`` carries it as its
+        client_msg_id (keys are refused for other messages before)."""
+        if idempotency_key is None or len(messages) != 1:
+            return await super()._deliver_batch(messages)
+        return await self._send_template(messages[0], idempotency_key)
 
     async def _send_template(self, message: Message, client_msg_id: str | None) -> Receipt:
         """A template with ``client_msg_id``, or a new one: a send whose answer was lost
