@@ -46,6 +46,13 @@ class ReplayError(SignatureError):
         super().__init__(message)
 
 
+class OutboxFullError(WebhookError):
+    """The outbox holds as many records as it may: the webhook is not acknowledged, so
+    the provider sends it again later."""
+
+    status = 503
+
+
 class HandshakeError(WebhookError):
     """A provider verification handshake failed (wrong verify token, bad mode)."""
 

@@ -57,9 +57,9 @@ def main(port: int, where: str, crash_at: str, workdir: Path) -> None:
             crash("after-commit")
             return fresh
 
-        async def ack(self, item_id: str) -> None:
+        async def ack(self, *item_ids: str) -> None:
             crash("before-ack")
-            await inner.ack(item_id)
+            await inner.ack(*item_ids)
 
     async def handle(event: Event, channel: Channel) -> None:
         crash("in-handler")

@@ -4,6 +4,7 @@ import json
 import subprocess
 import time
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -102,7 +103,7 @@ def test_config_chooses_the_outbox(tmp_path: Path, table: str, kind: str) -> Non
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)
         outbox = load(config).outbox
-    assert type(outbox).__name__ == kind and outbox._lease == 7  # type: ignore[attr-defined]
+    assert type(outbox).__name__ == kind and outbox.lease == timedelta(seconds=7)
 
 
 def test_conformance_command() -> None:

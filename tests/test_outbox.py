@@ -11,13 +11,13 @@ import anyio
 import pytest
 
 from chatbridge import MessageReceived
-from chatbridge.errors import ReplayError
+from chatbridge.errors import OutboxFullError, ReplayError
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, SQLiteOutbox, records
 from chatbridge.server.outbox.redis import RedisOutbox
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
-LEASE = timedelta(minutes=1)
+LEASE = timedelta(milliseconds=300)  # Redis measures leases on its own clock
 DAY = timedelta(days=1)
 
 
@@ -67,8 +67,21 @@ async def test_taken_records_are_leased_until_acked_or_the_lease_ends(outbox: Ou
     first, second = await outbox.due(NOW, 10)
     assert await outbox.due(NOW, 10) == []  # leased: no second worker takes them
     await outbox.ack(first.id)
+    await anyio.sleep(LEASE.total_seconds() + 0.05)
     [again] = await outbox.due(NOW + LEASE, 10)  # the holder crashed: it comes back
     assert again.id == second.id and again.payload == second.payload
+
+
+async def test_released_records_are_due_at_once_with_their_attempts(outbox: Outbox) -> None:
+    await outbox.accept([incoming("a", b"A"), incoming("b", b"B"), incoming("c", b"C")], NOW)
+    a, b, c = await outbox.due(NOW, 10)
+    await outbox.ack(a.id, b.id)
+    await outbox.release(c.id)
+    [back] = await outbox.due(NOW, 10)
+    assert (back.payload, back.attempts) == (b"C", 0)
+    assert (await outbox.pending())[0] == 1
+    await outbox.ack(back.id)
+    assert await outbox.pending() == (0, None)
 
 
 async def test_retry_counts_attempts_and_dead_letters_keep_the_reason(outbox: Outbox) -> None:
@@ -132,3 +145,59 @@ async def test_redis_accept_resent_after_a_lost_reply_is_not_a_replay(
 async def test_an_event_twice_in_one_request_is_new_once(outbox: Outbox) -> None:
     assert await outbox.accept([incoming("a"), incoming("a")], NOW) == [True, False]
     assert len(await outbox.due(NOW, 10)) == 1
+
+
+# -- the Redis stream: consumers, claims after a crash, bounded length -------------------
+
+
+def _redis(url: str, prefix: str, **options: object) -> RedisOutbox:
+    return RedisOutbox.from_url(url, prefix=prefix, lease=LEASE, **options)  # type: ignore[arg-type]
+
+
+async def test_redis_workers_never_take_the_same_entry(redis_url: str) -> None:
+    prefix = f"t{uuid4().hex}:"
+    workers = [_redis(redis_url, prefix) for _ in range(3)]
+    await workers[0].accept([incoming(f"k{n}", str(n).encode()) for n in range(300)], NOW)
+    taken: list[list[bytes]] = [[] for _ in workers]
+
+    async def work(index: int) -> None:
+        while items := await workers[index].due(NOW, 7):
+            taken[index] += [item.payload for item in items]
+            await workers[index].ack(*(item.id for item in items))
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(workers)):
+            group.start_soon(work, index)
+    every = [payload for payloads in taken for payload in payloads]
+    assert sorted(every) == sorted(str(n).encode() for n in range(300))  # each once
+    assert await workers[0].pending() == (0, None)
+    for worker in workers:
+        await worker.aclose()
+
+
+async def test_redis_entries_of_a_dead_worker_are_claimed_with_an_attempt(redis_url: str) -> None:
+    prefix = f"t{uuid4().hex}:"
+    dead, alive = _redis(redis_url, prefix), _redis(redis_url, prefix)
+    await dead.accept([incoming("a", b"A"), incoming("b", b"B")], NOW)
+    assert len(await dead.due(NOW, 10)) == 2  # then it dies without settling them
+    assert await alive.due(NOW, 10) == []
+    await anyio.sleep(LEASE.total_seconds() + 0.05)
+    claimed = await alive.due(NOW, 10)
+    assert [(item.payload, item.attempts) for item in claimed] == [(b"A", 1), (b"B", 1)]
+    await alive.retry(claimed[0].id, NOW, "boom")  # the crash and this failure count
+    await alive.ack(claimed[1].id)
+    [again] = await alive.due(NOW, 10)
+    assert (again.payload, again.attempts) == (b"A", 2)
+    for outbox in (dead, alive):
+        await outbox.aclose()
+
+
+async def test_redis_refuses_intake_at_its_length_without_losing_a_record(redis_url: str) -> None:
+    outbox = _redis(redis_url, f"t{uuid4().hex}:", max_length=2)
+    assert await outbox.accept([incoming("a"), incoming("b")], NOW) == [True, True]
+    with pytest.raises(OutboxFullError):
+        await outbox.accept([incoming("c")], NOW)
+    items = await outbox.due(NOW, 10)
+    await outbox.ack(*(item.id for item in items))
+    assert await outbox.accept([incoming("c")], NOW) == [True]  # no mark was left behind
+    await outbox.aclose()

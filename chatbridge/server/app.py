@@ -75,13 +75,15 @@ class WebhookApp:
     """An ASGI application serving ``/<name>`` for each channel in ``channels``.
 
     ``handler(event, channel)`` is called once per new event, after the provider has
-    been answered. Failed calls are retried ``max_attempts`` times in all, waiting
-    ``backoff`` times 2^attempt (capped at ``max_backoff``), then dead-lettered. When the
-    worker stops (the server shuts down) it takes no new event and gives the one being
-    handled ``shutdown_grace`` to finish; one still running then is handed back to the
-    outbox, due at once, for the next worker. With ``metrics``, ``GET /metrics`` serves
-    the Prometheus metrics of :mod:`chatbridge.telemetry` (unless a channel is served at
-    ``/metrics``).
+    been answered. The worker takes up to ``batch`` due events at a time and runs up to
+    ``concurrency`` handler calls at once, one contact's events one after the other, in
+    order. Failed calls are retried ``max_attempts`` times in all, waiting ``backoff``
+    times 2^attempt (capped at ``max_backoff``), then dead-lettered. When the worker stops
+    (the server shuts down) it starts no new event and gives those being handled
+    ``shutdown_grace`` to finish; one still running then is handed back to the outbox,
+    due at once, for the next worker, as are the taken events it did not start. With
+    ``metrics``, ``GET /metrics`` serves the Prometheus metrics of
+    :mod:`chatbridge.telemetry` (unless a channel is served at ``/metrics``).
     """
 
     def __init__(
@@ -94,6 +96,8 @@ class WebhookApp:
         backoff: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(minutes=5),
         poll_interval: float = 0.5,
+        batch: int = 64,
+        concurrency: int = 16,
         shutdown_grace: timedelta = timedelta(seconds=30),
         metrics: bool = False,
         clock: Clock | None = None,
@@ -106,6 +110,8 @@ class WebhookApp:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
+        self.batch = batch
+        self.concurrency = concurrency
         self.shutdown_grace = shutdown_grace
         self.metrics = metrics
         self._stopping = False
@@ -139,11 +145,9 @@ class WebhookApp:
                 self._stopping = False  # drain() works again
 
     async def drain(self) -> None:
-        """Process every item that is due now (used by the worker; handy in tests).
-
-        Items are taken one at a time, so each is leased only while it is handled."""
-        while not self._stopping and (items := await self.outbox.due(self.clock.now(), 1)):
-            await self._dispatch(items[0])
+        """Process every item that is due now (used by the worker; handy in tests)."""
+        while not self._stopping and (items := await self.outbox.due(self.clock.now(), self.batch)):
+            await self._dispatch_batch(items)
 
     async def _work(self) -> None:
         while not self._stopping:
@@ -157,15 +161,66 @@ class WebhookApp:
                 await self._wake.wait()
             self._wake = anyio.Event()
 
-    async def _dispatch(self, item: OutboxItem) -> None:
+    async def _dispatch_batch(self, items: list[OutboxItem]) -> None:
+        """Handle ``items``: one contact's events in order, up to ``concurrency`` contacts
+        at a time; then ack the handled ones together. Items not started when the worker
+        stops, or once half the lease has passed, are released untried."""
+        deadline = time.monotonic() + self.outbox.lease.total_seconds() / 2
+        limiter = anyio.CapacityLimiter(self.concurrency)
+        started: set[str] = set()
+        handled: list[str] = []
+        lanes: dict[object, list[tuple[OutboxItem, records.Record]]] = {}
+        for item in items:
+            record = await self._read(item)
+            if record is None:
+                started.add(item.id)
+            else:
+                contact = record.event.contact
+                key = (record.route, contact.channel, contact.address) if contact else item.id
+                lanes.setdefault(key, []).append((item, record))
+
+        async def run(lane: list[tuple[OutboxItem, records.Record]]) -> None:
+            for item, record in lane:
+                if self._stopping or time.monotonic() > deadline:
+                    return
+                async with limiter:
+                    started.add(item.id)
+                    if await self._dispatch(item, record):
+                        handled.append(item.id)
+
         try:
-            route, event, accepted_at = records.decode(item.payload)
+            async with anyio.create_task_group() as group:
+                for lane in lanes.values():
+                    group.start_soon(run, lane)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if handled:
+                    await self.outbox.ack(*handled)
+                if untried := [item.id for item in items if item.id not in started]:
+                    await self.outbox.release(*untried)
+
+    async def _read(self, item: OutboxItem) -> records.Record | None:
+        """The item's record; None when it cannot be read (it is dead-lettered)."""
+        if not isinstance(item.record, bytes):
+            return item.record
+        try:
+            return records.decode(item.record)
         except records.RecordError as exc:
             logger.error("outbox record %s dead-lettered: %s", item.id, exc)
             await self.outbox.dead(item.id, f"RecordError: {exc}")
             telemetry.EVENTS_DEAD.labels("(unreadable)").inc()
-            return
+            return None
+
+    async def _dispatch(self, item: OutboxItem, record: records.Record) -> bool:
+        """Apply and handle one event; whether it was handled (to be acked). A failure
+        is retried later or dead-lettered here."""
+        route, event, accepted_at = record
         log = {"channel": route, "event_id": event.event_id}
+        if item.attempts >= self.max_attempts:  # its workers died while handling it
+            logger.error("event %s dead-lettered: its worker stopped", event.event_id, extra=log)
+            await self.outbox.dead(item.id, f"its worker stopped during {item.attempts} attempts")
+            telemetry.EVENTS_DEAD.labels(route).inc()
+            return False
         try:
             channel = self.channels.get(route)
             if channel is None:
@@ -200,12 +255,12 @@ class WebhookApp:
                 )
                 await self.outbox.retry(item.id, self.clock.now() + wait, error)
                 telemetry.EVENTS_RETRIED.labels(route).inc()
-        else:
-            await self.outbox.ack(item.id)
-            telemetry.EVENTS_HANDLED.labels(route).inc()
-            if accepted_at is not None:
-                waited = (self.clock.now() - accepted_at).total_seconds()
-                telemetry.HANDLING_SECONDS.labels(route).observe(max(waited, 0.0))
+            return False
+        telemetry.EVENTS_HANDLED.labels(route).inc()
+        if accepted_at is not None:
+            waited = (self.clock.now() - accepted_at).total_seconds()
+            telemetry.HANDLING_SECONDS.labels(route).observe(max(waited, 0.0))
+        return True
 
     # -- ASGI -------------------------------------------------------------------------
 
@@ -303,17 +358,12 @@ class WebhookApp:
         now = self.clock.now()
         expires_at = now + channel.dedup_ttl
 
-        def incoming() -> list[Incoming]:
-            return [
-                Incoming(
-                    Mark(channel.dedup_key(event), expires_at), records.encode(route, event, now)
-                )
-                for event in parsed.events
-            ]
-
-        batch = (
-            await anyio.to_thread.run_sync(incoming) if size >= _ENCODE_IN_THREAD else incoming()
-        )
+        batch = [
+            Incoming(Mark(channel.dedup_key(event), expires_at), records.Record(route, event, now))
+            for event in parsed.events
+        ]
+        if size >= _ENCODE_IN_THREAD and not isinstance(self.outbox, MemoryOutbox):
+            await anyio.to_thread.run_sync(lambda: [item.payload for item in batch])
         once = [Mark(key, now + ttl) for key, ttl in parsed.once.items()]
         return await self.outbox.accept(batch, now, once)
 

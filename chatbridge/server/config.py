@@ -8,6 +8,7 @@ path = "chatbridge.db"  # or: url = "redis://localhost:6379/0"
 kind = "sqlite"         # memory (default; or just give a path), sqlite or redis
 path = "outbox.db"      # or: url = "redis://localhost:6379/0"
 lease_seconds = 300     # how long a worker holds a record before it is taken again
+max_length = 1000000    # redis: records the stream may hold before intake answers 503
 
 [http]                  # how the channels call the provider APIs
 engine = "aiohttp"      # httpx (default) or aiohttp: pip install 'chatbridge[aiohttp]'
@@ -91,9 +92,13 @@ def _outbox(table: dict[str, Any]) -> Outbox:
     if kind == "sqlite":
         return SQLiteOutbox(table.get("path", "outbox.db"), lease)
     if kind == "redis":
-        from chatbridge.server.outbox.redis import RedisOutbox
+        from chatbridge.server.outbox.redis import DEFAULT_MAX_LENGTH, RedisOutbox
 
-        return RedisOutbox.from_url(table.get("url", "redis://localhost:6379/0"), lease=lease)
+        return RedisOutbox.from_url(
+            table.get("url", "redis://localhost:6379/0"),
+            lease=lease,
+            max_length=table.get("max_length", DEFAULT_MAX_LENGTH),
+        )
     raise ConfigurationError(f"unknown outbox kind {kind!r} (memory, sqlite or redis)")
 
 

@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from chatbridge.models import Identity
@@ -45,10 +46,30 @@ def sweep_expired(db: sqlite3.Connection, table: str, now: float, batch: int = S
     return cursor.rowcount
 
 
+class _Call(Generic[_T]):
+    """One ``SQLiteFile.run`` call waiting for its transaction."""
+
+    def __init__(self, work: Callable[[sqlite3.Connection], _T]) -> None:
+        self.work = work
+        self.finished = False
+        self.value: _T | None = None
+        self.error: BaseException | None = None
+        self.turn = anyio.Event()
+
+    def result(self) -> _T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
 class SQLiteFile:
-    """One SQLite file in WAL mode whose calls run in a worker thread, one at a time,
-    each in its own ``BEGIN IMMEDIATE`` transaction: atomic for every task of this
-    process and for other processes sharing the file. ``pragmas`` are set on opening."""
+    """One SQLite file in WAL mode whose calls run in a worker thread inside
+    ``BEGIN IMMEDIATE`` transactions: atomic for every task of this process and for other
+    processes sharing the file. ``pragmas`` are set on opening.
+
+    Calls made while a transaction is being committed are committed together in the next
+    one (group commit: one disk sync for many webhooks), each inside its own savepoint, so
+    a call that raises is rolled back alone. No lock is held across an await."""
 
     def __init__(self, path: str | Path, schema: str, *pragmas: str) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -56,25 +77,64 @@ class SQLiteFile:
             self._db.execute(f"PRAGMA {pragma}")
         self._db.executescript(schema)
         self._lock = threading.Lock()
+        self._waiting: list[_Call[Any]] = []
+        self._committing = False
 
     async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """``work(connection)`` in one transaction, rolled back if it raises."""
-
-        def transaction() -> _T:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
+        """``work(connection)`` in a transaction, rolled back if it raises."""
+        call = _Call(work)
+        self._waiting.append(call)
+        try:
+            while not call.finished:
+                if self._committing:  # woken when its batch is done or it may lead
+                    await call.turn.wait()
+                    call.turn = anyio.Event()
+                    continue
+                self._committing = True
+                batch, self._waiting = self._waiting, []
                 try:
-                    result = work(self._db)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    # A failed COMMIT (disk full, I/O error) may leave the transaction
-                    # open, holding the write lock: always end it.
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-                return result
+                    await anyio.to_thread.run_sync(self._commit, batch)
+                finally:
+                    self._committing = False
+                    # Cancelled before the thread started: the others go in the next batch.
+                    self._waiting[:0] = [c for c in batch if not c.finished and c is not call]
+                    for done in batch:
+                        done.turn.set()
+                    if self._waiting:
+                        self._waiting[0].turn.set()  # the next batch's leader
+        except BaseException:
+            if call in self._waiting:  # cancelled before it ran: it never will
+                self._waiting.remove(call)
+                if self._waiting and not self._committing:
+                    self._waiting[0].turn.set()
+            raise
+        return call.result()
 
-        return await anyio.to_thread.run_sync(transaction)
+    def _commit(self, batch: list[_Call[Any]]) -> None:
+        """Run ``batch`` in one transaction (in the worker thread)."""
+        db = self._db
+        with self._lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for call in batch:
+                    db.execute("SAVEPOINT call")
+                    try:
+                        call.value = call.work(db)
+                    except Exception as exc:
+                        db.execute("ROLLBACK TO call")
+                        call.error = exc
+                    db.execute("RELEASE call")
+                db.execute("COMMIT")
+            except BaseException as exc:
+                # A failed COMMIT (disk full, I/O error) may leave the transaction
+                # open, holding the write lock: always end it. Nothing was committed.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                for call in batch:
+                    call.value, call.error = None, exc
+            finally:
+                for call in batch:
+                    call.finished = True
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self._db.close)
@@ -83,10 +143,10 @@ class SQLiteFile:
 class SQLiteStore:
     """A :class:`~chatbridge.store.base.Store` in one SQLite file.
 
-    Calls run in a worker thread, one at a time, each in its own transaction, so every
-    operation is atomic for all tasks of this process. Every :data:`SWEEP_EVERY`-th
-    ``first_seen`` deletes a bounded batch of expired dedup marks and counters; until
-    then an expired mark counts as absent.
+    Calls run in a worker thread, each in its own savepoint of a transaction
+    (:class:`SQLiteFile`), so every operation is atomic for all tasks of this process.
+    Every :data:`SWEEP_EVERY`-th ``first_seen`` deletes a bounded batch of expired dedup
+    marks and counters; until then an expired mark counts as absent.
     """
 
     def __init__(self, path: str | Path) -> None:

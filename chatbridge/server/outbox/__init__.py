@@ -16,7 +16,7 @@ demand). Dedup marks expire at O(1) cost per event in each.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from chatbridge.server.outbox.memory import MemoryOutbox
@@ -26,6 +26,10 @@ from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, 
 
 class Outbox(Protocol):
     """A durable queue of received events with their dedup marks."""
+
+    #: How long a record taken by :meth:`due` stays with its taker before another take
+    #: may see it again (the taker is presumed dead).
+    lease: timedelta
 
     async def accept(
         self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
@@ -40,8 +44,12 @@ class Outbox(Protocol):
         """Up to ``limit`` records due now, oldest first, leased to the caller."""
         ...
 
-    async def ack(self, item_id: str) -> None:
-        """Drop a handled record."""
+    async def ack(self, *item_ids: str) -> None:
+        """Drop handled records."""
+        ...
+
+    async def release(self, *item_ids: str) -> None:
+        """Give back taken records that were not tried: due at once, attempts unchanged."""
         ...
 
     async def retry(self, item_id: str, at: datetime, error: str) -> None:

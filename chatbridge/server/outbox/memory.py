@@ -1,4 +1,6 @@
-"""An in-process outbox: for tests and single-process tools (gone with the process)."""
+"""An in-process outbox: for tests and single-process tools (gone with the process).
+
+It keeps the records as objects: no encoding, no decoding."""
 
 from __future__ import annotations
 
@@ -9,17 +11,21 @@ from datetime import datetime, timedelta
 
 from chatbridge.clock import from_unix
 from chatbridge.errors import ReplayError
+from chatbridge.server.outbox.records import Record
 from chatbridge.server.outbox.types import DEFAULT_LEASE, DeadLetter, Incoming, Mark, OutboxItem
 from chatbridge.store.expiry import ExpiringKeys
 
 
 @dataclass
 class _Entry:
-    payload: bytes
+    record: Record | bytes
     due_at: float
     attempts: int = 0
     error: str = ""
     dead: bool = False
+
+    def item(self, item_id: str) -> OutboxItem:
+        return OutboxItem(item_id, self.record, self.attempts)
 
 
 class MemoryOutbox:
@@ -29,7 +35,7 @@ class MemoryOutbox:
         self._entries: dict[str, _Entry] = {}
         self._marks = ExpiringKeys()
         self._ids = itertools.count(1)
-        self._lease = lease.total_seconds()
+        self.lease = lease
 
     async def accept(
         self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
@@ -44,7 +50,7 @@ class MemoryOutbox:
         for item in incoming:
             new = self._marks.mark(item.mark.key, at, item.mark.expires_at.timestamp())
             if new:
-                self._entries[str(next(self._ids))] = _Entry(item.payload, at)
+                self._entries[str(next(self._ids))] = _Entry(item.record, at)
             fresh.append(new)
         return fresh
 
@@ -55,12 +61,18 @@ class MemoryOutbox:
             if len(taken) == limit:
                 break
             if not entry.dead and entry.due_at <= at:
-                entry.due_at = at + self._lease
-                taken.append(OutboxItem(item_id, entry.payload, entry.attempts))
+                entry.due_at = at + self.lease.total_seconds()
+                taken.append(entry.item(item_id))
         return taken
 
-    async def ack(self, item_id: str) -> None:
-        self._entries.pop(item_id, None)
+    async def ack(self, *item_ids: str) -> None:
+        for item_id in item_ids:
+            self._entries.pop(item_id, None)
+
+    async def release(self, *item_ids: str) -> None:
+        for item_id in item_ids:
+            if (entry := self._entries.get(item_id)) is not None:
+                entry.due_at = 0.0
 
     async def retry(self, item_id: str, at: datetime, error: str) -> None:
         entry = self._entries[item_id]
@@ -72,7 +84,7 @@ class MemoryOutbox:
 
     async def dead_letters(self) -> list[DeadLetter]:
         return [
-            DeadLetter(OutboxItem(item_id, entry.payload, entry.attempts), entry.error)
+            DeadLetter(entry.item(item_id), entry.error)
             for item_id, entry in self._entries.items()
             if entry.dead
         ]

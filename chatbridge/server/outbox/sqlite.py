@@ -1,5 +1,6 @@
 """An outbox in a SQLite file: survives restarts; several processes of one host may
-share it (WAL, and ``BEGIN IMMEDIATE`` around every step)."""
+share it (WAL, and ``BEGIN IMMEDIATE`` around every step). The steps of one process
+that overlap are committed together (:class:`~chatbridge.store.sqlite.SQLiteFile`)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class SQLiteOutbox:
     def __init__(self, path: str | Path, lease: timedelta = DEFAULT_LEASE) -> None:
         self._file = SQLiteFile(path, _SCHEMA, "synchronous=FULL", "busy_timeout=10000")
         self._run = self._file.run
-        self._lease = lease.total_seconds()
+        self.lease = lease
 
     async def accept(
         self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
@@ -76,14 +77,19 @@ class SQLiteOutbox:
             ).fetchall()
             db.executemany(
                 "UPDATE outbox SET due_at = ? WHERE id = ?",
-                [(at + self._lease, row[0]) for row in rows],
+                [(at + self.lease.total_seconds(), row[0]) for row in rows],
             )
             return [OutboxItem(str(row[0]), _bytes(row[1]), int(row[2])) for row in rows]
 
         return await self._run(take)
 
-    async def ack(self, item_id: str) -> None:
-        await self._run(lambda db: db.execute("DELETE FROM outbox WHERE id = ?", (int(item_id),)))
+    async def ack(self, *item_ids: str) -> None:
+        ids = [(int(item_id),) for item_id in item_ids]
+        await self._run(lambda db: db.executemany("DELETE FROM outbox WHERE id = ?", ids))
+
+    async def release(self, *item_ids: str) -> None:
+        ids = [(int(item_id),) for item_id in item_ids]
+        await self._run(lambda db: db.executemany("UPDATE outbox SET due_at = 0 WHERE id = ?", ids))
 
     async def retry(self, item_id: str, at: datetime, error: str) -> None:
         await self._run(
