@@ -214,3 +214,29 @@ async def test_each_record_is_leased_only_while_it_is_handled(tmp_path: Path) ->
     assert sorted(calls) == ["e0", "e1", "e2"]
     for outbox in (first, second):
         await outbox.aclose()
+
+
+async def test_an_event_whose_workers_keep_dying_is_dead_lettered_not_retaken_forever() -> None:
+    """A record that crashes the process leaves its lease unsettled each time: each
+    take after an abandoned one counts an attempt, and at ``max_attempts`` the worker
+    dead-letters it without calling the handler (the next crash would be the same)."""
+    clock = FakeClock()
+    app, handler, outbox = app_for(whatsapp=whatsapp_kit.kit.build({"clock": clock}))
+    app.clock = clock
+    accepted = await outbox.accept(
+        [
+            Incoming(
+                Mark("k", clock.now() + timedelta(days=1)),
+                records.Record("whatsapp", _event(), clock.now()),
+            )
+        ],
+        clock.now(),
+    )
+    assert accepted == [True]
+    for _ in range(app.max_attempts):  # taken, then its worker died
+        assert len(await outbox.due(clock.now(), 10)) == 1
+        clock.advance(outbox.lease)
+    await app.drain()
+    assert handler.events == []
+    [dead] = await outbox.dead_letters()
+    assert dead.error == f"its worker stopped during {app.max_attempts} attempts"

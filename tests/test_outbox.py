@@ -68,8 +68,9 @@ async def test_taken_records_are_leased_until_acked_or_the_lease_ends(outbox: Ou
     assert await outbox.due(NOW, 10) == []  # leased: no second worker takes them
     await outbox.ack(first.id)
     await anyio.sleep(LEASE.total_seconds() + 0.05)
-    [again] = await outbox.due(NOW + LEASE, 10)  # the holder crashed: it comes back
+    [again] = await outbox.due(NOW + LEASE, 10)  # the holder crashed: it comes back...
     assert again.id == second.id and again.payload == second.payload
+    assert (second.attempts, again.attempts) == (0, 1)  # ...and that was an attempt
 
 
 async def test_released_records_are_due_at_once_with_their_attempts(outbox: Outbox) -> None:

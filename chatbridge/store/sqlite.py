@@ -136,6 +136,13 @@ class SQLiteFile:
                 for call in batch:
                     call.finished = True
 
+    def add_column(self, table: str, column: str, statement: str) -> None:
+        """Run ``statement`` (an ``ALTER TABLE``) if ``table`` lacks ``column``: a file
+        written by an older release gets what this one adds."""
+        columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            self._db.execute(statement)
+
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self._db.close)
 

@@ -23,6 +23,7 @@ class _Entry:
     attempts: int = 0
     error: str = ""
     dead: bool = False
+    taken: bool = False  # given to a worker that has not settled it
 
     def item(self, item_id: str) -> OutboxItem:
         return OutboxItem(item_id, self.record, self.attempts)
@@ -61,7 +62,8 @@ class MemoryOutbox:
             if len(taken) == limit:
                 break
             if not entry.dead and entry.due_at <= at:
-                entry.due_at = at + self.lease.total_seconds()
+                entry.attempts += entry.taken  # its last taker died: that was an attempt
+                entry.due_at, entry.taken = at + self.lease.total_seconds(), True
                 taken.append(entry.item(item_id))
         return taken
 
@@ -72,11 +74,12 @@ class MemoryOutbox:
     async def release(self, *item_ids: str) -> None:
         for item_id in item_ids:
             if (entry := self._entries.get(item_id)) is not None:
-                entry.due_at = 0.0
+                entry.due_at, entry.taken = 0.0, False
 
     async def retry(self, item_id: str, at: datetime, error: str) -> None:
         entry = self._entries[item_id]
         entry.attempts, entry.due_at, entry.error = entry.attempts + 1, at.timestamp(), error
+        entry.taken = False
 
     async def dead(self, item_id: str, error: str) -> None:
         entry = self._entries[item_id]
@@ -91,7 +94,7 @@ class MemoryOutbox:
 
     async def requeue(self, item_id: str, now: datetime) -> None:
         entry = self._entries[item_id]
-        entry.attempts, entry.dead, entry.due_at = 0, False, now.timestamp()
+        entry.attempts, entry.dead, entry.due_at, entry.taken = 0, False, now.timestamp(), False
 
     async def pending(self) -> tuple[int, datetime | None]:
         waiting = [entry.due_at for entry in self._entries.values() if not entry.dead]

@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, expires_at REAL NOT NULL
 CREATE INDEX IF NOT EXISTS marks_expiry ON marks (expires_at);
 """
 
+# ``taken``: the record was given to a worker that has not settled it (acked, retried,
+# released); if it is taken again, that worker died and its attempt counts. Added to
+# the first release's table.
+_TAKEN = "ALTER TABLE outbox ADD COLUMN taken INTEGER NOT NULL DEFAULT 0"
+
 #: Each step deletes up to this many expired marks per mark it sets, through the expiry
 #: index: the table keeps pace with expiry and the cost per event does not grow with it.
 _SWEEP_PER_MARK = 2
@@ -42,6 +47,7 @@ class SQLiteOutbox:
 
     def __init__(self, path: str | Path, lease: timedelta = DEFAULT_LEASE) -> None:
         self._file = SQLiteFile(path, _SCHEMA, "synchronous=FULL", "busy_timeout=10000")
+        self._file.add_column("outbox", "taken", _TAKEN)
         self._run = self._file.run
         self.lease = lease
 
@@ -71,15 +77,19 @@ class SQLiteOutbox:
 
         def take(db: sqlite3.Connection) -> list[OutboxItem]:
             rows = db.execute(
-                "SELECT id, payload, attempts FROM outbox WHERE dead = 0 AND due_at <= ? "
+                "SELECT id, payload, attempts, taken FROM outbox WHERE dead = 0 AND due_at <= ? "
                 "ORDER BY id LIMIT ?",
                 (at, limit),
             ).fetchall()
+            db.executemany(  # an abandoned take counts as an attempt
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?",
+                [(row[0],) for row in rows if row[3]],
+            )
             db.executemany(
-                "UPDATE outbox SET due_at = ? WHERE id = ?",
+                "UPDATE outbox SET due_at = ?, taken = 1 WHERE id = ?",
                 [(at + self.lease.total_seconds(), row[0]) for row in rows],
             )
-            return [OutboxItem(str(row[0]), _bytes(row[1]), int(row[2])) for row in rows]
+            return [OutboxItem(str(row[0]), _bytes(row[1]), int(row[2] + row[3])) for row in rows]
 
         return await self._run(take)
 
@@ -89,12 +99,14 @@ class SQLiteOutbox:
 
     async def release(self, *item_ids: str) -> None:
         ids = [(int(item_id),) for item_id in item_ids]
-        await self._run(lambda db: db.executemany("UPDATE outbox SET due_at = 0 WHERE id = ?", ids))
+        release = "UPDATE outbox SET due_at = 0, taken = 0 WHERE id = ?"
+        await self._run(lambda db: db.executemany(release, ids))
 
     async def retry(self, item_id: str, at: datetime, error: str) -> None:
         await self._run(
             lambda db: db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, due_at = ?, error = ? WHERE id = ?",
+                "UPDATE outbox SET attempts = attempts + 1, due_at = ?, error = ?, taken = 0 "
+                "WHERE id = ?",
                 (at.timestamp(), error, int(item_id)),
             )
         )
@@ -121,7 +133,8 @@ class SQLiteOutbox:
     async def requeue(self, item_id: str, now: datetime) -> None:
         await self._run(
             lambda db: db.execute(
-                "UPDATE outbox SET attempts = 0, dead = 0, due_at = ? WHERE id = ? AND dead = 1",
+                "UPDATE outbox SET attempts = 0, dead = 0, due_at = ?, taken = 0 "
+                "WHERE id = ? AND dead = 1",
                 (now.timestamp(), int(item_id)),
             )
         )
