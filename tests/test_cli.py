@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+import redis
 
 from chatbridge import (
     ConfigurationError,
@@ -212,21 +213,21 @@ async def test_the_sandbox_fails_sends_to_undeliverable_contacts_later() -> None
             assert answer.status_code == 400, webhook
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_serve_with_two_workers_handles_each_event_once_and_stops_on_sigterm(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     handled = tmp_path / "handled"
     monkeypatch.setenv("CHATBRIDGE_TEST_HANDLED", str(handled))
     config = tmp_path / "chatbridge.toml"
-    shared = f"""
-[store]
-kind = "sqlite"
-path = "{tmp_path / "state.db"}"
-
-[outbox]
-kind = "sqlite"
-path = "{tmp_path / "outbox.db"}"
-"""
+    if backend == "sqlite":
+        store = f'kind = "sqlite"\npath = "{tmp_path / "state.db"}"'
+        outbox = f'kind = "sqlite"\npath = "{tmp_path / "outbox.db"}"'
+    else:
+        url = request.getfixturevalue("redis_url").rpartition("/")[0] + "/7"  # its own db
+        redis.Redis.from_url(url).flushdb()
+        store = outbox = f'kind = "redis"\nurl = "{url}"'
+    shared = f"\n[store]\n{store}\n\n[outbox]\n{outbox}\n"
     config.write_text(WHATSAPP_CONFIG + shared)
     args = ["--config", str(config), "--workers", "2", "--handler", "tests.record_handler:record"]
     ids = [f"wamid.w{i}" for i in range(20)]
