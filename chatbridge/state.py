@@ -6,6 +6,7 @@ The ASGI app, direct ``Channel.receive`` calls and tests all go through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from chatbridge.models import (
     Suppressed,
     Unfollowed,
 )
-from chatbridge.store.base import Store
+from chatbridge.store.base import ContactState, Store, merged
 
 
 def opens_window(event: Event) -> bool:
@@ -33,8 +34,29 @@ async def apply_event(store: Store, event: Event, now: datetime) -> None:
     """Update ``store`` for ``event``: interaction time, reply token, follower and
     opt-out state. An event the provider dates after ``now`` (a clock ahead of ours)
     counts as of ``now``, so it keeps no window open longer than the provider does."""
-    if event.contact is None:
+    await apply_events(store, [event], now)
+
+
+async def apply_events(store: Store, events: Sequence[Event], now: datetime) -> None:
+    """:func:`apply_event` for each of ``events``, in order, all of one contact: its
+    state is read once and written once."""
+    contact = next((event.contact for event in events if event.contact is not None), None)
+    if contact is None:
         return
+    current = await store.contact_state(contact)
+    changes: dict[str, Any] = {}
+    for event in events:
+        if step := _changes(event, current, now):
+            current = merged(current, step)
+            changes.update(step)
+    if changes:
+        await store.update_contact_state(contact, **changes)
+
+
+def _changes(event: Event, current: ContactState, now: datetime) -> dict[str, Any]:
+    """What ``event`` changes in ``current``."""
+    if event.contact is None:
+        return {}
     at = min(event.timestamp, now)
     changes: dict[str, Any] = {}
     match event:
@@ -48,12 +70,10 @@ async def apply_event(store: Store, event: Event, now: datetime) -> None:
             changes["opted_out"] = False
         case Suppressed(reason=reason):
             changes["suppressed"] = reason
-    current = await store.contact_state(event.contact)
     newer = current.last_inbound_at is None or current.last_inbound_at < at
     if opens_window(event) and newer:
         changes["last_inbound_at"] = at
     token_at = current.reply_token_at
     if event.reply_token and (token_at is None or token_at <= at):
         changes.update(reply_token=event.reply_token, reply_token_at=at)
-    if changes:
-        await store.update_contact_state(event.contact, **changes)
+    return changes

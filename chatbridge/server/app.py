@@ -31,7 +31,7 @@ from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import WebhookError
 from chatbridge.models import Event
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
-from chatbridge.state import apply_event
+from chatbridge.state import apply_event, apply_events
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 Handler = Callable[[Event, Channel], Awaitable[None]]
@@ -180,12 +180,14 @@ class WebhookApp:
                 lanes.setdefault(key, []).append((item, record))
 
         async def run(lane: list[tuple[OutboxItem, records.Record]]) -> None:
+            async with limiter:
+                applied = await self._apply(lane)
             for item, record in lane:
                 if self._stopping or time.monotonic() > deadline:
                     return
                 async with limiter:
                     started.add(item.id)
-                    if await self._dispatch(item, record):
+                    if await self._dispatch(item, record, applied):
                         handled.append(item.id)
 
         try:
@@ -211,9 +213,24 @@ class WebhookApp:
             telemetry.EVENTS_DEAD.labels("(unreadable)").inc()
             return None
 
-    async def _dispatch(self, item: OutboxItem, record: records.Record) -> bool:
-        """Apply and handle one event; whether it was handled (to be acked). A failure
-        is retried later or dead-lettered here."""
+    async def _apply(self, lane: list[tuple[OutboxItem, records.Record]]) -> bool:
+        """Apply the state of one contact's events at once (one read, one write);
+        whether that worked (if not, each event is applied on its own, and fails alone)."""
+        route = lane[0][1].route
+        channel = self.channels.get(route)
+        if channel is None:
+            return False
+        try:
+            await apply_events(
+                channel.store, [record.event for _, record in lane], channel.clock.now()
+            )
+        except Exception:
+            return False
+        return True
+
+    async def _dispatch(self, item: OutboxItem, record: records.Record, applied: bool) -> bool:
+        """Apply (unless ``applied``) and handle one event; whether it was handled (to
+        be acked). A failure is retried later or dead-lettered here."""
         route, event, accepted_at = record
         log = {"channel": route, "event_id": event.event_id}
         if item.attempts >= self.max_attempts:  # its workers died while handling it
@@ -226,7 +243,8 @@ class WebhookApp:
             if channel is None:
                 raise LookupError(f"no channel is served at {route!r} any more")
             with telemetry.span("chatbridge.handle", channel=route):
-                await apply_event(channel.store, event, channel.clock.now())
+                if not applied:
+                    await apply_event(channel.store, event, channel.clock.now())
                 await self.handler(event, channel)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once
