@@ -2,7 +2,7 @@
 atomic step, one-time values refused on replay, leases, retries, dead letters."""
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -202,3 +202,27 @@ async def test_redis_refuses_intake_at_its_length_without_losing_a_record(redis_
     await outbox.ack(*(item.id for item in items))
     assert await outbox.accept([incoming("c")], NOW) == [True]  # no mark was left behind
     await outbox.aclose()
+
+
+async def test_redis_calls_beyond_the_pool_wait_for_a_connection(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's own pool raises "Too many connections" past its size: a burst of
+    webhooks would get 503s."""
+    monkeypatch.setattr("chatbridge.store.redis.MAX_CONNECTIONS", 2)
+    outbox = _redis(redis_url, f"t{uuid4().hex}:")
+    results = await _gather(*(outbox.accept([incoming(f"k{n}")], NOW) for n in range(50)))
+    assert results == [[True]] * 50
+    await outbox.aclose()
+
+
+async def _gather(*calls: Awaitable[list[bool]]) -> list[list[bool]]:
+    results: list[list[bool]] = [[] for _ in calls]
+
+    async def run(index: int, call: Awaitable[list[bool]]) -> None:
+        results[index] = await call
+
+    async with anyio.create_task_group() as group:
+        for index, call in enumerate(calls):
+            group.start_soon(run, index, call)
+    return results

@@ -16,7 +16,7 @@ from typing import Any
 from uuid import uuid4
 
 from redis import exceptions
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -36,14 +36,22 @@ return 1
 """
 
 
+#: Connections one client keeps to Redis; more concurrent calls wait for a free one.
+MAX_CONNECTIONS = 64
+
+
 def connect(url: str, *, socket_timeout: float | None = 5.0) -> Redis:
     """A client for the Redis server at ``url`` (``redis://host:port/db``) that retries
     a command up to 5 times (10 ms to 1 s apart) on connection errors and timeouts,
     pings a connection idle for 30 s before reusing it, and gives up on a connect after
     5 s and on a reply after ``socket_timeout`` (raise it above any blocking command's
-    timeout). Every Redis-backed component should connect through this."""
-    return Redis.from_url(
+    timeout). At most :data:`MAX_CONNECTIONS` are open: further concurrent calls wait up
+    to 10 s for one (redis-py's default pool refuses them at once). Every Redis-backed
+    component should connect through this."""
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=10,
         retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), 5),
         retry_on_error=[exceptions.ConnectionError, exceptions.TimeoutError],
         health_check_interval=30,
@@ -51,6 +59,7 @@ def connect(url: str, *, socket_timeout: float | None = 5.0) -> Redis:
         socket_timeout=socket_timeout,
         socket_keepalive=True,
     )
+    return Redis.from_pool(pool)
 
 
 class RedisStore:
