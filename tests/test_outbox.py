@@ -211,8 +211,8 @@ async def test_redis_calls_beyond_the_pool_wait_for_a_connection(
     webhooks would get 503s."""
     monkeypatch.setattr("chatbridge.store.redis.MAX_CONNECTIONS", 2)
     outbox = _redis(redis_url, f"t{uuid4().hex}:")
-    results = await _gather(*(outbox.accept([incoming(f"k{n}")], NOW) for n in range(50)))
-    assert results == [[True]] * 50
+    results = await _gather(*(outbox.accept([incoming(f"k{n}")], NOW) for n in range(150)))
+    assert results == [[True]] * 150
     await outbox.aclose()
 
 
