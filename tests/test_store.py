@@ -2,10 +2,12 @@ import multiprocessing
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import anyio
 import pytest
+from pydantic import ValidationError
 
 from chatbridge import Identity, MemoryStore, SQLiteStore, Store
 from chatbridge.store.redis import RedisStore
@@ -43,6 +45,25 @@ async def test_updates_merge(store: Store) -> None:
 async def test_unknown_field_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown contact state fields"):
         await store.update_contact_state(ALICE, window=1)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"last_inbound_at": datetime(2026, 3, 1)},  # naive: fields are AwareDatetime
+        {"reply_token": "r", "reply_token_at": "not a time"},
+        {"opted_out": "maybe"},
+        {"follower": [True]},
+        {"suppressed": 5},
+    ],
+)
+async def test_invalid_change_is_refused_and_nothing_stored(
+    store: Store, changes: dict[str, Any]
+) -> None:
+    before = await store.update_contact_state(ALICE, follower=True)
+    with pytest.raises(ValidationError):
+        await store.update_contact_state(ALICE, **changes)
+    assert await store.contact_state(ALICE) == before
 
 
 async def test_first_seen_deduplicates_within_ttl(store: Store) -> None:
