@@ -29,12 +29,19 @@ class ContactState(BaseModel):
     reply_token_at: AwareDatetime | None = None
 
 
+_FIELDS = frozenset(ContactState.model_fields)
+_validate = ContactState.__pydantic_validator__.validate_python
+
+
 def merged(state: ContactState, changes: dict[str, Any]) -> ContactState:
-    """``state`` with ``changes`` applied, validated; unknown field names are an error."""
-    unknown = set(changes) - set(ContactState.model_fields)
+    """``state`` with ``changes`` applied, every field validated; unknown field names are
+    an error. (Validating the field values as they are, without ``model_dump``, costs
+    less than ``model_copy``, which validates nothing.)"""
+    unknown = changes.keys() - _FIELDS
     if unknown:
         raise ValueError(f"unknown contact state fields: {sorted(unknown)}")
-    return ContactState.model_validate({**state.model_dump(), **changes})
+    new: ContactState = _validate({**state.__dict__, **changes})
+    return new
 
 
 class Store(Protocol):
