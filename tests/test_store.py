@@ -66,6 +66,14 @@ async def test_invalid_change_is_refused_and_nothing_stored(
     assert await store.contact_state(ALICE) == before
 
 
+async def test_states_are_immutable(store: Store) -> None:
+    """The default state is shared and a memory store hands out what it keeps."""
+    for state in (await store.contact_state(ALICE), await store.update_contact_state(ALICE)):
+        with pytest.raises(ValidationError, match="frozen"):
+            state.follower = True  # type: ignore[misc]
+    assert (await store.contact_state(ALICE)).follower is None
+
+
 async def test_first_seen_deduplicates_within_ttl(store: Store) -> None:
     ttl = timedelta(hours=1)
     assert await store.first_seen("k", NOW, ttl)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from chatbridge.models import Identity
 
@@ -18,8 +18,11 @@ class ContactState(BaseModel):
 
     ``last_inbound_at`` is the customer's last interaction (it opens service windows);
     ``follower`` is None until the channel has told us either way; ``reply_token`` is the
-    latest unused free-reply token and when it was received.
+    latest unused free-reply token and when it was received. Frozen: stores share one
+    default and a memory store hands out the state it keeps.
     """
+
+    model_config = ConfigDict(frozen=True)
 
     last_inbound_at: AwareDatetime | None = None
     follower: bool | None = None
@@ -29,6 +32,8 @@ class ContactState(BaseModel):
     reply_token_at: AwareDatetime | None = None
 
 
+DEFAULT_STATE = ContactState()
+"""The state of an identity nothing is known about."""
 _FIELDS = frozenset(ContactState.model_fields)
 _validate = ContactState.__pydantic_validator__.validate_python
 

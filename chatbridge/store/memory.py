@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chatbridge.models import Identity
-from chatbridge.store.base import ContactState, merged
+from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
 from chatbridge.store.expiry import ExpiringKeys
 
 
@@ -25,10 +25,10 @@ class MemoryStore:
         self._counter_expiry = ExpiringKeys(lambda key: self._counters.pop(key, None))
 
     async def contact_state(self, identity: Identity) -> ContactState:
-        return self._contacts.get(identity, ContactState())
+        return self._contacts.get(identity, DEFAULT_STATE)
 
     async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
-        state = merged(self._contacts.get(identity, ContactState()), changes)
+        state = merged(self._contacts.get(identity, DEFAULT_STATE), changes)
         self._contacts[identity] = state
         return state
 
