@@ -42,6 +42,13 @@ async def test_updates_merge(store: Store) -> None:
     assert await store.contact_state(ALICE) == state
 
 
+async def test_states_are_kept_per_channel_and_address(store: Store) -> None:
+    await store.update_contact_state(ALICE, follower=True)
+    assert (await store.contact_state(Identity(channel="whatsapp", address="1"))).follower
+    for other in (Identity(channel="line", address="1"), Identity(channel="whatsapp", address="2")):
+        assert (await store.contact_state(other)).follower is None
+
+
 async def test_unknown_field_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown contact state fields"):
         await store.update_contact_state(ALICE, window=1)
