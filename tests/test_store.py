@@ -2,10 +2,12 @@ import multiprocessing
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import anyio
 import pytest
+from pydantic import ValidationError
 
 from chatbridge import Identity, MemoryStore, SQLiteStore, Store
 from chatbridge.store.redis import RedisStore
@@ -40,9 +42,43 @@ async def test_updates_merge(store: Store) -> None:
     assert await store.contact_state(ALICE) == state
 
 
+async def test_states_are_kept_per_channel_and_address(store: Store) -> None:
+    await store.update_contact_state(ALICE, follower=True)
+    assert (await store.contact_state(Identity(channel="whatsapp", address="1"))).follower
+    for other in (Identity(channel="line", address="1"), Identity(channel="whatsapp", address="2")):
+        assert (await store.contact_state(other)).follower is None
+
+
 async def test_unknown_field_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown contact state fields"):
         await store.update_contact_state(ALICE, window=1)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"last_inbound_at": datetime(2026, 3, 1)},  # naive: fields are AwareDatetime
+        {"reply_token": "r", "reply_token_at": "not a time"},
+        {"opted_out": "maybe"},
+        {"follower": [True]},
+        {"suppressed": 5},
+    ],
+)
+async def test_invalid_change_is_refused_and_nothing_stored(
+    store: Store, changes: dict[str, Any]
+) -> None:
+    before = await store.update_contact_state(ALICE, follower=True)
+    with pytest.raises(ValidationError):
+        await store.update_contact_state(ALICE, **changes)
+    assert await store.contact_state(ALICE) == before
+
+
+async def test_states_are_immutable(store: Store) -> None:
+    """The default state is shared and a memory store hands out what it keeps."""
+    for state in (await store.contact_state(ALICE), await store.update_contact_state(ALICE)):
+        with pytest.raises(ValidationError, match="frozen"):
+            state.follower = True  # type: ignore[misc]
+    assert (await store.contact_state(ALICE)).follower is None
 
 
 async def test_first_seen_deduplicates_within_ttl(store: Store) -> None:

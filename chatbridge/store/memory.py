@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chatbridge.models import Identity
-from chatbridge.store.base import ContactState, merged
+from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
 from chatbridge.store.expiry import ExpiringKeys
 
 
@@ -15,21 +15,23 @@ class MemoryStore:
 
     Safe for concurrent tasks of one event loop (no await between read and write).
     Expired dedup marks and counters are dropped a few at a time by each ``first_seen``
-    (at its ``now``), so no call costs more as the store grows.
+    (at its ``now``), so no call costs more as the store grows. Contacts are keyed by
+    ``(channel, address)``, as in the other stores (hashing a tuple, not a model).
     """
 
     def __init__(self) -> None:
-        self._contacts: dict[Identity, ContactState] = {}
+        self._contacts: dict[tuple[str, str], ContactState] = {}
         self._seen = ExpiringKeys()
         self._counters: dict[str, int] = {}
         self._counter_expiry = ExpiringKeys(lambda key: self._counters.pop(key, None))
 
     async def contact_state(self, identity: Identity) -> ContactState:
-        return self._contacts.get(identity, ContactState())
+        return self._contacts.get((identity.channel, identity.address), DEFAULT_STATE)
 
     async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
-        state = merged(self._contacts.get(identity, ContactState()), changes)
-        self._contacts[identity] = state
+        key = (identity.channel, identity.address)
+        state = merged(self._contacts.get(key, DEFAULT_STATE), changes)
+        self._contacts[key] = state
         return state
 
     async def first_seen(self, key: str, now: datetime, ttl: timedelta) -> bool:

@@ -21,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from chatbridge.models import Identity
-from chatbridge.store.base import ContactState, merged
+from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
 
 _CONSUME = """
 local value = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
@@ -83,7 +83,7 @@ class RedisStore:
 
     async def contact_state(self, identity: Identity) -> ContactState:
         raw = await self._redis.get(self._contact_key(identity))
-        return ContactState.model_validate_json(raw) if raw else ContactState()
+        return ContactState.model_validate_json(raw) if raw else DEFAULT_STATE
 
     async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
         key = self._contact_key(identity)
@@ -93,7 +93,7 @@ class RedisStore:
                     await pipe.watch(key)
                     raw = await pipe.get(key)
                     state = merged(
-                        ContactState.model_validate_json(raw) if raw else ContactState(), changes
+                        ContactState.model_validate_json(raw) if raw else DEFAULT_STATE, changes
                     )
                     pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
                     pipe.set(key, state.model_dump_json())

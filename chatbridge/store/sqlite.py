@@ -13,7 +13,7 @@ import anyio
 import anyio.to_thread
 
 from chatbridge.models import Identity
-from chatbridge.store.base import ContactState, merged
+from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
 
 _T = TypeVar("_T")
 
@@ -167,7 +167,7 @@ class SQLiteStore:
             "SELECT state FROM contact_state WHERE channel = ? AND address = ?",
             (identity.channel, identity.address),
         ).fetchone()
-        return ContactState.model_validate_json(row[0]) if row else ContactState()
+        return ContactState.model_validate_json(row[0]) if row else DEFAULT_STATE
 
     async def contact_state(self, identity: Identity) -> ContactState:
         return await self._run(lambda db: self._read_state(db, identity))
