@@ -81,7 +81,8 @@ class WebhookApp:
     times 2^attempt (capped at ``max_backoff``), then dead-lettered. When the worker stops
     (the server shuts down) it starts no new event and gives those being handled
     ``shutdown_grace`` to finish; one still running then is handed back to the outbox,
-    due at once, for the next worker, as are the taken events it did not start. With
+    due at once, for the next worker, as are the taken events it did not start (in
+    their order, attempts unchanged). With
     ``metrics``, ``GET /metrics`` serves the Prometheus metrics of
     :mod:`chatbridge.telemetry` (unless a channel is served at ``/metrics``).
     """
@@ -248,7 +249,7 @@ class WebhookApp:
                 await self.handler(event, channel)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once
-                await self.outbox.retry(item.id, self.clock.now(), "interrupted by shutdown")
+                await self.outbox.release(item.id)
             raise
         except Exception as exc:
             error = _describe(exc)
