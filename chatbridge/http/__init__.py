@@ -21,7 +21,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 #: How requests go on the wire: httpx's own transport (default, any async library), or
-#: aiohttp's (``chatbridge[aiohttp]``, asyncio only, about a third of the CPU per request).
+#: aiohttp's (``chatbridge[aiohttp]``, asyncio only; about half the CPU per send at 8 in
+#: flight, a quarter at 64).
 Engine = Literal["httpx", "aiohttp"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 DEFAULT_ENGINE: Engine = "httpx"
@@ -38,10 +39,10 @@ def make_client(
 
     ``max_connections`` sizes the pool to the sends kept in flight: at most that many
     connections, all kept alive (sends beyond it wait for a free one). Without it the
-    aiohttp engine keeps up to 100 alive, and the httpx engine keeps httpx's default
-    (100, of which 20 stay alive): httpx's pool does work per request that grows with
-    the square of its connections, so above about 16 in flight it costs more CPU than
-    reconnecting does on loopback (docs/serving.md, "Outbound HTTP engines")."""
+    aiohttp engine keeps up to 100 alive, and the httpx engine httpx's default (100, of
+    which 20 stay alive). httpx's pool does work per request that grows with the square
+    of its connections, so for many sends in flight choose the aiohttp engine
+    (docs/serving.md, "Outbound HTTP engines")."""
     if engine not in ENGINES:
         raise ConfigurationError(f"unknown HTTP engine {engine!r} ({' or '.join(ENGINES)})")
     limits = DEFAULT_LIMITS
