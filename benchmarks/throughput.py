@@ -1,9 +1,6 @@
-"""End-to-end throughput over real loopback HTTP.
-
-- outbound: WhatsApp text sends through chatbridge (its pooled client, with each HTTP
-  engine) to the sandbox served by uvicorn in another process;
-- inbound: 100 concurrent signed webhooks through the ASGI app under uvicorn, timed until
-  the application's handler has seen all of them.
+"""End-to-end throughput over real loopback HTTP: 100 concurrent signed webhooks through
+the ASGI app under uvicorn, timed until the application's handler has seen all of them
+(outbound sends: benchmarks/outbound.py).
 """
 
 from __future__ import annotations
@@ -15,40 +12,10 @@ import anyio
 import httpx
 
 from chatbridge.channel import Channel
-from chatbridge.http import Engine
-from chatbridge.models import Event, Message
+from chatbridge.models import Event
 from chatbridge.server.app import WebhookApp
-from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp import kit as whatsapp_kit
-from tests.loopback import cli_server, free_port
-
-
-def outbound(engine: Engine, total: int = 3000, concurrency: int = 8) -> float:
-    """Sends per second to the sandbox (a separate uvicorn process) through a client of
-    ``engine``."""
-    with cli_server("sandbox") as (base, _):
-        wrote = {"address": whatsapp_kit.CUSTOMER}
-        httpx.post(f"{base}/whatsapp/_sandbox/customer-wrote", json=wrote).raise_for_status()
-        config = whatsapp_kit.CONFIG.model_copy(update={"base_url": f"{base}/whatsapp"})
-        return anyio.run(_send_many, config, engine, total, concurrency)
-
-
-async def _send_many(config: WhatsAppConfig, engine: Engine, total: int, concurrency: int) -> float:
-    async with WhatsAppChannel(config, http_engine=engine) as channel:
-        customer = channel.identity(whatsapp_kit.CUSTOMER)
-        await channel.store.update_contact_state(customer, last_inbound_at=channel.clock.now())
-        message = Message(contact=customer, text="Your order ships today")
-        remaining = iter(range(total))
-
-        async def worker() -> None:
-            for _ in remaining:
-                await channel.send(message)
-
-        start = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for _ in range(concurrency):
-                group.start_soon(worker)
-        return total / (time.perf_counter() - start)
+from tests.loopback import free_port
 
 
 def inbound(count: int = 100) -> float:

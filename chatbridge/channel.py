@@ -80,6 +80,7 @@ class ChannelOptions(TypedDict, total=False):
     clock: Clock
     http_client: httpx.AsyncClient
     http_engine: http.Engine
+    http_max_connections: int
     retry: http.RetryPolicy
 
 
@@ -88,7 +89,8 @@ class Channel(ABC):
 
     Construct with the channel's configuration (a ``config_type``) plus, optionally, a
     shared ``store`` (default: in memory), ``clock`` and ``http_client`` (or the
-    ``http_engine`` of the client the channel makes, see :func:`chatbridge.http.make_client`).
+    ``http_engine`` and ``http_max_connections`` of the client the channel makes, see
+    :func:`chatbridge.http.make_client`).
     Use as an async context manager or call :meth:`aclose` to release the HTTP client it
     created.
     """
@@ -142,7 +144,8 @@ class Channel(ABC):
         self.clock: Clock = options.get("clock") or SystemClock()
         self._owns_http = "http_client" not in options
         self.http = options.get("http_client") or http.make_client(
-            engine=options.get("http_engine", http.DEFAULT_ENGINE)
+            engine=options.get("http_engine", http.DEFAULT_ENGINE),
+            max_connections=options.get("http_max_connections"),
         )
         self.retry = options.get("retry") or http.RetryPolicy()
         self.policy = PolicyEngine(self.store, self.clock)

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from anyio.abc import SocketStream
 
-from chatbridge.errors import ConfigurationError, ProviderUnavailableError
+from chatbridge.errors import ConfigurationError, DeliveryUnknownError, ProviderUnavailableError
 from chatbridge.http import Engine, RetryPolicy, make_client
-from chatbridge.models import Message
+from chatbridge.models import Media, MediaKind, Message
 from chatbridge.server import config
 from chatbridge.whatsapp import WhatsAppChannel
 from chatbridge.whatsapp import kit as whatsapp_kit
@@ -23,11 +23,13 @@ ACCEPTED = b'{"messaging_product":"whatsapp","messages":[{"id":"wamid.LOOP"}]}'
 Handler = Callable[[SocketStream], Awaitable[None]]
 
 
-async def read_request(stream: SocketStream) -> bytes:
+async def read_request(stream: SocketStream, heads: list[bytes] | None = None) -> bytes:
     data = b""
     while b"\r\n\r\n" not in data:
         data += await stream.receive()
     head, _, body = data.partition(b"\r\n\r\n")
+    if heads is not None:
+        heads.append(head)
     length = next(
         int(line.split(b":")[1])
         for line in head.lower().split(b"\r\n")
@@ -126,9 +128,100 @@ async def test_config_file_chooses_the_engine(tmp_path: Path) -> None:
     path = tmp_path / "chatbridge.toml"
     secrets = 'access_token = "t"\napp_secret = "s"\nverify_token = "v"'
     path.write_text(
-        f'[http]\nengine = "aiohttp"\n\n[channels.whatsapp]\nphone_number_id = "1"\n{secrets}\n'
+        f'[http]\nengine = "aiohttp"\nmax_connections = 7\n\n'
+        f'[channels.whatsapp]\nphone_number_id = "1"\n{secrets}\n'
     )
     deployment = config.load(path)
     channel = deployment.channels["whatsapp"]
     async with channel:
         assert type(channel.http._transport).__name__ == "AiohttpTransport"
+        assert channel.http._transport._limits.max_connections == 7  # type: ignore[attr-defined]
+    path.write_text(path.read_text().replace("= 7", '= "7"'))
+    with pytest.raises(ConfigurationError, match=r"max_connections .* whole number"):
+        config.load(path)
+
+
+def answering(bodies: dict[bytes, bytes], heads: list[bytes]) -> Handler:
+    """A keep-alive loopback handler answering each request with the body of the first
+    path fragment it contains; records the request heads."""
+
+    async def handle(stream: SocketStream) -> None:
+        async with stream:
+            while True:
+                try:
+                    await read_request(stream, heads)
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                path = heads[-1].split(b" ")[1]
+                body = next(answer for part, answer in bodies.items() if part in path)
+                head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                await stream.send(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+
+    return handle
+
+
+def header_names(head: bytes) -> list[bytes]:
+    return sorted(line.split(b":")[0].lower() for line in head.split(b"\r\n")[1:])
+
+
+async def test_both_engines_put_the_same_request_on_the_wire() -> None:
+    heads: dict[Engine, list[bytes]] = {"httpx": [], "aiohttp": []}
+    answers = {b"/media": b'{"id":"m1"}', b"/messages": ACCEPTED}
+    for engine, seen in heads.items():
+        async with loopback(answering(answers, seen)) as base:
+            channel, message = await whatsapp(base, engine)
+            async with channel:
+                upload = Media(kind=MediaKind.IMAGE, data=b"\x89PNG", mime_type="image/png")
+                assert (await channel.upload_media(upload)).provider_id == "m1"
+                assert (await channel.send(message)).message_id == "wamid.LOOP"
+    for via_httpx, via_aiohttp in zip(heads["httpx"], heads["aiohttp"], strict=True):
+        assert via_httpx.split(b"\r\n")[0] == via_aiohttp.split(b"\r\n")[0]
+        assert header_names(via_httpx) == header_names(via_aiohttp)
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_max_connections_bounds_the_pool_and_keeps_it_alive(engine: Engine) -> None:
+    connections = 0
+
+    async def counting(stream: SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        await answering({b"/": ACCEPTED}, [])(stream)
+
+    async with (
+        loopback(counting) as base,
+        make_client(engine=engine, max_connections=3) as client,
+        anyio.create_task_group() as group,
+    ):
+        for _ in range(30):
+            group.start_soon(client.post, f"{base}/v21.0/1/messages")
+    assert connections == 3
+
+
+def test_max_connections_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        make_client(max_connections=0)
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_a_read_timeout_is_a_delivery_unknown_and_not_retried(engine: Engine) -> None:
+    requests = 0
+
+    async def silent(stream: SocketStream) -> None:
+        nonlocal requests
+        async with stream:
+            await read_request(stream)
+            requests += 1
+            await anyio.sleep(5)
+
+    async with loopback(silent) as base:
+        client = make_client(engine=engine)
+        client.timeout = httpx.Timeout(0.2)
+        settings = whatsapp_kit.CONFIG.model_copy(update={"base_url": base})
+        async with client, WhatsAppChannel(settings, http_client=client) as channel:
+            customer = channel.identity(whatsapp_kit.CUSTOMER)
+            await channel.store.update_contact_state(customer, last_inbound_at=channel.clock.now())
+            with pytest.raises(DeliveryUnknownError) as raised:
+                await channel.send(Message(contact=customer, text="hello"))
+    assert requests == 1
+    assert isinstance(raised.value.__cause__, httpx.ReadTimeout)

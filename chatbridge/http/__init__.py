@@ -17,35 +17,54 @@ import httpx
 from chatbridge.errors import ConfigurationError
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: httpx's own pool default: 100 connections, 20 of them kept alive between requests.
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 #: How requests go on the wire: httpx's own transport (default, any async library), or
-#: aiohttp's (``chatbridge[aiohttp]``, asyncio only, about half the CPU per request).
+#: aiohttp's (``chatbridge[aiohttp]``, asyncio only; about half the CPU per send at 8 in
+#: flight, a quarter at 64).
 Engine = Literal["httpx", "aiohttp"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 DEFAULT_ENGINE: Engine = "httpx"
 
 
 def make_client(
-    transport: httpx.AsyncBaseTransport | None = None, *, engine: Engine = DEFAULT_ENGINE
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    engine: Engine = DEFAULT_ENGINE,
+    max_connections: int | None = None,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` with chatbridge's timeouts and connection pool, sending
-    through ``transport`` if given, else through ``engine``."""
+    through ``transport`` if given, else through ``engine``.
+
+    ``max_connections`` sizes the pool to the sends kept in flight: at most that many
+    connections, all kept alive (sends beyond it wait for a free one). Without it the
+    aiohttp engine keeps up to 100 alive, and the httpx engine httpx's default (100, of
+    which 20 stay alive). httpx's pool does work per request that grows with the square
+    of its connections, so for many sends in flight choose the aiohttp engine
+    (docs/serving.md, "Outbound HTTP engines")."""
     if engine not in ENGINES:
         raise ConfigurationError(f"unknown HTTP engine {engine!r} ({' or '.join(ENGINES)})")
+    limits = DEFAULT_LIMITS
+    if max_connections is not None:
+        if max_connections < 1:
+            raise ConfigurationError(f"max_connections must be at least 1, not {max_connections}")
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
     if transport is None and engine == "aiohttp":
-        transport = _aiohttp_transport()
-    return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS, transport=transport)
+        transport = _aiohttp_transport(limits)
+    return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, limits=limits, transport=transport)
 
 
-def _aiohttp_transport() -> httpx.AsyncBaseTransport:
+def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     try:
         from chatbridge.http.aiohttp import AiohttpTransport
     except ImportError as exc:
         raise ConfigurationError(
             "the aiohttp HTTP engine needs: pip install 'chatbridge[aiohttp]'"
         ) from exc
-    return AiohttpTransport(limits=DEFAULT_LIMITS)
+    return AiohttpTransport(limits)
 
 
 @dataclass(frozen=True)

@@ -1,59 +1,112 @@
 """An httpx transport over aiohttp (``chatbridge[aiohttp]``, asyncio only).
 
-aiohttp parses HTTP in C, so a send costs about half the CPU of httpx's default
-transport (see docs/benchmarks.md). It comes from ``httpx-aiohttp``, with one change:
-its error mapping reports a dropped connection as ``httpx.ConnectTimeout``, which would
-make chatbridge retry a request the provider may already have acted on (a duplicate
-message). Here only a connection that was never made is a connect error; every other
-failure is a read or protocol error, which is never retried.
+aiohttp parses HTTP in C and pools connections without per-request bookkeeping over the
+whole pool, so a send costs about half the CPU of httpx's own transport at 8 in flight
+and a quarter at 64 (docs/benchmarks.md). The transport maps an ``httpx.Request``
+straight onto aiohttp's session and reads the answer whole (as ``httpx.AsyncClient.send``
+does unless asked to stream). aiohttp's failures become the httpx exceptions
+chatbridge's retry and :class:`~chatbridge.errors.DeliveryUnknownError` handling rely on:
+a connection that was never made is a connect error (retried); any failure after the
+request may have been sent is a read or protocol error (never retried: the provider may
+have acted on it).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport as _AiohttpTransport
+from yarl import URL
 
-#: aiohttp failures that happen before any byte of the request is sent.
-_NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
-
-
-@contextmanager
-def _classified(request: httpx.Request) -> Iterator[None]:
-    try:
-        yield
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        if isinstance(exc.__cause__, _NOT_CONNECTED):
-            raise
-        raise httpx.ReadError(str(exc), request=request) from exc
-    except aiohttp.ClientError as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-
-
-class _ClassifiedStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _classified(self._request):
-            async for chunk in self._stream:
-                yield chunk
-
-    async def aclose(self) -> None:
-        with _classified(self._request):
-            await self._stream.aclose()
+#: aiohttp failures, most specific first, and what httpx raises for the same failure.
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, DNS, TLS handshake
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # pool wait or connect
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (TimeoutError, httpx.ReadTimeout),
+    (aiohttp.ClientPayloadError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.ReadError),  # dropped after (part of) the request
+    (aiohttp.ClientError, httpx.RemoteProtocolError),
+)
 
 
-class AiohttpTransport(_AiohttpTransport):
-    """``httpx_aiohttp.AiohttpTransport`` with retry-safe error classification."""
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends httpx requests through one ``aiohttp.ClientSession`` (opened on first use,
+    in the running event loop) of at most ``limits.max_connections`` connections, all
+    kept alive for ``limits.keepalive_expiry``. Cookies, redirects and decompression
+    stay httpx's."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._ssl = httpx.create_ssl_context()
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            keepalive_timeout=self._limits.keepalive_expiry,
+            ssl=self._ssl,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+        )
+        return self._session
+
+    def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
+        given = request.extensions.get("timeout", {})
+        key = (given.get("connect"), given.get("read"), given.get("pool"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            connect, read, pool = key
+            timeout = aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+            self._timeouts[key] = timeout
+        return timeout
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        with _classified(request):
-            response = await super().handle_async_request(request)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _ClassifiedStream(response.stream, request)
-        return response
+        session = self._session or self._open()
+        try:
+            data: Any = request.content or None
+        except httpx.RequestNotRead:  # a streamed body (multipart upload): aiohttp reads it
+            data = request.stream
+        try:
+            async with session.request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=data,
+                allow_redirects=False,
+                compress=False,
+                timeout=self._timeout(request),
+                server_hostname=request.extensions.get("sni_hostname"),
+            ) as response:
+                body = await response.read()
+        except Exception as exc:
+            _raise_as_httpx(exc, request)
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=httpx.ByteStream(body),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason.encode()}
+            if response.reason
+            else {"http_version": b"HTTP/1.1"},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _raise_as_httpx(exc: Exception, request: httpx.Request) -> NoReturn:
+    for failure, mapped in _ERRORS:
+        if isinstance(exc, failure):
+            raise mapped(str(exc) or type(exc).__name__, request=request) from exc
+    raise exc

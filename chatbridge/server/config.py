@@ -12,6 +12,7 @@ max_length = 1000000    # redis: records the stream may hold before intake answe
 
 [http]                  # how the channels call the provider APIs
 engine = "aiohttp"      # httpx (default) or aiohttp: pip install 'chatbridge[aiohttp]'
+max_connections = 64    # per channel: the sends it keeps in flight (default: the engine's)
 
 [channels.whatsapp]     # the table name is the webhook route: /whatsapp
 type = "whatsapp"       # a registered channel (chatbridge.channels entry point)
@@ -28,9 +29,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chatbridge.channel import Channel
+from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.errors import ConfigurationError
-from chatbridge.http import DEFAULT_ENGINE, Engine
+from chatbridge.http import DEFAULT_ENGINE
 from chatbridge.registry import load_channel
 from chatbridge.server.outbox import DEFAULT_LEASE, MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.store.base import Store
@@ -61,9 +62,14 @@ def load(path: str | Path, processes: int = 1) -> Deployment:
             f"{processes} processes need a store and an outbox they share: set [store] and "
             f'[outbox] kind = "sqlite" or "redis" in {path} (memory is per process)'
         )
-    engine = document.get("http", {}).get("engine", DEFAULT_ENGINE)
+    http = document.get("http", {})
+    options: ChannelOptions = {"store": store, "http_engine": http.get("engine", DEFAULT_ENGINE)}
+    if "max_connections" in http:
+        if type(http["max_connections"]) is not int:
+            raise ConfigurationError(f"[http] max_connections in {path} must be a whole number")
+        options["http_max_connections"] = http["max_connections"]
     channels = {
-        route: _channel(route, dict(table), store, engine)
+        route: _channel(route, dict(table), options)
         for route, table in document.get("channels", {}).items()
     }
     if not channels:
@@ -102,10 +108,10 @@ def _outbox(table: dict[str, Any]) -> Outbox:
     raise ConfigurationError(f"unknown outbox kind {kind!r} (memory, sqlite or redis)")
 
 
-def _channel(route: str, table: dict[str, Any], store: Store, engine: Engine) -> Channel:
+def _channel(route: str, table: dict[str, Any], options: ChannelOptions) -> Channel:
     kind = table.pop("type", route)
     try:
-        return load_channel(kind).from_config(table, store=store, http_engine=engine)
+        return load_channel(kind).from_config(table, **options)
     except ValidationError as exc:
         raise ConfigurationError(
             f"[channels.{route}] is not a valid {kind} config:\n{exc}"
