@@ -226,3 +226,20 @@ async def _gather(*calls: Awaitable[list[bool]]) -> list[list[bool]]:
         for index, call in enumerate(calls):
             group.start_soon(run, index, call)
     return results
+
+
+async def test_sqlite_adds_the_taken_column_to_an_older_file_once(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL,"
+        " due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,"
+        " dead INTEGER NOT NULL DEFAULT 0)"
+    )
+    old.close()
+    first, second = SQLiteOutbox(path), SQLiteOutbox(path)  # two processes starting
+    await first.accept([incoming("a")], NOW)
+    [item] = await second.due(NOW, 10)
+    assert item.attempts == 0
+    for outbox in (first, second):
+        await outbox.aclose()

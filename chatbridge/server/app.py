@@ -82,9 +82,9 @@ class WebhookApp:
     (the server shuts down) it starts no new event and gives those being handled
     ``shutdown_grace`` to finish; one still running then is handed back to the outbox,
     due at once, for the next worker, as are the taken events it did not start (in
-    their order, attempts unchanged). With
-    ``metrics``, ``GET /metrics`` serves the Prometheus metrics of
-    :mod:`chatbridge.telemetry` (unless a channel is served at ``/metrics``).
+    their order, attempts unchanged). With ``metrics``, ``GET /metrics`` serves the
+    Prometheus metrics of :mod:`chatbridge.telemetry` (unless a channel is served at
+    ``/metrics``).
     """
 
     def __init__(

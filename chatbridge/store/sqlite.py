@@ -141,7 +141,11 @@ class SQLiteFile:
         written by an older release gets what this one adds."""
         columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
         if column not in columns:
-            self._db.execute(statement)
+            try:
+                self._db.execute(statement)
+            except sqlite3.OperationalError as exc:  # another process added it just now
+                if "duplicate column" not in str(exc):
+                    raise
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self._db.close)
