@@ -394,14 +394,17 @@ def verdicts(results: list[Result]) -> list[str]:
         sdk = next((n for n in medians if n not in (FLOOR, PARSE, RECEIVE)), None)
         floor_ratio = medians[RECEIVE] / medians[FLOOR]
         parts = [
-            f"receive() {floor_ratio:.2f}x the floor "
-            f"({'met' if floor_ratio <= FLOOR_TARGET else 'missed'})"
+            f"receive() takes {floor_ratio:.2f}x the floor's time "
+            f"(≤ {FLOOR_TARGET:g} {'met' if floor_ratio <= FLOOR_TARGET else 'missed'})"
         ]
         if sdk is not None:
             for path in (RECEIVE, PARSE):
                 speedup = medians[sdk] / medians[path]
                 verdict = "met" if speedup >= SDK_TARGET else "missed"
-                parts.append(f"{path.split()[1]} {speedup:.2f}x faster than {sdk} ({verdict})")
+                parts.append(
+                    f"{sdk} takes {speedup:.2f}x the time of {path.split()[1]} "
+                    f"(≥ {SDK_TARGET} {verdict})"
+                )
         lines.append(f"- {channel}: " + "; ".join(parts) + ".")
     return lines
 
