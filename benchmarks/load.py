@@ -91,13 +91,16 @@ def _setup(
     requests = _webhooks("L", total)
     with cli_server("serve", *_serve_args(config, workers)) as (base, server):
         cpu_before = _cpu_seconds(server.pid)
+        started = time.perf_counter()
         latencies, errors = anyio.run(_open_loop, base, requests, rate)
+        acks_per_second = len(latencies) / (time.perf_counter() - started)
         handled_p99 = _handled_p99(base, total)
         cpu = _cpu_seconds(server.pid) - cpu_before
     p50, p99 = _p(latencies, 50), _p(latencies, 99)
     return (
-        f"| {name} | {rate}/s for {seconds} s | {p50 * 1000:.1f} ms | {p99 * 1000:.1f} ms "
-        f"| {handled_p99} | {errors / total:.2%} | {cpu / total * 1e6:,.0f} µs |"
+        f"| {name} | {rate}/s for {seconds} s | {acks_per_second:,.0f} | {p50 * 1000:.1f} ms "
+        f"| {p99 * 1000:.1f} ms | {handled_p99} | {errors / total:.2%} "
+        f"| {cpu / total * 1e6:,.0f} µs |"
     )
 
 
@@ -620,9 +623,12 @@ def _wait_handled(base: str, total: int, seconds: float = 60) -> float:
 
 
 HEADER = [
-    "| setup | load | ack p50 | ack p99 | handled p99 | errors | server CPU / request |",
-    "|---|---|---:|---:|---:|---:|---:|",
+    "| setup | load | acks/s | ack p50 | ack p99 | handled p99 | errors | server CPU / request |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
 ]
+
+#: The capacity run: offered faster than the target of 3,000 acks/s per host.
+CAPACITY_RATE, CAPACITY_SECONDS = 3000, 20
 
 
 BURST_HEADER = [
@@ -642,7 +648,7 @@ def section(rate: int = 500, seconds: int = 60) -> list[str]:
     """The docs/benchmarks.md sections: the steady open loop, the burst of simultaneous
     connections, and the open loop with 1M marks stored."""
     started = time.perf_counter()
-    steady = run(rate, seconds)
+    steady = run(rate, seconds) + run(CAPACITY_RATE, CAPACITY_SECONDS)
     steady_took = time.perf_counter() - started
     started = time.perf_counter()
     bursts = burst()
@@ -656,7 +662,10 @@ def section(rate: int = 500, seconds: int = 60) -> list[str]:
         "",
         f"{rate} distinct signed WhatsApp webhooks a second for {seconds} s to 127.0.0.1, each",
         "sent on schedule whatever the earlier ones did; the load generator shares the 2",
-        "cores. Targets: ack p99 < 50 ms, handled p99 < 1 s, errors < 0.1%. The client is",
+        "cores. Targets: ack p99 < 50 ms, handled p99 < 1 s, errors < 0.1%; then "
+        f"{CAPACITY_RATE:,}/s for {CAPACITY_SECONDS} s,",
+        "for the capacity target: SQLite at least 3,000 acks/s per host on 2 cores (acks/s:",
+        "answered 2xx over the time from the first send to the last answer). The client is",
         "one asyncio loop on raw streams with keep-alive connections (since 2026-12-02:",
         "httpx's pool, holding hundreds of connections, cost 2-5 ms of CPU per request and",
         "fell seconds behind the schedule, so earlier rows measured a throttled load).",

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import anyio
 import anyio.to_thread
+import sniffio
 
 from chatbridge.models import Identity
 from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
@@ -47,14 +51,23 @@ def sweep_expired(db: sqlite3.Connection, table: str, now: float, batch: int = S
 
 
 class _Call(Generic[_T]):
-    """One ``SQLiteFile.run`` call waiting for its transaction."""
+    """One ``SQLiteFile.run`` call: its work, then its outcome, handed back to the
+    caller's event loop."""
 
     def __init__(self, work: Callable[[sqlite3.Connection], _T]) -> None:
         self.work = work
-        self.finished = False
         self.value: _T | None = None
         self.error: BaseException | None = None
-        self.turn = anyio.Event()
+        self.done = anyio.Event()
+        self.call_soon = _call_soon_threadsafe()
+        self.abandoned = False  # its caller was cancelled: skip it if not started
+
+    def finish(self) -> None:
+        """Wake the caller (from the writer thread)."""
+        try:
+            self.call_soon(self.done.set)
+        except RuntimeError:  # the caller's event loop is closed: nobody waits
+            pass
 
     def result(self) -> _T:
         if self.error is not None:
@@ -62,79 +75,99 @@ class _Call(Generic[_T]):
         return self.value  # type: ignore[return-value]
 
 
-class SQLiteFile:
-    """One SQLite file in WAL mode whose calls run in a worker thread inside
-    ``BEGIN IMMEDIATE`` transactions: atomic for every task of this process and for other
-    processes sharing the file. ``pragmas`` are set on opening.
+def _call_soon_threadsafe() -> Callable[[Callable[[], object]], object]:
+    """A function that runs a callback on the current event loop from another thread,
+    without waiting."""
+    if sniffio.current_async_library() == "trio":
+        trio = importlib.import_module("trio")
+        return cast(
+            Callable[[Callable[[], object]], object],
+            trio.lowlevel.current_trio_token().run_sync_soon,
+        )
+    return asyncio.get_running_loop().call_soon_threadsafe
 
-    Calls made while a transaction is being committed are committed together in the next
-    one (group commit: one disk sync for many webhooks), each inside its own savepoint, so
-    a call that raises is rolled back alone. No lock is held across an await."""
+
+class SQLiteFile:
+    """One SQLite file in WAL mode, written by one thread of its own in ``BEGIN
+    IMMEDIATE`` transactions: atomic for every task of this process (of any event loop)
+    and for other processes sharing the file. ``pragmas`` are set on opening.
+
+    The calls that arrive while a transaction is being committed are committed together
+    in the next one (group commit: one disk sync for many webhooks), each inside its own
+    savepoint, so a call that raises is rolled back alone. A cancelled caller's call is
+    skipped if it has not started; once started, it runs to its end. No lock is held
+    across an await."""
 
     def __init__(self, path: str | Path, schema: str, *pragmas: str) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         for pragma in ("journal_mode=WAL", *pragmas):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.executescript(schema)
-        self._lock = threading.Lock()
-        self._waiting: list[_Call[Any]] = []
-        self._committing = False
+        self._calls: queue.SimpleQueue[_Call[Any] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._starting = threading.Lock()
 
     async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` in a transaction, rolled back if it raises."""
         call = _Call(work)
-        self._waiting.append(call)
+        self._start()
+        self._calls.put(call)
         try:
-            while not call.finished:
-                if self._committing:  # woken when its batch is done or it may lead
-                    await call.turn.wait()
-                    call.turn = anyio.Event()
-                    continue
-                self._committing = True
-                batch, self._waiting = self._waiting, []
-                try:
-                    await anyio.to_thread.run_sync(self._commit, batch)
-                finally:
-                    self._committing = False
-                    # Cancelled before the thread started: the others go in the next batch.
-                    self._waiting[:0] = [c for c in batch if not c.finished and c is not call]
-                    for done in batch:
-                        done.turn.set()
-                    if self._waiting:
-                        self._waiting[0].turn.set()  # the next batch's leader
+            await call.done.wait()
         except BaseException:
-            if call in self._waiting:  # cancelled before it ran: it never will
-                self._waiting.remove(call)
-                if self._waiting and not self._committing:
-                    self._waiting[0].turn.set()
+            call.abandoned = True
             raise
         return call.result()
 
-    def _commit(self, batch: list[_Call[Any]]) -> None:
-        """Run ``batch`` in one transaction (in the worker thread)."""
+    def _start(self) -> None:
+        with self._starting:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write, name="chatbridge-sqlite", daemon=True
+                )
+                self._writer.start()
+
+    def _write(self) -> None:
+        """The writer thread: each round commits every call waiting, until closed."""
+        open_ = True
+        while open_:
+            batch = [self._calls.get()]
+            while not self._calls.empty():
+                batch.append(self._calls.get())
+            open_ = None not in batch
+            calls = [call for call in batch if call is not None and not call.abandoned]
+            while calls:
+                calls = self._transaction(calls)
+            for call in batch:
+                if call is not None:
+                    call.finish()
+        self._db.close()
+
+    def _transaction(self, batch: list[_Call[Any]]) -> list[_Call[Any]]:
+        """Run ``batch`` in one transaction; the calls to run again in a new one (when a
+        call's error, such as a full disk, rolled the whole transaction back)."""
         db = self._db
-        with self._lock:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                for call in batch:
-                    db.execute("SAVEPOINT call")
-                    try:
-                        call.value = call.work(db)
-                    except Exception as exc:
-                        db.execute("ROLLBACK TO call")
-                        call.error = exc
-                    db.execute("RELEASE call")
-                db.execute("COMMIT")
-            except BaseException as exc:
-                # A failed COMMIT (disk full, I/O error) may leave the transaction
-                # open, holding the write lock: always end it. Nothing was committed.
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                for call in batch:
-                    call.value, call.error = None, exc
-            finally:
-                for call in batch:
-                    call.finished = True
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for index, call in enumerate(batch):
+                db.execute("SAVEPOINT call")
+                try:
+                    call.value, call.error = call.work(db), None
+                except Exception as exc:
+                    call.error = exc
+                    if not db.in_transaction:  # SQLite ended the transaction
+                        return batch[:index] + batch[index + 1 :]
+                    db.execute("ROLLBACK TO call")
+                db.execute("RELEASE call")
+            db.execute("COMMIT")
+        except BaseException as exc:
+            # A failed COMMIT (disk full, I/O error) may leave the transaction
+            # open, holding the write lock: always end it. Nothing was committed.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            for call in batch:
+                call.value, call.error = None, exc
+        return []
 
     def add_column(self, table: str, column: str, statement: str) -> None:
         """Run ``statement`` (an ``ALTER TABLE``) if ``table`` lacks ``column``: a file
@@ -148,7 +181,14 @@ class SQLiteFile:
                     raise
 
     async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self._db.close)
+        """Commit what is waiting, then close the file."""
+        with self._starting:
+            writer, self._writer = self._writer, None
+            if writer is None:
+                self._db.close()
+                return
+        self._calls.put(None)
+        await anyio.to_thread.run_sync(writer.join)
 
 
 class SQLiteStore:
