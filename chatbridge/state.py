@@ -30,6 +30,14 @@ def opens_window(event: Event) -> bool:
     )
 
 
+def only_opens_window(event: Event) -> bool:
+    """Whether applying ``event`` changes nothing but the customer's last interaction
+    time (no reply token, follow, opt-out or suppression)."""
+    return event.reply_token is None and not isinstance(
+        event, Followed | Unfollowed | OptedOut | OptedIn | Suppressed
+    )
+
+
 async def apply_event(store: Store, event: Event, now: datetime) -> None:
     """Update ``store`` for ``event``: interaction time, reply token, follower and
     opt-out state. An event the provider dates after ``now`` (a clock ahead of ours)

@@ -8,15 +8,22 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
+import anyio
 import httpx
 import pytest
 
+from chatbridge.clock import SystemClock
+from chatbridge.models import MessageReceived
+from chatbridge.server.app import WebhookApp
+from chatbridge.server.outbox import Incoming, Mark, SQLiteOutbox, records
 from chatbridge.whatsapp import kit
 from tests.crash_server import STEPS
 from tests.loopback import free_port, wait_for
+from tests.poison_worker import LEASE
 
 EVENTS = 4
 
@@ -96,3 +103,54 @@ def test_every_acknowledged_event_is_handled_after_a_crash(
     assert set(seen) == ids
     twice = [event_id for event_id, count in seen.items() if count > 1]
     assert len(twice) <= (1 if crash_at in ("in-handler", "before-ack") else 0), seen
+
+
+def test_an_event_that_kills_its_worker_costs_the_events_beside_it_nothing(
+    tmp_path: Path,
+) -> None:
+    """Each crash abandons the worker's whole take; the next worker handles what comes
+    back one item at a time, so the poison is dead-lettered after ``max_attempts`` and
+    the others, before or after it (one of its contact), are handled once."""
+    outbox_path, log = tmp_path / "outbox.db", tmp_path / "handled"
+    spec = [("ok-a", "1"), ("poison", "2"), ("after-poison", "2"), ("ok-b", "3")]
+
+    async def queue() -> SQLiteOutbox:
+        outbox = SQLiteOutbox(outbox_path, LEASE)
+        now = SystemClock().now()
+        await outbox.accept(
+            [
+                Incoming(
+                    Mark(event_id, now + timedelta(days=1)),
+                    records.Record("whatsapp", _message(event_id, address), now),
+                )
+                for event_id, address in spec
+            ],
+            now,
+        )
+        return outbox
+
+    outbox = anyio.run(queue)
+    for _ in range(WebhookApp.__init__.__kwdefaults__["max_attempts"] + 2):
+        subprocess.run(  # noqa: S603 (this interpreter, fixed args)
+            [sys.executable, "-m", "tests.poison_worker", str(outbox_path), str(log)], check=False
+        )
+        time.sleep(LEASE.total_seconds() + 0.05)
+    assert Counter(log.read_text().split()) == Counter(
+        {"poison": 5, "ok-a": 1, "after-poison": 1, "ok-b": 1}
+    )
+    [dead] = anyio.run(outbox.dead_letters)
+    assert records.decode(dead.item.payload).event.event_id == "poison"
+    assert anyio.run(outbox.pending)[0] == 0
+
+
+def _message(event_id: str, address: str) -> MessageReceived:
+    who = {"channel": "whatsapp", "address": address}
+    return MessageReceived.model_validate(
+        {
+            "channel": "whatsapp",
+            "event_id": event_id,
+            "timestamp": SystemClock().now(),
+            "contact": who,
+            "message": {"contact": who, "text": "hi"},
+        }
+    )

@@ -3,8 +3,9 @@ included), a record that cannot be read is dead-lettered without blocking the on
 behind it, and window state is applied by the worker before the handler runs."""
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from chatbridge import Channel, Event, FakeClock, MessageReceived
 from chatbridge.email import kit as email_kit
+from chatbridge.line import kit as line_kit
 from chatbridge.models import Identity, UnknownEvent, WindowState
 from chatbridge.server.app import WebhookApp
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, SQLiteOutbox, records
@@ -240,3 +242,79 @@ async def test_an_event_whose_workers_keep_dying_is_dead_lettered_not_retaken_fo
     assert handler.events == []
     [dead] = await outbox.dead_letters()
     assert dead.error == f"its worker stopped during {app.max_attempts} attempts"
+
+
+def _queued(
+    event_ids: list[str], addresses: list[str], now: datetime, **update: Any
+) -> list[Incoming]:
+    return [
+        Incoming(
+            Mark(event_id, now + timedelta(days=1)),
+            records.Record(
+                update.get("channel", "whatsapp"),
+                _event().model_copy(
+                    update={
+                        "event_id": event_id,
+                        "contact": Identity(channel=update.get("channel", "whatsapp"), address=a),
+                        **{k: (v(n) if callable(v) else v) for k, v in update.items()},
+                    }
+                ),
+                now,
+            ),
+        )
+        for n, (event_id, a) in enumerate(zip(event_ids, addresses, strict=True))
+    ]
+
+
+async def test_each_handler_sees_the_reply_token_of_its_own_event() -> None:
+    """A contact's events taken together are applied one by one when they carry more
+    than a window (here LINE reply tokens): each reply is free, none takes the next one's
+    token."""
+    used: list[tuple[str, str | None]] = []
+
+    async def reply(event: Event, channel: Channel) -> None:
+        assert event.contact is not None
+        state = await channel.store.contact_state(event.contact)
+        used.append((event.event_id, state.reply_token))
+        await channel.store.update_contact_state(event.contact, reply_token=None)
+
+    outbox = MemoryOutbox()
+    app = WebhookApp({"line": line_kit.kit.build()}, reply, outbox=outbox)
+    now = app.clock.now()
+    queued = _queued(
+        ["m1", "m2"], ["U1", "U1"], now, channel="line", reply_token=lambda n: f"token-{n + 1}"
+    )
+    await outbox.accept(queued, now)
+    await app.drain()
+    assert used == [("m1", "token-1"), ("m2", "token-2")]
+
+
+async def test_an_outbox_failure_in_one_lane_leaves_the_other_lanes_running() -> None:
+    class Flaky(MemoryOutbox):
+        async def retry(self, item_id: str, at: datetime, error: str) -> None:
+            raise ConnectionError("the outbox is down for a moment")
+
+    log: list[tuple[str, str]] = []
+
+    async def handle(event: Event, channel: Channel) -> None:
+        log.append(("start", event.event_id))
+        if event.event_id == "bad":
+            raise ValueError("boom")
+        await anyio.sleep(0.1)
+        log.append(("end", event.event_id))
+
+    outbox = Flaky()
+    app = WebhookApp({"whatsapp": whatsapp_kit.kit.build()}, handle, outbox=outbox)
+    now = app.clock.now()
+    await outbox.accept(_queued(["good1", "bad", "good2"], ["1", "2", "3"], now), now)
+    await app.drain()
+    assert sorted(log) == sorted(
+        [
+            ("start", "good1"),
+            ("start", "bad"),
+            ("start", "good2"),
+            ("end", "good1"),
+            ("end", "good2"),
+        ]
+    )
+    assert (await outbox.pending())[0] == 1  # bad: leased, back after its lease

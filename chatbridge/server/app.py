@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from chatbridge import telemetry
@@ -31,7 +32,7 @@ from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import WebhookError
 from chatbridge.models import Event
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
-from chatbridge.state import apply_event, apply_events
+from chatbridge.state import apply_event, apply_events, only_opens_window
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 Handler = Callable[[Event, Channel], Awaitable[None]]
@@ -148,7 +149,17 @@ class WebhookApp:
     async def drain(self) -> None:
         """Process every item that is due now (used by the worker; handy in tests)."""
         while not self._stopping and (items := await self.outbox.due(self.clock.now(), self.batch)):
-            await self._dispatch_batch(items)
+            await self._dispatch_batch(await self._isolate_retried(items))
+
+    async def _isolate_retried(self, items: list[OutboxItem]) -> list[OutboxItem]:
+        """``items`` up to the first one tried before, the rest given back. A take whose
+        worker died comes back with every item counting an attempt, the innocent ones
+        too: handled one by one after the first, an event that kills its worker costs
+        no other event an attempt."""
+        tried = next((n for n, item in enumerate(items) if item.attempts), len(items))
+        if rest := items[tried + 1 :]:
+            await self.outbox.release(*(item.id for item in rest))
+        return items[: tried + 1]
 
     async def _work(self) -> None:
         while not self._stopping:
@@ -164,41 +175,45 @@ class WebhookApp:
 
     async def _dispatch_batch(self, items: list[OutboxItem]) -> None:
         """Handle ``items``: one contact's events in order, up to ``concurrency`` contacts
-        at a time; then ack the handled ones together. Items not started when the worker
+        at a time, each acked as soon as it was handled. Items not started when the worker
         stops, or once half the lease has passed, are released untried."""
         deadline = time.monotonic() + self.outbox.lease.total_seconds() / 2
         limiter = anyio.CapacityLimiter(self.concurrency)
         started: set[str] = set()
-        handled: list[str] = []
-        lanes: dict[object, list[tuple[OutboxItem, records.Record]]] = {}
-        for item in items:
-            record = await self._read(item)
-            if record is None:
-                started.add(item.id)
-            else:
-                contact = record.event.contact
-                key = (record.route, contact.channel, contact.address) if contact else item.id
-                lanes.setdefault(key, []).append((item, record))
+        acks = _Acks(self.outbox)
 
         async def run(lane: list[tuple[OutboxItem, records.Record]]) -> None:
             async with limiter:
                 applied = await self._apply(lane)
             for item, record in lane:
-                if self._stopping or time.monotonic() > deadline:
-                    return
                 async with limiter:
+                    if self._stopping or time.monotonic() > deadline:
+                        return
                     started.add(item.id)
-                    if await self._dispatch(item, record, applied):
-                        handled.append(item.id)
+                    try:
+                        handled = await self._dispatch(item, record, applied)
+                    except Exception:  # the outbox failed: the item comes back after its lease
+                        logger.exception("outbox record %s could not be settled", item.id)
+                        continue
+                    if handled:
+                        acks.add(item.id, group)
 
         try:
             async with anyio.create_task_group() as group:
+                lanes: dict[object, list[tuple[OutboxItem, records.Record]]] = {}
+                for item in items:
+                    record = await self._read(item)
+                    if record is None:
+                        started.add(item.id)
+                        continue
+                    contact = record.event.contact
+                    key = (record.route, contact.channel, contact.address) if contact else item.id
+                    lanes.setdefault(key, []).append((item, record))
                 for lane in lanes.values():
                     group.start_soon(run, lane)
         finally:
             with anyio.CancelScope(shield=True):
-                if handled:
-                    await self.outbox.ack(*handled)
+                await acks.flush()
                 if untried := [item.id for item in items if item.id not in started]:
                     await self.outbox.release(*untried)
 
@@ -215,16 +230,17 @@ class WebhookApp:
             return None
 
     async def _apply(self, lane: list[tuple[OutboxItem, records.Record]]) -> bool:
-        """Apply the state of one contact's events at once (one read, one write);
-        whether that worked (if not, each event is applied on its own, and fails alone)."""
+        """Apply the state of one contact's events at once (one read, one write) when
+        they only open the window, so each handler still sees its event's state (at
+        most a window opened a moment later); whether that was done (if not, each event
+        is applied before its handler, and fails alone)."""
         route = lane[0][1].route
         channel = self.channels.get(route)
-        if channel is None:
+        events = [record.event for _, record in lane]
+        if channel is None or len(events) < 2 or not all(map(only_opens_window, events)):
             return False
         try:
-            await apply_events(
-                channel.store, [record.event for _, record in lane], channel.clock.now()
-            )
+            await apply_events(channel.store, events, channel.clock.now())
         except Exception:
             return False
         return True
@@ -385,6 +401,38 @@ class WebhookApp:
             await anyio.to_thread.run_sync(lambda: [item.payload for item in batch])
         once = [Mark(key, now + ttl) for key, ttl in parsed.once.items()]
         return await self.outbox.accept(batch, now, once)
+
+
+class _Acks:
+    """Acks handled items at once without making the handler wait: those handled while
+    an ack is being written go together in the next one."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.waiting: list[str] = []
+        self.writing = False
+
+    def add(self, item_id: str, group: anyio.abc.TaskGroup) -> None:
+        self.waiting.append(item_id)
+        if not self.writing:
+            self.writing = True
+            group.start_soon(self._write)
+
+    async def _write(self) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.flush()
+        finally:
+            self.writing = False
+
+    async def flush(self) -> None:
+        """Ack what waits (a failed ack leaves its items to come back after the lease)."""
+        while self.waiting:
+            ids, self.waiting = self.waiting, []
+            try:
+                await self.outbox.ack(*ids)
+            except Exception:
+                logger.exception("could not ack %d handled records", len(ids))
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

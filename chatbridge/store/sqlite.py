@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import queue
 import sqlite3
@@ -64,10 +65,8 @@ class _Call(Generic[_T]):
 
     def finish(self) -> None:
         """Wake the caller (from the writer thread)."""
-        try:
+        with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits
             self.call_soon(self.done.set)
-        except RuntimeError:  # the caller's event loop is closed: nobody waits
-            pass
 
     def result(self) -> _T:
         if self.error is not None:
