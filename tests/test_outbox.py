@@ -73,15 +73,17 @@ async def test_taken_records_are_leased_until_acked_or_the_lease_ends(outbox: Ou
     assert (second.attempts, again.attempts) == (0, 1)  # ...and that was an attempt
 
 
-async def test_released_records_are_due_at_once_with_their_attempts(outbox: Outbox) -> None:
-    await outbox.accept([incoming("a", b"A"), incoming("b", b"B"), incoming("c", b"C")], NOW)
-    a, b, c = await outbox.due(NOW, 10)
-    await outbox.ack(a.id, b.id)
-    await outbox.release(c.id)
-    [back] = await outbox.due(NOW, 10)
-    assert (back.payload, back.attempts) == (b"C", 0)
-    assert (await outbox.pending())[0] == 1
-    await outbox.ack(back.id)
+async def test_released_records_are_due_at_once_in_order_with_their_attempts(
+    outbox: Outbox,
+) -> None:
+    await outbox.accept([incoming(key, key.encode()) for key in "abcd"], NOW)
+    a, b, c = await outbox.due(NOW, 3)
+    await outbox.release(b.id)
+    await outbox.ack(a.id, c.id)
+    back = await outbox.due(NOW, 10)
+    assert [(item.payload, item.attempts) for item in back] == [(b"b", 0), (b"d", 0)]
+    assert (await outbox.pending())[0] == 2
+    await outbox.ack(*(item.id for item in back))
     assert await outbox.pending() == (0, None)
 
 

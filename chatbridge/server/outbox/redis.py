@@ -4,7 +4,8 @@ Records are entries of one stream read through one consumer group, so each is gi
 one worker (``XREADGROUP``); a worker acks an entry by removing it (``XACK`` +
 ``XDEL``), so the stream holds only what is not handled yet. An entry a worker took and
 did not settle within ``lease`` (the worker died) is claimed by the next take of any
-worker (``XAUTOCLAIM``), and that delivery counts as an attempt. A retried entry waits
+worker (``XAUTOCLAIM``), and that delivery counts as an attempt; a released one is made
+claimable the same way at once, its attempts unchanged. A retried entry waits
 in a sorted set until it is due, then goes back on the stream; a dead letter moves to a
 second stream with its reason.
 
@@ -155,19 +156,18 @@ end
 """
 )
 
-# ARGV: group, then the ids: back on the stream, untried, attempts unchanged.
-_RELEASE = (
-    _ENTRY
-    + """
-for i = 2, #ARGV do
-  local payload, attempts = entry(ARGV[i])
-  if payload then
-    remove(ARGV[i])
-    redis.call('XADD', KEYS[1], '*', 'p', payload, 'a', attempts)
+# ARGV: group, consumer, lease (ms), then the ids: left pending but idle for a lease, so
+# the next take of any worker claims them, in their order; their delivery count is set
+# back by one, since that claim counts one again (attempts unchanged).
+_RELEASE = """
+for i = 4, #ARGV do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if pending then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3],
+               'RETRYCOUNT', pending[4] - 1, 'JUSTID')
   end
 end
 """
-)
 
 # ARGV: group, id, reason: the entry moves to the dead stream, an attempt counted.
 _DEAD = (
@@ -263,6 +263,10 @@ class RedisOutbox:
                 self._group_ready = False
         raise ResponseError("the consumer group could not be created")
 
+    @property
+    def _lease_ms(self) -> int:
+        return int(self.lease.total_seconds() * 1000)
+
     async def accept(
         self, incoming: Sequence[Incoming], now: datetime, once: Sequence[Mark] = ()
     ) -> list[bool]:
@@ -282,9 +286,8 @@ class RedisOutbox:
         return [bool(flag) for flag in result]
 
     async def due(self, now: datetime, limit: int) -> list[OutboxItem]:
-        lease_ms = int(self.lease.total_seconds() * 1000)
         flat = await self._call(
-            self._due, self._consumer, repr(now.timestamp()), limit, lease_ms, self._cursor
+            self._due, self._consumer, repr(now.timestamp()), limit, self._lease_ms, self._cursor
         )
         self._cursor = _text(flat[0])
         return [
@@ -301,7 +304,8 @@ class RedisOutbox:
 
     async def release(self, *item_ids: str) -> None:
         if item_ids:
-            await self._call(self._release, *item_ids)
+            await self._call(self._release, self._consumer, self._lease_ms, *item_ids)
+            self._cursor = "0-0"  # this worker's next take finds them first
 
     async def retry(self, item_id: str, at: datetime, error: str) -> None:
         await self._call(self._retry, repr(at.timestamp()), item_id)

@@ -77,8 +77,9 @@ class SQLiteOutbox:
 
         def take(db: sqlite3.Connection) -> list[OutboxItem]:
             rows = db.execute(
+                # Oldest due first, through the index alone (no sort of the whole backlog).
                 "SELECT id, payload, attempts, taken FROM outbox WHERE dead = 0 AND due_at <= ? "
-                "ORDER BY id LIMIT ?",
+                "ORDER BY due_at, id LIMIT ?",
                 (at, limit),
             ).fetchall()
             db.executemany(  # an abandoned take counts as an attempt
