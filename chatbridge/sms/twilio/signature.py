@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from chatbridge.errors import SignatureError
@@ -37,17 +37,24 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def url_variants(url: str) -> list[str]:
+def url_variants(url: str) -> Iterator[str]:
     """``url`` without credentials and as given, each also (as twilio-python's
     ``remove_port`` / ``add_port`` try it) without its port, or with the scheme's
-    standard port when it has none."""
+    standard port when it has none; each once, made only when asked for (the first
+    is usually the one signed)."""
     parts = urlsplit(url)
+    bare = parts.netloc.rpartition("@")[2]
+    seen = {url} if bare == parts.netloc else set()
+    if seen:
+        yield url
     standard = f":{443 if parts.scheme == 'https' else 80}"
     port = f":{parts.port}" if parts.port is not None else ""
-    netlocs = []
-    for netloc in (parts.netloc.rpartition("@")[2], parts.netloc):
-        netlocs += [netloc, netloc.removesuffix(port) if port else netloc + standard]
-    return list(dict.fromkeys(urlunsplit(parts._replace(netloc=n)) for n in netlocs))
+    for netloc in (bare, parts.netloc):
+        for variant in (netloc, netloc.removesuffix(port) if port else netloc + standard):
+            candidate = urlunsplit(parts._replace(netloc=variant))
+            if candidate not in seen:
+                seen.add(candidate)
+                yield candidate
 
 
 def verify(
