@@ -245,3 +245,21 @@ async def test_sqlite_adds_the_taken_column_to_an_older_file_once(tmp_path: Path
     assert item.attempts == 0
     for outbox in (first, second):
         await outbox.aclose()
+
+
+async def test_redis_drops_consumers_gone_without_entries(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"t{uuid4().hex}:"
+    gone, alive = _redis(redis_url, prefix), _redis(redis_url, prefix)
+    await gone.accept([incoming("a")], NOW)
+    [item] = await gone.due(NOW, 10)
+    await gone.ack(item.id)  # then its process died, never closing
+    monkeypatch.setattr("chatbridge.server.outbox.redis._PRUNE_EVERY", 1)
+    monkeypatch.setattr("chatbridge.server.outbox.redis._PRUNE_IDLE", timedelta(0))
+    await anyio.sleep(0.01)
+    await alive.due(NOW, 10)
+    consumers = await alive._redis.xinfo_consumers(f"{prefix}outbox:stream", "chatbridge")
+    assert gone._consumer.encode() not in [c["name"] for c in consumers]
+    await alive.aclose()
+    await gone._redis.aclose()  # its connections only: it never left the group

@@ -192,6 +192,22 @@ if found then
 end
 """
 
+# ARGV: group, idle (ms): forget the consumers (of processes gone) idle that long that
+# hold no entry.
+_PRUNE = """
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local fields = {}
+  for i = 1, #consumer, 2 do fields[consumer[i]] = consumer[i + 1] end
+  if fields['pending'] == 0 and fields['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], fields['name'])
+  end
+end
+"""
+
+#: Takes between two prunings of the consumers that left no entry behind.
+_PRUNE_EVERY = 1000
+_PRUNE_IDLE = timedelta(days=1)
+
 # ARGV: group, consumer: forget this consumer if it holds no entry.
 _LEAVE = """
 if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
@@ -222,7 +238,7 @@ class RedisOutbox:
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:8]}"
         self._cursor = "0-0"
         self._group_ready = False
-        scripts = (_ACCEPT, _DUE, _RETRY, _RELEASE, _DEAD, _REQUEUE, _LEAVE)
+        scripts = (_ACCEPT, _DUE, _RETRY, _RELEASE, _DEAD, _REQUEUE, _LEAVE, _PRUNE)
         (
             self._accept,
             self._due,
@@ -231,7 +247,9 @@ class RedisOutbox:
             self._dead_script,
             self._requeue,
             self._leave,
+            self._prune,
         ) = (client.register_script(script) for script in scripts)
+        self._takes = 0
 
     @classmethod
     def from_url(
@@ -290,6 +308,9 @@ class RedisOutbox:
             self._due, self._consumer, repr(now.timestamp()), limit, self._lease_ms, self._cursor
         )
         self._cursor = _text(flat[0])
+        self._takes += 1
+        if self._takes % _PRUNE_EVERY == 0:
+            await self._call(self._prune, int(_PRUNE_IDLE.total_seconds() * 1000))
         return [
             OutboxItem(_text(flat[i]), bytes(flat[i + 1]), int(flat[i + 2]))
             for i in range(1, len(flat), 3)
