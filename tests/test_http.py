@@ -4,6 +4,7 @@ provider may have acted on is never retried."""
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -30,10 +31,14 @@ async def read_request(stream: SocketStream, heads: list[bytes] | None = None) -
     head, _, body = data.partition(b"\r\n\r\n")
     if heads is not None:
         heads.append(head)
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.lower().split(b"\r\n")
-        if line.startswith(b"content-length:")
+    length = (
+        next(
+            int(line.split(b":")[1])
+            for line in head.lower().split(b"\r\n")
+            if line.startswith(b"content-length:")
+        )
+        if b"content-length:" in head.lower()
+        else 0
     )
     while len(body) < length:
         body += await stream.receive()
@@ -225,3 +230,95 @@ async def test_a_read_timeout_is_a_delivery_unknown_and_not_retried(engine: Engi
                 await channel.send(Message(contact=customer, text="hello"))
     assert requests == 1
     assert isinstance(raised.value.__cause__, httpx.ReadTimeout)
+
+
+@pytest.fixture
+def httpx_sends(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    """The requests that went through httpx.AsyncClient.send (not the direct path)."""
+    sends: list[httpx.Request] = []
+    send = httpx.AsyncClient.send
+
+    async def counted(client: httpx.AsyncClient, request: httpx.Request, **kw: Any) -> Any:
+        sends.append(request)
+        return await send(client, request, **kw)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counted)
+    return sends
+
+
+async def test_the_aiohttp_engine_sends_directly_with_the_clients_defaults(
+    httpx_sends: list[httpx.Request],
+) -> None:
+    heads: list[bytes] = []
+    async with loopback(answering({b"/": ACCEPTED}, heads)) as base:
+        channel, message = await whatsapp(base, "aiohttp")
+        channel.http.headers["X-Default"] = "kept"
+        async with channel:
+            assert (await channel.send(message)).message_id == "wamid.LOOP"
+            response = await channel.http.get(f"{base}/status")
+    assert response.elapsed.total_seconds() > 0 and response.request.method == "GET"
+    assert httpx_sends == []
+    sent = heads[0].lower().split(b"\r\n")
+    for header in (b"x-default: kept", b"user-agent: python-httpx/", b"accept: */*"):
+        assert any(line.startswith(header) for line in sent), header
+    assert any(line.startswith(b"authorization: bearer ") for line in sent)
+
+
+async def test_the_direct_path_maps_failures_as_before(httpx_sends: list[httpx.Request]) -> None:
+    async with loopback(drop_nothing) as base:
+        pass  # a connection never made: retried, then unavailable
+    channel, message = await whatsapp(base, "aiohttp")
+    async with channel:
+        with pytest.raises(ProviderUnavailableError, match="unreachable") as refused:
+            await channel.send(message)
+    assert isinstance(refused.value.__cause__, httpx.ConnectError)
+
+    async def silent(stream: SocketStream) -> None:
+        async with stream:
+            await read_request(stream)
+            await anyio.sleep(5)
+
+    async with loopback(silent) as base:
+        channel, message = await whatsapp(base, "aiohttp")
+        channel.http.timeout = httpx.Timeout(0.2)
+        async with channel:
+            with pytest.raises(DeliveryUnknownError) as unknown:
+                await channel.send(message)
+    assert isinstance(unknown.value.__cause__, httpx.ReadTimeout)
+    assert httpx_sends == []
+
+
+async def test_the_direct_path_keeps_cookies_and_redirects(
+    httpx_sends: list[httpx.Request],
+) -> None:
+    heads: list[bytes] = []
+
+    async def answer(stream: SocketStream) -> None:
+        async with stream:
+            while True:
+                try:
+                    await read_request(stream, heads)
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                extra = "set-cookie: lb=7; Path=/\r\n" if len(heads) == 1 else ""
+                extra += "location: /moved\r\n" if b"/old" in heads[-1] else ""
+                status = "302 Found" if extra.endswith("/moved\r\n") else "200 OK"
+                head = f"HTTP/1.1 {status}\r\n{extra}content-length: 2\r\n\r\n{{}}"
+                await stream.send(head.encode())
+
+    async with loopback(answer) as base, make_client(engine="aiohttp") as client:
+        await client.get(f"{base}/first")
+        assert client.cookies["lb"] == "7"
+        redirect = await client.get(f"{base}/old")
+        assert redirect.status_code == 302 and redirect.next_request is not None
+        assert str(redirect.next_request.url) == f"{base}/moved"
+        assert httpx_sends == []
+        hooked: list[str] = []
+
+        async def hook(request: httpx.Request) -> None:
+            hooked.append(request.url.path)
+
+        client.event_hooks = {"request": [hook]}  # AsyncClient.send's own steps again
+        assert (await client.get(f"{base}/old", follow_redirects=True)).status_code == 200
+    assert hooked == ["/old", "/moved"] and len(httpx_sends) == 1
+    assert b"cookie: lb=7" in heads[1].lower()

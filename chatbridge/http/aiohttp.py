@@ -19,6 +19,8 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from chatbridge.http.client import DirectTransport
+
 #: aiohttp failures, most specific first, and what httpx raises for the same failure.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
@@ -34,7 +36,7 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
+class AiohttpTransport(DirectTransport):
     """Sends httpx requests through one ``aiohttp.ClientSession`` (opened on first use,
     in the running event loop) of at most ``limits.max_connections`` connections, all
     kept alive for ``limits.keepalive_expiry``. Cookies, redirects and decompression
