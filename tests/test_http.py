@@ -322,3 +322,46 @@ async def test_the_direct_path_keeps_cookies_and_redirects(
         assert (await client.get(f"{base}/old", follow_redirects=True)).status_code == 200
     assert hooked == ["/old", "/moved"] and len(httpx_sends) == 1
     assert b"cookie: lb=7" in heads[1].lower()
+
+
+BUILDS: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/a", {"headers": {"Authorization": "Bearer t"}, "json": {"a": "é", "n": [1, 2.5]}}),
+    ("POST", "/a", {"headers": {"Authorization": "Bearer u"}, "json": {"a": "z"}}),
+    ("post", ":81/a?q=1", {"headers": {"user-agent": "me", "Content-Type": "text/x"}, "json": [1]}),
+    ("POST", "/a", {"content": b"a=1", "headers": {"Content-Type": "text/plain"}}),
+    ("POST", "/a", {"content": b""}),
+    ("POST", "/a", {}),
+    ("GET", "/a", {"headers": {"accept": "x", "Accept": "y"}}),
+    ("PUT", "/a", {"headers": {"Content-Length": "3", "Host": "h.example"}, "content": b"abc"}),
+    ("POST", "/a", {"json": {"x": 1}, "params": {"p": "1"}}),  # httpx's own path
+]
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+def test_requests_are_built_as_httpx_builds_them(engine: Engine) -> None:
+    client = make_client(engine=engine)
+
+    def same(method: str, url: str, **kwargs: Any) -> httpx.Request:
+        ours = client.build_request(method, url, **kwargs)
+        theirs = httpx.AsyncClient.build_request(client, method, url, **kwargs)
+        assert (ours.method, ours.url, ours.headers.raw, ours.content, ours.extensions) == (
+            theirs.method,
+            theirs.url,
+            theirs.headers.raw,
+            theirs.content,
+            theirs.extensions,
+        )
+        assert type(ours.stream) is type(theirs.stream)
+        return ours
+
+    for _ in range(2):  # built, then from the template
+        for method, path, kwargs in BUILDS:
+            same(method, f"http://x.example{path}", **kwargs)
+    client.headers["X-Default"] = "1"  # the client's defaults changed: new templates
+    assert same("POST", "http://x.example/a", json={}).headers["x-default"] == "1"
+    client.base_url = httpx.URL("http://y.example/v1/")
+    assert same("POST", "messages", json={}).url == "http://y.example/v1/messages"
+    client.cookies.set("lb", "7")
+    assert same("POST", "http://y.example/a", json={}).headers["cookie"] == "lb=7"
+    with pytest.raises(TypeError):
+        client.build_request("POST", "http://y.example/a", headers={"X-N": 1})

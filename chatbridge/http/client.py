@@ -1,5 +1,14 @@
 """The ``httpx.AsyncClient`` that :func:`chatbridge.http.make_client` hands out: httpx's
-client, with a shorter path for what chatbridge's channels send.
+client, with shorter paths for what chatbridge's channels build and send.
+
+``build_request`` for a URL string with a JSON or bytes body (or none) and a dict of
+headers reuses what httpx made of the same method, URL, header names and kind of body
+before (a template: the parsed URL and the merged headers in httpx's order: ``Host``,
+the client's defaults, the given ones, the content headers). Per request only the given
+header values, the body and its ``Content-Length`` are filled in; the JSON body is
+serialized as httpx does (``json.dumps``, same arguments). A client whose base URL,
+default headers, parameters or cookies changed, or a request with anything else
+(params, cookies, files, form data, a timeout, extensions), goes through httpx.
 
 ``send`` calls a :class:`DirectTransport` (the aiohttp engine's) straight away when none
 of ``AsyncClient.send``'s steps would do anything: no redirect to follow, no auth (client,
@@ -12,8 +21,10 @@ answer, ``elapsed`` and the body read. Anything else goes through httpx unchange
 from __future__ import annotations
 
 import datetime
+import json as jsonlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,8 +40,105 @@ class DirectTransport(httpx.AsyncBaseTransport):
     in an ``httpx.ByteStream``, and raises httpx's transport errors with the request."""
 
 
+#: Templates kept per client (the URLs of media downloads differ per call).
+_TEMPLATES = 128
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """What httpx makes of a request, apart from the given header values and the body."""
+
+    url: httpx.URL
+    headers: list[tuple[bytes, Any]]
+    given: tuple[tuple[int, int], ...]  # (position in headers, index of the given value)
+    length: int  # the position of the Content-Length header, or -1
+
+
 class Client(httpx.AsyncClient):
-    """``httpx.AsyncClient`` with a direct send through a :class:`DirectTransport`."""
+    """``httpx.AsyncClient`` with cached request building and a direct send through a
+    :class:`DirectTransport`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._templates: dict[tuple[str, str, tuple[str, ...], str], _Template] = {}
+        self._made_with: tuple[httpx.URL | None, list[tuple[bytes, bytes]]] = (None, [])
+
+    def build_request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        content: Any = None,
+        json: Any = None,
+        headers: Any = None,
+        **kwargs: Any,
+    ) -> httpx.Request:
+        if not (
+            isinstance(url, str)
+            and not kwargs
+            and (headers is None or type(headers) is dict)
+            and (content is None or (type(content) is bytes and json is None))
+            and not self.params
+            and not self.cookies
+        ):
+            return super().build_request(
+                method, url, content=content, json=json, headers=headers, **kwargs
+            )
+        given = () if headers is None else tuple(headers)
+        if json is not None:
+            body, kind = _json_body(json), "json"
+        else:
+            body, kind = content or b"", "bytes" if content else "empty"
+        template = self._template(method, url, given, kind)
+        raw = template.headers.copy()
+        if headers:
+            values = list(headers.values())
+            for position, index in template.given:
+                raw[position] = (raw[position][0], values[index])
+        if template.length >= 0:
+            raw[template.length] = (raw[template.length][0], str(len(body)))
+        request = httpx.Request(
+            method,
+            template.url,
+            headers=raw,
+            stream=httpx.ByteStream(body),
+            extensions={"timeout": self.timeout.as_dict()},
+        )
+        request.read()
+        return request
+
+    def _template(self, method: str, url: str, given: tuple[str, ...], kind: str) -> _Template:
+        defaults = self.headers.raw  # the client's default headers (mutable)
+        base, known = self._made_with
+        if base is not self._base_url or known != defaults:
+            self._templates.clear()
+            self._made_with = (self._base_url, defaults)
+        key = (method, url, given, kind)
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) >= _TEMPLATES:
+                self._templates.clear()
+            template = self._templates[key] = self._probe(method, url, given, kind)
+        return template
+
+    def _probe(self, method: str, url: str, given: tuple[str, ...], kind: str) -> _Template:
+        """Build the request the httpx way with placeholders, and note where they went."""
+        slots = {f"chatbridge-slot-{index}".encode(): index for index in range(len(given))}
+        headers = {name: f"chatbridge-slot-{index}" for index, name in enumerate(given)}
+        if kind == "json":
+            probe = super().build_request(method, url, headers=headers, json={})
+        else:
+            content = b"-" if kind == "bytes" else None
+            probe = super().build_request(method, url, headers=headers, content=content)
+        raw: list[tuple[bytes, Any]] = list(probe.headers.raw)
+        positions = []
+        length = -1
+        for position, (name, value) in enumerate(raw):
+            if value in slots:
+                positions.append((position, slots[value]))
+            elif name.lower() == b"content-length" and kind != "empty":
+                length = position
+        return _Template(probe.url, raw, tuple(positions), length)
 
     async def send(
         self,
@@ -89,3 +197,10 @@ class Client(httpx.AsyncClient):
         finally:
             response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
         return response
+
+
+def _json_body(value: Any) -> bytes:
+    """``value`` as httpx serializes a ``json=`` body."""
+    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+        "utf-8"
+    )
