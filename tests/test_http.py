@@ -1,6 +1,7 @@
 """The HTTP engines against a real loopback server: sends work, and a request the
 provider may have acted on is never retried."""
 
+import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -365,3 +366,39 @@ def test_requests_are_built_as_httpx_builds_them(engine: Engine) -> None:
     assert same("POST", "http://y.example/a", json={}).headers["cookie"] == "lb=7"
     with pytest.raises(TypeError):
         client.build_request("POST", "http://y.example/a", headers={"X-N": 1})
+
+
+async def test_a_direct_send_reads_the_answer_as_httpx_does(
+    httpx_sends: list[httpx.Request],
+) -> None:
+    answers = {b"/plain": ACCEPTED, b"/gzip": gzip.compress(ACCEPTED)}
+
+    async def answer(stream: SocketStream) -> None:
+        async with stream:
+            heads: list[bytes] = []
+            while True:
+                try:
+                    await read_request(stream, heads)
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                path = heads[-1].split(b" ")[1]
+                body = answers[path]
+                encoding = "content-encoding: gzip\r\n" if path == b"/gzip" else ""
+                head = f"HTTP/1.1 200 OK\r\n{encoding}content-length: {len(body)}\r\n\r\n"
+                await stream.send(head.encode() + body)
+
+    async def nothing(request: httpx.Request) -> None:
+        pass
+
+    async with loopback(answer) as base, make_client(engine="aiohttp") as client:
+        for path in ("/plain", "/gzip"):
+            direct = await client.get(f"{base}{path}")
+            client.event_hooks = {"request": [nothing]}  # through AsyncClient.send
+            via_httpx = await client.get(f"{base}{path}")
+            client.event_hooks = {}
+            for response in (direct, via_httpx):
+                assert response.content == ACCEPTED and response.json()["messages"]
+                assert response.is_closed and response.is_stream_consumed
+                assert response.num_bytes_downloaded == len(answers[path.encode()])
+                assert response.elapsed.total_seconds() > 0
+    assert len(httpx_sends) == 2

@@ -15,7 +15,8 @@ of ``AsyncClient.send``'s steps would do anything: no redirect to follow, no aut
 per request, or credentials in the URL), no event hooks, no mounts. What those steps
 still do for such a request is done here too: the client's timeout, the cookie jar fed
 from ``Set-Cookie`` answers, httpx's request log line, ``next_request`` of a redirect
-answer, ``elapsed`` and the body read. Anything else goes through httpx unchanged.
+answer, ``elapsed`` and the body read (an unencoded body, whole already, is taken as it
+is rather than through httpx's decoders). Anything else goes through httpx unchanged.
 """
 
 from __future__ import annotations
@@ -190,13 +191,27 @@ class Client(httpx.AsyncClient):
         try:
             if response.has_redirect_location:
                 response.next_request = self._build_redirect_request(request, response)
-            await response.aread()
+            if "content-encoding" in headers or not isinstance(response.stream, httpx.ByteStream):
+                await response.aread()
+            else:
+                _read_whole(response)
         except BaseException:
             await response.aclose()
             raise
         finally:
             response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
         return response
+
+
+def _read_whole(response: httpx.Response) -> None:
+    """Read a response whose body is whole in a ``ByteStream`` and not encoded, as
+    ``Response.aread`` would (without its decoder and chunker steps, which do nothing to
+    such a body): content, bytes downloaded, stream consumed and closed."""
+    content = b"".join(response.stream)  # type: ignore[arg-type]  # a ByteStream
+    response._content = content
+    response._num_bytes_downloaded = len(content)
+    response.is_stream_consumed = True
+    response.is_closed = True
 
 
 def _json_body(value: Any) -> bytes:
