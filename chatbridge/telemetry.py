@@ -134,8 +134,8 @@ def exposition() -> tuple[bytes, str]:
 def span(name: str, **attributes: str) -> Iterator[None]:
     """An OpenTelemetry span named ``name`` around the block (nothing without
     opentelemetry-api, and nothing recorded without an SDK configured)."""
-    if trace is None:
-        yield
+    if trace is None or isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        yield  # no SDK configured (yet): the span would be a no-op
         return
     with _tracer().start_as_current_span(name, attributes=attributes):
         yield

@@ -364,8 +364,11 @@ def test_requests_are_built_as_httpx_builds_them(engine: Engine) -> None:
     assert same("POST", "messages", json={}).url == "http://y.example/v1/messages"
     client.cookies.set("lb", "7")
     assert same("POST", "http://y.example/a", json={}).headers["cookie"] == "lb=7"
-    with pytest.raises(TypeError):
-        client.build_request("POST", "http://y.example/a", headers={"X-N": 1})
+    client.cookies.clear()
+    for wrong, error in ((1, TypeError), ("é", UnicodeEncodeError)):
+        for build in (client.build_request, httpx.AsyncClient().build_request):
+            with pytest.raises(error):
+                build("POST", "http://y.example/a", headers={"Authorization": wrong}, json={})
 
 
 async def test_a_direct_send_reads_the_answer_as_httpx_does(
@@ -401,4 +404,7 @@ async def test_a_direct_send_reads_the_answer_as_httpx_does(
                 assert response.is_closed and response.is_stream_consumed
                 assert response.num_bytes_downloaded == len(answers[path.encode()])
                 assert response.elapsed.total_seconds() > 0
+                again = httpx.Headers(response.headers.raw)  # what httpx makes of them
+                assert response.headers.multi_items() == again.multi_items()
+                assert response.headers.encoding == again.encoding
     assert len(httpx_sends) == 2

@@ -19,7 +19,7 @@ import aiohttp
 import httpx
 from yarl import URL
 
-from chatbridge.http.client import DirectTransport
+from chatbridge.http.client import DirectTransport, headers_of
 
 #: aiohttp failures, most specific first, and what httpx raises for the same failure.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -90,11 +90,12 @@ class AiohttpTransport(DirectTransport):
                 server_hostname=request.extensions.get("sni_hostname"),
             ) as response:
                 body = await response.read()
+                raw_headers = response.raw_headers
         except Exception as exc:
             _raise_as_httpx(exc, request)
         return httpx.Response(
             response.status,
-            headers=response.raw_headers,
+            headers=headers_of([(name, name.lower(), value) for name, value in raw_headers]),
             stream=httpx.ByteStream(body),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason.encode()}

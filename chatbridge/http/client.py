@@ -50,7 +50,7 @@ class _Template:
     """What httpx makes of a request, apart from the given header values and the body."""
 
     url: httpx.URL
-    headers: list[tuple[bytes, Any]]
+    headers: list[tuple[bytes, bytes, bytes]]  # httpx's (name, lowercase name, value)
     given: tuple[tuple[int, int], ...]  # (position in headers, index of the given value)
     length: int  # the position of the Content-Length header, or -1
 
@@ -91,17 +91,19 @@ class Client(httpx.AsyncClient):
         else:
             body, kind = content or b"", "bytes" if content else "empty"
         template = self._template(method, url, given, kind)
-        raw = template.headers.copy()
+        entries = template.headers.copy()
         if headers:
             values = list(headers.values())
             for position, index in template.given:
-                raw[position] = (raw[position][0], values[index])
+                name, lower, _ = entries[position]
+                entries[position] = (name, lower, _header_value(values[index]))
         if template.length >= 0:
-            raw[template.length] = (raw[template.length][0], str(len(body)))
+            name, lower, _ = entries[template.length]
+            entries[template.length] = (name, lower, b"%d" % len(body))
         request = httpx.Request(
             method,
             template.url,
-            headers=raw,
+            headers=headers_of(entries),
             stream=httpx.ByteStream(body),
             extensions={"timeout": self.timeout.as_dict()},
         )
@@ -131,15 +133,15 @@ class Client(httpx.AsyncClient):
         else:
             content = b"-" if kind == "bytes" else None
             probe = super().build_request(method, url, headers=headers, content=content)
-        raw: list[tuple[bytes, Any]] = list(probe.headers.raw)
+        entries = [(name, name.lower(), value) for name, value in probe.headers.raw]
         positions = []
         length = -1
-        for position, (name, value) in enumerate(raw):
+        for position, (_, lower, value) in enumerate(entries):
             if value in slots:
                 positions.append((position, slots[value]))
-            elif name.lower() == b"content-length" and kind != "empty":
+            elif lower == b"content-length" and kind != "empty":
                 length = position
-        return _Template(probe.url, raw, tuple(positions), length)
+        return _Template(probe.url, entries, tuple(positions), length)
 
     async def send(
         self,
@@ -214,8 +216,28 @@ def _read_whole(response: httpx.Response) -> None:
     response.is_closed = True
 
 
+def headers_of(entries: list[tuple[bytes, bytes, bytes]]) -> httpx.Headers:
+    """``httpx.Headers`` holding ``entries`` (name, lowercase name, value; bytes) as they
+    are: what ``httpx.Headers`` makes of the (name, value) pairs, without normalizing
+    again what is normal already."""
+    headers = httpx.Headers()
+    headers._list = entries
+    return headers
+
+
+def _header_value(value: Any) -> bytes:
+    """A given header value, normalized (and refused) as ``httpx.Headers`` does."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"Header value must be str or bytes, not {type(value)}")
+    return value.encode("ascii")
+
+
+#: json.dumps with httpx's arguments, its encoder made once.
+_JSON = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _json_body(value: Any) -> bytes:
     """``value`` as httpx serializes a ``json=`` body."""
-    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
-        "utf-8"
-    )
+    return _JSON.encode(value).encode("utf-8")
