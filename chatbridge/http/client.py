@@ -179,8 +179,8 @@ class Client(httpx.AsyncClient):
         response = await transport.handle_async_request(request)
         response.request = request
         response.default_encoding = self._default_encoding
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
+        names = response.headers.keys()  # lowercase
+        if "set-cookie" in names or "set-cookie2" in names:
             self.cookies.extract_cookies(response)
         _LOG.info(
             'HTTP Request: %s %s "%s %d %s"',
@@ -193,7 +193,7 @@ class Client(httpx.AsyncClient):
         try:
             if response.has_redirect_location:
                 response.next_request = self._build_redirect_request(request, response)
-            if "content-encoding" in headers or not isinstance(response.stream, httpx.ByteStream):
+            if "content-encoding" in names or not isinstance(response.stream, httpx.ByteStream):
                 await response.aread()
             else:
                 _read_whole(response)
