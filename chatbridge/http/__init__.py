@@ -22,8 +22,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 #: How requests go on the wire: httpx's own transport (default, any async library), or
-#: aiohttp's (``chatbridge[aiohttp]``, asyncio only; about half the CPU per send at 8 in
-#: flight, a quarter at 64).
+#: aiohttp's (``chatbridge[aiohttp]``, asyncio only; about a third of the CPU per send at
+#: 8 in flight, an eighth or less at 64).
 Engine = Literal["httpx", "aiohttp"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 DEFAULT_ENGINE: Engine = "httpx"

@@ -1,8 +1,9 @@
 """An httpx transport over aiohttp (``chatbridge[aiohttp]``, asyncio only).
 
 aiohttp parses HTTP in C and pools connections without per-request bookkeeping over the
-whole pool, so a send costs about half the CPU of httpx's own transport at 8 in flight
-and a quarter at 64 (docs/benchmarks.md). The transport maps an ``httpx.Request``
+whole pool, so a send costs about a third of the CPU of httpx's own transport at 8 in
+flight and an eighth or less at 64 (docs/benchmarks.md; with chatbridge's client, which
+calls this transport directly). The transport maps an ``httpx.Request``
 straight onto aiohttp's session and reads the answer whole (as ``httpx.AsyncClient.send``
 does unless asked to stream). aiohttp's failures become the httpx exceptions
 chatbridge's retry and :class:`~chatbridge.errors.DeliveryUnknownError` handling rely on:
