@@ -321,20 +321,20 @@ class Channel(ABC):
             try:
                 receipt = await self._send_checked(messages, contact, idempotency_key)
             except PolicyRefusedError as refused:
-                telemetry.SENDS.labels(self.name, "refused").inc()
+                telemetry.sends(self.name, "refused").inc()
                 reason = refused.decision.reason
                 telemetry.POLICY_REFUSALS.labels(self.name, reason.value if reason else "").inc()
                 raise
             except (MessageInvalidError, UnsupportedMessageError):
-                telemetry.SENDS.labels(self.name, "invalid").inc()
+                telemetry.sends(self.name, "invalid").inc()
                 raise
             except DeliveryUnknownError:
-                telemetry.SENDS.labels(self.name, "unknown").inc()
+                telemetry.sends(self.name, "unknown").inc()
                 raise
             except Exception:
-                telemetry.SENDS.labels(self.name, "failed").inc()
+                telemetry.sends(self.name, "failed").inc()
                 raise
-        telemetry.SENDS.labels(self.name, "sent").inc()
+        telemetry.sends(self.name, "sent").inc()
         return receipt
 
     async def _send_checked(

@@ -283,9 +283,12 @@ class PolicyEngine:
             rules = rules.model_copy(update={"window": tagged, "outside_window": frozenset()})
         if rules.window is None:
             return None
+        opened = state.last_inbound_at
+        if opened is not None and now < opened + rules.window:
+            return None  # the window is open
+        if message.kind in rules.outside_window and message.kind in OUTBOUND_KINDS:
+            return None  # allowed outside the window
         window = self._window(channel, rules, message.contact, state, now)
-        if window.state is WindowState.OPEN or message.kind in window.allowed:
-            return None
         remedies = [_wait("writes again, which reopens the window")]
         if MessageKind.TEMPLATE in rules.outside_window:
             template = "send an approved template message instead"

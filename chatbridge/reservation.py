@@ -97,6 +97,8 @@ class Reservation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is None and (self.idempotency_key is None or self._key_ttl is None):
+            return  # out, and no key to remember: nothing to settle
         with anyio.CancelScope(shield=True):
             if isinstance(exc, ChatbridgeError) and not isinstance(exc, DeliveryUnknownError):
                 await self._give_back(self._unsent)  # surely not (all) out

@@ -10,6 +10,7 @@ outcomes, statuses and refusal reasons: never addresses, ids, text or secrets.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -108,6 +109,13 @@ QUOTA_UNITS = _counter(
 )
 
 
+@functools.cache
+def sends(channel: str, outcome: str) -> Any:
+    """``SENDS`` labelled with ``channel`` and ``outcome``: the child prometheus-client
+    keeps for those labels, looked up once (the send path counts every send)."""
+    return SENDS.labels(channel, outcome)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type (every process's,
     under ``PROMETHEUS_MULTIPROC_DIR``)."""
@@ -126,8 +134,15 @@ def exposition() -> tuple[bytes, str]:
 def span(name: str, **attributes: str) -> Iterator[None]:
     """An OpenTelemetry span named ``name`` around the block (nothing without
     opentelemetry-api, and nothing recorded without an SDK configured)."""
-    if trace is None:
-        yield
+    if trace is None or isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        yield  # no SDK configured (yet): the span would be a no-op
         return
-    with trace.get_tracer("chatbridge").start_as_current_span(name, attributes=attributes):
+    with _tracer().start_as_current_span(name, attributes=attributes):
         yield
+
+
+@functools.cache
+def _tracer() -> Any:
+    """chatbridge's tracer, got once: before an SDK is configured OpenTelemetry hands out
+    a proxy that follows the tracer provider set later."""
+    return trace.get_tracer("chatbridge")

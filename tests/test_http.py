@@ -1,9 +1,11 @@
 """The HTTP engines against a real loopback server: sends work, and a request the
 provider may have acted on is never retried."""
 
+import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -30,10 +32,14 @@ async def read_request(stream: SocketStream, heads: list[bytes] | None = None) -
     head, _, body = data.partition(b"\r\n\r\n")
     if heads is not None:
         heads.append(head)
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.lower().split(b"\r\n")
-        if line.startswith(b"content-length:")
+    length = (
+        next(
+            int(line.split(b":")[1])
+            for line in head.lower().split(b"\r\n")
+            if line.startswith(b"content-length:")
+        )
+        if b"content-length:" in head.lower()
+        else 0
     )
     while len(body) < length:
         body += await stream.receive()
@@ -225,3 +231,180 @@ async def test_a_read_timeout_is_a_delivery_unknown_and_not_retried(engine: Engi
                 await channel.send(Message(contact=customer, text="hello"))
     assert requests == 1
     assert isinstance(raised.value.__cause__, httpx.ReadTimeout)
+
+
+@pytest.fixture
+def httpx_sends(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
+    """The requests that went through httpx.AsyncClient.send (not the direct path)."""
+    sends: list[httpx.Request] = []
+    send = httpx.AsyncClient.send
+
+    async def counted(client: httpx.AsyncClient, request: httpx.Request, **kw: Any) -> Any:
+        sends.append(request)
+        return await send(client, request, **kw)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", counted)
+    return sends
+
+
+async def test_the_aiohttp_engine_sends_directly_with_the_clients_defaults(
+    httpx_sends: list[httpx.Request],
+) -> None:
+    heads: list[bytes] = []
+    async with loopback(answering({b"/": ACCEPTED}, heads)) as base:
+        channel, message = await whatsapp(base, "aiohttp")
+        channel.http.headers["X-Default"] = "kept"
+        async with channel:
+            assert (await channel.send(message)).message_id == "wamid.LOOP"
+            response = await channel.http.get(f"{base}/status")
+    assert response.elapsed.total_seconds() > 0 and response.request.method == "GET"
+    assert httpx_sends == []
+    sent = heads[0].lower().split(b"\r\n")
+    for header in (b"x-default: kept", b"user-agent: python-httpx/", b"accept: */*"):
+        assert any(line.startswith(header) for line in sent), header
+    assert any(line.startswith(b"authorization: bearer ") for line in sent)
+
+
+async def test_the_direct_path_maps_failures_as_before(httpx_sends: list[httpx.Request]) -> None:
+    async with loopback(drop_nothing) as base:
+        pass  # a connection never made: retried, then unavailable
+    channel, message = await whatsapp(base, "aiohttp")
+    async with channel:
+        with pytest.raises(ProviderUnavailableError, match="unreachable") as refused:
+            await channel.send(message)
+    assert isinstance(refused.value.__cause__, httpx.ConnectError)
+
+    async def silent(stream: SocketStream) -> None:
+        async with stream:
+            await read_request(stream)
+            await anyio.sleep(5)
+
+    async with loopback(silent) as base:
+        channel, message = await whatsapp(base, "aiohttp")
+        channel.http.timeout = httpx.Timeout(0.2)
+        async with channel:
+            with pytest.raises(DeliveryUnknownError) as unknown:
+                await channel.send(message)
+    assert isinstance(unknown.value.__cause__, httpx.ReadTimeout)
+    assert httpx_sends == []
+
+
+async def test_the_direct_path_keeps_cookies_and_redirects(
+    httpx_sends: list[httpx.Request],
+) -> None:
+    heads: list[bytes] = []
+
+    async def answer(stream: SocketStream) -> None:
+        async with stream:
+            while True:
+                try:
+                    await read_request(stream, heads)
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                extra = "set-cookie: lb=7; Path=/\r\n" if len(heads) == 1 else ""
+                extra += "location: /moved\r\n" if b"/old" in heads[-1] else ""
+                status = "302 Found" if extra.endswith("/moved\r\n") else "200 OK"
+                head = f"HTTP/1.1 {status}\r\n{extra}content-length: 2\r\n\r\n{{}}"
+                await stream.send(head.encode())
+
+    async with loopback(answer) as base, make_client(engine="aiohttp") as client:
+        await client.get(f"{base}/first")
+        assert client.cookies["lb"] == "7"
+        redirect = await client.get(f"{base}/old")
+        assert redirect.status_code == 302 and redirect.next_request is not None
+        assert str(redirect.next_request.url) == f"{base}/moved"
+        assert httpx_sends == []
+        hooked: list[str] = []
+
+        async def hook(request: httpx.Request) -> None:
+            hooked.append(request.url.path)
+
+        client.event_hooks = {"request": [hook]}  # AsyncClient.send's own steps again
+        assert (await client.get(f"{base}/old", follow_redirects=True)).status_code == 200
+    assert hooked == ["/old", "/moved"] and len(httpx_sends) == 1
+    assert b"cookie: lb=7" in heads[1].lower()
+
+
+BUILDS: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/a", {"headers": {"Authorization": "Bearer t"}, "json": {"a": "é", "n": [1, 2.5]}}),
+    ("POST", "/a", {"headers": {"Authorization": "Bearer u"}, "json": {"a": "z"}}),
+    ("post", ":81/a?q=1", {"headers": {"user-agent": "me", "Content-Type": "text/x"}, "json": [1]}),
+    ("POST", "/a", {"content": b"a=1", "headers": {"Content-Type": "text/plain"}}),
+    ("POST", "/a", {"content": b""}),
+    ("POST", "/a", {}),
+    ("GET", "/a", {"headers": {"accept": "x", "Accept": "y"}}),
+    ("PUT", "/a", {"headers": {"Content-Length": "3", "Host": "h.example"}, "content": b"abc"}),
+    ("POST", "/a", {"json": {"x": 1}, "params": {"p": "1"}}),  # httpx's own path
+]
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+def test_requests_are_built_as_httpx_builds_them(engine: Engine) -> None:
+    client = make_client(engine=engine)
+
+    def same(method: str, url: str, **kwargs: Any) -> httpx.Request:
+        ours = client.build_request(method, url, **kwargs)
+        theirs = httpx.AsyncClient.build_request(client, method, url, **kwargs)
+        assert (ours.method, ours.url, ours.headers.raw, ours.content, ours.extensions) == (
+            theirs.method,
+            theirs.url,
+            theirs.headers.raw,
+            theirs.content,
+            theirs.extensions,
+        )
+        assert type(ours.stream) is type(theirs.stream)
+        return ours
+
+    for _ in range(2):  # built, then from the template
+        for method, path, kwargs in BUILDS:
+            same(method, f"http://x.example{path}", **kwargs)
+    client.headers["X-Default"] = "1"  # the client's defaults changed: new templates
+    assert same("POST", "http://x.example/a", json={}).headers["x-default"] == "1"
+    client.base_url = httpx.URL("http://y.example/v1/")
+    assert same("POST", "messages", json={}).url == "http://y.example/v1/messages"
+    client.cookies.set("lb", "7")
+    assert same("POST", "http://y.example/a", json={}).headers["cookie"] == "lb=7"
+    client.cookies.clear()
+    for wrong, error in ((1, TypeError), ("é", UnicodeEncodeError)):
+        for build in (client.build_request, httpx.AsyncClient().build_request):
+            with pytest.raises(error):
+                build("POST", "http://y.example/a", headers={"Authorization": wrong}, json={})
+
+
+async def test_a_direct_send_reads_the_answer_as_httpx_does(
+    httpx_sends: list[httpx.Request],
+) -> None:
+    answers = {b"/plain": ACCEPTED, b"/gzip": gzip.compress(ACCEPTED)}
+
+    async def answer(stream: SocketStream) -> None:
+        async with stream:
+            heads: list[bytes] = []
+            while True:
+                try:
+                    await read_request(stream, heads)
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                path = heads[-1].split(b" ")[1]
+                body = answers[path]
+                encoding = "content-encoding: gzip\r\n" if path == b"/gzip" else ""
+                head = f"HTTP/1.1 200 OK\r\n{encoding}content-length: {len(body)}\r\n\r\n"
+                await stream.send(head.encode() + body)
+
+    async def nothing(request: httpx.Request) -> None:
+        pass
+
+    async with loopback(answer) as base, make_client(engine="aiohttp") as client:
+        for path in ("/plain", "/gzip"):
+            direct = await client.get(f"{base}{path}")
+            client.event_hooks = {"request": [nothing]}  # through AsyncClient.send
+            via_httpx = await client.get(f"{base}{path}")
+            client.event_hooks = {}
+            for response in (direct, via_httpx):
+                assert response.content == ACCEPTED and response.json()["messages"]
+                assert response.is_closed and response.is_stream_consumed
+                assert response.num_bytes_downloaded == len(answers[path.encode()])
+                assert response.elapsed.total_seconds() > 0
+                again = httpx.Headers(response.headers.raw)  # what httpx makes of them
+                assert response.headers.multi_items() == again.multi_items()
+                assert response.headers.encoding == again.encoding
+    assert len(httpx_sends) == 2

@@ -5,6 +5,7 @@ by outcome, policy refusals by reason and quota units; no label holds an address
 or a secret."""
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -131,3 +132,31 @@ async def test_channels_count_sends_by_outcome_refusals_by_reason_and_quota_unit
 
 async def _ignore(event: Event, channel: Channel) -> None:
     return None
+
+
+def test_spans_start_once_a_tracer_provider_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import trace
+
+    from chatbridge import telemetry
+
+    started: list[tuple[str, object]] = []
+
+    class Tracer(trace.NoOpTracer):
+        def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Any:
+            started.append((name, kwargs.get("attributes")))
+            return super().start_as_current_span(name, *args, **kwargs)
+
+    class Provider(trace.NoOpTracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+            return Tracer()
+
+    with telemetry.span("chatbridge.send", channel="whatsapp"):
+        pass  # no SDK configured: nothing to start
+    monkeypatch.setattr(trace, "get_tracer_provider", Provider)
+    telemetry._tracer.cache_clear()
+    try:
+        with telemetry.span("chatbridge.send", channel="whatsapp"):
+            pass
+    finally:
+        telemetry._tracer.cache_clear()
+    assert started == [("chatbridge.send", {"channel": "whatsapp"})]

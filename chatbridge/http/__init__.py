@@ -15,14 +15,15 @@ import anyio
 import httpx
 
 from chatbridge.errors import ConfigurationError
+from chatbridge.http.client import Client
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: httpx's own pool default: 100 connections, 20 of them kept alive between requests.
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 #: How requests go on the wire: httpx's own transport (default, any async library), or
-#: aiohttp's (``chatbridge[aiohttp]``, asyncio only; about half the CPU per send at 8 in
-#: flight, a quarter at 64).
+#: aiohttp's (``chatbridge[aiohttp]``, asyncio only; about a third of the CPU per send at
+#: 8 in flight, an eighth or less at 64).
 Engine = Literal["httpx", "aiohttp"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 DEFAULT_ENGINE: Engine = "httpx"
@@ -34,8 +35,9 @@ def make_client(
     engine: Engine = DEFAULT_ENGINE,
     max_connections: int | None = None,
 ) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` with chatbridge's timeouts and connection pool, sending
-    through ``transport`` if given, else through ``engine``.
+    """An ``httpx.AsyncClient`` (a :class:`~chatbridge.http.client.Client`) with
+    chatbridge's timeouts and connection pool, sending through ``transport`` if given,
+    else through ``engine``.
 
     ``max_connections`` sizes the pool to the sends kept in flight: at most that many
     connections, all kept alive (sends beyond it wait for a free one). Without it the
@@ -54,7 +56,7 @@ def make_client(
         )
     if transport is None and engine == "aiohttp":
         transport = _aiohttp_transport(limits)
-    return httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, limits=limits, transport=transport)
+    return Client(timeout=DEFAULT_TIMEOUT, limits=limits, transport=transport)
 
 
 def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:

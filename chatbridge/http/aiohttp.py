@@ -1,8 +1,9 @@
 """An httpx transport over aiohttp (``chatbridge[aiohttp]``, asyncio only).
 
 aiohttp parses HTTP in C and pools connections without per-request bookkeeping over the
-whole pool, so a send costs about half the CPU of httpx's own transport at 8 in flight
-and a quarter at 64 (docs/benchmarks.md). The transport maps an ``httpx.Request``
+whole pool, so a send costs about a third of the CPU of httpx's own transport at 8 in
+flight and an eighth or less at 64 (docs/benchmarks.md; with chatbridge's client, which
+calls this transport directly). The transport maps an ``httpx.Request``
 straight onto aiohttp's session and reads the answer whole (as ``httpx.AsyncClient.send``
 does unless asked to stream). aiohttp's failures become the httpx exceptions
 chatbridge's retry and :class:`~chatbridge.errors.DeliveryUnknownError` handling rely on:
@@ -19,6 +20,8 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from chatbridge.http.client import DirectTransport, headers_of
+
 #: aiohttp failures, most specific first, and what httpx raises for the same failure.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
@@ -34,7 +37,7 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
+class AiohttpTransport(DirectTransport):
     """Sends httpx requests through one ``aiohttp.ClientSession`` (opened on first use,
     in the running event loop) of at most ``limits.max_connections`` connections, all
     kept alive for ``limits.keepalive_expiry``. Cookies, redirects and decompression
@@ -88,11 +91,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 server_hostname=request.extensions.get("sni_hostname"),
             ) as response:
                 body = await response.read()
+                raw_headers = response.raw_headers
         except Exception as exc:
             _raise_as_httpx(exc, request)
         return httpx.Response(
             response.status,
-            headers=response.raw_headers,
+            headers=headers_of([(name, name.lower(), value) for name, value in raw_headers]),
             stream=httpx.ByteStream(body),
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason.encode()}
