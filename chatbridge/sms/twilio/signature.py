@@ -40,21 +40,14 @@ def body_hash(body: bytes) -> str:
 def url_variants(url: str) -> Iterator[str]:
     """``url`` without credentials and as given, each also (as twilio-python's
     ``remove_port`` / ``add_port`` try it) without its port, or with the scheme's
-    standard port when it has none; each once, made only when asked for (the first
-    is usually the one signed)."""
+    standard port when it has none; made only as they are asked for (the first is
+    usually the one signed)."""
     parts = urlsplit(url)
-    bare = parts.netloc.rpartition("@")[2]
-    seen = {url} if bare == parts.netloc else set()
-    if seen:
-        yield url
     standard = f":{443 if parts.scheme == 'https' else 80}"
     port = f":{parts.port}" if parts.port is not None else ""
-    for netloc in (bare, parts.netloc):
+    for netloc in (parts.netloc.rpartition("@")[2], parts.netloc):
         for variant in (netloc, netloc.removesuffix(port) if port else netloc + standard):
-            candidate = urlunsplit(parts._replace(netloc=variant))
-            if candidate not in seen:
-                seen.add(candidate)
-                yield candidate
+            yield url if variant == parts.netloc else urlunsplit(parts._replace(netloc=variant))
 
 
 def verify(
