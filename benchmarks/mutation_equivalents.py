@@ -61,6 +61,14 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
         "the URL as given is tried too, and a netloc holds at most one @ (RFC 3986 3.2.1: "
         "one in the userinfo is percent-encoded), so both cut the same credentials",
     ),
+    (
+        "chatbridge/sms/twilio/signature.py",
+        "url_variants",
+        "(variant == parts.netloc) and False",
+        "the shortcut only spares rebuilding the URL as given, which is how it was tried "
+        "before 2026-12-02: urlunsplit of its own parts gives it back, but for a trailing "
+        "empty '?' or '#' (then the shortcut alone tries it as sent)",
+    ),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=None", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "usedforsecurity=True", FOR_SECURITY),
     ("chatbridge/sms/vonage/signature.py", "sms_signature", "secret).encode(), )", FOR_SECURITY),
