@@ -628,7 +628,7 @@ HEADER = [
 ]
 
 #: The capacity run: offered faster than the target of 3,000 acks/s per host.
-CAPACITY_RATE, CAPACITY_SECONDS = 3000, 20
+CAPACITY_RATE, CAPACITY_SECONDS = 4000, 20
 
 
 BURST_HEADER = [
