@@ -31,6 +31,7 @@ import anyio
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+from benchmarks.report import rewrite_section
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, SQLiteOutbox
 from chatbridge.store.memory import MemoryStore
 from chatbridge.store.sqlite import SQLiteStore
@@ -41,7 +42,6 @@ EVENTS = 2_000
 TTL = timedelta(hours=1)
 START = datetime(2026, 3, 1, tzinfo=UTC)
 HEADING = "## Dedup cost as the store grows"
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 class Subject(NamedTuple):
@@ -265,17 +265,7 @@ def section() -> list[str]:
 
 def main() -> None:
     """Rewrite only this benchmark's section of docs/benchmarks.md (appended if absent)."""
-    lines = section()
-    text = REPORT.read_text() if REPORT.exists() else ""
-    start = text.find(HEADING)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines)
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        rest = text[end + 1 :] if end >= 0 else ""
-        text = text[:start] + "\n".join(lines) + ("\n" + rest if rest else "")
-    REPORT.write_text(text)
-    print("\n".join(lines))
+    rewrite_section(HEADING, section())
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import aiohttp
 import anyio
 import httpx
 
-from benchmarks.dedup import REPORT
+from benchmarks.report import rewrite_section
 from chatbridge.http import Engine
 from chatbridge.models import Message
 from chatbridge.whatsapp import WhatsAppChannel, WhatsAppConfig, outbound
@@ -260,17 +260,7 @@ def section(rounds: int = ROUNDS) -> list[str]:
 
 def main() -> None:
     """Rewrite only this benchmark's section of docs/benchmarks.md (appended if absent)."""
-    lines = section()
-    text = REPORT.read_text() if REPORT.exists() else ""
-    start = text.find(HEADING)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        rest = text[end:] if end >= 0 else "\n"
-        text = text[:start] + "\n".join(lines) + "\n" + rest
-    REPORT.write_text(text)
-    print("\n".join(lines))
+    rewrite_section(HEADING, section())
 
 
 if __name__ == "__main__":

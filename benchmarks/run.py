@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 import platform
 from datetime import UTC, datetime
-from pathlib import Path
 
 from benchmarks import dedup, load, outbound, throughput, webhooks
-
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+from benchmarks.report import REPORT
 
 
 def main() -> None:

@@ -147,9 +147,9 @@ async def test_config_file_chooses_the_engine(tmp_path: Path) -> None:
         config.load(path)
 
 
-def answering(bodies: dict[bytes, bytes], heads: list[bytes]) -> Handler:
-    """A keep-alive loopback handler answering each request with the body of the first
-    path fragment it contains; records the request heads."""
+def keep_alive(answer: Callable[[list[bytes]], bytes], heads: list[bytes]) -> Handler:
+    """A loopback handler answering each request of a keep-alive connection with
+    ``answer(heads)``; records the request heads."""
 
     async def handle(stream: SocketStream) -> None:
         async with stream:
@@ -158,12 +158,21 @@ def answering(bodies: dict[bytes, bytes], heads: list[bytes]) -> Handler:
                     await read_request(stream, heads)
                 except (anyio.EndOfStream, anyio.BrokenResourceError):
                     return
-                path = heads[-1].split(b" ")[1]
-                body = next(answer for part, answer in bodies.items() if part in path)
-                head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                await stream.send(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+                await stream.send(answer(heads))
 
     return handle
+
+
+def answering(bodies: dict[bytes, bytes], heads: list[bytes]) -> Handler:
+    """Answers each request with the body of the first path fragment it contains."""
+
+    def answer(heads: list[bytes]) -> bytes:
+        path = heads[-1].split(b" ")[1]
+        body = next(answer for part, answer in bodies.items() if part in path)
+        head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+
+    return keep_alive(answer, heads)
 
 
 def header_names(head: bytes) -> list[bytes]:
@@ -294,20 +303,13 @@ async def test_the_direct_path_keeps_cookies_and_redirects(
 ) -> None:
     heads: list[bytes] = []
 
-    async def answer(stream: SocketStream) -> None:
-        async with stream:
-            while True:
-                try:
-                    await read_request(stream, heads)
-                except (anyio.EndOfStream, anyio.BrokenResourceError):
-                    return
-                extra = "set-cookie: lb=7; Path=/\r\n" if len(heads) == 1 else ""
-                extra += "location: /moved\r\n" if b"/old" in heads[-1] else ""
-                status = "302 Found" if extra.endswith("/moved\r\n") else "200 OK"
-                head = f"HTTP/1.1 {status}\r\n{extra}content-length: 2\r\n\r\n{{}}"
-                await stream.send(head.encode())
+    def answer(heads: list[bytes]) -> bytes:
+        extra = "set-cookie: lb=7; Path=/\r\n" if len(heads) == 1 else ""
+        extra += "location: /moved\r\n" if b"/old" in heads[-1] else ""
+        status = "302 Found" if extra.endswith("/moved\r\n") else "200 OK"
+        return f"HTTP/1.1 {status}\r\n{extra}content-length: 2\r\n\r\n{{}}".encode()
 
-    async with loopback(answer) as base, make_client(engine="aiohttp") as client:
+    async with loopback(keep_alive(answer, heads)) as base, make_client(engine="aiohttp") as client:
         await client.get(f"{base}/first")
         assert client.cookies["lb"] == "7"
         redirect = await client.get(f"{base}/old")

@@ -103,14 +103,20 @@ async def test_retry_counts_attempts_and_dead_letters_keep_the_reason(outbox: Ou
     assert (back.payload, back.attempts) == (b"A", 0) and await outbox.dead_letters() == []
 
 
-async def test_sqlite_reads_the_records_of_the_first_release(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+def first_release_outbox(path: Path) -> sqlite3.Connection:
+    """A SQLite outbox file as the first release made it (TEXT payloads, no ``taken``)."""
     old = sqlite3.connect(path)
-    old.executescript(
+    old.execute(
         "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL,"
         " due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,"
         " dead INTEGER NOT NULL DEFAULT 0)"
     )
+    return old
+
+
+async def test_sqlite_reads_the_records_of_the_first_release(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = first_release_outbox(path)
     received = MessageReceived.model_validate(
         {
             "channel": "whatsapp",
@@ -232,13 +238,7 @@ async def _gather(*calls: Awaitable[list[bool]]) -> list[list[bool]]:
 
 async def test_sqlite_adds_the_taken_column_to_an_older_file_once(tmp_path: Path) -> None:
     path = tmp_path / "o.db"
-    old = sqlite3.connect(path)
-    old.execute(
-        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL,"
-        " due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,"
-        " dead INTEGER NOT NULL DEFAULT 0)"
-    )
-    old.close()
+    first_release_outbox(path).close()
     first, second = SQLiteOutbox(path), SQLiteOutbox(path)  # two processes starting
     await first.accept([incoming("a")], NOW)
     [item] = await second.due(NOW, 10)
