@@ -410,3 +410,69 @@ async def test_a_direct_send_reads_the_answer_as_httpx_does(
                 assert response.headers.multi_items() == again.multi_items()
                 assert response.headers.encoding == again.encoding
     assert len(httpx_sends) == 2
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_a_streamed_answer_comes_as_it_is_sent(engine: Engine) -> None:
+    """A media download read in chunks must not wait for (or hold) the whole body."""
+    release = anyio.Event()
+
+    async def slow_body(stream: SocketStream) -> None:
+        async with stream:
+            await read_request(stream)
+            await stream.send(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nfirst")
+            await release.wait()
+            await stream.send(b"end")
+
+    async with (
+        loopback(slow_body) as base,
+        make_client(engine=engine) as client,
+        client.stream("GET", f"{base}/media") as response,
+    ):
+        chunks = response.aiter_bytes()
+        assert await chunks.__anext__() == b"first"  # before the rest was sent
+        release.set()
+        assert b"".join([chunk async for chunk in chunks]) == b"end"
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_a_body_from_an_async_iterator_goes_out_chunked(engine: Engine) -> None:
+    heads: list[bytes] = []
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    answer = keep_alive(lambda heads: b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", heads)
+    async with loopback(answer) as base, make_client(engine=engine) as client:
+        response = await client.post(f"{base}/upload", content=parts())
+    assert response.status_code == 200
+    assert b"transfer-encoding: chunked" in heads[0].lower()
+
+
+async def test_aiohttp_failures_name_no_url() -> None:
+    """aiohttp's messages hold the URL, whose query may carry a secret (WeChat's
+    access_token): the httpx error must not show it, nor chain aiohttp's."""
+
+    async def garbage(stream: SocketStream) -> None:
+        async with stream:
+            await read_request(stream)
+            await stream.send(b"NOT HTTP AT ALL\r\n\r\n")
+
+    async with loopback(garbage) as base, make_client(engine="aiohttp") as client:
+        with pytest.raises(httpx.TransportError) as failed:
+            await client.get(f"{base}/cgi-bin/x?access_token=SECRET-TOKEN")
+    assert "SECRET" not in str(failed.value) and failed.value.__cause__ is None
+
+
+@pytest.mark.parametrize("engine", ["httpx", "aiohttp"])
+async def test_httpx_request_log_hides_secret_query_values(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="httpx")
+    answer = keep_alive(lambda heads: b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", [])
+    async with loopback(answer) as base, make_client(engine=engine) as client:
+        await client.get(f"{base}/token?grant_type=client_credential&appid=wx1&secret=APP-SECRET")
+        await client.post(f"{base}/send?access_token=TOKEN-1", json={})
+    assert "APP-SECRET" not in caplog.text and "TOKEN-1" not in caplog.text
+    assert "appid=wx1" in caplog.text and "secret=%2A%2A%2A" in caplog.text

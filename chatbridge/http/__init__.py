@@ -8,6 +8,7 @@ short enough to wait for.
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -16,6 +17,34 @@ import httpx
 
 from chatbridge.errors import ConfigurationError
 from chatbridge.http.client import Client
+
+
+class _SecretQueryFilter(logging.Filter):
+    """Hides the values of secret-looking query parameters (``access_token``, ``secret``,
+    ``api_key``...) in the URLs of httpx's "HTTP Request: ..." log lines: WeChat puts its
+    access token, and its app secret when fetching one, in the query."""
+
+    SECRET = ("token", "secret", "key", "password", "sig")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self.hidden(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+    def hidden(self, url: httpx.URL) -> httpx.URL:
+        params = url.params
+        if not any(part in name.lower() for name in params for part in self.SECRET):
+            return url
+        shown = [
+            (name, "***" if any(part in name.lower() for part in self.SECRET) else value)
+            for name, value in params.multi_items()
+        ]
+        return url.copy_with(params=shown)
+
+
+logging.getLogger("httpx").addFilter(_SecretQueryFilter())
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: httpx's own pool default: 100 connections, 20 of them kept alive between requests.

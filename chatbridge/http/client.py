@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import json as jsonlib
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,9 +37,13 @@ _LOG = logging.getLogger("httpx")
 
 
 class DirectTransport(httpx.AsyncBaseTransport):
-    """A transport whose ``handle_async_request`` :class:`Client` may call without
-    ``AsyncClient.send``'s steps around it: it answers with the request set and the body
-    in an ``httpx.ByteStream``, and raises httpx's transport errors with the request."""
+    """A transport whose :meth:`send_whole` :class:`Client` may call without
+    ``AsyncClient.send``'s steps around it."""
+
+    async def send_whole(self, request: httpx.Request) -> httpx.Response:
+        """``request``'s answer, with the request set and the whole body in an
+        ``httpx.ByteStream``; httpx's transport errors, with the request, on failure."""
+        raise NotImplementedError
 
 
 #: Templates kept per client (the URLs of media downloads differ per call).
@@ -126,8 +131,9 @@ class Client(httpx.AsyncClient):
 
     def _probe(self, method: str, url: str, given: tuple[str, ...], kind: str) -> _Template:
         """Build the request the httpx way with placeholders, and note where they went."""
-        slots = {f"chatbridge-slot-{index}".encode(): index for index in range(len(given))}
-        headers = {name: f"chatbridge-slot-{index}" for index, name in enumerate(given)}
+        marker = f"chatbridge-slot-{secrets.token_hex(8)}-"  # no default header holds it
+        slots = {f"{marker}{index}".encode(): index for index in range(len(given))}
+        headers = {name: f"{marker}{index}" for index, name in enumerate(given)}
         if kind == "json":
             probe = super().build_request(method, url, headers=headers, json={})
         else:
@@ -176,7 +182,7 @@ class Client(httpx.AsyncClient):
         if "timeout" not in request.extensions:
             self._set_timeout(request)
         start = time.perf_counter()
-        response = await transport.handle_async_request(request)
+        response = await transport.send_whole(request)
         response.request = request
         response.default_encoding = self._default_encoding
         names = response.headers.keys()  # lowercase
