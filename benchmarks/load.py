@@ -665,7 +665,10 @@ def section(rate: int = 500, seconds: int = 60) -> list[str]:
         "cores. Targets: ack p99 < 50 ms, handled p99 < 1 s, errors < 0.1%; then "
         f"{CAPACITY_RATE:,}/s for {CAPACITY_SECONDS} s,",
         "for the capacity target: SQLite at least 3,000 acks/s per host on 2 cores (acks/s:",
-        "answered 2xx over the time from the first send to the last answer). The client is",
+        "answered 2xx over the time from the first send to the last answer). That rate is",
+        "above what a setup may hold with the load generator on the same cores: its queue",
+        "then grows, and an answer later than the client's 10 s limit counts as an error",
+        "(Redis also spends the redis-server's CPU, beside). The client is",
         "one asyncio loop on raw streams with keep-alive connections (since 2026-12-02:",
         "httpx's pool, holding hundreds of connections, cost 2-5 ms of CPU per request and",
         "fell seconds behind the schedule, so earlier rows measured a throttled load).",
