@@ -668,7 +668,7 @@ def section(rate: int = 500, seconds: int = 60) -> list[str]:
         "answered 2xx over the time from the first send to the last answer). That rate is",
         "above what a setup may hold with the load generator on the same cores: its queue",
         "then grows, and an answer later than the client's 10 s limit counts as an error",
-        "(Redis also spends the redis-server's CPU, beside). The client is",
+        "(the Redis setup shares them with redis-server too). The client is",
         "one asyncio loop on raw streams with keep-alive connections (since 2026-12-02:",
         "httpx's pool, holding hundreds of connections, cost 2-5 ms of CPU per request and",
         "fell seconds behind the schedule, so earlier rows measured a throttled load).",
