@@ -46,19 +46,22 @@ async def apply_event(store: Store, event: Event, now: datetime) -> None:
 
 
 async def apply_events(store: Store, events: Sequence[Event], now: datetime) -> None:
-    """:func:`apply_event` for each of ``events``, in order, all of one contact: its
-    state is read once and written once."""
+    """:func:`apply_event` for each of ``events``, in order, all of one contact: in one
+    atomic change of its state (so a worker applying another event of that contact at
+    the same time cannot undo it)."""
     contact = next((event.contact for event in events if event.contact is not None), None)
     if contact is None:
         return
-    current = await store.contact_state(contact)
-    changes: dict[str, Any] = {}
-    for event in events:
-        if step := _changes(event, current, now):
-            current = merged(current, step)
-            changes.update(step)
-    if changes:
-        await store.update_contact_state(contact, **changes)
+
+    def change(current: ContactState) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        for event in events:
+            if step := _changes(event, current, now):
+                current = merged(current, step)
+                changes.update(step)
+        return changes
+
+    await store.change_contact_state(contact, change)
 
 
 def _changes(event: Event, current: ContactState, now: datetime) -> dict[str, Any]:

@@ -162,3 +162,22 @@ def test_processes_sharing_sqlite_never_overspend(tmp_path: Path) -> None:
     with context.Pool(3) as pool:
         taken = pool.starmap(_spend, [(path, 40)] * 3)
     assert sum(taken) == 50, taken
+
+
+async def test_a_change_of_state_is_atomic_whatever_runs_beside_it(store: Store) -> None:
+    """Each change sees the state the others left (no read-then-write race): the latest
+    interaction wins, whatever order the workers' changes run in."""
+
+    def later(at: datetime) -> Any:
+        def change(current: Any) -> dict[str, Any]:
+            newer = current.last_inbound_at is None or current.last_inbound_at < at
+            return {"last_inbound_at": at} if newer else {}
+
+        return change
+
+    times = [NOW + timedelta(seconds=n) for n in range(40)]
+    async with anyio.create_task_group() as group:
+        for at in reversed(times):
+            group.start_soon(store.change_contact_state, ALICE, later(at))
+    assert (await store.contact_state(ALICE)).last_inbound_at == times[-1]
+    assert await store.change_contact_state(ALICE, lambda _: {}) == await store.contact_state(ALICE)

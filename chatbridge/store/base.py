@@ -5,6 +5,7 @@ Stores keep no clock of their own: callers pass ``now`` so time stays injectable
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -38,6 +39,10 @@ _FIELDS = frozenset(ContactState.model_fields)
 _validate = ContactState.__pydantic_validator__.validate_python
 
 
+#: What a contact's state should change, given the state: field names to new values.
+Change = Callable[[ContactState], Mapping[str, Any]]
+
+
 def merged(state: ContactState, changes: dict[str, Any]) -> ContactState:
     """``state`` with ``changes`` applied, every field validated; unknown field names are
     an error. (Validating the field values as they are, without ``model_dump``, costs
@@ -58,6 +63,13 @@ class Store(Protocol):
 
     async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
         """Apply ``changes`` atomically and return the new state."""
+        ...
+
+    async def change_contact_state(self, identity: Identity, change: Change) -> ContactState:
+        """Atomically: apply the changes ``change(current state)`` returns (nothing is
+        written when there are none); return the new state. ``change`` may be called
+        more than once (a store that retries on a conflict), so it must not have side
+        effects."""
         ...
 
     async def first_seen(self, key: str, now: datetime, ttl: timedelta) -> bool:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chatbridge.models import Identity
-from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
+from chatbridge.store.base import DEFAULT_STATE, Change, ContactState, merged
 from chatbridge.store.expiry import ExpiringKeys
 
 
@@ -29,9 +29,14 @@ class MemoryStore:
         return self._contacts.get((identity.channel, identity.address), DEFAULT_STATE)
 
     async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
+        return await self.change_contact_state(identity, lambda _: changes)
+
+    async def change_contact_state(self, identity: Identity, change: Change) -> ContactState:
         key = (identity.channel, identity.address)
-        state = merged(self._contacts.get(key, DEFAULT_STATE), changes)
-        self._contacts[key] = state
+        current = self._contacts.get(key, DEFAULT_STATE)
+        if not (changes := change(current)):
+            return current
+        self._contacts[key] = state = merged(current, dict(changes))
         return state
 
     async def first_seen(self, key: str, now: datetime, ttl: timedelta) -> bool:

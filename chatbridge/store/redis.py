@@ -21,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from chatbridge.models import Identity
-from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
+from chatbridge.store.base import DEFAULT_STATE, Change, ContactState, merged
 
 _CONSUME = """
 local value = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
@@ -86,15 +86,19 @@ class RedisStore:
         return ContactState.model_validate_json(raw) if raw else DEFAULT_STATE
 
     async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
+        return await self.change_contact_state(identity, lambda _: changes)
+
+    async def change_contact_state(self, identity: Identity, change: Change) -> ContactState:
         key = self._contact_key(identity)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(key)
                     raw = await pipe.get(key)
-                    state = merged(
-                        ContactState.model_validate_json(raw) if raw else DEFAULT_STATE, changes
-                    )
+                    current = ContactState.model_validate_json(raw) if raw else DEFAULT_STATE
+                    if not (changes := change(current)):
+                        return current  # leaving the pipeline unwatches the key
+                    state = merged(current, dict(changes))
                     pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py
                     pipe.set(key, state.model_dump_json())
                     await pipe.execute()

@@ -18,7 +18,7 @@ import anyio.to_thread
 import sniffio
 
 from chatbridge.models import Identity
-from chatbridge.store.base import DEFAULT_STATE, ContactState, merged
+from chatbridge.store.base import DEFAULT_STATE, Change, ContactState, merged
 
 _T = TypeVar("_T")
 
@@ -216,8 +216,14 @@ class SQLiteStore:
         return await self._run(lambda db: self._read_state(db, identity))
 
     async def update_contact_state(self, identity: Identity, **changes: Any) -> ContactState:
+        return await self.change_contact_state(identity, lambda _: changes)
+
+    async def change_contact_state(self, identity: Identity, change: Change) -> ContactState:
         def update(db: sqlite3.Connection) -> ContactState:
-            state = merged(self._read_state(db, identity), changes)
+            current = self._read_state(db, identity)
+            if not (changes := change(current)):
+                return current
+            state = merged(current, dict(changes))
             db.execute(
                 "INSERT INTO contact_state VALUES (?, ?, ?) ON CONFLICT (channel, address) "
                 "DO UPDATE SET state = excluded.state",
