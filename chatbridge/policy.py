@@ -191,19 +191,16 @@ class PolicyEngine:
                 checked_at=now,
                 allowed=list(OUTBOUND_KINDS),
             )
-        opened = state.last_inbound_at
-        expires = opened + rules.window if opened else None
+        expires = _expires(rules.window, state)
         is_open = expires is not None and now < expires
         return Window(
             channel=channel,
             contact=identity,
             state=WindowState.OPEN if is_open else WindowState.CLOSED,
             checked_at=now,
-            opened_at=opened,
+            opened_at=state.last_inbound_at,
             expires_at=expires,
-            allowed=list(OUTBOUND_KINDS)
-            if is_open
-            else [k for k in OUTBOUND_KINDS if k in rules.outside_window],
+            allowed=list(OUTBOUND_KINDS) if is_open else _outside_window(rules),
         )
 
     async def check(
@@ -283,11 +280,9 @@ class PolicyEngine:
             rules = rules.model_copy(update={"window": tagged, "outside_window": frozenset()})
         if rules.window is None:
             return None
-        opened = state.last_inbound_at
-        if opened is not None and now < opened + rules.window:
-            return None  # the window is open
-        if message.kind in rules.outside_window and message.kind in OUTBOUND_KINDS:
-            return None  # allowed outside the window
+        expires = _expires(rules.window, state)
+        if (expires is not None and now < expires) or message.kind in _outside_window(rules):
+            return None  # the window is open, or the kind is allowed outside it
         window = self._window(channel, rules, message.contact, state, now)
         remedies = [_wait("writes again, which reopens the window")]
         if MessageKind.TEMPLATE in rules.outside_window:
@@ -305,6 +300,16 @@ class PolicyEngine:
             f"outside it only {allowed} may be sent"
         )
         return _Refusal(RefusalReason.WINDOW_CLOSED, text, remedies, since=window.expires_at)
+
+
+def _expires(window: timedelta, state: ContactState) -> datetime | None:
+    """When the service window of ``window`` closes (None: it never opened)."""
+    return state.last_inbound_at + window if state.last_inbound_at else None
+
+
+def _outside_window(rules: PolicyRules) -> list[MessageKind]:
+    """The kinds ``rules`` allow outside the service window."""
+    return [kind for kind in OUTBOUND_KINDS if kind in rules.outside_window]
 
 
 @dataclass
