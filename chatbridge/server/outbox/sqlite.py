@@ -82,12 +82,8 @@ class SQLiteOutbox:
                 "ORDER BY due_at, id LIMIT ?",
                 (at, limit),
             ).fetchall()
-            db.executemany(  # an abandoned take counts as an attempt
-                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?",
-                [(row[0],) for row in rows if row[3]],
-            )
-            db.executemany(
-                "UPDATE outbox SET due_at = ?, taken = 1 WHERE id = ?",
+            db.executemany(  # an abandoned take (taken = 1) counts as an attempt
+                "UPDATE outbox SET attempts = attempts + taken, due_at = ?, taken = 1 WHERE id = ?",
                 [(at + self.lease.total_seconds(), row[0]) for row in rows],
             )
             return [OutboxItem(str(row[0]), _bytes(row[1]), int(row[2] + row[3])) for row in rows]
