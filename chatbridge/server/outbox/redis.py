@@ -77,9 +77,9 @@ return fresh
 """
 
 # The entry ``id`` of the stream: its payload and the attempts it had, a delivery that
-# never settled (its worker died) counting as one. Shared by the scripts below, whose
-# KEYS are: stream, delayed (sorted set), delayed payloads, delayed attempts, dead
-# stream; ARGV[1] the group.
+# never settled (its worker died) counting as one; and its removal. Shared by the
+# take, retry and dead-letter scripts. Every script's KEYS are: stream, delayed (sorted
+# set), delayed payloads, delayed attempts, dead stream; its ARGV[1] is the group.
 _ENTRY = """
 local function entry(id)
   local found = redis.call('XRANGE', KEYS[1], id, id)[1]
