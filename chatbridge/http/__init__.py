@@ -34,14 +34,13 @@ class _SecretQueryFilter(logging.Filter):
         return True
 
     def hidden(self, url: httpx.URL) -> httpx.URL:
-        params = url.params
-        if not any(part in name.lower() for name in params for part in self.SECRET):
+        pairs = url.params.multi_items()
+        if not any(self.secret(name) for name, _ in pairs):
             return url
-        shown = [
-            (name, "***" if any(part in name.lower() for part in self.SECRET) else value)
-            for name, value in params.multi_items()
-        ]
-        return url.copy_with(params=shown)
+        return url.copy_with(params=[(n, "***" if self.secret(n) else v) for n, v in pairs])
+
+    def secret(self, name: str) -> bool:
+        return any(part in name.lower() for part in self.SECRET)
 
 
 logging.getLogger("httpx").addFilter(_SecretQueryFilter())
