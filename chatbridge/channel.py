@@ -46,8 +46,9 @@ from chatbridge.errors import (
 )
 from chatbridge.models import Contact, Event, Identity, Media, Message, Receipt, Window
 from chatbridge.policy import Decision, PolicyEngine, PolicyRules
+from chatbridge.recorder import Recorder, SendLog, SendOutcome
 from chatbridge.redaction import redact, secret_values
-from chatbridge.state import apply_event
+from chatbridge.state import apply_events
 from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
@@ -82,6 +83,7 @@ class ChannelOptions(TypedDict, total=False):
     http_engine: http.Engine
     http_max_connections: int
     retry: http.RetryPolicy
+    history: Recorder
 
 
 class Channel(ABC):
@@ -90,7 +92,8 @@ class Channel(ABC):
     Construct with the channel's configuration (a ``config_type``) plus, optionally, a
     shared ``store`` (default: in memory), ``clock`` and ``http_client`` (or the
     ``http_engine`` and ``http_max_connections`` of the client the channel makes, see
-    :func:`chatbridge.http.make_client`).
+    :func:`chatbridge.http.make_client`) and a ``history`` that records every event taken
+    in and every send (:mod:`chatbridge.conversations`).
     Use as an async context manager or call :meth:`aclose` to release the HTTP client it
     created.
     """
@@ -148,6 +151,7 @@ class Channel(ABC):
             max_connections=options.get("http_max_connections"),
         )
         self.retry = options.get("retry") or http.RetryPolicy()
+        self.history: Recorder | None = options.get("history")
         self.policy = PolicyEngine(self.store, self.clock)
         self._secrets = secret_values(config)
 
@@ -256,13 +260,21 @@ class Channel(ABC):
                 duplicates.append(event)
                 continue
             try:
-                await apply_event(self.store, event, self.clock.now())
+                await self.apply([event])
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self.store.forget(key)
                 raise
             fresh.append(event)
         return WebhookResult(events=fresh, duplicates=duplicates, response=parsed.response)
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        """Take in new ``events`` (one contact's, in order): apply them to the store
+        (:func:`~chatbridge.state.apply_events`) and record them in the history, if
+        any. The one path of a new event, for :meth:`receive` and the webhook app."""
+        await apply_events(self.store, events, self.clock.now())
+        if self.history is not None:
+            await self.history.record_events(events)
 
     @abstractmethod
     async def _receive(self, request: WebhookRequest) -> WebhookResult:
@@ -317,24 +329,33 @@ class Channel(ABC):
         policy checks and quota reservation (one billable send per request). A send
         with an idempotency key is billable; a retry whose first attempt was ambiguous
         reuses that attempt's reservation."""
+        for message in messages:
+            if not isinstance(message, Message):  # a Note, say: internal, never sent
+                raise TypeError(f"{self.name} sends Messages, not {type(message).__name__}")
+        log = SendLog(self.history, messages, contact, idempotency_key, self.clock.now)
         with telemetry.span("chatbridge.send", channel=self.name):
             try:
-                receipt = await self._send_checked(messages, contact, idempotency_key)
+                receipt = await self._send_checked(messages, contact, idempotency_key, log)
             except PolicyRefusedError as refused:
                 telemetry.sends(self.name, "refused").inc()
                 reason = refused.decision.reason
                 telemetry.POLICY_REFUSALS.labels(self.name, reason.value if reason else "").inc()
+                await log.outcome(SendOutcome.REFUSED, decision=refused.decision)
                 raise
-            except (MessageInvalidError, UnsupportedMessageError):
+            except (MessageInvalidError, UnsupportedMessageError) as exc:
                 telemetry.sends(self.name, "invalid").inc()
+                await log.outcome(SendOutcome.FAILED, error=exc)  # if recorded pending
                 raise
-            except DeliveryUnknownError:
+            except DeliveryUnknownError as exc:
                 telemetry.sends(self.name, "unknown").inc()
+                await log.outcome(SendOutcome.UNKNOWN, error=exc)
                 raise
-            except Exception:
+            except Exception as exc:
                 telemetry.sends(self.name, "failed").inc()
+                await log.outcome(SendOutcome.FAILED, error=exc)
                 raise
         telemetry.sends(self.name, "sent").inc()
+        await log.outcome(SendOutcome.SENT, receipt=receipt)
         return receipt
 
     async def _send_checked(
@@ -342,7 +363,9 @@ class Channel(ABC):
         messages: Sequence[Message],
         contact: Contact | None,
         idempotency_key: str | None,
+        log: SendLog | None = None,
     ) -> Receipt:
+        """:meth:`_send` without telemetry, recording the send pending in ``log``."""
         for message in messages:
             self.validate(message)
         if idempotency_key is not None:
@@ -357,6 +380,8 @@ class Channel(ABC):
             )
             if not decision.allowed:
                 raise PolicyRefusedError(decision)
+        if log is not None:
+            await log.pending()
         await reservation.take(messages[0], contact, billable=billable)
         async with reservation:
             receipt = await self._deliver_batch(messages, idempotency_key)

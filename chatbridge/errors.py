@@ -27,6 +27,10 @@ class UnknownChannelError(ConfigurationError):
     """No installed channel plugin has the requested name."""
 
 
+class HistoryError(ChatbridgeError):
+    """The conversation history could not be read or written (its database failed)."""
+
+
 class WebhookError(ChatbridgeError):
     """An inbound webhook request was refused. ``status`` is the HTTP status to answer."""
 

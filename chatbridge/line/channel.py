@@ -154,8 +154,9 @@ class LineChannel(Channel):
         except ProviderError as exc:
             if INVALID_REPLY_TOKEN not in (exc.provider_message or ""):
                 raise
-            # The token lapsed before we used it: send again as a (billable) push.
-            return await self._send(messages, None)
+            # The token lapsed before we used it: send again as a (billable) push, as
+            # part of this send (counted and recorded once, by the caller's _send).
+            return await self._send_checked(messages, None, None)
         return self._receipt_from(identity, response)
 
     async def multicast(

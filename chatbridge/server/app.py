@@ -4,7 +4,8 @@ For each request it checks method and size, lets the channel verify and parse it
 writes the events' dedup marks and records to the outbox in one atomic step, and only
 then answers the provider (providers give seconds, not minutes). A background worker
 takes each queued event, applies it to the channel's store (windows, followers,
-opt-outs: the one state path) and calls the application's handler, retrying failures
+opt-outs: the one state path) and records it in the channel's history, if any
+(``Channel.apply``), then calls the application's handler, retrying failures
 with back-off and keeping what keeps failing, or cannot be read, as dead letters.
 
 Mount it in FastAPI/Starlette (``app.mount("/webhooks", webhook_app)``); when the host
@@ -32,7 +33,7 @@ from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import WebhookError
 from chatbridge.models import Event
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
-from chatbridge.state import apply_event, apply_events, only_opens_window
+from chatbridge.state import only_opens_window
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 Handler = Callable[[Event, Channel], Awaitable[None]]
@@ -240,7 +241,7 @@ class WebhookApp:
         if channel is None or len(events) < 2 or not all(map(only_opens_window, events)):
             return False
         try:
-            await apply_events(channel.store, events, channel.clock.now())
+            await channel.apply(events)
         except Exception:
             return False
         return True
@@ -261,7 +262,7 @@ class WebhookApp:
                 raise LookupError(f"no channel is served at {route!r} any more")
             with telemetry.span("chatbridge.handle", channel=route):
                 if not applied:
-                    await apply_event(channel.store, event, channel.clock.now())
+                    await channel.apply([event])
                 await self.handler(event, channel)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once

@@ -1,0 +1,695 @@
+"""The history's operations, written once for every backend.
+
+Each operation is a generator that yields queries (``?`` placeholders) and is sent back
+their rows; a driver (:mod:`.sqlite`, :mod:`.postgres`) runs one whole operation in one
+transaction of its database. So the logic (who a customer is, which conversation a
+message joins, how statuses combine) is stated once, and a driver is only I/O.
+
+Customers form trees: linking merges one customer into another (``merged_into``); every
+identity, conversation and entry keeps its ``home_id`` (the customer it came with) and
+its ``customer_id`` (the root it shows under now), so a timeline is one index range and
+unlinking moves exactly what came with the customer back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from chatbridge.conversations.linking import LinkPolicy, phone_of
+from chatbridge.conversations.model import ConversationState, EntryKind
+from chatbridge.conversations.schema import Dialect
+from chatbridge.models import (
+    DeliveryState,
+    Direction,
+    Event,
+    Identity,
+    Message,
+    MessageReceived,
+    StatusUpdate,
+)
+from chatbridge.recorder import SendOutcome, SendRecord
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+Query = tuple[str, tuple[Any, ...]]
+Op = Generator[Query, list[Row], T]
+"""An operation: yields queries, is sent their rows, returns its result."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(at: datetime) -> int:
+    """``at`` as integer microseconds since the epoch (how the history stores times)."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def moment(value: int | None) -> datetime | None:
+    """The datetime of a stored time."""
+    return None if value is None else _EPOCH + value * _MICROSECOND
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The choices a history's operations depend on."""
+
+    dialect: Dialect
+    #: "auto": link identities with the same phone number at once; "suggest": list
+    #: them as :class:`~chatbridge.conversations.LinkSuggestion`; "off".
+    link: LinkPolicy = "suggest"
+    #: A resolved conversation the customer writes to again within this is reopened
+    #: (None: always); later, a new conversation starts.
+    reopen_within: timedelta | None = timedelta(days=7)
+
+
+# -- customers and identities ---------------------------------------------------------
+
+
+def customer_of(identity: Identity) -> Op[tuple[str, str] | None]:
+    """(customer_id, home_id) of ``identity``, if the history knows it."""
+    rows = yield (
+        "SELECT customer_id, home_id FROM identities WHERE channel = ? AND address = ?",
+        (identity.channel, identity.address),
+    )
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def identify(
+    settings: Settings, identity: Identity, name: str | None, at: datetime
+) -> Op[tuple[str, str]]:
+    """(customer_id, home_id) of ``identity``, making it a new customer the first time
+    (and looking for a customer with the same phone number, per ``settings.link``)."""
+    known = yield from customer_of(identity)
+    if known is not None:
+        return known
+    customer = new_id("cus")
+    phone = phone_of(identity)
+    yield (
+        "INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)",
+        (customer, name, micros(at)),
+    )
+    rows = yield (
+        "INSERT INTO identities (channel, address, customer_id, home_id, phone, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, address) DO NOTHING RETURNING 1",
+        (identity.channel, identity.address, customer, customer, phone, micros(at)),
+    )
+    if not rows:  # another transaction made it first
+        yield ("DELETE FROM customers WHERE id = ?", (customer,))
+        known = yield from customer_of(identity)
+        assert known is not None
+        return known
+    if phone is not None and settings.link != "off":
+        yield from _phone_candidates(settings, identity, phone, at)
+    return (yield from customer_of(identity)) or (customer, customer)
+
+
+def _phone_candidates(settings: Settings, identity: Identity, phone: str, at: datetime) -> Op[None]:
+    rows = yield (
+        "SELECT channel, address FROM identities WHERE phone = ? AND NOT "
+        "(channel = ? AND address = ?) ORDER BY created_at",
+        (phone, identity.channel, identity.address),
+    )
+    for channel, address in rows:
+        other = Identity(channel=channel, address=address)
+        if settings.link == "auto":
+            yield from link(settings, other, identity, at)
+        else:
+            yield from suggest(identity, other, "same phone number", at)
+
+
+def suggest(identity: Identity, other: Identity, reason: str, at: datetime) -> Op[None]:
+    yield (
+        "INSERT INTO link_suggestions (channel, address, other_channel, other_address, "
+        "reason, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (identity.channel, identity.address, other.channel, other.address, reason, micros(at)),
+    )
+
+
+def suggestions() -> Op[list[Row]]:
+    return (
+        yield (
+            "SELECT channel, address, other_channel, other_address, reason "
+            "FROM link_suggestions ORDER BY created_at",
+            (),
+        )
+    )
+
+
+def _forget_suggestions(identities: Iterable[Identity]) -> Op[None]:
+    for identity in identities:
+        yield (
+            "DELETE FROM link_suggestions WHERE (channel = ? AND address = ?) "
+            "OR (other_channel = ? AND other_address = ?)",
+            (identity.channel, identity.address) * 2,
+        )
+
+
+def link(settings: Settings, identity: Identity, other: Identity, at: datetime) -> Op[str]:
+    """Merge the customer of ``other`` into the customer of ``identity`` (both made if
+    new); returns the customer both show under."""
+    keep, _ = yield from identify(settings, identity, None, at)
+    gone, _ = yield from identify(settings, other, None, at)
+    yield from _forget_suggestions((identity, other))
+    if keep == gone:
+        return keep
+    for customer in sorted((keep, gone)):  # one lock order: no deadlock
+        yield (f"SELECT id FROM customers WHERE id = ?{settings.dialect.for_update}", (customer,))
+    yield ("UPDATE customers SET merged_into = ? WHERE id = ?", (keep, gone))
+    for table in ("identities", "conversations", "entries"):
+        yield (f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep, gone))
+    return keep
+
+
+def unlink(settings: Settings, identity: Identity, at: datetime) -> Op[str | None]:
+    """Split ``identity`` from the customer it shows under: with everything of its home
+    customer when that one was merged in (undoing the merge), else alone into a new
+    customer. Returns the customer it shows under now (None: unknown identity)."""
+    known = yield from customer_of(identity)
+    if known is None:
+        return None
+    root, home = known
+    yield from _forget_suggestions((identity,))
+    if home != root:  # its customer was merged into root: take that subtree back out
+        rows = yield (
+            "SELECT c.id, c.merged_into FROM customers c WHERE c.id IN "
+            "(SELECT home_id FROM identities WHERE customer_id = ?)",
+            (root,),
+        )
+        parents = {customer: parent for customer, parent in rows}
+        subtree = [c for c in parents if _descends(c, home, parents)]
+        yield ("UPDATE customers SET merged_into = NULL WHERE id = ?", (home,))
+        for table in ("identities", "conversations", "entries"):
+            marks = ", ".join("?" * len(subtree))
+            yield (
+                f"UPDATE {table} SET customer_id = ? WHERE home_id IN ({marks})",
+                (home, *subtree),
+            )
+        return home
+    alone = new_id("cus")
+    yield ("INSERT INTO customers (id, created_at) VALUES (?, ?)", (alone, micros(at)))
+    where = "channel = ? AND address = ?"
+    for table in ("identities", "entries"):
+        yield (
+            f"UPDATE {table} SET customer_id = ?, home_id = ? WHERE {where}",
+            (alone, alone, identity.channel, identity.address),
+        )
+    return alone
+
+
+def _descends(customer: str, ancestor: str, parents: dict[str, str | None]) -> bool:
+    seen = set()
+    node: str | None = customer
+    while node is not None and node not in seen:
+        if node == ancestor:
+            return True
+        seen.add(node)
+        node = parents.get(node)
+    return False
+
+
+def customer_rows(customer: str) -> Op[tuple[list[Row], list[Row], list[Row]] | None]:
+    """The rows of ``customer``'s view: its customers (root first), identities, tags."""
+    rows = yield ("SELECT customer_id FROM identities WHERE home_id = ? LIMIT 1", (customer,))
+    root = rows[0][0] if rows else customer
+    customers = yield (
+        "SELECT DISTINCT c.id, c.name, c.language, c.fields, c.created_at FROM customers c "
+        "WHERE c.id = ? OR c.id IN (SELECT home_id FROM identities WHERE customer_id = ?) "
+        "ORDER BY c.created_at, c.id",
+        (root, root),
+    )
+    if not customers:
+        return None
+    customers.sort(key=lambda row: row[0] != root)
+    identities = yield (
+        "SELECT channel, address FROM identities WHERE customer_id = ? "
+        "ORDER BY created_at, channel, address",
+        (root,),
+    )
+    tags = yield (
+        "SELECT DISTINCT tag FROM customer_tags WHERE customer_id IN "
+        "(SELECT home_id FROM identities WHERE customer_id = ?) OR customer_id = ? ORDER BY tag",
+        (root, root),
+    )
+    return customers, identities, tags
+
+
+def update_customer(customer: str, name: str | None, language: str | None) -> Op[None]:
+    if name is not None:
+        yield ("UPDATE customers SET name = ? WHERE id = ?", (name, customer))
+    if language is not None:
+        yield ("UPDATE customers SET language = ? WHERE id = ?", (language, customer))
+
+
+def set_fields(settings: Settings, customer: str, fields: dict[str, Any]) -> Op[None]:
+    rows = yield (
+        f"SELECT fields FROM customers WHERE id = ?{settings.dialect.for_update}",
+        (customer,),
+    )
+    if not rows:
+        raise LookupError(f"no customer {customer!r}")
+    current = json.loads(rows[0][0])
+    current.update(fields)
+    current = {k: v for k, v in current.items() if v is not None}
+    yield ("UPDATE customers SET fields = ? WHERE id = ?", (json.dumps(current), customer))
+
+
+def tag(table: str, column: str, owner: str, tags: Sequence[str], on: bool) -> Op[None]:
+    for name in tags:
+        if on:
+            yield (
+                f"INSERT INTO {table} ({column}, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (owner, name),
+            )
+        else:
+            yield (f"DELETE FROM {table} WHERE {column} = ? AND tag = ?", (owner, name))
+
+
+# -- conversations --------------------------------------------------------------------
+
+_CONVERSATION = (
+    "SELECT id, customer_id, state, channel, opened_at, updated_at, resolved_at, "
+    "first_response_at, opened_by_customer, assignee, priority FROM conversations"
+)
+
+
+def _open_conversation(
+    customer: str, channel: str, at: datetime, *, by_customer: bool, state: ConversationState
+) -> Op[str]:
+    conversation = new_id("con")
+    yield (
+        "INSERT INTO conversations (id, customer_id, home_id, state, channel, opened_on, "
+        "opened_at, updated_at, opened_by_customer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            conversation,
+            customer,
+            customer,
+            state.value,
+            channel,
+            channel,
+            micros(at),
+            micros(at),
+            int(by_customer),
+        ),
+    )
+    return conversation
+
+
+def _current(customer: str) -> Op[str | None]:
+    """The customer's latest conversation that is not resolved."""
+    rows = yield (
+        "SELECT id FROM conversations WHERE customer_id = ? AND state <> ? "
+        "ORDER BY updated_at DESC LIMIT 1",
+        (customer, ConversationState.RESOLVED.value),
+    )
+    return rows[0][0] if rows else None
+
+
+def _inbound_conversation(
+    settings: Settings, customer: str, message: Message, at: datetime
+) -> Op[str]:
+    """The conversation a customer's message joins: its email thread's, else the latest
+    one (reopened when resolved within ``reopen_within``), else a new one."""
+    rows: list[Row] = []
+    if message.thread:
+        rows = yield (
+            "SELECT c.id, c.state, c.resolved_at FROM threads t JOIN conversations c "
+            "ON c.id = t.conversation_id WHERE t.channel = ? AND t.thread = ? "
+            "AND c.customer_id = ?",
+            (message.channel, message.thread, customer),
+        )
+    if not rows:
+        rows = yield (
+            "SELECT id, state, resolved_at FROM conversations WHERE customer_id = ? "
+            "ORDER BY updated_at DESC LIMIT 1",
+            (customer,),
+        )
+        if (
+            rows
+            and rows[0][1] == ConversationState.RESOLVED
+            and not _reopens(settings, rows[0][2], at)
+        ):
+            rows = []
+    if not rows:
+        conversation = yield from _open_conversation(
+            customer, message.channel, at, by_customer=True, state=ConversationState.OPEN
+        )
+    else:
+        conversation = rows[0][0]
+        yield (
+            "UPDATE conversations SET state = ?, resolved_at = NULL WHERE id = ? AND state <> ?",
+            (ConversationState.OPEN.value, conversation, ConversationState.OPEN.value),
+        )
+        yield from _touch(conversation, message.channel, at)
+    if message.thread:
+        yield from _thread(message.channel, message.thread, conversation)
+    return conversation
+
+
+def _reopens(settings: Settings, resolved_at: int | None, at: datetime) -> bool:
+    if settings.reopen_within is None or resolved_at is None:
+        return True
+    return micros(at) - resolved_at <= settings.reopen_within // _MICROSECOND
+
+
+def _touch(conversation: str, channel: str, at: datetime) -> Op[None]:
+    """The conversation's latest message came on ``channel`` at ``at``."""
+    yield (
+        "UPDATE conversations SET channel = ?, updated_at = ? WHERE id = ? AND updated_at <= ?",
+        (channel, micros(at), conversation, micros(at)),
+    )
+
+
+def _thread(channel: str, thread: str, conversation: str) -> Op[None]:
+    yield (
+        "INSERT INTO threads (channel, thread, conversation_id) VALUES (?, ?, ?) "
+        "ON CONFLICT (channel, thread) DO NOTHING",
+        (channel, thread, conversation),
+    )
+
+
+def set_conversation(conversation: str, column: str, value: Any, at: datetime) -> Op[bool]:
+    """Set a conversation's state, assignee or priority; whether it exists."""
+    assert column in ("state", "assignee", "priority")
+    rows = yield (
+        f"UPDATE conversations SET {column} = ? WHERE id = ? RETURNING id",
+        (value, conversation),
+    )
+    if column == "state":
+        resolved = micros(at) if value == ConversationState.RESOLVED else None
+        yield ("UPDATE conversations SET resolved_at = ? WHERE id = ?", (resolved, conversation))
+    return bool(rows)
+
+
+def conversation_rows(
+    where: str, params: tuple[Any, ...], limit: int
+) -> Op[tuple[list[Row], dict[str, list[str]]]]:
+    rows = yield (
+        f"{_CONVERSATION} c WHERE {where} ORDER BY updated_at DESC, id DESC LIMIT ?",
+        (*params, limit),
+    )
+    tags: dict[str, list[str]] = {row[0]: [] for row in rows}
+    if rows:
+        marks = ", ".join("?" * len(rows))
+        found = yield (
+            f"SELECT conversation_id, tag FROM conversation_tags "
+            f"WHERE conversation_id IN ({marks}) ORDER BY tag",
+            tuple(tags),
+        )
+        for conversation, name in found:
+            tags[conversation].append(name)
+    return rows, tags
+
+
+# -- entries --------------------------------------------------------------------------
+
+
+def _insert_entry(
+    key: str,
+    kind: EntryKind,
+    at: datetime,
+    customer: tuple[str, str],
+    conversation: str | None,
+    identity: Identity | None,
+    **columns: Any,
+) -> Op[bool]:
+    """Insert an entry unless one has ``key``; whether it was new."""
+    fields = {
+        "key": key,
+        "kind": kind.value,
+        "at": micros(at),
+        "customer_id": customer[0],
+        "home_id": customer[1],
+        "conversation_id": conversation,
+        "channel": identity.channel if identity else None,
+        "address": identity.address if identity else None,
+        **columns,
+    }
+    rows = yield (
+        f"INSERT INTO entries ({', '.join(fields)}) "
+        f"VALUES ({', '.join('?' * len(fields))}) ON CONFLICT (key) DO NOTHING RETURNING id",
+        tuple(fields.values()),
+    )
+    return bool(rows)
+
+
+def _exists(key: str) -> Op[bool]:
+    return bool((yield ("SELECT 1 FROM entries WHERE key = ?", (key,))))
+
+
+def _message_text(message: Message) -> str | None:
+    parts = [message.subject, message.stripped_text or message.text]
+    parts += [media.caption for media in message.media]
+    if message.template:
+        parts.append(message.template.name)
+    if message.interactive:
+        parts.append(message.interactive.body)
+    if message.interactive_reply:
+        parts.append(message.interactive_reply.title)
+    return "\n".join(part for part in parts if part) or None
+
+
+def record_events(settings: Settings, events: Sequence[Event], now: datetime) -> Op[None]:
+    """Record inbound ``events``: messages join a conversation (opening or reopening
+    one), statuses update their message's delivery, other events are kept in the
+    customer's timeline. Each is recorded once per channel and event id."""
+    for event in events:
+        if event.contact is None:
+            continue  # nobody's event (an unparsable envelope): not a customer's history
+        if isinstance(event, StatusUpdate):
+            yield from record_status(event)
+            continue
+        key = f"in:{event.channel}:{event.event_id}"
+        if (yield from _exists(key)):
+            continue
+        customer = yield from identify(settings, event.contact, event.contact_name, now)
+        body = event.model_dump_json(exclude={"reply_token"})
+        if isinstance(event, MessageReceived):
+            message = event.message
+            conversation = yield from _inbound_conversation(
+                settings, customer[0], message, event.timestamp
+            )
+            yield from _insert_entry(
+                key,
+                EntryKind.MESSAGE,
+                event.timestamp,
+                customer,
+                conversation,
+                event.contact,
+                direction=Direction.INBOUND.value,
+                text=_message_text(message),
+                body=body,
+                message_id=message.id,
+            )
+        else:
+            current = yield from _current(customer[0])
+            yield from _insert_entry(
+                key, EntryKind.EVENT, event.timestamp, customer, current, event.contact, body=body
+            )
+
+
+def record_send(settings: Settings, send: SendRecord) -> Op[None]:
+    """Record a send pending, or its outcome (creating the record if it was never
+    recorded pending: a refusal). A sent reply counts as the conversation's first
+    response; its thread keys (the email Message-ID) lead the customer's answer back."""
+    receipt = send.receipt
+    for index, message in enumerate(send.messages):
+        key = f"out:{message.channel}:{send.key}" + (f":{index}" if index else "")
+        columns: dict[str, Any] = {
+            "outcome": send.outcome.value,
+            "reason": _reason(send),
+            "message_id": receipt.message_id if receipt else None,
+        }
+        rows = yield ("SELECT customer_id, conversation_id FROM entries WHERE key = ?", (key,))
+        if rows:
+            sets = ", ".join(f"{column} = ?" for column in columns)
+            yield (
+                f"UPDATE entries SET {sets} WHERE key = ?",
+                (*columns.values(), key),
+            )
+            conversation = rows[0][1]
+        else:
+            customer = yield from identify(settings, message.contact, None, send.at)
+            conversation = yield from _current(customer[0])
+            if conversation is None and send.outcome is not SendOutcome.REFUSED:
+                conversation = yield from _open_conversation(
+                    customer[0],
+                    message.channel,
+                    send.at,
+                    by_customer=False,
+                    state=ConversationState.PENDING,
+                )
+            yield from _insert_entry(
+                key,
+                EntryKind.MESSAGE,
+                send.at,
+                customer,
+                conversation,
+                message.contact,
+                direction=Direction.OUTBOUND.value,
+                text=_message_text(message),
+                body=message.model_dump_json(),
+                **columns,
+            )
+        if send.outcome is SendOutcome.SENT and conversation is not None:
+            yield (
+                "UPDATE conversations SET first_response_at = ? WHERE id = ? "
+                "AND first_response_at IS NULL AND opened_by_customer = 1",
+                (micros(send.at), conversation),
+            )
+            yield from _touch(conversation, message.channel, send.at)
+            for thread in {message.thread, receipt.message_id if receipt else None} - {None}:
+                yield from _thread(message.channel, str(thread), conversation)
+
+
+def _reason(send: SendRecord) -> str | None:
+    if send.decision is not None and send.decision.reason is not None:
+        return send.decision.reason.value
+    return send.error
+
+
+_STATE_COLUMN = {
+    DeliveryState.SENT: "sent_at",
+    DeliveryState.DELIVERED: "delivered_at",
+    DeliveryState.READ: "read_at",
+    DeliveryState.PLAYED: "played_at",
+    DeliveryState.FAILED: "failed_at",
+}
+
+
+def record_status(status: StatusUpdate) -> Op[None]:
+    """Keep the earliest time of each state reported for a message (and the errors of
+    its earliest failure): the same result whatever order the reports come in."""
+    column = _STATE_COLUMN[status.state]
+    at = micros(status.timestamp)
+    errors = json.dumps([error.model_dump() for error in status.errors]) if status.errors else None
+    errors_key = f"{at:020d}:{errors}" if status.state is DeliveryState.FAILED else None
+    yield (
+        f"INSERT INTO deliveries (channel, message_id, {column}, errors, errors_key) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO UPDATE SET "
+        f"{column} = CASE WHEN deliveries.{column} IS NULL OR excluded.{column} < "
+        f"deliveries.{column} THEN excluded.{column} ELSE deliveries.{column} END, "
+        "errors = CASE WHEN excluded.errors_key IS NOT NULL AND (deliveries.errors_key IS NULL "
+        "OR excluded.errors_key < deliveries.errors_key) THEN excluded.errors "
+        "ELSE deliveries.errors END, "
+        "errors_key = CASE WHEN excluded.errors_key IS NOT NULL AND (deliveries.errors_key IS "
+        "NULL OR excluded.errors_key < deliveries.errors_key) THEN excluded.errors_key "
+        "ELSE deliveries.errors_key END",
+        (status.channel, status.message_id, at, errors, errors_key),
+    )
+
+
+def add_note(
+    settings: Settings, owner: str, text: str, author: str | None, at: datetime
+) -> Op[int]:
+    """A note on a conversation (an id starting ``con_``) or a customer; its entry id."""
+    if owner.startswith("con_"):
+        rows = yield ("SELECT customer_id, home_id FROM conversations WHERE id = ?", (owner,))
+        conversation: str | None = owner
+    else:
+        rows = yield ("SELECT id, id FROM customers WHERE id = ?", (owner,))
+        conversation = None
+    if not rows:
+        raise LookupError(f"no conversation or customer {owner!r}")
+    rows = yield (
+        "INSERT INTO entries (key, kind, at, customer_id, home_id, conversation_id, text, "
+        "author) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            new_id("note"),
+            EntryKind.NOTE.value,
+            micros(at),
+            rows[0][0],
+            rows[0][1],
+            conversation,
+            text,
+            author,
+        ),
+    )
+    return int(rows[0][0])
+
+
+# -- reading --------------------------------------------------------------------------
+
+ENTRY_COLUMNS = (
+    "e.id, e.kind, e.at, e.customer_id, e.conversation_id, e.channel, e.address, "
+    "e.direction, e.text, e.body, e.outcome, e.reason, e.message_id, e.author, "
+    "d.sent_at, d.delivered_at, d.read_at, d.played_at, d.failed_at, d.errors"
+)
+_DELIVERY_JOIN = "LEFT JOIN deliveries d ON d.channel = e.channel AND d.message_id = e.message_id"
+
+
+def timeline(customer: str, before: tuple[int, int] | None, limit: int) -> Op[list[Row]]:
+    """The newest ``limit`` entries of ``customer`` older than ``before`` (at, id)."""
+    rows = yield ("SELECT customer_id FROM identities WHERE home_id = ? LIMIT 1", (customer,))
+    root = rows[0][0] if rows else customer
+    at, entry = before or (2**62, 0)
+    return (
+        yield (
+            f"SELECT {ENTRY_COLUMNS} FROM entries e {_DELIVERY_JOIN} "
+            "WHERE e.customer_id = ? AND (e.at < ? OR (e.at = ? AND e.id < ?)) "
+            "ORDER BY e.at DESC, e.id DESC LIMIT ?",
+            (root, at, at, entry, limit),
+        )
+    )
+
+
+def search(settings: Settings, words: str, customer: str | None, limit: int) -> Op[list[Row]]:
+    """The newest ``limit`` entries whose text has ``words`` (of ``customer``'s)."""
+    dialect = settings.dialect
+    where = " AND e.customer_id = ?" if customer else ""
+    params = (dialect.search_words(words), customer) if customer else (dialect.search_words(words),)
+    return (
+        yield (
+            f"SELECT {ENTRY_COLUMNS} FROM {dialect.search_from} {_DELIVERY_JOIN} "
+            f"WHERE {dialect.search_where}{where} ORDER BY e.at DESC, e.id DESC LIMIT ?",
+            (*params, limit),
+        )
+    )
+
+
+def report_rows(since: datetime, until: datetime) -> Op[tuple[list[Row], list[Row]]]:
+    """The conversations opened and the outbound messages sent in [since, until)."""
+    span = (micros(since), micros(until))
+    conversations = yield (
+        "SELECT c.opened_on, c.opened_at, c.first_response_at, c.resolved_at, c.state, "
+        "(SELECT count(*) FROM entries e WHERE e.conversation_id = c.id AND e.kind = ?) "
+        "FROM conversations c WHERE c.opened_at >= ? AND c.opened_at < ?",
+        (EntryKind.MESSAGE.value, *span),
+    )
+    sends = yield (
+        "SELECT e.channel, e.at, e.outcome, e.reason, d.delivered_at, d.read_at, "
+        "d.played_at, d.failed_at FROM entries e "
+        f"{_DELIVERY_JOIN} WHERE e.at >= ? AND e.at < ? AND e.direction = ?",
+        (*span, Direction.OUTBOUND.value),
+    )
+    return conversations, sends
+
+
+def run_sync(op: Callable[[], Op[T]], execute: Callable[[Query], list[Row]]) -> T:
+    """Drive ``op`` with a blocking ``execute`` (the SQLite driver's)."""
+    generator = op()
+    try:
+        query = next(generator)
+        while True:
+            query = generator.send(execute(query))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def run_async(op: Callable[[], Op[T]], execute: Callable[[Query], Awaitable[list[Row]]]) -> T:
+    """Drive ``op`` with an awaitable ``execute`` (the PostgreSQL driver's)."""
+    generator = op()
+    try:
+        query = next(generator)
+        while True:
+            query = generator.send(await execute(query))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
