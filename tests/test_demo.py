@@ -20,3 +20,12 @@ async def test_demo_tour(capsys: pytest.CaptureFixture[str]) -> None:
     assert "lands in the same thread: True" in out
     assert "refused: the customer opted out" in out
     assert "sending works again" in out
+    assert "-> 26 hours later WhatsApp refuses (window_closed): answer by email" in out
+    timeline = out.split("both channels:")[1].splitlines()
+    assert [line.split()[2:4] for line in timeline[1:5]] == [
+        ["whatsapp", "<-"],
+        ["whatsapp", "->"],
+        ["email", "->"],
+        ["email", "<-"],
+    ]
+    assert "1 conversation, open, first reply after 1 day, 2:00:00" in out

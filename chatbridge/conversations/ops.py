@@ -472,15 +472,14 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
             continue
         customer = yield from identify(settings, event.contact, event.contact_name, now)
         body = event.model_dump_json(exclude={"reply_token"})
+        at = min(event.timestamp, now)  # a sender's clock ahead of ours (as state.py)
         if isinstance(event, MessageReceived):
             message = event.message
-            conversation = yield from _inbound_conversation(
-                settings, customer[0], message, event.timestamp
-            )
+            conversation = yield from _inbound_conversation(settings, customer[0], message, at)
             yield from _insert_entry(
                 key,
                 EntryKind.MESSAGE,
-                event.timestamp,
+                at,
                 customer,
                 conversation,
                 event.contact,
@@ -492,7 +491,7 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
         else:
             current = yield from _current(customer[0])
             yield from _insert_entry(
-                key, EntryKind.EVENT, event.timestamp, customer, current, event.contact, body=body
+                key, EntryKind.EVENT, at, customer, current, event.contact, body=body
             )
 
 

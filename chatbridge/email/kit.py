@@ -59,6 +59,7 @@ def raw_email(
     message_id: str = "CAF=1@mail.customer.example",
     html: str | None = None,
     attachment: tuple[str, str, bytes] | None = None,
+    date: str = "Thu, 01 Jan 2026 00:00:00 +0000",
     **headers: str,
 ) -> bytes:
     """A customer's email as their mail client would send it."""
@@ -66,7 +67,7 @@ def raw_email(
     email["From"] = sender
     email["To"] = CONFIG.from_address
     email["Subject"] = subject
-    email["Date"] = "Thu, 01 Jan 2026 00:00:00 +0000"
+    email["Date"] = date
     email["Message-ID"] = f"<{message_id}>"
     for name, value in headers.items():
         email[name.replace("_", "-")] = value

@@ -1,4 +1,4 @@
-"""The ``chatbridge`` command: demo, serve, sandbox, verify, conformance."""
+"""The ``chatbridge`` command: demo, serve, sandbox, verify, history, report, conformance."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
 import httpx
 
 from chatbridge.errors import ChatbridgeError, WebhookError
-from chatbridge.models import Event
+from chatbridge.models import Event, Identity
 from chatbridge.webhook import WebhookRequest
 
 
@@ -72,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
         "request", type=Path, help="the request as JSON: method, url, headers, body"
     )
     verify.set_defaults(run=_verify)
+
+    history = commands.add_parser("history", help="a customer's timeline, all channels")
+    history.add_argument("--config", required=True, type=Path, help="a config with [history]")
+    history.add_argument("customer", help="a customer id (cus_...) or an identity CHANNEL:ADDRESS")
+    history.add_argument("--limit", type=int, default=50, help="entries per page")
+    history.add_argument("--before", help="the cursor a later page printed")
+    history.set_defaults(run=_history)
+
+    report = commands.add_parser("report", help="support metrics from the history")
+    report.add_argument("--config", required=True, type=Path, help="a config with [history]")
+    report.add_argument("--since", type=_day, help="first day (YYYY-MM-DD; default: 7 days ago)")
+    report.add_argument("--until", type=_day, help="day after the last (default: tomorrow)")
+    report.add_argument("--period", choices=("day", "week", "month"), default="day")
+    report.add_argument("--timezone", default="UTC", help="where periods start (IANA name)")
+    report.add_argument("--csv", type=Path, help="also write the rows to this CSV file")
+    report.set_defaults(run=_report)
 
     conformance = commands.add_parser("conformance", help="run the conformance suite on a kit")
     conformance.add_argument("kit", help="an installed kit name or MODULE:ATTRIBUTE")
@@ -215,6 +233,69 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     kinds = ", ".join(type(event).__name__ for event in result.events) or "no events"
     print(f"OK: signature valid; {kinds}")
+    return 0
+
+
+def _console() -> Any:
+    """A rich console; as wide as the table needs when the output is not a terminal."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _history(args: argparse.Namespace) -> int:
+    from chatbridge.conversations.render import timeline_table
+    from chatbridge.server import config
+
+    channel, colon, address = args.customer.partition(":")
+    who: str | Identity = Identity(channel=channel, address=address) if colon else args.customer
+
+    async def read() -> int:
+        async with config.load_history(args.config) as history:
+            customer = await history.customer(who)
+            if customer is None:
+                print(f"chatbridge: no customer {args.customer} in the history", file=sys.stderr)
+                return 1
+            page = await history.timeline(customer.id, limit=args.limit, before=args.before)
+        _console().print(timeline_table(customer, page))
+        return 0
+
+    return anyio.run(read)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from chatbridge.conversations.render import report_table, write_csv
+    from chatbridge.server import config
+
+    try:
+        zone = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SystemExit(f"chatbridge: unknown time zone {args.timezone!r}") from None
+    today = datetime.now(zone).date()
+    since = args.since or today - timedelta(days=7)
+    until = args.until or today + timedelta(days=1)
+
+    def start(day: date) -> datetime:
+        return datetime.combine(day, time(), zone)
+
+    async def read() -> list[Any]:
+        async with config.load_history(args.config) as history:
+            return await history.report(
+                start(since), start(until), period=args.period, timezone=args.timezone
+            )
+
+    rows = anyio.run(read)
+    _console().print(report_table(rows))
+    if args.csv:
+        write_csv(rows, args.csv)
+        print(f"chatbridge: wrote {len(rows)} rows to {args.csv}")
     return 0
 
 

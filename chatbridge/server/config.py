@@ -10,6 +10,12 @@ path = "outbox.db"      # or: url = "redis://localhost:6379/0"
 lease_seconds = 300     # how long a worker holds a record before it is taken again
 max_length = 1000000    # redis: records the stream may hold before intake answers 503
 
+[history]               # optional: every event and send, per customer (chatbridge.conversations)
+kind = "sqlite"         # sqlite or postgres: pip install 'chatbridge[postgres]'
+path = "history.db"     # or: url = "postgresql://user@host/chatbridge"
+link = "suggest"        # identities with one phone number: suggest (default), auto or off
+reopen_within_days = 7  # a resolved conversation the customer writes to again reopens
+
 [http]                  # how the channels call the provider APIs
 engine = "aiohttp"      # httpx (default) or aiohttp: pip install 'chatbridge[aiohttp]'
 max_connections = 64    # per channel: the sends it keeps in flight (default: the engine's)
@@ -25,7 +31,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -38,6 +44,9 @@ from chatbridge.store.base import Store
 from chatbridge.store.memory import MemoryStore
 from chatbridge.store.sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from chatbridge.conversations import History
+
 
 @dataclass
 class Deployment:
@@ -46,15 +55,13 @@ class Deployment:
     channels: dict[str, Channel]
     store: Store
     outbox: Outbox
+    history: History | None = None
 
 
 def load(path: str | Path, processes: int = 1) -> Deployment:
     """Read ``path`` and build its store, outbox and channels, for ``processes`` serving
     processes (several need a store and an outbox they all share: SQLite or Redis)."""
-    try:
-        document = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"cannot read config {path}: {exc}") from exc
+    document = _read(path)
     store = _store(document.get("store", {}))
     outbox = _outbox(document.get("outbox", {}))
     if processes > 1 and (isinstance(store, MemoryStore) or isinstance(outbox, MemoryOutbox)):
@@ -64,6 +71,11 @@ def load(path: str | Path, processes: int = 1) -> Deployment:
         )
     http = document.get("http", {})
     options: ChannelOptions = {"store": store, "http_engine": http.get("engine", DEFAULT_ENGINE)}
+    history = _history(document["history"], path) if "history" in document else None
+    if processes > 1 and document.get("history", {}).get("path") == ":memory:":
+        raise ConfigurationError(f"{processes} processes need a [history] they share")
+    if history is not None:
+        options["history"] = history
     if "max_connections" in http:
         if type(http["max_connections"]) is not int:
             raise ConfigurationError(f"[http] max_connections in {path} must be a whole number")
@@ -74,7 +86,42 @@ def load(path: str | Path, processes: int = 1) -> Deployment:
     }
     if not channels:
         raise ConfigurationError(f"{path} configures no [channels.<route>] table")
-    return Deployment(channels, store, outbox)
+    return Deployment(channels, store, outbox, history)
+
+
+def load_history(path: str | Path) -> History:
+    """The history ``path`` configures (``chatbridge history`` and ``report``)."""
+    document = _read(path)
+    if "history" not in document:
+        raise ConfigurationError(f"{path} configures no [history]")
+    return _history(document["history"], path)
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read config {path}: {exc}") from exc
+
+
+def _history(table: dict[str, Any], path: str | Path) -> History:
+    from chatbridge.conversations import History
+
+    kind = table.get("kind", "sqlite")
+    days = table.get("reopen_within_days", 7)
+    options: dict[str, Any] = {
+        "link": table.get("link", "suggest"),
+        "reopen_within": None if days is None else timedelta(days=days),
+    }
+    if options["link"] not in ("suggest", "auto", "off"):
+        raise ConfigurationError(f"[history] link in {path} is suggest, auto or off")
+    if kind == "sqlite":
+        return History.sqlite(table.get("path", "history.db"), **options)
+    if kind == "postgres":
+        if "url" not in table:
+            raise ConfigurationError(f'[history] kind = "postgres" in {path} needs a url')
+        return History.postgres(table["url"], **options)
+    raise ConfigurationError(f"unknown history kind {kind!r} (sqlite or postgres)")
 
 
 def _store(table: dict[str, Any]) -> Store:

@@ -8,19 +8,21 @@ provider APIs. The clock is a FakeClock so the tour can jump past service window
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import format_datetime
 
 import anyio
 import httpx
 
 from chatbridge.channel import Channel
 from chatbridge.clock import FakeClock
+from chatbridge.conversations import History
 from chatbridge.email import kit as email_kit
 from chatbridge.email.fake import FakeMailer
 from chatbridge.errors import PolicyRefusedError
 from chatbridge.line import LineChannel
 from chatbridge.line import kit as line_kit
 from chatbridge.line.fake import FakeLineAPI
-from chatbridge.models import Contact, Identity, Message, MessageReceived, Template
+from chatbridge.models import Contact, Direction, Identity, Message, MessageReceived, Template
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.policy import RemedyKind
 from chatbridge.sms.twilio import kit as twilio_kit
@@ -180,6 +182,47 @@ async def sms_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
     say(f"<- {customer}: START  -> sending works again")
 
 
+async def history_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    say("\n== One history: WhatsApp, then email after the window closed, one timeline ==")
+    history = History.sqlite(clock=clock)  # in memory; History.postgres(url) for many hosts
+    wa = whatsapp_kit.kit.build({"clock": clock, "http_client": client, "history": history})
+    email = email_kit.kit.build({"clock": clock, "history": history}, FakeMailer())
+    on_whatsapp, by_email = wa.identity(whatsapp_kit.CUSTOMER), email.identity(email_kit.CUSTOMER)
+    at = int(clock.now().timestamp())
+    body = whatsapp_kit.inbound("text", {"body": "My parcel arrived damaged"}, at=at)
+    await deliver(whatsapp_kit.kit, wa, body)
+    customer = await history.link(on_whatsapp, by_email)  # she gave us her email address
+    say(f"<- {on_whatsapp} wrote; linked to {by_email}: one customer, {customer.id}")
+    clock.advance(timedelta(hours=26))
+    try:
+        await wa.send(Message(contact=on_whatsapp, text="A new one is on its way"))
+    except PolicyRefusedError as refused:
+        say(f"-> 26 hours later WhatsApp refuses ({refused.decision.reason}): answer by email")
+    ours = Message(contact=by_email, subject="Your parcel", text="A new one is on its way.")
+    receipt = await email.send(ours)
+    clock.advance(timedelta(hours=2))
+    reply = email_kit.raw_email(
+        "Thank you!",
+        subject="Re: Your parcel",
+        message_id="thanks@customer.example",
+        date=format_datetime(clock.now()),
+        In_Reply_To=f"<{receipt.message_id}>",
+        References=f"<{receipt.message_id}>",
+    )
+    await email.receive_raw(reply)
+    say(f"   the timeline of {customer.name or customer.id}, both channels:")
+    for entry in (await history.timeline(on_whatsapp)).entries:
+        arrow = "<-" if entry.direction is Direction.INBOUND else "->"
+        text = (entry.text or "").replace("\n", " / ")
+        outcome = f"  [{entry.outcome}: {entry.reason}]" if entry.reason else ""
+        say(f"   {entry.at:%a %H:%M} {entry.channel:<8} {arrow} {text}{outcome}")
+    conversations = await history.conversations(customer=on_whatsapp)
+    first = conversations[0]
+    waited = (first.first_response_at or first.opened_at) - first.opened_at
+    say(f"   {len(conversations)} conversation, {first.state}, first reply after {waited}")
+    await history.aclose()
+
+
 async def tour() -> None:
     """Run every channel's part of the tour against its loopback fake, each on its own
     clock."""
@@ -201,6 +244,7 @@ async def tour() -> None:
         await line_tour(client, FakeClock(), line_api)
         await email_tour(FakeClock())
         await sms_tour(client, FakeClock())
+        await history_tour(client, FakeClock())
 
 
 def main() -> None:
