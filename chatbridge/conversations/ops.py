@@ -162,7 +162,7 @@ def link(settings: Settings, identity: Identity, other: Identity, at: datetime) 
     if keep == gone:
         return keep
     for customer in sorted((keep, gone)):  # one lock order: no deadlock
-        yield (f"SELECT id FROM customers WHERE id = ?{settings.dialect.for_update}", (customer,))
+        yield from _lock(settings, customer)
     yield ("UPDATE customers SET merged_into = ? WHERE id = ?", (keep, gone))
     for table in ("identities", "conversations", "entries"):
         yield (f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep, gone))
@@ -303,6 +303,12 @@ def _open_conversation(
     return conversation
 
 
+def _lock(settings: Settings, customer: str) -> Op[None]:
+    """Hold ``customer`` until the commit: two workers recording messages of one
+    customer at once then choose (or open) its conversation one after the other."""
+    yield (f"SELECT id FROM customers WHERE id = ?{settings.dialect.for_update}", (customer,))
+
+
 def _current(customer: str) -> Op[str | None]:
     """The customer's latest conversation that is not resolved."""
     rows = yield (
@@ -318,6 +324,7 @@ def _inbound_conversation(
 ) -> Op[str]:
     """The conversation a customer's message joins: its email thread's, else the latest
     one (reopened when resolved within ``reopen_within``), else a new one."""
+    yield from _lock(settings, customer)
     rows: list[Row] = []
     if message.thread:
         rows = yield (
@@ -517,6 +524,7 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
             conversation = rows[0][1]
         else:
             customer = yield from identify(settings, message.contact, None, send.at)
+            yield from _lock(settings, customer[0])
             conversation = yield from _current(customer[0])
             if conversation is None and send.outcome is not SendOutcome.REFUSED:
                 conversation = yield from _open_conversation(

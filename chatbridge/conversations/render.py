@@ -82,8 +82,8 @@ def report_table(rows: Sequence[ReportRow]) -> Table:
 
     table = Table(title="chatbridge report", box=box.SIMPLE_HEAD, padding=(0, 1))
     for name, title in _REPORT_COLUMNS.items():
-        justify = "left" if name in ("period", "channel") else "right"
-        table.add_column(title, justify=justify, no_wrap=True)
+        right = name not in ("period", "channel")
+        table.add_column(title, justify="right" if right else "left", no_wrap=True)
     for row in rows:
         table.add_row(*(_cell(name, getattr(row, name)) for name in _REPORT_COLUMNS))
     return table
