@@ -75,7 +75,7 @@ class SendLog:
         self.history = history
         self.messages = messages
         self.contact = contact
-        self.key = key or uuid.uuid4().hex
+        self.key = key or (uuid.uuid4().hex if history is not None else "")
         self.now = now
         self.started = False
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from pydantic import TypeAdapter
+
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.conversations import ops
 from chatbridge.conversations.database import Database
@@ -359,10 +361,11 @@ def _entry(row: Row) -> Entry:
     elif kind == EntryKind.MESSAGE:
         entry.message = MessageReceived.model_validate_json(body).message
     else:
-        entry.event = json.loads(body)
+        entry.event = _EVENT.validate_json(body)
     return entry
 
 
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 _FURTHEST = (DeliveryState.PLAYED, DeliveryState.READ, DeliveryState.DELIVERED)
 
 

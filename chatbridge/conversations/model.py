@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from chatbridge.models import DeliveryState, Direction, Identity, Message, ProviderErrorInfo
+from chatbridge.models import (
+    DeliveryState,
+    Direction,
+    Event,
+    Identity,
+    Message,
+    ProviderErrorInfo,
+)
 from chatbridge.recorder import SendOutcome
 
 
@@ -97,7 +104,7 @@ class Entry(BaseModel):
     direction: Direction | None = None
     text: str | None = None
     message: Message | None = None
-    event: dict[str, Any] | None = None
+    event: Event | None = None
     note: Note | None = None
     outcome: SendOutcome | None = None
     reason: str | None = None

@@ -45,8 +45,9 @@ def _who(entry: Entry) -> str:
 
 
 def _event_name(entry: Entry) -> str:
-    event = entry.event or {}
-    return str(event.get("name") or event.get("type") or "")
+    if entry.event is None:
+        return ""
+    return str(getattr(entry.event, "name", None) or entry.event.type)
 
 
 def _status(entry: Entry) -> str:
