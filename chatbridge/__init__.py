@@ -39,6 +39,9 @@ if TYPE_CHECKING:
         HandshakeError as HandshakeError,
     )
     from chatbridge.errors import (
+        HistoryError as HistoryError,
+    )
+    from chatbridge.errors import (
         InvalidAddressError as InvalidAddressError,
     )
     from chatbridge.errors import (
@@ -249,6 +252,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ConfigurationError",
         "DeliveryUnknownError",
         "HandshakeError",
+        "HistoryError",
         "InvalidAddressError",
         "MediaError",
         "MessageInvalidError",
