@@ -106,8 +106,8 @@ class History:
 
     async def customer_id(self, who: str | Identity) -> str | None:
         """The id of the customer ``who`` (an id, or an identity) shows under."""
-        if not isinstance(who, Identity):
-            return who
+        if not isinstance(who, Identity):  # a merged customer's id: the one it went into
+            return await self.database.run(lambda: ops.root_of(who))
         known = await self.database.run(lambda: ops.customer_of(who))
         return known[0] if known else None
 
@@ -141,8 +141,9 @@ class History:
 
     async def unlink(self, identity: Identity) -> Customer | None:
         """Split ``identity`` off its customer: back into the customer it came with
-        when that one was merged in (its timeline with it), else into a new customer.
-        Returns the customer it shows under now; None for an unknown identity."""
+        when that one was merged in (its timeline with it), else into a new customer
+        (a customer's only identity stays). Returns the customer it shows under now;
+        None for an unknown identity."""
         now = self.clock.now()
         customer = await self.database.run(lambda: ops.unlink(self.settings, identity, now))
         return None if customer is None else await self._customer(customer)
@@ -177,17 +178,17 @@ class History:
         fields: dict[str, Any] | None = None,
     ) -> None:
         """Set a customer's name, preferred language or custom fields (merged into the
-        ones it has; a field set to None is removed)."""
-        await self.database.run(lambda: ops.update_customer(customer, name, language))
-        if fields:
-            await self.database.run(lambda: ops.set_fields(self.settings, customer, fields))
+        ones it has; a field set to None is removed). LookupError: no such customer."""
+        await self.database.run(
+            lambda: ops.update_customer(self.settings, customer, name, language, fields)
+        )
 
     async def tag(self, owner: str, *tags: str) -> None:
-        """Tag a customer or a conversation (by id)."""
-        await self.database.run(lambda: ops.tag(*_tags_of(owner), owner, tags, on=True))
+        """Tag a customer or a conversation (by id). LookupError: no such one."""
+        await self.database.run(lambda: ops.tag(owner, tags, on=True))
 
     async def untag(self, owner: str, *tags: str) -> None:
-        await self.database.run(lambda: ops.tag(*_tags_of(owner), owner, tags, on=False))
+        await self.database.run(lambda: ops.tag(owner, tags, on=False))
 
     async def _customer(self, customer: str) -> Customer:
         found = await self.customer(customer)
@@ -300,14 +301,6 @@ class History:
         sent between ``since`` and ``until`` (see :mod:`.metrics`)."""
         conversations, sends = await self.database.run(lambda: ops.report_rows(since, until))
         return report(conversations, sends, period, timezone)
-
-
-def _tags_of(owner: str) -> tuple[str, str]:
-    if owner.startswith("con_"):
-        return "conversation_tags", "conversation_id"
-    if owner.startswith("cus_"):
-        return "customer_tags", "customer_id"
-    raise ValueError(f"{owner!r} is neither a customer (cus_...) nor a conversation (con_...)")
 
 
 def _cursor(value: str) -> tuple[int, int]:

@@ -3,7 +3,7 @@
 - first response: from the customer opening a conversation to the team's first sent
   reply (conversations the team opened have none);
 - resolution: from opening to the latest resolution;
-- messages per conversation: in and out, all channels;
+- messages per conversation: received and sent (not refused, failed...), all channels;
 - window misses: sends refused because the service window was closed (or never opened);
 - delivery and read rates: of the messages sent, those reported delivered (or further)
   and read (or played).

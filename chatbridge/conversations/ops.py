@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -74,6 +74,13 @@ class Settings:
 # -- customers and identities ---------------------------------------------------------
 
 
+#: The customers merged into ? (directly or not), itself included, as ``subtree (id)``.
+_SUBTREE = (
+    "WITH RECURSIVE subtree (id) AS (SELECT id FROM customers WHERE id = ? "
+    "UNION SELECT c.id FROM customers c JOIN subtree s ON c.merged_into = s.id)"
+)
+
+
 def customer_of(identity: Identity) -> Op[tuple[str, str] | None]:
     """(customer_id, home_id) of ``identity``, if the history knows it."""
     rows = yield (
@@ -81,6 +88,18 @@ def customer_of(identity: Identity) -> Op[tuple[str, str] | None]:
         (identity.channel, identity.address),
     )
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+def root_of(customer: str) -> Op[str]:
+    """The customer ``customer`` shows under now: the root of the merges it went into."""
+    seen = set()
+    while customer not in seen:
+        seen.add(customer)
+        rows = yield ("SELECT merged_into FROM customers WHERE id = ?", (customer,))
+        if not rows or rows[0][0] is None:
+            break
+        customer = rows[0][0]
+    return customer
 
 
 def identify(
@@ -144,13 +163,19 @@ def suggestions() -> Op[list[Row]]:
     )
 
 
-def _forget_suggestions(identities: Iterable[Identity]) -> Op[None]:
-    for identity in identities:
-        yield (
-            "DELETE FROM link_suggestions WHERE (channel = ? AND address = ?) "
-            "OR (other_channel = ? AND other_address = ?)",
-            (identity.channel, identity.address) * 2,
-        )
+def _forget_suggestions(identity: Identity, other: Identity | None = None) -> Op[None]:
+    """Forget the suggestions between ``identity`` and ``other`` (None: all of
+    ``identity``'s)."""
+    one, two = "(channel = ? AND address = ?)", "(other_channel = ? AND other_address = ?)"
+    mine = (identity.channel, identity.address)
+    if other is None:
+        yield (f"DELETE FROM link_suggestions WHERE {one} OR {two}", mine * 2)
+        return
+    theirs = (other.channel, other.address)
+    yield (
+        f"DELETE FROM link_suggestions WHERE ({one} AND {two}) OR ({one} AND {two})",
+        (*mine, *theirs, *theirs, *mine),
+    )
 
 
 def link(settings: Settings, identity: Identity, other: Identity, at: datetime) -> Op[str]:
@@ -158,7 +183,7 @@ def link(settings: Settings, identity: Identity, other: Identity, at: datetime) 
     new); returns the customer both show under."""
     keep, _ = yield from identify(settings, identity, None, at)
     gone, _ = yield from identify(settings, other, None, at)
-    yield from _forget_suggestions((identity, other))
+    yield from _forget_suggestions(identity, other)
     if keep == gone:
         return keep
     for customer in sorted((keep, gone)):  # one lock order: no deadlock
@@ -172,20 +197,15 @@ def link(settings: Settings, identity: Identity, other: Identity, at: datetime) 
 def unlink(settings: Settings, identity: Identity, at: datetime) -> Op[str | None]:
     """Split ``identity`` from the customer it shows under: with everything of its home
     customer when that one was merged in (undoing the merge), else alone into a new
-    customer. Returns the customer it shows under now (None: unknown identity)."""
+    customer (unless it is its customer's only identity). Returns the customer it shows
+    under now (None: unknown identity)."""
     known = yield from customer_of(identity)
     if known is None:
         return None
     root, home = known
-    yield from _forget_suggestions((identity,))
+    yield from _forget_suggestions(identity)
     if home != root:  # its customer was merged into root: take that subtree back out
-        rows = yield (
-            "SELECT c.id, c.merged_into FROM customers c WHERE c.id IN "
-            "(SELECT home_id FROM identities WHERE customer_id = ?)",
-            (root,),
-        )
-        parents = {customer: parent for customer, parent in rows}
-        subtree = [c for c in parents if _descends(c, home, parents)]
+        subtree = [row[0] for row in (yield (f"{_SUBTREE} SELECT id FROM subtree", (home,)))]
         yield ("UPDATE customers SET merged_into = NULL WHERE id = ?", (home,))
         for table in ("identities", "conversations", "entries"):
             marks = ", ".join("?" * len(subtree))
@@ -194,6 +214,9 @@ def unlink(settings: Settings, identity: Identity, at: datetime) -> Op[str | Non
                 (home, *subtree),
             )
         return home
+    others = yield ("SELECT 1 FROM identities WHERE customer_id = ? LIMIT 2", (root,))
+    if len(others) < 2:  # its customer's only identity: nothing to split it from
+        return root
     alone = new_id("cus")
     yield ("INSERT INTO customers (id, created_at) VALUES (?, ?)", (alone, micros(at)))
     where = "channel = ? AND address = ?"
@@ -205,26 +228,13 @@ def unlink(settings: Settings, identity: Identity, at: datetime) -> Op[str | Non
     return alone
 
 
-def _descends(customer: str, ancestor: str, parents: dict[str, str | None]) -> bool:
-    seen = set()
-    node: str | None = customer
-    while node is not None and node not in seen:
-        if node == ancestor:
-            return True
-        seen.add(node)
-        node = parents.get(node)
-    return False
-
-
-def customer_rows(customer: str) -> Op[tuple[list[Row], list[Row], list[Row]] | None]:
-    """The rows of ``customer``'s view: its customers (root first), identities, tags."""
-    rows = yield ("SELECT customer_id FROM identities WHERE home_id = ? LIMIT 1", (customer,))
-    root = rows[0][0] if rows else customer
+def customer_rows(root: str) -> Op[tuple[list[Row], list[Row], list[Row]] | None]:
+    """The rows of the view of ``root`` (a customer no other was merged into): the
+    customers merged into it (itself first), its identities, their tags."""
     customers = yield (
-        "SELECT DISTINCT c.id, c.name, c.language, c.fields, c.created_at FROM customers c "
-        "WHERE c.id = ? OR c.id IN (SELECT home_id FROM identities WHERE customer_id = ?) "
-        "ORDER BY c.created_at, c.id",
-        (root, root),
+        f"{_SUBTREE} SELECT c.id, c.name, c.language, c.fields FROM customers c "
+        "JOIN subtree s ON s.id = c.id ORDER BY c.created_at, c.id",
+        (root,),
     )
     if not customers:
         return None
@@ -235,21 +245,21 @@ def customer_rows(customer: str) -> Op[tuple[list[Row], list[Row], list[Row]] | 
         (root,),
     )
     tags = yield (
-        "SELECT DISTINCT tag FROM customer_tags WHERE customer_id IN "
-        "(SELECT home_id FROM identities WHERE customer_id = ?) OR customer_id = ? ORDER BY tag",
-        (root, root),
+        f"{_SUBTREE} SELECT DISTINCT tag FROM customer_tags t JOIN subtree s "
+        "ON s.id = t.customer_id ORDER BY tag",
+        (root,),
     )
     return customers, identities, tags
 
 
-def update_customer(customer: str, name: str | None, language: str | None) -> Op[None]:
-    if name is not None:
-        yield ("UPDATE customers SET name = ? WHERE id = ?", (name, customer))
-    if language is not None:
-        yield ("UPDATE customers SET language = ? WHERE id = ?", (language, customer))
-
-
-def set_fields(settings: Settings, customer: str, fields: dict[str, Any]) -> Op[None]:
+def update_customer(
+    settings: Settings,
+    customer: str,
+    name: str | None,
+    language: str | None,
+    fields: dict[str, Any] | None,
+) -> Op[None]:
+    """Set what is given; ``fields`` are merged into the customer's (None removes one)."""
     rows = yield (
         f"SELECT fields FROM customers WHERE id = ?{settings.dialect.for_update}",
         (customer,),
@@ -257,12 +267,22 @@ def set_fields(settings: Settings, customer: str, fields: dict[str, Any]) -> Op[
     if not rows:
         raise LookupError(f"no customer {customer!r}")
     current = json.loads(rows[0][0])
-    current.update(fields)
-    current = {k: v for k, v in current.items() if v is not None}
-    yield ("UPDATE customers SET fields = ? WHERE id = ?", (json.dumps(current), customer))
+    current.update(fields or {})
+    current = {key: value for key, value in current.items() if value is not None}
+    yield (
+        "UPDATE customers SET name = COALESCE(?, name), language = COALESCE(?, language), "
+        "fields = ? WHERE id = ?",
+        (name, language, json.dumps(current), customer),
+    )
 
 
-def tag(table: str, column: str, owner: str, tags: Sequence[str], on: bool) -> Op[None]:
+def tag(owner: str, tags: Sequence[str], on: bool) -> Op[None]:
+    """Tag (``on``) or untag a customer (``cus_...``) or a conversation (``con_...``)."""
+    kind = {"cus_": "customer", "con_": "conversation"}.get(owner[:4])
+    found = kind and (yield (f"SELECT 1 FROM {kind}s WHERE id = ?", (owner,)))
+    if not found:
+        raise LookupError(f"no customer (cus_...) or conversation (con_...) {owner!r}")
+    table, column = f"{kind}_tags", f"{kind}_id"
     for name in tags:
         if on:
             yield (
@@ -469,11 +489,11 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
     one), statuses update their message's delivery, other events are kept in the
     customer's timeline. Each is recorded once per channel and event id."""
     for event in events:
-        if event.contact is None:
-            continue  # nobody's event (an unparsable envelope): not a customer's history
-        if isinstance(event, StatusUpdate):
+        if isinstance(event, StatusUpdate):  # its message id is enough (Twilio may omit To)
             yield from record_status(event)
             continue
+        if event.contact is None:
+            continue  # nobody's event (an unparsable envelope): not a customer's history
         key = f"in:{event.channel}:{event.event_id}"
         if (yield from _exists(key)):
             continue
@@ -515,11 +535,11 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
             "message_id": receipt.message_id if receipt else None,
         }
         rows = yield ("SELECT customer_id, conversation_id FROM entries WHERE key = ?", (key,))
-        if rows:
+        if rows:  # its outcome, or a retry's; a message once sent stays sent
             sets = ", ".join(f"{column} = ?" for column in columns)
             yield (
-                f"UPDATE entries SET {sets} WHERE key = ?",
-                (*columns.values(), key),
+                f"UPDATE entries SET {sets} WHERE key = ? AND outcome <> ?",
+                (*columns.values(), key, SendOutcome.SENT.value),
             )
             conversation = rows[0][1]
         else:
@@ -577,8 +597,10 @@ def record_status(status: StatusUpdate) -> Op[None]:
     its earliest failure): the same result whatever order the reports come in."""
     column = _STATE_COLUMN[status.state]
     at = micros(status.timestamp)
-    errors = json.dumps([error.model_dump() for error in status.errors]) if status.errors else None
-    errors_key = f"{at:020d}:{errors}" if status.state is DeliveryState.FAILED else None
+    failed = status.state is DeliveryState.FAILED
+    # Only a failure's errors count: another report's would be kept by arriving first.
+    errors = json.dumps([e.model_dump() for e in status.errors]) if failed else None
+    errors_key = f"{at:020d}:{errors}" if failed else None
     yield (
         f"INSERT INTO deliveries (channel, message_id, {column}, errors, errors_key) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO UPDATE SET "
@@ -602,7 +624,9 @@ def add_note(
         rows = yield ("SELECT customer_id, home_id FROM conversations WHERE id = ?", (owner,))
         conversation: str | None = owner
     else:
-        rows = yield ("SELECT id, id FROM customers WHERE id = ?", (owner,))
+        rows = yield ("SELECT id FROM customers WHERE id = ?", (owner,))
+        if rows:  # a merged customer's note shows under the customer it went into
+            rows = [((yield from root_of(owner)), owner)]
         conversation = None
     if not rows:
         raise LookupError(f"no conversation or customer {owner!r}")
@@ -633,10 +657,8 @@ ENTRY_COLUMNS = (
 _DELIVERY_JOIN = "LEFT JOIN deliveries d ON d.channel = e.channel AND d.message_id = e.message_id"
 
 
-def timeline(customer: str, before: tuple[int, int] | None, limit: int) -> Op[list[Row]]:
-    """The newest ``limit`` entries of ``customer`` older than ``before`` (at, id)."""
-    rows = yield ("SELECT customer_id FROM identities WHERE home_id = ? LIMIT 1", (customer,))
-    root = rows[0][0] if rows else customer
+def timeline(root: str, before: tuple[int, int] | None, limit: int) -> Op[list[Row]]:
+    """The newest ``limit`` entries of ``root``'s timeline older than ``before`` (at, id)."""
     at, entry = before or (2**62, 0)
     return (
         yield (
@@ -667,9 +689,10 @@ def report_rows(since: datetime, until: datetime) -> Op[tuple[list[Row], list[Ro
     span = (micros(since), micros(until))
     conversations = yield (
         "SELECT c.opened_on, c.opened_at, c.first_response_at, c.resolved_at, c.state, "
-        "(SELECT count(*) FROM entries e WHERE e.conversation_id = c.id AND e.kind = ?) "
+        "(SELECT count(*) FROM entries e WHERE e.conversation_id = c.id AND e.kind = ? "
+        "AND (e.direction = ? OR e.outcome = ?)) "
         "FROM conversations c WHERE c.opened_at >= ? AND c.opened_at < ?",
-        (EntryKind.MESSAGE.value, *span),
+        (EntryKind.MESSAGE.value, Direction.INBOUND.value, SendOutcome.SENT.value, *span),
     )
     sends = yield (
         "SELECT e.channel, e.at, e.outcome, e.reason, d.delivered_at, d.read_at, "
