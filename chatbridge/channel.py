@@ -247,25 +247,31 @@ class Channel(ABC):
 
     async def _apply(self, parsed: WebhookResult) -> WebhookResult:
         """Refuse a replayed one-time value, deduplicate ``parsed.events`` and apply
-        the new ones to the store; an event whose state update fails is forgotten again,
-        so the provider's retry is processed rather than dropped as a duplicate."""
+        the new ones to the store. If one fails, every mark this call made is forgotten
+        again (its one-time values, the events applied before it), so the provider's
+        retry is processed whole rather than refused or dropped as duplicates; applying
+        an event again is harmless."""
         now = self.clock.now()
-        for key, ttl in parsed.once.items():
-            if not await self.store.first_seen(key, now, ttl):
-                raise ReplayError()
+        marked: list[str] = []
         fresh, duplicates = [], []
-        for event in parsed.events:
-            key = self.dedup_key(event)
-            if not await self.store.first_seen(key, now, self.dedup_ttl):
-                duplicates.append(event)
-                continue
-            try:
+        try:
+            for key, ttl in parsed.once.items():
+                if not await self.store.first_seen(key, now, ttl):
+                    raise ReplayError()
+                marked.append(key)
+            for event in parsed.events:
+                key = self.dedup_key(event)
+                if not await self.store.first_seen(key, now, self.dedup_ttl):
+                    duplicates.append(event)
+                    continue
+                marked.append(key)
                 await self.apply([event])
-            except BaseException:
-                with anyio.CancelScope(shield=True):
+                fresh.append(event)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for key in marked:
                     await self.store.forget(key)
-                raise
-            fresh.append(event)
+            raise
         return WebhookResult(events=fresh, duplicates=duplicates, response=parsed.response)
 
     async def apply(self, events: Sequence[Event]) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -756,8 +757,14 @@ async def test_the_timeline_pages_back_through_every_entry_once(
     assert [len(page.entries) for page in pages] == [50, 50, 20]
     entries = [entry for page in reversed(pages) for entry in page.entries]
     assert [e.text for e in entries] == [f"message {n}" for n in range(120)]
-    with pytest.raises(ValueError, match="cursor"):
-        await history.timeline(WA, before="yesterday")
+    for cursor in ("yesterday", "-1.5", f"{2**63}.1", "1.2.3"):
+        with pytest.raises(ValueError, match="cursor"):
+            await history.timeline(WA, before=cursor)
+    for limit in (0, -1):
+        with pytest.raises(ValueError, match="at least 1"):
+            await history.timeline(WA, limit=limit)
+        with pytest.raises(ValueError, match="at least 1"):
+            await history.search("message", limit=limit)
 
 
 async def test_search_finds_all_the_words(desk: Desk, history: History) -> None:
@@ -968,6 +975,100 @@ async def test_a_sent_message_whose_outcome_cannot_be_written_stays_pending(
     assert receipt.message_id and len(whatsapp.fake.sent) == 1
     _, entry = (await whatsapp.history.timeline(CUSTOMER)).entries
     assert (entry.outcome, entry.text) == (SendOutcome.PENDING, "It ships today")
+
+
+async def test_any_text_is_recorded(desk: Desk, history: History) -> None:
+    """NUL (which PostgreSQL text cannot hold), emoji, and a text over what PostgreSQL's
+    search indexes (a tsvector holds 1 MB)."""
+    long_text = " ".join(f"word{n}" for n in range(200_000))  # 1.4 MB
+    await desk.inbound(WA, "nul\x00inside 🙂", T0)
+    await desk.inbound(WA, long_text, minutes(1))
+    first, second = (await history.timeline(WA)).entries
+    assert first.text in ("nul\x00inside 🙂", "nul\ufffdinside 🙂")  # as PostgreSQL stores it
+    assert first.message is not None and first.message.text == "nul\x00inside 🙂"  # JSON keeps it
+    assert second.text == long_text
+    assert [e.id for e in await history.search("word5")] == [second.id]
+
+
+async def test_a_reply_token_is_not_recorded(history: History, clock: FakeClock) -> None:
+    event = received(LINE, "hi", T0).model_copy(
+        update={
+            "reply_token": "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
+            "raw": {"replyToken": "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA", "type": "message"},
+        }
+    )
+    clock.set(T0)
+    await history.record_events([event])
+    [entry] = (await history.timeline(LINE)).entries
+    assert "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA" not in entry.model_dump_json()
+
+
+async def test_a_failed_event_forgets_the_marks_of_its_request(whatsapp: WhatsApp) -> None:
+    """Two messages in one webhook, the second's recording fails: the provider's retry
+    must be taken whole, not have the first dropped as a duplicate."""
+
+    class FailOnce:
+        def __init__(self) -> None:
+            self.failed = False
+
+        async def record_events(self, events: Sequence[Event]) -> None:
+            if not self.failed and any(e.event_id == "wamid.second" for e in events):
+                self.failed = True
+                raise HistoryError("the history database failed: disk I/O error")
+            await whatsapp.history.record_events(events)
+
+        async def record_send(self, send: SendRecord) -> None:
+            await whatsapp.history.record_send(send)
+
+    channel = whatsapp.channel(FailOnce())
+    two = whatsapp_kit.inbound("text", {"body": "first"}, id="wamid.first")
+    second = whatsapp_kit.inbound("text", {"body": "second"}, id="wamid.second")
+    body = _two_messages(two, second)
+    with pytest.raises(HistoryError):
+        await whatsapp.webhook(channel, body)
+    events = await whatsapp.webhook(channel, body)  # the provider retries
+    assert [e.event_id for e in events] == ["wamid.first", "wamid.second"]
+    entries = (await whatsapp.history.timeline(CUSTOMER)).entries
+    assert [e.text for e in entries] == ["first", "second"]
+
+
+def _two_messages(first: bytes, second: bytes) -> bytes:
+    """One WhatsApp webhook carrying the messages of two."""
+    import json
+
+    one, two = json.loads(first), json.loads(second)
+    value = one["entry"][0]["changes"][0]["value"]
+    value["messages"] += two["entry"][0]["changes"][0]["value"]["messages"]
+    return json.dumps(one).encode()
+
+
+async def test_concurrent_links_and_records_lose_nothing(postgres_database: str) -> None:
+    """Workers on separate pools record messages while others link (in both directions)
+    the identities writing them: every message shows in the linked timeline, and every
+    link holds (PostgreSQL: the customer is locked, then read again)."""
+    histories = [History.postgres(postgres_database) for _ in range(3)]
+    pairs = [
+        (
+            Identity(channel="whatsapp", address=f"1555000{n:04d}"),
+            Identity(channel="email", address=f"c{n}@x.example"),
+        )
+        for n in range(12)
+    ]
+    async with anyio.create_task_group() as group:
+        for n, (phone, mail) in enumerate(pairs):
+            first, second = (phone, mail) if n % 2 else (mail, phone)
+            group.start_soon(histories[0].link, first, second)
+            group.start_soon(histories[1].link, second, first)
+            for who in (phone, mail):
+                for k in range(3):
+                    group.start_soon(histories[2].record_events, [received(who, f"{who} {k}", T0)])
+    for phone, mail in pairs:
+        customer = await histories[0].customer(phone)
+        assert customer is not None and set(customer.identities) == {phone, mail}
+        texts = {e.text for e in (await histories[0].timeline(mail, limit=100)).entries}
+        assert texts == {f"{who} {k}" for who in (phone, mail) for k in range(3)}
+    for history in histories:
+        await history.aclose()
 
 
 # -- properties -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The seam between the history's operations and a database: run one operation in one
-transaction. A backend is a driver of this protocol (:mod:`.sqlite`, :mod:`.postgres`)."""
+transaction (``read`` for one that only reads). A backend is a driver of this protocol
+(:mod:`.sqlite`, :mod:`.postgres`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ class Database(Protocol):
         """Run a fresh ``op()`` in a transaction; a driver may run it again from the start
         after a conflict with a concurrent transaction. Database failures are
         :class:`~chatbridge.errors.HistoryError`; what the operation raises passes."""
+        ...
+
+    async def read(self, op: Callable[[], Op[T]]) -> T:
+        """:meth:`run` for an operation that only reads: it may run beside writes, and
+        sees what was committed before it started."""
         ...
 
     async def aclose(self) -> None: ...

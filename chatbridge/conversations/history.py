@@ -107,8 +107,8 @@ class History:
     async def customer_id(self, who: str | Identity) -> str | None:
         """The id of the customer ``who`` (an id, or an identity) shows under."""
         if not isinstance(who, Identity):  # a merged customer's id: the one it went into
-            return await self.database.run(lambda: ops.root_of(who))
-        known = await self.database.run(lambda: ops.customer_of(who))
+            return await self.database.read(lambda: ops.root_of(who))
+        known = await self.database.read(lambda: ops.customer_of(who))
         return known[0] if known else None
 
     async def customer(self, who: str | Identity) -> Customer | None:
@@ -116,7 +116,7 @@ class History:
         customer = await self.customer_id(who)
         if customer is None:
             return None
-        found = await self.database.run(lambda: ops.customer_rows(customer))
+        found = await self.database.read(lambda: ops.customer_rows(customer))
         if found is None:
             return None
         customers, identities, tags = found
@@ -150,7 +150,7 @@ class History:
 
     async def suggestions(self) -> list[LinkSuggestion]:
         """Identities that may be one person, not linked yet (``link`` accepts one)."""
-        rows = await self.database.run(ops.suggestions)
+        rows = await self.database.read(ops.suggestions)
         return [
             LinkSuggestion(
                 identity=Identity(channel=row[0], address=row[1]),
@@ -211,6 +211,7 @@ class History:
         limit: int = 50,
     ) -> list[Conversation]:
         """Conversations, latest activity first, by state, tag, assignee or customer."""
+        _check_limit(limit)
         conditions: list[str] = ["1 = 1"]
         params: list[Any] = []
         if state is not None:
@@ -232,7 +233,7 @@ class History:
     async def _conversations(
         self, conditions: list[str], params: list[Any], limit: int
     ) -> list[Conversation]:
-        rows, tags = await self.database.run(
+        rows, tags = await self.database.read(
             lambda: ops.conversation_rows(" AND ".join(conditions), tuple(params), limit)
         )
         return [_conversation(row, tags[row[0]]) for row in rows]
@@ -272,11 +273,12 @@ class History:
     ) -> Page:
         """The latest ``limit`` entries of a customer's timeline (all channels, oldest
         first), before the cursor ``before`` of a later page."""
+        _check_limit(limit)
+        cursor = _cursor(before) if before else None
         customer = await self.customer_id(who)
         if customer is None:
             return Page(entries=[])
-        cursor = _cursor(before) if before else None
-        rows = await self.database.run(lambda: ops.timeline(customer, cursor, limit))
+        rows = await self.database.read(lambda: ops.timeline(customer, cursor, limit))
         entries = [_entry(row) for row in reversed(rows)]
         earlier = f"{micros(entries[0].at)}.{entries[0].id}" if len(rows) == limit else None
         return Page(entries=entries, before=earlier)
@@ -285,11 +287,12 @@ class History:
         self, words: str, *, customer: str | Identity | None = None, limit: int = 50
     ) -> list[Entry]:
         """Entries whose text has all of ``words`` (SQLite FTS5 / PostgreSQL full-text
-        search), newest first."""
+        search), the ones recorded last first."""
+        _check_limit(limit)
         if not words.split():
             return []
         owner = await self.customer_id(customer) if customer is not None else None
-        rows = await self.database.run(lambda: ops.search(self.settings, words, owner, limit))
+        rows = await self.database.read(lambda: ops.search(self.settings, words, owner, limit))
         return [_entry(row) for row in rows]
 
     # -- metrics ----------------------------------------------------------------------
@@ -299,16 +302,20 @@ class History:
     ) -> list[ReportRow]:
         """Metrics per period and channel of the conversations opened and the messages
         sent between ``since`` and ``until`` (see :mod:`.metrics`)."""
-        conversations, sends = await self.database.run(lambda: ops.report_rows(since, until))
+        conversations, sends = await self.database.read(lambda: ops.report_rows(since, until))
         return report(conversations, sends, period, timezone)
 
 
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"a limit is at least 1, not {limit}")
+
+
 def _cursor(value: str) -> tuple[int, int]:
-    try:
-        at, _, entry = value.partition(".")
-        return int(at), int(entry)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a timeline cursor") from None
+    at, _, entry = value.partition(".")
+    if not (at.isdigit() and entry.isdigit() and max(int(at), int(entry)) < 2**63):
+        raise ValueError(f"{value!r} is not a timeline cursor")
+    return int(at), int(entry)
 
 
 def _conversation(row: Row, tags: list[str]) -> Conversation:

@@ -33,6 +33,7 @@ from chatbridge.models import (
     StatusUpdate,
 )
 from chatbridge.recorder import SendOutcome, SendRecord
+from chatbridge.redaction import redact
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -112,6 +113,8 @@ def identify(
         return known
     customer = new_id("cus")
     phone = phone_of(identity)
+    if phone is not None and settings.dialect.lock_name:  # two new identities, one number:
+        yield (settings.dialect.lock_name, (f"phone:{phone}",))  # the second sees the first
     yield (
         "INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)",
         (customer, name, micros(at)),
@@ -181,13 +184,18 @@ def _forget_suggestions(identity: Identity, other: Identity | None = None) -> Op
 def link(settings: Settings, identity: Identity, other: Identity, at: datetime) -> Op[str]:
     """Merge the customer of ``other`` into the customer of ``identity`` (both made if
     new); returns the customer both show under."""
-    keep, _ = yield from identify(settings, identity, None, at)
-    gone, _ = yield from identify(settings, other, None, at)
     yield from _forget_suggestions(identity, other)
-    if keep == gone:
-        return keep
-    for customer in sorted((keep, gone)):  # one lock order: no deadlock
-        yield from _lock(settings, customer)
+    while True:  # until both are still customers no other was merged into, once locked
+        keep, _ = yield from identify(settings, identity, None, at)
+        gone, _ = yield from identify(settings, other, None, at)
+        if keep == gone:
+            return keep
+        held = True
+        for customer in sorted((keep, gone)):  # one lock order: no deadlock
+            held = (yield from _lock(settings, customer)) and held
+        moved = (yield from customer_of(identity)), (yield from customer_of(other))
+        if held and [known and known[0] for known in moved] == [keep, gone]:
+            break
     yield ("UPDATE customers SET merged_into = ? WHERE id = ?", (keep, gone))
     for table in ("identities", "conversations", "entries"):
         yield (f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep, gone))
@@ -199,10 +207,17 @@ def unlink(settings: Settings, identity: Identity, at: datetime) -> Op[str | Non
     customer when that one was merged in (undoing the merge), else alone into a new
     customer (unless it is its customer's only identity). Returns the customer it shows
     under now (None: unknown identity)."""
-    known = yield from customer_of(identity)
-    if known is None:
-        return None
-    root, home = known
+    while True:  # until, with root and home locked, nothing moved since the read
+        known = yield from customer_of(identity)
+        if known is None:
+            return None
+        root, home = known
+        still_root = True
+        for customer in sorted({root, home}):  # one lock order: no deadlock
+            is_root = yield from _lock(settings, customer)
+            still_root = is_root if customer == root else still_root
+        if still_root and (yield from customer_of(identity)) == known:
+            break
     yield from _forget_suggestions(identity)
     if home != root:  # its customer was merged into root: take that subtree back out
         subtree = [row[0] for row in (yield (f"{_SUBTREE} SELECT id FROM subtree", (home,)))]
@@ -323,10 +338,28 @@ def _open_conversation(
     return conversation
 
 
-def _lock(settings: Settings, customer: str) -> Op[None]:
-    """Hold ``customer`` until the commit: two workers recording messages of one
-    customer at once then choose (or open) its conversation one after the other."""
-    yield (f"SELECT id FROM customers WHERE id = ?{settings.dialect.for_update}", (customer,))
+def _lock(settings: Settings, customer: str) -> Op[bool]:
+    """Hold ``customer`` until the commit (two workers recording messages of one
+    customer then choose or open its conversation one after the other, and a merge
+    waits for them); whether it is still a customer no other was merged into."""
+    rows = yield (
+        f"SELECT merged_into FROM customers WHERE id = ?{settings.dialect.for_update}",
+        (customer,),
+    )
+    return bool(rows) and rows[0][0] is None
+
+
+def _held(
+    settings: Settings, identity: Identity, name: str | None, at: datetime
+) -> Op[tuple[str, str]]:
+    """:func:`identify`, with the customer locked: read again if a merge committed
+    between the read and the lock (PostgreSQL; SQLite runs one writer at a time)."""
+    while True:
+        customer = yield from identify(settings, identity, name, at)
+        if (yield from _lock(settings, customer[0])) and (
+            (yield from customer_of(identity)) == customer  # not unlinked meanwhile
+        ):
+            return customer
 
 
 def _current(customer: str) -> Op[str | None]:
@@ -343,8 +376,8 @@ def _inbound_conversation(
     settings: Settings, customer: str, message: Message, at: datetime
 ) -> Op[str]:
     """The conversation a customer's message joins: its email thread's, else the latest
-    one (reopened when resolved within ``reopen_within``), else a new one."""
-    yield from _lock(settings, customer)
+    one (reopened when resolved within ``reopen_within``), else a new one. The caller
+    holds the customer's lock (:func:`_held`)."""
     rows: list[Row] = []
     if message.thread:
         rows = yield (
@@ -497,8 +530,10 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
         key = f"in:{event.channel}:{event.event_id}"
         if (yield from _exists(key)):
             continue
-        customer = yield from identify(settings, event.contact, event.contact_name, now)
+        customer = yield from _held(settings, event.contact, event.contact_name, now)
         body = event.model_dump_json(exclude={"reply_token"})
+        if event.reply_token:  # a one-time credential: not kept, not in raw payloads either
+            body = redact(body, [event.reply_token])
         at = min(event.timestamp, now)  # a sender's clock ahead of ours (as state.py)
         if isinstance(event, MessageReceived):
             message = event.message
@@ -535,16 +570,15 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
             "message_id": receipt.message_id if receipt else None,
         }
         rows = yield ("SELECT customer_id, conversation_id FROM entries WHERE key = ?", (key,))
-        if rows:  # its outcome, or a retry's; a message once sent stays sent
+        if rows:  # its outcome, or a retry's: never a step back (_OUTCOME_RANK)
             sets = ", ".join(f"{column} = ?" for column in columns)
             yield (
-                f"UPDATE entries SET {sets} WHERE key = ? AND outcome <> ?",
-                (*columns.values(), key, SendOutcome.SENT.value),
+                f"UPDATE entries SET {sets} WHERE key = ? AND {_RANK} <= ?",
+                (*columns.values(), key, _OUTCOME_RANK[send.outcome]),
             )
             conversation = rows[0][1]
         else:
-            customer = yield from identify(settings, message.contact, None, send.at)
-            yield from _lock(settings, customer[0])
+            customer = yield from _held(settings, message.contact, None, send.at)
             conversation = yield from _current(customer[0])
             if conversation is None and send.outcome is not SendOutcome.REFUSED:
                 conversation = yield from _open_conversation(
@@ -575,6 +609,21 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
             yield from _touch(conversation, message.channel, send.at)
             for thread in {message.thread, receipt.message_id if receipt else None} - {None}:
                 yield from _thread(message.channel, str(thread), conversation)
+
+
+#: How far a send got, by what its attempts recorded: a retry records its own outcome
+#: only if it is as far as the recorded one (a refused retry of an attempt whose outcome
+#: is unknown may have been delivered by that attempt; a sent message stays sent).
+_OUTCOME_RANK = {
+    SendOutcome.PENDING: 0,
+    SendOutcome.REFUSED: 1,
+    SendOutcome.FAILED: 1,
+    SendOutcome.UNKNOWN: 2,
+    SendOutcome.SENT: 3,
+}
+_RANK = "CASE outcome {} END".format(
+    " ".join(f"WHEN '{outcome.value}' THEN {rank}" for outcome, rank in _OUTCOME_RANK.items())
+)
 
 
 def _reason(send: SendRecord) -> str | None:
@@ -663,22 +712,23 @@ def timeline(root: str, before: tuple[int, int] | None, limit: int) -> Op[list[R
     return (
         yield (
             f"SELECT {ENTRY_COLUMNS} FROM entries e {_DELIVERY_JOIN} "
-            "WHERE e.customer_id = ? AND (e.at < ? OR (e.at = ? AND e.id < ?)) "
+            "WHERE e.customer_id = ? AND (e.at, e.id) < (?, ?) "
             "ORDER BY e.at DESC, e.id DESC LIMIT ?",
-            (root, at, at, entry, limit),
+            (root, at, entry, limit),
         )
     )
 
 
 def search(settings: Settings, words: str, customer: str | None, limit: int) -> Op[list[Row]]:
-    """The newest ``limit`` entries whose text has ``words`` (of ``customer``'s)."""
+    """The ``limit`` entries recorded last whose text has ``words`` (of ``customer``'s),
+    in the order the index gives them (SQLite's without a sort)."""
     dialect = settings.dialect
     where = " AND e.customer_id = ?" if customer else ""
     params = (dialect.search_words(words), customer) if customer else (dialect.search_words(words),)
     return (
         yield (
             f"SELECT {ENTRY_COLUMNS} FROM {dialect.search_from} {_DELIVERY_JOIN} "
-            f"WHERE {dialect.search_where}{where} ORDER BY e.at DESC, e.id DESC LIMIT ?",
+            f"WHERE {dialect.search_where}{where} ORDER BY {dialect.search_order} LIMIT ?",
             (*params, limit),
         )
     )

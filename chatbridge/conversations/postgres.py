@@ -11,18 +11,27 @@ from typing import Any, TypeVar
 import anyio
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from chatbridge.conversations.ops import Op, Query, Row, run_async
 from chatbridge.conversations.schema import POSTGRES
-from chatbridge.errors import HistoryError
+from chatbridge.errors import ConfigurationError, HistoryError
+from chatbridge.redaction import redact
 
 T = TypeVar("T")
 
 #: Tries of an operation that conflicts with concurrent transactions.
 ATTEMPTS = 5
+#: How long opening the pool waits for a first connection, in seconds.
+OPEN_TIMEOUT = 10.0
 #: Held while the schema is created, so processes starting together do it once.
-_SCHEMA_LOCK = 0x63686174  # "chat"
+_LOCK = 0x63686174  # "chat"
+#: Whether the schema's last part exists (then all of it does).
+_SCHEMA_MADE = (
+    "SELECT 1 FROM information_schema.columns "
+    "WHERE table_name = 'entries' AND column_name = 'words' AND table_schema = current_schema()"
+)
 
 
 @cache
@@ -33,11 +42,20 @@ def _placeholders(sql: str) -> str:
 
 class PostgresDatabase:
     """A history database at the PostgreSQL ``url`` (``postgresql://user@host/db``),
-    through a pool of at most ``max_connections``; its schema is created on first use."""
+    through a pool of at most ``max_connections``; its schema is created on first use.
+    Text that PostgreSQL cannot store (the NUL character) is stored as U+FFFD."""
 
     dialect = POSTGRES
 
     def __init__(self, url: str, *, max_connections: int = 10) -> None:
+        try:
+            password = conninfo_to_dict(url).get("password")
+        except psycopg.ProgrammingError:  # its message repeats the URL, password and all
+            raise ConfigurationError(
+                "the history's PostgreSQL url is not a connection URL "
+                "(postgresql://user:password@host:port/database)"
+            ) from None
+        self._secrets = [str(password)] if password else []
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
             url, min_size=1, max_size=max_connections, open=False, kwargs={"autocommit": True}
         )
@@ -48,38 +66,53 @@ class PostgresDatabase:
         async with self._opening:
             if self._opened:
                 return
-            await self._pool.open(wait=True, timeout=30)
-            async with self._pool.connection() as connection, connection.transaction():
-                await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in POSTGRES.statements():
-                    await connection.execute(statement)
+            await self._pool.open(wait=True, timeout=OPEN_TIMEOUT)
+            async with self._pool.connection() as connection:
+                found = await connection.execute(_SCHEMA_MADE)
+                if not await found.fetchone():  # else: no DDL (its locks) for each process
+                    async with connection.transaction():
+                        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+                        for statement in POSTGRES.statements():
+                            await connection.execute(statement)
             self._opened = True
 
     async def run(self, op: Callable[[], Op[T]]) -> T:
         try:
-            if not self._opened:
-                await self._open()
             for attempt in range(1, ATTEMPTS + 1):
                 try:
+                    if not self._opened:
+                        await self._open()
                     return await self._run(op)
                 except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                     if attempt == ATTEMPTS:
                         raise
             raise AssertionError("unreachable")
         except psycopg.Error as exc:
-            raise HistoryError(f"the history database failed: {exc}") from exc
-        except TimeoutError as exc:  # the pool found no connection in time
-            raise HistoryError(f"the history database is unreachable: {exc}") from exc
+            reason = redact(str(exc), self._secrets)
+            raise HistoryError(f"the history database failed: {reason}") from None
+        except TimeoutError:  # the pool found no connection in time
+            raise HistoryError("the history database is unreachable (no connection)") from None
+
+    async def read(self, op: Callable[[], Op[T]]) -> T:
+        return await self.run(op)  # a transaction of its own: it holds up no other
 
     async def _run(self, op: Callable[[], Op[T]]) -> T:
         async with self._pool.connection() as connection, connection.transaction():
             cursor = connection.cursor()
 
             async def execute(query: Query) -> list[Row]:
-                await cursor.execute(_placeholders(query[0]), query[1])
+                params = tuple(_storable(value) for value in query[1])
+                await cursor.execute(_placeholders(query[0]), params)
                 return await cursor.fetchall() if cursor.description else []
 
             return await run_async(op, execute)
 
     async def aclose(self) -> None:
         await self._pool.close()
+
+
+def _storable(value: object) -> object:
+    """``value`` as PostgreSQL text can hold it (no NUL character)."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
