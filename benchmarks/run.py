@@ -9,7 +9,7 @@ import os
 import platform
 from datetime import UTC, datetime
 
-from benchmarks import dedup, load, outbound, throughput, webhooks
+from benchmarks import dedup, history, load, outbound, throughput, webhooks
 from benchmarks.report import REPORT
 
 
@@ -37,6 +37,8 @@ def main() -> None:
         *dedup.section(),
         "",
         *load.section(),
+        "",
+        *history.section(),
     ]
     REPORT.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -472,37 +472,45 @@ def conversation_rows(
 # -- entries --------------------------------------------------------------------------
 
 
-def _insert_entry(
+#: The columns an entry is inserted with (those not given are NULL).
+_ENTRY_FIELDS = (
+    "key", "kind", "at", "customer_id", "home_id", "conversation_id", "channel", "address",
+    "direction", "text", "body", "outcome", "reason", "message_id",
+)  # fmt: skip
+
+
+def _entry(
     key: str,
     kind: EntryKind,
     at: datetime,
     customer: tuple[str, str],
     conversation: str | None,
-    identity: Identity | None,
+    identity: Identity,
     **columns: Any,
-) -> Op[bool]:
-    """Insert an entry unless one has ``key``; whether it was new."""
-    fields = {
+) -> tuple[Any, ...]:
+    """The values of an entry's :data:`_ENTRY_FIELDS`."""
+    values = {
         "key": key,
         "kind": kind.value,
         "at": micros(at),
         "customer_id": customer[0],
         "home_id": customer[1],
         "conversation_id": conversation,
-        "channel": identity.channel if identity else None,
-        "address": identity.address if identity else None,
+        "channel": identity.channel,
+        "address": identity.address,
         **columns,
     }
-    rows = yield (
-        f"INSERT INTO entries ({', '.join(fields)}) "
-        f"VALUES ({', '.join('?' * len(fields))}) ON CONFLICT (key) DO NOTHING RETURNING id",
-        tuple(fields.values()),
+    return tuple(values.get(field) for field in _ENTRY_FIELDS)
+
+
+def _insert_entries(entries: Sequence[tuple[Any, ...]]) -> Op[None]:
+    """Insert ``entries`` in one statement, but those whose key is recorded already."""
+    row = f"({', '.join('?' * len(_ENTRY_FIELDS))})"
+    yield (
+        f"INSERT INTO entries ({', '.join(_ENTRY_FIELDS)}) VALUES "
+        f"{', '.join([row] * len(entries))} ON CONFLICT (key) DO NOTHING",
+        tuple(value for entry in entries for value in entry),
     )
-    return bool(rows)
-
-
-def _exists(key: str) -> Op[bool]:
-    return bool((yield ("SELECT 1 FROM entries WHERE key = ?", (key,))))
 
 
 def _message_text(message: Message) -> str | None:
@@ -520,41 +528,74 @@ def _message_text(message: Message) -> str | None:
 def record_events(settings: Settings, events: Sequence[Event], now: datetime) -> Op[None]:
     """Record inbound ``events``: messages join a conversation (opening or reopening
     one), statuses update their message's delivery, other events are kept in the
-    customer's timeline. Each is recorded once per channel and event id."""
+    customer's timeline. Each is recorded once per channel and event id. One contact's
+    events cost a few statements together, whatever their number (a worker's lane)."""
+    contacts: dict[Identity, dict[str, Event]] = {}
     for event in events:
         if isinstance(event, StatusUpdate):  # its message id is enough (Twilio may omit To)
             yield from record_status(event)
-            continue
-        if event.contact is None:
-            continue  # nobody's event (an unparsable envelope): not a customer's history
-        key = f"in:{event.channel}:{event.event_id}"
-        if (yield from _exists(key)):
-            continue
-        customer = yield from _held(settings, event.contact, event.contact_name, now)
+        elif event.contact is not None:  # else nobody's event: not a customer's history
+            contacts.setdefault(event.contact, {})[f"in:{event.channel}:{event.event_id}"] = event
+    for contact, keyed in contacts.items():
+        marks = ", ".join("?" * len(keyed))
+        known = yield (f"SELECT key FROM entries WHERE key IN ({marks})", tuple(keyed))
+        for (key,) in known:
+            del keyed[key]
+        if keyed:
+            yield from _record_contact(settings, contact, keyed, now)
+
+
+def _record_contact(
+    settings: Settings, contact: Identity, events: dict[str, Event], now: datetime
+) -> Op[None]:
+    """Record new ``events`` of ``contact`` (by key), in order."""
+    name = next((event.contact_name for event in events.values() if event.contact_name), None)
+    customer = yield from _held(settings, contact, name, now)
+    entries = []
+    joined: str | None = None  # the conversation this call's messages joined
+    latest: tuple[datetime, str] | None = None  # the latest message since it was chosen
+    current: str | None = None  # for other events: the conversation under way
+    for key, event in events.items():
+        at = min(event.timestamp, now)  # a sender's clock ahead of ours (as state.py)
         body = event.model_dump_json(exclude={"reply_token"})
         if event.reply_token:  # a one-time credential: not kept, not in raw payloads either
             body = redact(body, [event.reply_token])
-        at = min(event.timestamp, now)  # a sender's clock ahead of ours (as state.py)
-        if isinstance(event, MessageReceived):
-            message = event.message
-            conversation = yield from _inbound_conversation(settings, customer[0], message, at)
-            yield from _insert_entry(
+        if not isinstance(event, MessageReceived):
+            if joined is None and current is None:
+                current = yield from _current(customer[0])
+            conversation = joined or current
+            entries.append(
+                _entry(key, EntryKind.EVENT, at, customer, conversation, contact, body=body)
+            )
+            continue
+        message = event.message
+        if joined is None or message.thread:  # the next ones join it too (it is open now)
+            if joined is not None and latest is not None:
+                yield from _touch(joined, latest[1], latest[0])
+            joined, latest = (
+                (yield from _inbound_conversation(settings, customer[0], message, at)),
+                None,
+            )
+        elif latest is None or latest[0] <= at:
+            latest = (at, message.channel)
+        columns = {"direction": Direction.INBOUND.value, "message_id": message.id}
+        text = _message_text(message)
+        entries.append(
+            _entry(
                 key,
                 EntryKind.MESSAGE,
                 at,
                 customer,
-                conversation,
-                event.contact,
-                direction=Direction.INBOUND.value,
-                text=_message_text(message),
+                joined,
+                contact,
+                text=text,
                 body=body,
-                message_id=message.id,
+                **columns,
             )
-        else:
-            current = yield from _current(customer[0])
-            yield from _insert_entry(
-                key, EntryKind.EVENT, at, customer, current, event.contact, body=body
-            )
+        )
+    if joined is not None and latest is not None:
+        yield from _touch(joined, latest[1], latest[0])
+    yield from _insert_entries(entries)
 
 
 def record_send(settings: Settings, send: SendRecord) -> Op[None]:
@@ -588,7 +629,7 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
                     by_customer=False,
                     state=ConversationState.PENDING,
                 )
-            yield from _insert_entry(
+            entry = _entry(
                 key,
                 EntryKind.MESSAGE,
                 send.at,
@@ -600,6 +641,7 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
                 body=message.model_dump_json(),
                 **columns,
             )
+            yield from _insert_entries([entry])
         if send.outcome is SendOutcome.SENT and conversation is not None:
             yield (
                 "UPDATE conversations SET first_response_at = ? WHERE id = ? "
