@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from chatbridge.conversations.linking import LinkPolicy, phone_of
 from chatbridge.conversations.model import ConversationState, EntryKind
 from chatbridge.conversations.schema import Dialect
+from chatbridge.errors import HistoryError
 from chatbridge.models import (
     DeliveryState,
     Direction,
@@ -352,14 +353,20 @@ def _lock(settings: Settings, customer: str) -> Op[bool]:
 def _held(
     settings: Settings, identity: Identity, name: str | None, at: datetime
 ) -> Op[tuple[str, str]]:
-    """:func:`identify`, with the customer locked: read again if a merge committed
-    between the read and the lock (PostgreSQL; SQLite runs one writer at a time)."""
-    while True:
-        customer = yield from identify(settings, identity, name, at)
-        if (yield from _lock(settings, customer[0])) and (
-            (yield from customer_of(identity)) == customer  # not unlinked meanwhile
-        ):
-            return customer
+    """:func:`identify`, with the identity and its customer locked until the commit, in
+    one statement: PostgreSQL reads the rows again when a merge or an unlink changed
+    them before the lock was granted (SQLite runs one writer at a time)."""
+    for _ in range(3):
+        rows = yield (
+            "SELECT i.customer_id, i.home_id FROM identities i JOIN customers c "
+            "ON c.id = i.customer_id WHERE i.channel = ? AND i.address = ? "
+            f"AND c.merged_into IS NULL{settings.dialect.for_update}",
+            (identity.channel, identity.address),
+        )
+        if rows:
+            return rows[0][0], rows[0][1]
+        yield from identify(settings, identity, name, at)  # a new identity: made now
+    raise HistoryError(f"the customer of {identity} was merged into a customer that was not")
 
 
 def _current(customer: str) -> Op[str | None]:
@@ -405,10 +412,9 @@ def _inbound_conversation(
     else:
         conversation = rows[0][0]
         yield (
-            "UPDATE conversations SET state = ?, resolved_at = NULL WHERE id = ? AND state <> ?",
-            (ConversationState.OPEN.value, conversation, ConversationState.OPEN.value),
+            f"UPDATE conversations SET state = ?, resolved_at = NULL, {_TOUCHED} WHERE id = ?",
+            (ConversationState.OPEN.value, *_touched(message.channel, at), conversation),
         )
-        yield from _touch(conversation, message.channel, at)
     if message.thread:
         yield from _thread(message.channel, message.thread, conversation)
     return conversation
@@ -420,11 +426,22 @@ def _reopens(settings: Settings, resolved_at: int | None, at: datetime) -> bool:
     return micros(at) - resolved_at <= settings.reopen_within // _MICROSECOND
 
 
+#: SET clauses: the conversation's latest message came on ? at ? (unless a later one did).
+_TOUCHED = (
+    "channel = CASE WHEN updated_at <= ? THEN ? ELSE channel END, "
+    "updated_at = CASE WHEN updated_at <= ? THEN ? ELSE updated_at END"
+)
+
+
+def _touched(channel: str, at: datetime) -> tuple[Any, ...]:
+    return (micros(at), channel, micros(at), micros(at))
+
+
 def _touch(conversation: str, channel: str, at: datetime) -> Op[None]:
     """The conversation's latest message came on ``channel`` at ``at``."""
     yield (
-        "UPDATE conversations SET channel = ?, updated_at = ? WHERE id = ? AND updated_at <= ?",
-        (channel, micros(at), conversation, micros(at)),
+        f"UPDATE conversations SET {_TOUCHED} WHERE id = ?",
+        (*_touched(channel, at), conversation),
     )
 
 

@@ -57,7 +57,11 @@ class PostgresDatabase:
             ) from None
         self._secrets = [str(password)] if password else []
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-            url, min_size=1, max_size=max_connections, open=False, kwargs={"autocommit": True}
+            url,
+            min_size=max_connections,  # all opened at the start, not under load
+            max_size=max_connections,
+            open=False,
+            kwargs={"autocommit": True},
         )
         self._opened = False
         self._opening = anyio.Lock()
