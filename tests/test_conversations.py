@@ -1042,46 +1042,6 @@ def _two_messages(first: bytes, second: bytes) -> bytes:
     return json.dumps(one).encode()
 
 
-async def test_concurrent_calls_are_written_together_and_fail_alone(
-    history: History, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """record_events calls made while one is written go in one transaction; if it fails,
-    each call is tried alone: a bad event fails its own call, not the others'."""
-    write = history._write
-    writes: list[list[str]] = []
-
-    async def failing_on_bad(events: Sequence[Event], now: datetime) -> None:
-        writes.append([event.event_id for event in events])
-        if any(event.event_id == "bad" for event in events):
-            raise HistoryError("the history database failed: value too long")
-        await write(events, now)
-
-    monkeypatch.setattr(history, "_write", failing_on_bad)
-    clock.set(minutes(5))
-    calls = [
-        [received(WA, "first", T0)],
-        [received(SMS, "second", minutes(1)).model_copy(update={"event_id": "bad"})],
-        [received(EMAIL, "third", minutes(2))],
-        [received(LINE, "fourth", minutes(3))],
-    ]
-    failed: list[str] = []
-
-    async def record(events: list[MessageReceived]) -> None:
-        try:
-            await history.record_events(events)
-        except HistoryError:
-            failed.append(events[0].event_id)
-
-    async with anyio.create_task_group() as group:
-        for events in calls:
-            group.start_soon(record, events)
-    assert failed == ["bad"]
-    assert any(len(ids) > 1 for ids in writes)  # some calls went together
-    for who, text in ((WA, "first"), (EMAIL, "third"), (LINE, "fourth")):
-        assert [e.text for e in (await history.timeline(who)).entries] == [text]
-    assert (await history.timeline(SMS)).entries == []
-
-
 async def test_concurrent_links_and_records_lose_nothing(postgres_database: str) -> None:
     """Workers on separate pools record messages while others link (in both directions)
     the identities writing them: every message shows in the linked timeline, and every

@@ -7,7 +7,6 @@ back per customer, per conversation, by text, or as metrics (:mod:`.metrics`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -15,7 +14,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import anyio
 from pydantic import TypeAdapter
 
 from chatbridge.clock import Clock, SystemClock
@@ -64,8 +62,6 @@ class History:
         self.database = database
         self.settings = ops.Settings(database.dialect, link, reopen_within)
         self.clock: Clock = clock or SystemClock()
-        self._waiting: list[_Recording] = []
-        self._recording = anyio.Lock()
 
     @classmethod
     def sqlite(cls, path: str | Path = ":memory:", **options: Any) -> Self:
@@ -98,39 +94,8 @@ class History:
     # -- recording (chatbridge.recorder.Recorder) -------------------------------------
 
     async def record_events(self, events: Sequence[Event]) -> None:
-        """Record inbound ``events`` (each once, by channel and event id). The calls
-        made while one is being written are written together in the next transaction
-        (a worker's lanes, say); should that one fail, each call is tried alone, so an
-        event that cannot be recorded fails its own call only."""
-        mine = _Recording(events)
-        self._waiting.append(mine)
-        async with self._recording:
-            if not mine.done:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await self._record(batch)
-                except BaseException:  # cancelled: the next call records what is left
-                    self._waiting[:0] = [recording for recording in batch if not recording.done]
-                    raise
-        if mine.error is not None:
-            raise mine.error
-
-    async def _record(self, batch: list[_Recording]) -> None:
+        """Record inbound ``events`` (each once, by channel and event id)."""
         now = self.clock.now()
-        if len(batch) > 1:
-            with contextlib.suppress(Exception):  # else tried again call by call, below
-                await self._write([event for recording in batch for event in recording.events], now)
-                for recording in batch:
-                    recording.done = True
-                return
-        for recording in batch:
-            try:
-                await self._write(recording.events, now)
-            except Exception as exc:
-                recording.error = exc
-            recording.done = True
-
-    async def _write(self, events: Sequence[Event], now: datetime) -> None:
         await self.database.run(lambda: ops.record_events(self.settings, events, now))
 
     async def record_send(self, send: SendRecord) -> None:
@@ -339,15 +304,6 @@ class History:
         sent between ``since`` and ``until`` (see :mod:`.metrics`)."""
         conversations, sends = await self.database.read(lambda: ops.report_rows(since, until))
         return report(conversations, sends, period, timezone)
-
-
-class _Recording:
-    """One call of :meth:`History.record_events`, waiting to be written."""
-
-    def __init__(self, events: Sequence[Event]) -> None:
-        self.events = events
-        self.done = False
-        self.error: Exception | None = None
 
 
 def _check_limit(limit: int) -> None:
