@@ -102,7 +102,7 @@ FILL_BATCH = 100
 READER = Identity(channel="whatsapp", address="16505550000")
 READER_EMAIL = Identity(channel="email", address="reader@example.com")
 
-COST_RATE, COST_SECONDS, COST_ROUNDS = 4000, 10, 3
+COST_RATE, COST_SECONDS, COST_ROUNDS = 4000, 10, 5
 
 HISTORY_TABLE = "\n[history]\n{}\n"
 
