@@ -185,6 +185,16 @@ class DeliveryUnknownError(ProviderUnavailableError):
         return self.provider
 
 
+def describe(exc: BaseException) -> str:
+    """An exception as text any store can keep (valid UTF-8, bounded): a handler's
+    failure in the outbox, a send's in the history."""
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose __str__ fails
+        text = f"{type(exc).__name__}: <unprintable>"
+    return text.encode("utf-8", "replace").decode()[:4000]
+
+
 @dataclass(frozen=True)
 class ErrorCodes:
     """A provider's error codes, grouped by what they mean for the caller."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from chatbridge.errors import describe
 from chatbridge.models import Contact, Event, Message, Receipt
 from chatbridge.policy import Decision
 
@@ -96,7 +97,7 @@ class SendLog:
         recorded pending (a send that never reached that point did not happen)."""
         if self.history is None or not (self.started or outcome is SendOutcome.REFUSED):
             return
-        text = f"{type(error).__name__}: {error}" if error is not None else None
+        text = describe(error) if error is not None else None
         try:
             await self.history.record_send(self._record(outcome, receipt, decision, text))
         except Exception:

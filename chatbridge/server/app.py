@@ -30,7 +30,7 @@ import anyio.to_thread
 from chatbridge import telemetry
 from chatbridge.channel import Channel
 from chatbridge.clock import Clock, SystemClock
-from chatbridge.errors import WebhookError
+from chatbridge.errors import WebhookError, describe
 from chatbridge.models import Event
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
 from chatbridge.state import only_opens_window
@@ -269,7 +269,7 @@ class WebhookApp:
                 await self.outbox.release(item.id)
             raise
         except Exception as exc:
-            error = _describe(exc)
+            error = describe(exc)
             if item.attempts + 1 >= self.max_attempts:
                 logger.error(
                     "event %s dead-lettered after %d attempts: %s",
@@ -454,15 +454,6 @@ def _url(scope: Scope, headers: Mapping[str, str]) -> str:
     url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
     query = scope.get("query_string", b"").decode("latin-1")
     return f"{url}?{query}" if query else url
-
-
-def _describe(exc: Exception) -> str:
-    """A handler failure as text any outbox can store (valid UTF-8, bounded)."""
-    try:
-        text = f"{type(exc).__name__}: {exc}"
-    except Exception:  # an exception whose __str__ fails
-        text = f"{type(exc).__name__}: <unprintable>"
-    return text.encode("utf-8", "replace").decode()[:4000]
 
 
 def _text(status: int, message: str) -> WebhookResponse:
