@@ -240,22 +240,21 @@ class History:
 
     async def set_state(self, conversation: str, state: ConversationState) -> None:
         """Move a conversation to ``state`` (RESOLVED records when)."""
-        await self._set(conversation, "state", ConversationState(state).value)
+        state = ConversationState(state)
+        resolved = micros(self.clock.now()) if state is ConversationState.RESOLVED else None
+        await self._set(conversation, state=state.value, resolved_at=resolved)
 
     async def resolve(self, conversation: str) -> None:
         await self.set_state(conversation, ConversationState.RESOLVED)
 
     async def assign(self, conversation: str, assignee: str | None) -> None:
-        await self._set(conversation, "assignee", assignee)
+        await self._set(conversation, assignee=assignee)
 
     async def set_priority(self, conversation: str, priority: int) -> None:
-        await self._set(conversation, "priority", int(priority))
+        await self._set(conversation, priority=int(priority))
 
-    async def _set(self, conversation: str, column: str, value: Any) -> None:
-        now = self.clock.now()
-        if not await self.database.run(
-            lambda: ops.set_conversation(conversation, column, value, now)
-        ):
+    async def _set(self, conversation: str, **changes: Any) -> None:
+        if not await self.database.run(lambda: ops.set_conversation(conversation, changes)):
             raise LookupError(f"no conversation {conversation!r}")
 
     # -- timeline ---------------------------------------------------------------------

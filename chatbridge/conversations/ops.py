@@ -130,12 +130,18 @@ def identify(
         known = yield from customer_of(identity)
         assert known is not None
         return known
-    if phone is not None and settings.link != "off":
-        yield from _phone_candidates(settings, identity, phone, at)
-    return (yield from customer_of(identity)) or (customer, customer)
+    if (
+        phone is not None
+        and settings.link != "off"
+        and (yield from _phone_candidates(settings, identity, phone, at))
+    ):
+        return (yield from customer_of(identity)) or (customer, customer)  # merged just now
+    return customer, customer
 
 
-def _phone_candidates(settings: Settings, identity: Identity, phone: str, at: datetime) -> Op[None]:
+def _phone_candidates(settings: Settings, identity: Identity, phone: str, at: datetime) -> Op[bool]:
+    """Suggest, or link (policy "auto"), the identities with ``phone``; whether
+    ``identity`` was linked (its customer merged into another)."""
     rows = yield (
         "SELECT channel, address FROM identities WHERE phone = ? AND NOT "
         "(channel = ? AND address = ?) ORDER BY created_at",
@@ -147,6 +153,7 @@ def _phone_candidates(settings: Settings, identity: Identity, phone: str, at: da
             yield from link(settings, other, identity, at)
         else:
             yield from suggest(identity, other, "same phone number", at)
+    return settings.link == "auto" and bool(rows)
 
 
 def suggest(identity: Identity, other: Identity, reason: str, at: datetime) -> Op[None]:
@@ -452,16 +459,19 @@ def _thread(channel: str, thread: str, conversation: str) -> Op[None]:
     )
 
 
-def set_conversation(conversation: str, column: str, value: Any, at: datetime) -> Op[bool]:
-    """Set a conversation's state, assignee or priority; whether it exists."""
-    assert column in ("state", "assignee", "priority")
+#: What of a conversation is set from outside (History.set_state, assign, set_priority).
+_SETTABLE = frozenset({"state", "resolved_at", "assignee", "priority"})
+
+
+def set_conversation(conversation: str, changes: dict[str, Any]) -> Op[bool]:
+    """Set ``changes`` (columns of :data:`_SETTABLE`) in one update; whether the
+    conversation exists."""
+    assert changes.keys() <= _SETTABLE
+    sets = ", ".join(f"{column} = ?" for column in changes)
     rows = yield (
-        f"UPDATE conversations SET {column} = ? WHERE id = ? RETURNING id",
-        (value, conversation),
+        f"UPDATE conversations SET {sets} WHERE id = ? RETURNING id",
+        (*changes.values(), conversation),
     )
-    if column == "state":
-        resolved = micros(at) if value == ConversationState.RESOLVED else None
-        yield ("UPDATE conversations SET resolved_at = ? WHERE id = ?", (resolved, conversation))
     return bool(rows)
 
 
