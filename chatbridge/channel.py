@@ -274,12 +274,13 @@ class Channel(ABC):
             raise
         return WebhookResult(events=fresh, duplicates=duplicates, response=parsed.response)
 
-    async def apply(self, events: Sequence[Event]) -> None:
+    async def apply(self, events: Sequence[Event], *, record: bool = True) -> None:
         """Take in new ``events`` (one contact's, in order): apply them to the store
         (:func:`~chatbridge.state.apply_events`) and record them in the history, if
-        any. The one path of a new event, for :meth:`receive` and the webhook app."""
+        any (``record=False``: the caller did, with other events). The one path of a
+        new event, for :meth:`receive` and the webhook app."""
         await apply_events(self.store, events, self.clock.now())
-        if self.history is not None:
+        if record and self.history is not None:
             await self.history.record_events(events)
 
     @abstractmethod

@@ -120,6 +120,66 @@ async def test_failing_handler_is_retried_then_dead_lettered(tmp_path: Path) -> 
     await outbox.aclose()
 
 
+class History:
+    """A history (chatbridge.recorder.Recorder) keeping each call's events; a call
+    with more than one event fails ``batch_failures`` times, one with ``poison`` always."""
+
+    def __init__(self, batch_failures: int = 0, poison: str = "") -> None:
+        self.calls: list[list[str]] = []
+        self.batch_failures = batch_failures
+        self.poison = poison
+
+    async def record_events(self, events: Sequence[Event]) -> None:
+        texts = [e.message.text or "" for e in events if isinstance(e, MessageReceived)]
+        if len(events) > 1 and self.batch_failures:
+            self.batch_failures -= 1
+            raise RuntimeError("the history is down")
+        if self.poison and self.poison in texts:
+            raise RuntimeError("the history refuses it")
+        self.calls.append(texts)
+
+    async def record_send(self, send: object) -> None:
+        raise AssertionError("nothing is sent here")
+
+
+async def _post_from_senders(app: WebhookApp, texts: list[str]) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://h.example"
+    ) as http:
+        for n, text in enumerate(texts):
+            body, headers = signed(kit.inbound("text", {"body": text}, sender=f"1555000{n:04d}"))
+            assert (await http.post("/whatsapp", content=body, headers=headers)).status_code == 200
+
+
+async def test_the_worker_records_a_batch_in_one_history_call() -> None:
+    handler, history = Recorder(), History()
+    clock = FakeClock()
+    channel = kit.kit.build({"clock": clock, "history": history})
+    app = WebhookApp({"whatsapp": channel}, handler, clock=clock)
+    await _post_from_senders(app, ["one", "two", "three"])
+    await app.drain()
+    assert history.calls == [["one", "two", "three"]]  # three contacts: one call
+    assert len(handler.events) == 3
+
+
+async def test_when_a_batch_cannot_be_recorded_each_event_is_recorded_alone() -> None:
+    handler, history = Recorder(), History(batch_failures=1, poison="two")
+    clock = FakeClock()
+    channel = kit.kit.build({"clock": clock, "history": history})
+    app = WebhookApp({"whatsapp": channel}, handler, clock=clock, max_attempts=2)
+    await _post_from_senders(app, ["one", "two", "three"])
+    await app.drain()
+    assert sorted(history.calls) == [["one"], ["three"]]  # the others are not held back
+    assert {e.message.text for e in handler.events if isinstance(e, MessageReceived)} == {
+        "one",
+        "three",
+    }
+    clock.advance(timedelta(minutes=1))
+    await app.drain()
+    [dead] = await app.outbox.dead_letters()
+    assert b"two" in dead.item.payload and "the history refuses it" in dead.error
+
+
 async def test_worker_runs_under_lifespan() -> None:
     handler = Recorder()
     app, _ = make(handler)

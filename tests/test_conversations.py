@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chatbridge.clock import FakeClock
@@ -1183,3 +1183,147 @@ async def test_statuses_in_any_order_end_in_the_same_delivery(
                 )
         deliveries.append(await delivery_of(history, who))
     assert deliveries[0] == deliveries[1]
+
+
+#: One call's events from four identities: a WhatsApp number, an SMS number (the same
+#: phone, when ``same_phone``), an email address and a LINE user: (who, what, minute).
+calls = st.lists(
+    st.tuples(
+        st.sampled_from(["wa", "sms", "mail", "line"]),
+        st.sampled_from(["message", "thread", "event"]),
+        st.integers(0, 5),
+    ),
+    min_size=1,
+    max_size=10,
+)
+#: What the history knows before: which identities wrote (a second apart, in the order
+#: of their names), whether the conversations of the last of them were resolved, and
+#: whether the email address was linked to the WhatsApp number after.
+befores = st.tuples(
+    st.sets(st.sampled_from(["wa", "sms", "mail", "line"])),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@PROPERTY
+@given(call=calls, before=befores)
+# an event before any message, the latest conversation resolved, an older one open:
+@example(call=[("wa", "event", 0)], before=({"wa", "mail"}, True, True, False))
+# two new identities of one phone number, an email thread, an event
+@example(
+    call=[("wa", "message", 1), ("sms", "message", 0), ("mail", "thread", 2), ("line", "event", 3)],
+    before=(set(), False, False, True),
+)
+async def test_one_call_records_what_one_contact_at_a_time_does(
+    history: History,
+    clock: FakeClock,
+    call: list[tuple[str, str, int]],
+    before: tuple[set[str], bool, bool, bool],
+) -> None:
+    """A call's contacts are recorded together (a few statements in all) unless one's
+    conversation depends on another's writes; forced one contact at a time, each
+    reading what the one before wrote, the same call records the same history."""
+    from unittest import mock
+
+    from chatbridge.conversations import ops
+
+    known, resolved, linked, same_phone = before
+    snapshots = []
+    for together in (True, False):
+        n = next(_ids)
+        phone = f"1555{n:07d}"
+        who = {
+            "wa": Identity(channel="whatsapp", address=phone),
+            "sms": Identity(channel="sms", address=f"+{phone if same_phone else phone[::-1]}"),
+            "mail": Identity(channel="email", address=f"m{n}@example.com"),
+            "line": Identity(channel="line", address=f"U{n}"),
+        }
+        for second, name in enumerate(sorted(known)):
+            clock.set(T0 + timedelta(seconds=second))
+            await history.record_events(
+                [received(who[name], "before", clock.now(), thread=f"t{n}")]
+            )
+        if resolved and known:
+            for conversation in await history.conversations(customer=who[max(known)]):
+                await history.resolve(conversation.id)
+        if linked:
+            await history.link(who["wa"], who["mail"])
+        clock.set(minutes(6))
+        events: list[Event] = []
+        for index, (name, what, minute) in enumerate(call):
+            identity, at = who[name], minutes(minute)
+            if what == "event":
+                events.append(
+                    Followed(
+                        channel=identity.channel,
+                        event_id=f"e{n}-{index}",
+                        contact=identity,
+                        timestamp=at,
+                    )
+                )
+            else:
+                thread = f"t{n}" if what == "thread" and name == "mail" else None
+                events.append(received(identity, f"m{index}", at, thread=thread))
+                events[-1] = events[-1].model_copy(update={"event_id": f"e{n}-{index}"})
+        if together:
+            await history.record_events(events)
+        else:
+            with (
+                mock.patch.object(ops, "_hold", _nothing),
+                mock.patch.object(ops, "_make", _nothing),
+            ):
+                await history.record_events(events)
+        snapshots.append(await _snapshot(history, list(who.values())))
+    assert snapshots[0] == snapshots[1]
+
+
+def _nothing(*args: Any) -> Any:
+    return {}
+    yield
+
+
+async def _snapshot(history: History, identities: list[Identity]) -> Any:
+    """What the history holds of ``identities``, with ids made comparable (numbered as
+    they first come) and each identity by its place in the list."""
+    names: dict[str, str] = {}
+
+    def name(value: str | None) -> str | None:
+        return None if value is None else names.setdefault(value, f"#{len(names)}")
+
+    place = {identity: index for index, identity in enumerate(identities)}
+    customers = [name(await history.customer_id(identity)) for identity in identities]
+    entries = []
+    conversations = []
+    for identity in identities:
+        page = await history.timeline(identity, limit=100)
+        for entry in sorted(page.entries, key=lambda e: (e.at, e.text or "", e.kind)):
+            entries.append(
+                (
+                    place[identity],
+                    entry.kind,
+                    entry.at,
+                    entry.text,
+                    name(entry.conversation_id),
+                    entry.identity and place[entry.identity],
+                )
+            )
+        for c in sorted(await history.conversations(customer=identity), key=lambda c: c.opened_at):
+            conversations.append(
+                (
+                    name(c.id),
+                    c.state,
+                    c.channel,
+                    c.opened_at,
+                    c.updated_at,
+                    c.resolved_at,
+                    c.opened_by_customer,
+                )
+            )
+    suggestions = sorted(
+        (place[s.identity], place[s.other])
+        for s in await history.suggestions()
+        if s.identity in place and s.other in place
+    )
+    return customers, entries, conversations, suggestions

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -114,8 +115,8 @@ def identify(
         return known
     customer = new_id("cus")
     phone = phone_of(identity)
-    if phone is not None and settings.dialect.lock_name:  # two new identities, one number:
-        yield (settings.dialect.lock_name, (f"phone:{phone}",))  # the second sees the first
+    if phone is not None:  # two new identities, one number: the second sees the first
+        yield from _lock_phones(settings, [phone])
     yield (
         "INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)",
         (customer, name, micros(at)),
@@ -137,6 +138,14 @@ def identify(
     ):
         return (yield from customer_of(identity)) or (customer, customer)  # merged just now
     return customer, customer
+
+
+def _lock_phones(settings: Settings, phones: Sequence[str]) -> Op[None]:
+    """Hold ``phones`` (in their order) until the commit: a transaction making an
+    identity with one of them waits until this one has made its own."""
+    if settings.dialect.lock_names and phones:
+        names = ", ".join(["(?)"] * len(phones))
+        yield (settings.dialect.lock_names.format(names=names), tuple(f"phone:{p}" for p in phones))
 
 
 def _phone_candidates(settings: Settings, identity: Identity, phone: str, at: datetime) -> Op[bool]:
@@ -323,25 +332,43 @@ _CONVERSATION = (
 )
 
 
+#: The columns a conversation is opened with (the others take their defaults).
+_CONVERSATION_FIELDS = (
+    "id, customer_id, home_id, state, opened_on, opened_at, channel, updated_at, opened_by_customer"
+)
+
+
+def _conversation_row(
+    conversation: str,
+    customer: str,
+    opened: tuple[int, str],
+    latest: tuple[int, str],
+    *,
+    by_customer: bool,
+    state: ConversationState = ConversationState.OPEN,
+) -> tuple[Any, ...]:
+    """The values of :data:`_CONVERSATION_FIELDS`: opened at ``opened`` (at, channel),
+    its latest message at ``latest``."""
+    by = int(by_customer)
+    return (conversation, customer, customer, state.value, *opened[::-1], *latest[::-1], by)
+
+
+def _insert_conversations(rows: Sequence[tuple[Any, ...]]) -> Op[None]:
+    yield (
+        f"INSERT INTO conversations ({_CONVERSATION_FIELDS}) VALUES {_values(len(rows), 9)}",
+        tuple(value for row in rows for value in row),
+    )
+
+
 def _open_conversation(
     customer: str, channel: str, at: datetime, *, by_customer: bool, state: ConversationState
 ) -> Op[str]:
     conversation = new_id("con")
-    yield (
-        "INSERT INTO conversations (id, customer_id, home_id, state, channel, opened_on, "
-        "opened_at, updated_at, opened_by_customer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            conversation,
-            customer,
-            customer,
-            state.value,
-            channel,
-            channel,
-            micros(at),
-            micros(at),
-            int(by_customer),
-        ),
+    opened = (micros(at), channel)
+    row = _conversation_row(
+        conversation, customer, opened, opened, by_customer=by_customer, state=state
     )
+    yield from _insert_conversations([row])
     return conversation
 
 
@@ -418,7 +445,7 @@ def _inbound_conversation(
     else:
         conversation = rows[0][0]
         yield (
-            f"UPDATE conversations SET state = ?, resolved_at = NULL, {_TOUCHED} WHERE id = ?",
+            f"UPDATE conversations SET state = ?, resolved_at = NULL, {_TOUCHED_BY} WHERE id = ?",
             (ConversationState.OPEN.value, *_touched(message.channel, at), conversation),
         )
     if message.thread:
@@ -432,11 +459,13 @@ def _reopens(settings: Settings, resolved_at: int | None, at: datetime) -> bool:
     return micros(at) - resolved_at <= settings.reopen_within // _MICROSECOND
 
 
-#: SET clauses: the conversation's latest message came on ? at ? (unless a later one did).
+#: SET clauses: the conversation's latest message came on {channel} at {at} (unless a
+#: later one did).
 _TOUCHED = (
-    "channel = CASE WHEN updated_at <= ? THEN ? ELSE channel END, "
-    "updated_at = CASE WHEN updated_at <= ? THEN ? ELSE updated_at END"
+    "channel = CASE WHEN updated_at <= {at} THEN {channel} ELSE channel END, "
+    "updated_at = CASE WHEN updated_at <= {at} THEN {at} ELSE updated_at END"
 )
+_TOUCHED_BY = _TOUCHED.format(at="?", channel="?")
 
 
 def _touched(channel: str, at: datetime) -> tuple[Any, ...]:
@@ -446,7 +475,7 @@ def _touched(channel: str, at: datetime) -> tuple[Any, ...]:
 def _touch(conversation: str, channel: str, at: datetime) -> Op[None]:
     """The conversation's latest message came on ``channel`` at ``at``."""
     yield (
-        f"UPDATE conversations SET {_TOUCHED} WHERE id = ?",
+        f"UPDATE conversations SET {_TOUCHED_BY} WHERE id = ?",
         (*_touched(channel, at), conversation),
     )
 
@@ -553,10 +582,15 @@ def _message_text(message: Message) -> str | None:
 def record_events(settings: Settings, events: Sequence[Event], now: datetime) -> Op[None]:
     """Record inbound ``events``: messages join a conversation (opening or reopening
     one), statuses update their message's delivery, other events are kept in the
-    customer's timeline. Each is recorded once per channel and event id. One query finds
-    those recorded before, one insert adds the others; each contact's events cost three
-    statements together, whatever their number (contacts taken in one order, so that
-    two transactions lock their customers in the same order)."""
+    customer's timeline. Each is recorded once per channel and event id.
+
+    A call costs a few statements whatever the number of its events and contacts: one
+    finds the events recorded before, one locks the customers of the contacts it knows
+    (in one order, so that two transactions never wait for each other), a few make the
+    new ones and choose every conversation (:func:`_record_alone`), one inserts the
+    entries. A contact whose conversation depends on what another contact of the call
+    writes (two identities of one customer, an email thread, a phone number another
+    identity has) costs a few statements of its own (:func:`_record_contact`)."""
     keyed: dict[str, Event] = {}
     for event in events:
         if isinstance(event, StatusUpdate):  # its message id is enough (Twilio may omit To)
@@ -571,9 +605,23 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
     for key, event in keyed.items():
         assert event.contact is not None
         contacts.setdefault(event.contact, {})[key] = event
+    order = sorted(contacts, key=lambda identity: (identity.channel, identity.address))
+    held = yield from _hold(settings, order)
+    made = yield from _make(settings, [c for c in order if c not in held], contacts, now)
+    held.update(made)
+    shared = Counter(customer for customer, _ in held.values())
+    alone = [
+        contact
+        for contact in order
+        if contact in held
+        and shared[held[contact][0]] == 1
+        and not any(_thread_of(event) for event in contacts[contact].values())
+    ]
     entries: list[tuple[Any, ...]] = []
-    for contact in sorted(contacts, key=lambda identity: (identity.channel, identity.address)):
-        entries += yield from _record_contact(settings, contact, contacts[contact], now)
+    for contact in order:
+        if contact not in alone:
+            entries += yield from _record_contact(settings, contact, contacts[contact], now)
+    entries += yield from _record_alone(settings, alone, held, made.keys(), contacts, now)
     for chunk in _chunks(entries):
         yield from _insert_entries(chunk)
 
@@ -591,11 +639,191 @@ def _marks(items: Sequence[object]) -> str:
     return ", ".join("?" * len(items))
 
 
+def _values(rows: int, columns: int) -> str:
+    """``rows`` rows of ``columns`` placeholders, for ``VALUES``."""
+    return ", ".join([f"({_marks(range(columns))})"] * rows)
+
+
+def _thread_of(event: Event) -> str | None:
+    return event.message.thread if isinstance(event, MessageReceived) else None
+
+
+def _hold(settings: Settings, contacts: list[Identity]) -> Op[dict[Identity, tuple[str, str]]]:
+    """(customer_id, home_id) of the ``contacts`` the history knows, each identity and
+    its customer locked until the commit, in one order (as :func:`_held`, which a
+    contact not found here takes: new, or its customer merged while it waited)."""
+    held = {}
+    for chunk in _chunks(contacts):
+        rows = yield (
+            "SELECT i.channel, i.address, i.customer_id, i.home_id FROM identities i "
+            "JOIN customers c ON c.id = i.customer_id "
+            f"WHERE (i.channel, i.address) IN (VALUES {_values(len(chunk), 2)}) "
+            "AND c.merged_into IS NULL "
+            f"ORDER BY i.channel, i.address{settings.dialect.for_update}",
+            tuple(value for contact in chunk for value in (contact.channel, contact.address)),
+        )
+        for channel, address, customer, home in rows:
+            held[Identity(channel=channel, address=address)] = (customer, home)
+    return held
+
+
+def _make(
+    settings: Settings,
+    new: list[Identity],
+    contacts: dict[Identity, dict[str, Event]],
+    at: datetime,
+) -> Op[dict[Identity, tuple[str, str]]]:
+    """Make each of the ``new`` identities a customer of its own (as :func:`identify`),
+    but those with a phone number another identity has or gets in this call (their
+    link candidates), and those another transaction made meanwhile: both are left to
+    :func:`identify`. Returns (customer_id, home_id) of those made."""
+    phones = {contact: phone_of(contact) for contact in new}
+    numbers = sorted({phone for phone in phones.values() if phone is not None})
+    yield from _lock_phones(settings, numbers)
+    shared: set[str | None] = set()
+    if numbers and settings.link != "off":
+        counts = Counter(phones.values())
+        shared = {phone for phone in numbers if counts[phone] > 1}
+        for some in _chunks(numbers):
+            rows = yield (
+                f"SELECT DISTINCT phone FROM identities WHERE phone IN ({_marks(some)})",
+                tuple(some),
+            )
+            shared.update(row[0] for row in rows)
+    made = {contact: new_id("cus") for contact in new if phones[contact] not in shared}
+    inserted = set()
+    for chunk in _chunks(list(made)):
+        names = [
+            next((e.contact_name for e in contacts[contact].values() if e.contact_name), None)
+            for contact in chunk
+        ]
+        yield (
+            f"INSERT INTO customers (id, name, created_at) VALUES {_values(len(chunk), 3)}",
+            tuple(
+                value
+                for contact, name in zip(chunk, names, strict=True)
+                for value in (made[contact], name, micros(at))
+            ),
+        )
+        rows = yield (
+            "INSERT INTO identities (channel, address, customer_id, home_id, phone, created_at) "
+            f"VALUES {_values(len(chunk), 6)} ON CONFLICT (channel, address) DO NOTHING "
+            "RETURNING channel, address",
+            tuple(
+                value
+                for c in chunk
+                for value in (c.channel, c.address, made[c], made[c], phones[c], micros(at))
+            ),
+        )
+        inserted.update(rows)
+    lost = [made.pop(c) for c in list(made) if (c.channel, c.address) not in inserted]
+    for ids in _chunks(lost):
+        yield (f"DELETE FROM customers WHERE id IN ({_marks(ids)})", tuple(ids))
+    return {contact: (customer, customer) for contact, customer in made.items()}
+
+
+def _record_alone(
+    settings: Settings,
+    alone: list[Identity],
+    held: dict[Identity, tuple[str, str]],
+    made: Collection[Identity],
+    contacts: dict[Identity, dict[str, Event]],
+    now: datetime,
+) -> Op[list[tuple[Any, ...]]]:
+    """:func:`_record_contact` for contacts each the only one of its customer in this
+    call, without email threads, their customers locked (``held``; ``made``: new ones,
+    with no conversation yet), in a few statements for all: one reads each customer's
+    latest conversation, one opens the new ones, one reopens or touches the others."""
+    latest: dict[str, Row] = {}  # customer: (id, state, resolved_at) of its latest
+    known = [held[contact][0] for contact in alone if contact not in made]
+    for chunk in _chunks(known):
+        rows = yield (
+            "SELECT customer_id, id, state, resolved_at FROM conversations WHERE id IN ("
+            "SELECT (SELECT x.id FROM conversations x WHERE x.customer_id = k.id "
+            "ORDER BY x.updated_at DESC LIMIT 1) "
+            f"FROM customers k WHERE k.id IN ({_marks(chunk)}))",
+            tuple(chunk),
+        )
+        latest.update((row[0], row[1:]) for row in rows)
+    entries: list[tuple[Any, ...]] = []
+    opened: list[tuple[Any, ...]] = []  # _CONVERSATION_FIELDS of the new conversations
+    reopened: list[tuple[Any, ...]] = []  # (id, at, channel) of the latest message
+    for contact in alone:
+        customer = held[contact]
+        row = latest.get(customer[0])
+        events = contacts[contact]
+        current = None  # for other events before a message: the conversation under way
+        if row is not None and row[1] != ConversationState.RESOLVED:
+            current = row[0]
+        elif row is not None and not isinstance(next(iter(events.values())), MessageReceived):
+            current = yield from _current(customer[0])  # an older one, not resolved
+        joined: str | None = None  # the conversation the messages join
+        first: tuple[int, str] = (0, "")  # (at, channel) of the message that chose it
+        last: tuple[int, str] | None = None  # and of the latest message after it
+        for key, event in events.items():
+            at = min(event.timestamp, now)
+            if not isinstance(event, MessageReceived):
+                entries.append(_inbound_entry(key, event, at, customer, joined or current))
+                continue
+            if joined is None:
+                first = (micros(at), event.channel)
+                reopens = row is not None and (
+                    row[1] != ConversationState.RESOLVED or _reopens(settings, row[2], at)
+                )
+                joined = row[0] if reopens and row is not None else new_id("con")
+            elif last is None or last[0] <= micros(at):
+                last = (micros(at), event.channel)
+            entries.append(_inbound_entry(key, event, at, customer, joined))
+        if joined is None:
+            continue
+        touched = last if last is not None and last[0] >= first[0] else first
+        if row is not None and joined == row[0]:
+            reopened.append((joined, *touched))
+        else:
+            opened.append(_conversation_row(joined, customer[0], first, touched, by_customer=True))
+    for rows in _chunks(opened):
+        yield from _insert_conversations(rows)
+    for rows in _chunks(reopened):
+        yield (
+            f"UPDATE conversations SET state = ?, resolved_at = NULL, "
+            f"{_TOUCHED.format(at='v.column2', channel='v.column3')} "
+            f"FROM (VALUES {_values(len(rows), 3)}) AS v WHERE conversations.id = v.column1",
+            (ConversationState.OPEN.value, *(value for row in rows for value in row)),
+        )
+    return entries
+
+
+def _inbound_entry(
+    key: str, event: Event, at: datetime, customer: tuple[str, str], conversation: str | None
+) -> tuple[Any, ...]:
+    """The entry of an inbound event (a message, or another event of the customer's)."""
+    assert event.contact is not None
+    body = event.model_dump_json(exclude={"reply_token"})
+    if event.reply_token:  # a one-time credential: not kept, not in raw payloads either
+        body = redact(body, [event.reply_token])
+    if not isinstance(event, MessageReceived):
+        return _entry(key, EntryKind.EVENT, at, customer, conversation, event.contact, body=body)
+    message = event.message
+    return _entry(
+        key,
+        EntryKind.MESSAGE,
+        at,
+        customer,
+        conversation,
+        event.contact,
+        direction=Direction.INBOUND.value,
+        message_id=message.id,
+        text=_message_text(message),
+        body=body,
+    )
+
+
 def _record_contact(
     settings: Settings, contact: Identity, events: dict[str, Event], now: datetime
 ) -> Op[list[tuple[Any, ...]]]:
     """The entries of new ``events`` of ``contact`` (by key), in order, their conversation
-    chosen (and opened, reopened or touched) with the customer locked."""
+    chosen (and opened, reopened or touched) with the customer locked, each choice
+    reading what the one before wrote."""
     name = next((event.contact_name for event in events.values() if event.contact_name), None)
     customer = yield from _held(settings, contact, name, now)
     entries = []
@@ -604,16 +832,10 @@ def _record_contact(
     current: str | None = None  # for other events: the conversation under way
     for key, event in events.items():
         at = min(event.timestamp, now)  # a sender's clock ahead of ours (as state.py)
-        body = event.model_dump_json(exclude={"reply_token"})
-        if event.reply_token:  # a one-time credential: not kept, not in raw payloads either
-            body = redact(body, [event.reply_token])
         if not isinstance(event, MessageReceived):
             if joined is None and current is None:
                 current = yield from _current(customer[0])
-            conversation = joined or current
-            entries.append(
-                _entry(key, EntryKind.EVENT, at, customer, conversation, contact, body=body)
-            )
+            entries.append(_inbound_entry(key, event, at, customer, joined or current))
             continue
         message = event.message
         if joined is None or message.thread:  # the next ones join it too (it is open now)
@@ -625,21 +847,7 @@ def _record_contact(
             )
         elif latest is None or latest[0] <= at:
             latest = (at, message.channel)
-        columns = {"direction": Direction.INBOUND.value, "message_id": message.id}
-        text = _message_text(message)
-        entries.append(
-            _entry(
-                key,
-                EntryKind.MESSAGE,
-                at,
-                customer,
-                joined,
-                contact,
-                text=text,
-                body=body,
-                **columns,
-            )
-        )
+        entries.append(_inbound_entry(key, event, at, customer, joined))
     if joined is not None and latest is not None:
         yield from _touch(joined, latest[1], latest[0])
     return entries

@@ -32,6 +32,7 @@ from chatbridge.channel import Channel
 from chatbridge.clock import Clock, SystemClock
 from chatbridge.errors import WebhookError, describe
 from chatbridge.models import Event
+from chatbridge.recorder import Recorder
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
 from chatbridge.state import only_opens_window
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
@@ -185,14 +186,14 @@ class WebhookApp:
 
         async def run(lane: list[tuple[OutboxItem, records.Record]]) -> None:
             async with limiter:
-                applied = await self._apply(lane)
+                applied = await self._apply(lane, recorded)
             for item, record in lane:
                 async with limiter:
                     if self._stopping or time.monotonic() > deadline:
                         return
                     started.add(item.id)
                     try:
-                        handled = await self._dispatch(item, record, applied)
+                        handled = await self._dispatch(item, record, applied, recorded)
                     except Exception:  # the outbox failed: the item comes back after its lease
                         logger.exception("outbox record %s could not be settled", item.id)
                         continue
@@ -210,6 +211,14 @@ class WebhookApp:
                     contact = record.event.contact
                     key = (record.route, contact.channel, contact.address) if contact else item.id
                     lanes.setdefault(key, []).append((item, record))
+                recorded = await self._record(
+                    [
+                        record
+                        for lane in lanes.values()
+                        for item, record in lane
+                        if item.attempts < self.max_attempts
+                    ]
+                )
                 for lane in lanes.values():
                     group.start_soon(run, lane)
         finally:
@@ -230,25 +239,51 @@ class WebhookApp:
             telemetry.EVENTS_DEAD.labels("(unreadable)").inc()
             return None
 
-    async def _apply(self, lane: list[tuple[OutboxItem, records.Record]]) -> bool:
+    async def _record(self, batch: list[records.Record]) -> set[int]:
+        """Record the events of ``batch`` in their channels' histories, one call per
+        history (a few statements, however many contacts: :mod:`chatbridge.conversations`
+        records them together); the ids of the histories that took them. If one fails,
+        each event is recorded with its state (:meth:`Channel.apply`), and fails alone."""
+        histories: dict[int, tuple[Recorder, list[Event]]] = {}
+        for route, event, _ in batch:
+            channel = self.channels.get(route)
+            if channel is not None and channel.history is not None:
+                histories.setdefault(id(channel.history), (channel.history, []))[1].append(event)
+        recorded = set()
+        for key, (history, events) in histories.items():
+            try:
+                await history.record_events(events)
+            except Exception as exc:
+                logger.warning("recording %d events at once failed: %s", len(events), describe(exc))
+            else:
+                recorded.add(key)
+        return recorded
+
+    async def _apply(
+        self, lane: list[tuple[OutboxItem, records.Record]], recorded: set[int]
+    ) -> bool:
         """Apply the state of one contact's events at once (one read, one write) when
         they only open the window, so each handler still sees its event's state (at
         most a window opened a moment later); whether that was done (if not, each event
-        is applied before its handler, and fails alone)."""
+        is applied before its handler, and fails alone). ``recorded``: the histories
+        that have the events already (:meth:`_record`)."""
         route = lane[0][1].route
         channel = self.channels.get(route)
         events = [record.event for _, record in lane]
         if channel is None or len(events) < 2 or not all(map(only_opens_window, events)):
             return False
         try:
-            await channel.apply(events)
+            await channel.apply(events, record=id(channel.history) not in recorded)
         except Exception:
             return False
         return True
 
-    async def _dispatch(self, item: OutboxItem, record: records.Record, applied: bool) -> bool:
-        """Apply (unless ``applied``) and handle one event; whether it was handled (to
-        be acked). A failure is retried later or dead-lettered here."""
+    async def _dispatch(
+        self, item: OutboxItem, record: records.Record, applied: bool, recorded: set[int]
+    ) -> bool:
+        """Apply (unless ``applied``; recorded unless its history is in ``recorded``)
+        and handle one event; whether it was handled (to be acked). A failure is
+        retried later or dead-lettered here."""
         route, event, accepted_at = record
         log = {"channel": route, "event_id": event.event_id}
         if item.attempts >= self.max_attempts:  # its workers died while handling it
@@ -262,7 +297,7 @@ class WebhookApp:
                 raise LookupError(f"no channel is served at {route!r} any more")
             with telemetry.span("chatbridge.handle", channel=route):
                 if not applied:
-                    await channel.apply([event])
+                    await channel.apply([event], record=id(channel.history) not in recorded)
                 await self.handler(event, channel)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once
