@@ -52,6 +52,10 @@ class SendRecord:
 class Recorder(Protocol):
     """Where a channel records what it received and sent."""
 
+    async def open(self) -> None:
+        """Connect now rather than at the first call (a server does at startup, so that
+        its first events wait for no connection)."""
+
     async def record_events(self, events: Sequence[Event]) -> None:
         """Record ``events`` (new or already recorded: each is kept once)."""
 

@@ -141,6 +141,9 @@ class History:
     async def record_send(self, send: object) -> None:
         raise AssertionError("nothing is sent here")
 
+    async def open(self) -> None:
+        pass
+
 
 async def _post_from_senders(app: WebhookApp, texts: list[str]) -> None:
     async with httpx.AsyncClient(

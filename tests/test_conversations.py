@@ -885,6 +885,9 @@ class Failing:
     async def record_events(self, events: Sequence[Event]) -> None:
         await self.history.record_events(events)
 
+    async def open(self) -> None:
+        await self.history.open()
+
     async def record_send(self, send: SendRecord) -> None:
         if send.outcome is self.outcome:
             raise HistoryError("the history database failed: disk I/O error")
@@ -1019,6 +1022,9 @@ async def test_a_failed_event_forgets_the_marks_of_its_request(whatsapp: WhatsAp
 
         async def record_send(self, send: SendRecord) -> None:
             await whatsapp.history.record_send(send)
+
+        async def open(self) -> None:
+            await whatsapp.history.open()
 
     channel = whatsapp.channel(FailOnce())
     two = whatsapp_kit.inbound("text", {"body": "first"}, id="wamid.first")

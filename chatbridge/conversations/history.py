@@ -88,6 +88,11 @@ class History:
     ) -> None:
         await self.aclose()
 
+    async def open(self) -> None:
+        """Connect now rather than at the first call (``chatbridge serve`` does at
+        startup, so that its first events wait for no connection)."""
+        await self.database.read(ops.nothing)
+
     async def aclose(self) -> None:
         await self.database.aclose()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -45,6 +45,24 @@ Op = Generator[Query, list[Row], T]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+#: The text of a query that stands for the queries in its parameters (:func:`together`).
+TOGETHER = "-- together"
+
+
+def together(*queries: Query) -> Op[list[list[Row]]]:
+    """Run ``queries``, none of which needs the rows of another, at once where the
+    driver can (PostgreSQL: in one round trip); their rows, in order."""
+    if not queries:
+        return []
+    results = yield (TOGETHER, queries)
+    return [list(rows) for rows in results]
+
+
+def nothing() -> Op[None]:
+    """An operation that only asks the database to answer."""
+    yield ("SELECT 1", ())
 
 
 def micros(at: datetime) -> int:
@@ -116,7 +134,7 @@ def identify(
     customer = new_id("cus")
     phone = phone_of(identity)
     if phone is not None:  # two new identities, one number: the second sees the first
-        yield from _lock_phones(settings, [phone])
+        yield from together(*_phone_locks(settings, [phone]))
     yield (
         "INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?)",
         (customer, name, micros(at)),
@@ -140,12 +158,14 @@ def identify(
     return customer, customer
 
 
-def _lock_phones(settings: Settings, phones: Sequence[str]) -> Op[None]:
-    """Hold ``phones`` (in their order) until the commit: a transaction making an
-    identity with one of them waits until this one has made its own."""
-    if settings.dialect.lock_names and phones:
-        names = ", ".join(["(?)"] * len(phones))
-        yield (settings.dialect.lock_names.format(names=names), tuple(f"phone:{p}" for p in phones))
+def _phone_locks(settings: Settings, phones: Sequence[str]) -> list[Query]:
+    """The statement that holds ``phones`` (in their order) until the commit, if the
+    backend needs it: a transaction making an identity with one of them waits until
+    this one has made its own."""
+    if not settings.dialect.lock_names or not phones:
+        return []
+    rows, params = _rows(settings, "text", [(f"phone:{phone}",) for phone in phones])
+    return [(settings.dialect.lock_names.format(rows=rows), params)]
 
 
 def _phone_candidates(settings: Settings, identity: Identity, phone: str, at: datetime) -> Op[bool]:
@@ -336,6 +356,7 @@ _CONVERSATION = (
 _CONVERSATION_FIELDS = (
     "id, customer_id, home_id, state, opened_on, opened_at, channel, updated_at, opened_by_customer"
 )
+_CONVERSATION_TYPES = "text text text text text bigint text bigint integer"
 
 
 def _conversation_row(
@@ -353,22 +374,26 @@ def _conversation_row(
     return (conversation, customer, customer, state.value, *opened[::-1], *latest[::-1], by)
 
 
-def _insert_conversations(rows: Sequence[tuple[Any, ...]]) -> Op[None]:
-    yield (
-        f"INSERT INTO conversations ({_CONVERSATION_FIELDS}) VALUES {_values(len(rows), 9)}",
-        tuple(value for row in rows for value in row),
-    )
+def _conversations_insert(settings: Settings, rows: Sequence[tuple[Any, ...]]) -> Query:
+    values, params = _rows(settings, _CONVERSATION_TYPES, rows)
+    return f"INSERT INTO conversations ({_CONVERSATION_FIELDS}) {values}", params
 
 
 def _open_conversation(
-    customer: str, channel: str, at: datetime, *, by_customer: bool, state: ConversationState
+    settings: Settings,
+    customer: str,
+    channel: str,
+    at: datetime,
+    *,
+    by_customer: bool,
+    state: ConversationState,
 ) -> Op[str]:
     conversation = new_id("con")
     opened = (micros(at), channel)
     row = _conversation_row(
         conversation, customer, opened, opened, by_customer=by_customer, state=state
     )
-    yield from _insert_conversations([row])
+    yield _conversations_insert(settings, [row])
     return conversation
 
 
@@ -440,7 +465,7 @@ def _inbound_conversation(
             rows = []
     if not rows:
         conversation = yield from _open_conversation(
-            customer, message.channel, at, by_customer=True, state=ConversationState.OPEN
+            settings, customer, message.channel, at, by_customer=True, state=ConversationState.OPEN
         )
     else:
         conversation = rows[0][0]
@@ -526,11 +551,12 @@ def conversation_rows(
 # -- entries --------------------------------------------------------------------------
 
 
-#: The columns an entry is inserted with (those not given are NULL).
+#: The columns an entry is inserted with (those not given are NULL), and their types.
 _ENTRY_FIELDS = (
     "key", "kind", "at", "customer_id", "home_id", "conversation_id", "channel", "address",
     "direction", "text", "body", "outcome", "reason", "message_id",
 )  # fmt: skip
+_ENTRY_TYPES = "text text bigint " + "text " * 11
 
 
 def _entry(
@@ -557,13 +583,12 @@ def _entry(
     return tuple(values.get(field) for field in _ENTRY_FIELDS)
 
 
-def _insert_entries(entries: Sequence[tuple[Any, ...]]) -> Op[None]:
+def _entries_insert(settings: Settings, entries: Sequence[tuple[Any, ...]]) -> Query:
     """Insert ``entries`` in one statement, but those whose key is recorded already."""
-    row = f"({', '.join('?' * len(_ENTRY_FIELDS))})"
-    yield (
-        f"INSERT INTO entries ({', '.join(_ENTRY_FIELDS)}) VALUES "
-        f"{', '.join([row] * len(entries))} ON CONFLICT (key) DO NOTHING",
-        tuple(value for entry in entries for value in entry),
+    values, params = _rows(settings, _ENTRY_TYPES, entries)
+    return (
+        f"INSERT INTO entries ({', '.join(_ENTRY_FIELDS)}) {values} ON CONFLICT (key) DO NOTHING",
+        params,
     )
 
 
@@ -584,32 +609,38 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
     one), statuses update their message's delivery, other events are kept in the
     customer's timeline. Each is recorded once per channel and event id.
 
-    A call costs a few statements whatever the number of its events and contacts: one
-    finds the events recorded before, one locks the customers of the contacts it knows
-    (in one order, so that two transactions never wait for each other), a few make the
-    new ones and choose every conversation (:func:`_record_alone`), one inserts the
-    entries. A contact whose conversation depends on what another contact of the call
-    writes (two identities of one customer, an email thread, a phone number another
-    identity has) costs a few statements of its own (:func:`_record_contact`)."""
-    keyed: dict[str, Event] = {}
-    for event in events:
-        if isinstance(event, StatusUpdate):  # its message id is enough (Twilio may omit To)
-            yield from record_status(event)
-        elif event.contact is not None:  # else nobody's event: not a customer's history
-            keyed[f"in:{event.channel}:{event.event_id}"] = event
-    for keys in _chunks(list(keyed)):
-        known = yield (f"SELECT key FROM entries WHERE key IN ({_marks(keys)})", tuple(keys))
-        for (key,) in known:
+    A call costs a few round trips whatever the number of its events and contacts
+    (queries sent :func:`together`): the statuses, the events recorded before, the
+    contacts' identities and customers locked (in one order, so that two transactions
+    never wait for each other) and their latest conversations; the new identities made
+    (:func:`_make`); every conversation chosen (:func:`_record_alone`) and written with
+    the entries. A contact whose conversation depends on what another contact of the
+    call writes (two identities of one customer, an email thread, a phone number
+    another identity has) costs a few statements of its own (:func:`_record_contact`)."""
+    statuses = [_status_query(e) for e in events if isinstance(e, StatusUpdate)]
+    keyed = {  # an event without contact is nobody's: not a customer's history
+        f"in:{e.channel}:{e.event_id}": e
+        for e in events
+        if not isinstance(e, StatusUpdate) and e.contact is not None
+    }
+    everyone = {event.contact for event in keyed.values() if event.contact is not None}
+    order = sorted(everyone, key=lambda identity: (identity.channel, identity.address))
+    seen = [_where_in(settings, "SELECT key FROM entries WHERE key", keys)
+            for keys in _chunks(list(keyed))]  # fmt: skip
+    found = yield from together(*statuses, *seen, *_hold(settings, order))
+    found = found[len(statuses) :]
+    for rows in found[: len(seen)]:
+        for (key,) in rows:
             del keyed[key]
+    held, latest = _held_rows(found[len(seen) :])
     contacts: dict[Identity, dict[str, Event]] = {}
     for key, event in keyed.items():
         assert event.contact is not None
         contacts.setdefault(event.contact, {})[key] = event
-    order = sorted(contacts, key=lambda identity: (identity.channel, identity.address))
-    held = yield from _hold(settings, order)
+    order = [contact for contact in order if contact in contacts]
     made = yield from _make(settings, [c for c in order if c not in held], contacts, now)
     held.update(made)
-    shared = Counter(customer for customer, _ in held.values())
+    shared = Counter(held[contact][0] for contact in order if contact in held)
     alone = [
         contact
         for contact in order
@@ -621,9 +652,11 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
     for contact in order:
         if contact not in alone:
             entries += yield from _record_contact(settings, contact, contacts[contact], now)
-    entries += yield from _record_alone(settings, alone, held, made.keys(), contacts, now)
-    for chunk in _chunks(entries):
-        yield from _insert_entries(chunk)
+    taken = {entry[_ENTRY_FIELDS.index("customer_id")] for entry in entries}
+    for contact in [contact for contact in alone if held[contact][0] in taken]:
+        alone.remove(contact)  # another contact merged into its customer: read it again
+        entries += yield from _record_contact(settings, contact, contacts[contact], now)
+    yield from _record_alone(settings, alone, held, latest, contacts, now, entries)
 
 
 #: Rows (or keys) per statement: well under the bound parameters SQLite and PostgreSQL
@@ -639,32 +672,65 @@ def _marks(items: Sequence[object]) -> str:
     return ", ".join("?" * len(items))
 
 
-def _values(rows: int, columns: int) -> str:
-    """``rows`` rows of ``columns`` placeholders, for ``VALUES``."""
-    return ", ".join([f"({_marks(range(columns))})"] * rows)
+def _rows(settings: Settings, types: str, rows: Sequence[tuple[Any, ...]]) -> Query:
+    """A query of ``rows`` (columns ``column1``... of the SQL ``types``) and its
+    parameters, the backend's way (:attr:`Dialect.rows`)."""
+    return settings.dialect.rows(rows, types.split())
+
+
+def _where_in(settings: Settings, query: str, values: Sequence[str]) -> Query:
+    """``query`` (ending in a text column) ``IN`` the ``values``."""
+    rows, params = _rows(settings, "text", [(value,) for value in values])
+    return f"{query} IN ({rows})", params
 
 
 def _thread_of(event: Event) -> str | None:
     return event.message.thread if isinstance(event, MessageReceived) else None
 
 
-def _hold(settings: Settings, contacts: list[Identity]) -> Op[dict[Identity, tuple[str, str]]]:
-    """(customer_id, home_id) of the ``contacts`` the history knows, each identity and
-    its customer locked until the commit, in one order (as :func:`_held`, which a
-    contact not found here takes: new, or its customer merged while it waited)."""
-    held = {}
+def _hold(settings: Settings, contacts: list[Identity]) -> list[Query]:
+    """Two queries per chunk of ``contacts`` the history may know: (channel, address,
+    customer_id, home_id) of each, the identity and its customer locked until the
+    commit, in one order (as :func:`_held`, which a contact not found takes: new, or
+    its customer merged while it waited); then (customer_id, id, state, resolved_at)
+    of their customers' latest conversations, read once the locks are held."""
+    queries = []
     for chunk in _chunks(contacts):
-        rows = yield (
-            "SELECT i.channel, i.address, i.customer_id, i.home_id FROM identities i "
-            "JOIN customers c ON c.id = i.customer_id "
-            f"WHERE (i.channel, i.address) IN (VALUES {_values(len(chunk), 2)}) "
-            "AND c.merged_into IS NULL "
-            f"ORDER BY i.channel, i.address{settings.dialect.for_update}",
-            tuple(value for contact in chunk for value in (contact.channel, contact.address)),
+        rows, params = _rows(settings, "text text", [(c.channel, c.address) for c in chunk])
+        which = f"(i.channel, i.address) IN ({rows})"
+        queries.append(
+            (
+                "SELECT i.channel, i.address, i.customer_id, i.home_id FROM identities i "
+                f"JOIN customers c ON c.id = i.customer_id WHERE {which} "
+                f"AND c.merged_into IS NULL ORDER BY i.channel, i.address"
+                f"{settings.dialect.for_update}",
+                params,
+            )
         )
-        for channel, address, customer, home in rows:
+        queries.append(
+            (
+                "SELECT l.customer_id, l.id, l.state, l.resolved_at FROM identities i "
+                "JOIN conversations l ON l.id = (SELECT x.id FROM conversations x "
+                f"WHERE x.customer_id = i.customer_id ORDER BY x.updated_at DESC LIMIT 1) "
+                f"WHERE {which}",
+                params,
+            )
+        )
+    return queries
+
+
+def _held_rows(
+    results: list[list[Row]],
+) -> tuple[dict[Identity, tuple[str, str]], dict[str, Row]]:
+    """The rows of :func:`_hold`'s queries: (customer_id, home_id) per identity, and
+    (id, state, resolved_at) of the latest conversation per customer."""
+    held: dict[Identity, tuple[str, str]] = {}
+    latest: dict[str, Row] = {}
+    for locked, conversations in zip(results[::2], results[1::2], strict=True):
+        for channel, address, customer, home in locked:
             held[Identity(channel=channel, address=address)] = (customer, home)
-    return held
+        latest.update((row[0], row[1:]) for row in conversations)
+    return held, latest
 
 
 def _make(
@@ -677,48 +743,47 @@ def _make(
     but those with a phone number another identity has or gets in this call (their
     link candidates), and those another transaction made meanwhile: both are left to
     :func:`identify`. Returns (customer_id, home_id) of those made."""
+    if not new:
+        return {}
     phones = {contact: phone_of(contact) for contact in new}
     numbers = sorted({phone for phone in phones.values() if phone is not None})
-    yield from _lock_phones(settings, numbers)
     shared: set[str | None] = set()
-    if numbers and settings.link != "off":
+    if settings.link != "off":
         counts = Counter(phones.values())
         shared = {phone for phone in numbers if counts[phone] > 1}
-        for some in _chunks(numbers):
-            rows = yield (
-                f"SELECT DISTINCT phone FROM identities WHERE phone IN ({_marks(some)})",
-                tuple(some),
-            )
-            shared.update(row[0] for row in rows)
+    others = [  # with the numbers locked: whoever makes one of them now waits for us
+        _where_in(settings, "SELECT DISTINCT phone FROM identities WHERE phone", some)
+        for some in (_chunks(numbers) if settings.link != "off" else [])
+    ]
+    found = yield from together(*_phone_locks(settings, numbers), *others)
+    shared.update(row[0] for rows in found for row in rows if row)
     made = {contact: new_id("cus") for contact in new if phones[contact] not in shared}
-    inserted = set()
+    inserts = []
     for chunk in _chunks(list(made)):
-        names = [
-            next((e.contact_name for e in contacts[contact].values() if e.contact_name), None)
-            for contact in chunk
+        customers = [
+            (made[c], next((e.contact_name for e in contacts[c].values() if e.contact_name), None))
+            for c in chunk
         ]
-        yield (
-            f"INSERT INTO customers (id, name, created_at) VALUES {_values(len(chunk), 3)}",
-            tuple(
-                value
-                for contact, name in zip(chunk, names, strict=True)
-                for value in (made[contact], name, micros(at))
-            ),
+        values, params = _rows(settings, "text text bigint", [(*c, micros(at)) for c in customers])
+        inserts.append((f"INSERT INTO customers (id, name, created_at) {values}", params))
+        values, params = _rows(
+            settings,
+            "text text text text text bigint",
+            [(c.channel, c.address, made[c], made[c], phones[c], micros(at)) for c in chunk],
         )
-        rows = yield (
-            "INSERT INTO identities (channel, address, customer_id, home_id, phone, created_at) "
-            f"VALUES {_values(len(chunk), 6)} ON CONFLICT (channel, address) DO NOTHING "
-            "RETURNING channel, address",
-            tuple(
-                value
-                for c in chunk
-                for value in (c.channel, c.address, made[c], made[c], phones[c], micros(at))
-            ),
+        inserts.append(
+            (
+                "INSERT INTO identities (channel, address, customer_id, home_id, phone, "
+                f"created_at) {values} ON CONFLICT (channel, address) DO NOTHING "
+                "RETURNING channel, address",
+                params,
+            )
         )
-        inserted.update(rows)
+    inserted = {tuple(row) for rows in (yield from together(*inserts))[1::2] for row in rows}
     lost = [made.pop(c) for c in list(made) if (c.channel, c.address) not in inserted]
-    for ids in _chunks(lost):
-        yield (f"DELETE FROM customers WHERE id IN ({_marks(ids)})", tuple(ids))
+    yield from together(
+        *(_where_in(settings, "DELETE FROM customers WHERE id", ids) for ids in _chunks(lost))
+    )
     return {contact: (customer, customer) for contact, customer in made.items()}
 
 
@@ -726,26 +791,16 @@ def _record_alone(
     settings: Settings,
     alone: list[Identity],
     held: dict[Identity, tuple[str, str]],
-    made: Collection[Identity],
+    latest: dict[str, Row],
     contacts: dict[Identity, dict[str, Event]],
     now: datetime,
-) -> Op[list[tuple[Any, ...]]]:
+    entries: list[tuple[Any, ...]],
+) -> Op[None]:
     """:func:`_record_contact` for contacts each the only one of its customer in this
-    call, without email threads, their customers locked (``held``; ``made``: new ones,
-    with no conversation yet), in a few statements for all: one reads each customer's
-    latest conversation, one opens the new ones, one reopens or touches the others."""
-    latest: dict[str, Row] = {}  # customer: (id, state, resolved_at) of its latest
-    known = [held[contact][0] for contact in alone if contact not in made]
-    for chunk in _chunks(known):
-        rows = yield (
-            "SELECT customer_id, id, state, resolved_at FROM conversations WHERE id IN ("
-            "SELECT (SELECT x.id FROM conversations x WHERE x.customer_id = k.id "
-            "ORDER BY x.updated_at DESC LIMIT 1) "
-            f"FROM customers k WHERE k.id IN ({_marks(chunk)}))",
-            tuple(chunk),
-        )
-        latest.update((row[0], row[1:]) for row in rows)
-    entries: list[tuple[Any, ...]] = []
+    call, without email threads, their customers locked (``held``) and their latest
+    conversations read (``latest``: (id, state, resolved_at) per customer); then every
+    write of the call at once: the conversations opened, those reopened or touched,
+    ``entries`` and theirs."""
     opened: list[tuple[Any, ...]] = []  # _CONVERSATION_FIELDS of the new conversations
     reopened: list[tuple[Any, ...]] = []  # (id, at, channel) of the latest message
     for contact in alone:
@@ -781,16 +836,20 @@ def _record_alone(
             reopened.append((joined, *touched))
         else:
             opened.append(_conversation_row(joined, customer[0], first, touched, by_customer=True))
-    for rows in _chunks(opened):
-        yield from _insert_conversations(rows)
-    for rows in _chunks(reopened):
-        yield (
-            f"UPDATE conversations SET state = ?, resolved_at = NULL, "
-            f"{_TOUCHED.format(at='v.column2', channel='v.column3')} "
-            f"FROM (VALUES {_values(len(rows), 3)}) AS v WHERE conversations.id = v.column1",
-            (ConversationState.OPEN.value, *(value for row in rows for value in row)),
-        )
-    return entries
+    reopen = (
+        "UPDATE conversations SET state = ?, resolved_at = NULL, "
+        f"{_TOUCHED.format(at='v.column2', channel='v.column3')} "
+        "FROM ({}) AS v WHERE conversations.id = v.column1"
+    )
+    reopens = [_rows(settings, "text bigint text", rows) for rows in _chunks(reopened)]
+    yield from together(
+        *(_conversations_insert(settings, rows) for rows in _chunks(opened)),
+        *(
+            (reopen.format(rows), (ConversationState.OPEN.value, *params))
+            for rows, params in reopens
+        ),
+        *(_entries_insert(settings, rows) for rows in _chunks(entries)),
+    )
 
 
 def _inbound_entry(
@@ -878,6 +937,7 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
             conversation = yield from _current(customer[0])
             if conversation is None and send.outcome is not SendOutcome.REFUSED:
                 conversation = yield from _open_conversation(
+                    settings,
                     customer[0],
                     message.channel,
                     send.at,
@@ -896,7 +956,7 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
                 body=message.model_dump_json(),
                 **columns,
             )
-            yield from _insert_entries([entry])
+            yield _entries_insert(settings, [entry])
         if send.outcome is SendOutcome.SENT and conversation is not None:
             yield (
                 "UPDATE conversations SET first_response_at = ? WHERE id = ? "
@@ -938,7 +998,7 @@ _STATE_COLUMN = {
 }
 
 
-def record_status(status: StatusUpdate) -> Op[None]:
+def _status_query(status: StatusUpdate) -> Query:
     """Keep the earliest time of each state reported for a message (and the errors of
     its earliest failure): the same result whatever order the reports come in."""
     column = _STATE_COLUMN[status.state]
@@ -947,7 +1007,7 @@ def record_status(status: StatusUpdate) -> Op[None]:
     # Only a failure's errors count: another report's would be kept by arriving first.
     errors = json.dumps([e.model_dump() for e in status.errors]) if failed else None
     errors_key = f"{at:020d}:{errors}" if failed else None
-    yield (
+    return (
         f"INSERT INTO deliveries (channel, message_id, {column}, errors, errors_key) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, message_id) DO UPDATE SET "
         f"{column} = CASE WHEN deliveries.{column} IS NULL OR excluded.{column} < "
@@ -1056,17 +1116,26 @@ def run_sync(op: Callable[[], Op[T]], execute: Callable[[Query], list[Row]]) -> 
     try:
         query = next(generator)
         while True:
-            query = generator.send(execute(query))
+            if query[0] == TOGETHER:
+                query = generator.send([tuple(execute(one)) for one in query[1]])
+            else:
+                query = generator.send(execute(query))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
-async def run_async(op: Callable[[], Op[T]], execute: Callable[[Query], Awaitable[list[Row]]]) -> T:
-    """Drive ``op`` with an awaitable ``execute`` (the PostgreSQL driver's)."""
+async def run_async(
+    op: Callable[[], Op[T]], execute: Callable[[Sequence[Query]], Awaitable[list[list[Row]]]]
+) -> T:
+    """Drive ``op`` with an awaitable ``execute`` of queries sent at once, their rows
+    in order (the PostgreSQL driver's: one round trip)."""
     generator = op()
     try:
         query = next(generator)
         while True:
-            query = generator.send(await execute(query))
+            if query[0] == TOGETHER:
+                query = generator.send([tuple(rows) for rows in await execute(query[1])])
+            else:
+                query = generator.send((await execute([query]))[0])
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

@@ -4,7 +4,7 @@ a deadlock or a serialization failure is run again from its start."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
@@ -36,8 +36,9 @@ _SCHEMA_MADE = (
 
 @cache
 def _placeholders(sql: str) -> str:
-    """``sql`` with psycopg's ``%s`` placeholders for ``?``."""
-    return sql.replace("%", "%%").replace("?", "%s")
+    """``sql`` with psycopg's placeholders for ``?``: ``%b``, binary (a list, an array,
+    is then dumped without the text format's quoting of each item)."""
+    return sql.replace("%", "%%").replace("?", "%b")
 
 
 class PostgresDatabase:
@@ -101,13 +102,22 @@ class PostgresDatabase:
         return await self.run(op)  # a transaction of its own: it holds up no other
 
     async def _run(self, op: Callable[[], Op[T]]) -> T:
-        async with self._pool.connection() as connection, connection.transaction():
-            cursor = connection.cursor()
+        """``op`` in one transaction, in pipeline mode: BEGIN goes with the first
+        queries, and queries sent together (:func:`~.ops.together`) in one round trip."""
+        async with (
+            self._pool.connection() as connection,
+            connection.pipeline() as pipeline,
+            connection.transaction(),
+        ):
 
-            async def execute(query: Query) -> list[Row]:
-                params = tuple(_storable(value) for value in query[1])
-                await cursor.execute(_placeholders(query[0]), params)
-                return await cursor.fetchall() if cursor.description else []
+            async def execute(queries: Sequence[Query]) -> list[list[Row]]:
+                cursors = []
+                for sql, params in queries:
+                    cursor = connection.cursor()
+                    await cursor.execute(_placeholders(sql), tuple(map(_storable, params)))
+                    cursors.append(cursor)
+                await pipeline.sync()
+                return [await c.fetchall() if c.description else [] for c in cursors]
 
             return await run_async(op, execute)
 
@@ -116,7 +126,10 @@ class PostgresDatabase:
 
 
 def _storable(value: object) -> object:
-    """``value`` as PostgreSQL text can hold it (no NUL character)."""
+    """``value`` (or the items of a list: an array) as PostgreSQL text can hold it (no
+    NUL character)."""
     if isinstance(value, str) and "\x00" in value:
         return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
     return value

@@ -136,6 +136,7 @@ class WebhookApp:
             finally:
                 stopped.set()
 
+        await self._open_histories()
         async with anyio.create_task_group() as group:
             group.start_soon(work)
             try:
@@ -147,6 +148,16 @@ class WebhookApp:
                     await stopped.wait()
                 group.cancel_scope.cancel()
                 self._stopping = False  # drain() works again
+
+    async def _open_histories(self) -> None:
+        """Connect the channels' histories before the first event needs them; one that
+        cannot connect is only logged (the worker's first call tries again)."""
+        histories = {id(c.history): c.history for c in self.channels.values() if c.history}
+        for history in histories.values():
+            try:
+                await history.open()
+            except Exception as exc:
+                logger.warning("the history could not connect at startup: %s", describe(exc))
 
     async def drain(self) -> None:
         """Process every item that is due now (used by the worker; handy in tests)."""
