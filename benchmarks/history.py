@@ -178,7 +178,7 @@ def _merge_row(
     postgres = [r["cpu"][1] for r in rounds if len(r["cpu"]) > 1]
     stolen = [r["stolen"] for r in rounds]
     return (
-        f"| {name} | {rate}/s for {seconds} s, {customers}; {len(rounds)} round{'s' * (len(rounds) > 1)} "
+        f"| {name} | {rate}/s for {seconds} s, {customers}; {_rounds(len(rounds))} "
         f"| {total['seen']:,} / {total['answered']:,}"
         f"{' (' + ', '.join(notes) + ')' if notes else ''} | {never} "
         f"| {_ms(median(r['p50'] for r in rounds))} | **{_ms(median(r['p99'] for r in rounds))}** "
@@ -189,6 +189,10 @@ def _merge_row(
         f"| {f'{median(postgres) * 1e6:,.0f} µs' if postgres else 'n/a'} "
         f"| {median(stolen):.0%} ({max(stolen):.0%}) |"
     )
+
+
+def _rounds(count: int) -> str:
+    return f"{count} round{'s' * (count > 1)}"
 
 
 def _merge_round(

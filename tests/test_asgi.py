@@ -183,6 +183,29 @@ async def test_when_a_batch_cannot_be_recorded_each_event_is_recorded_alone() ->
     assert b"two" in dead.item.payload and "the history refuses it" in dead.error
 
 
+async def test_a_batch_the_history_holds_up_is_recorded_event_by_event() -> None:
+    """One customer locked elsewhere holds up the batch call: after ``record_timeout``
+    each event is recorded alone, and only the held one waits."""
+
+    class Held(History):
+        async def record_events(self, events: Sequence[Event]) -> None:
+            if len(events) > 1:
+                await anyio.sleep_forever()
+            await super().record_events(events)
+
+    handler, history = Recorder(), Held()
+    clock = FakeClock()
+    channel = kit.kit.build({"clock": clock, "history": history})
+    app = WebhookApp(
+        {"whatsapp": channel}, handler, clock=clock, record_timeout=timedelta(seconds=0.1)
+    )
+    await _post_from_senders(app, ["one", "two"])
+    with anyio.fail_after(5):
+        await app.drain()
+    assert sorted(history.calls) == [["one"], ["two"]]
+    assert len(handler.events) == 2
+
+
 async def test_worker_runs_under_lifespan() -> None:
     handler = Recorder()
     app, _ = make(handler)

@@ -993,6 +993,17 @@ async def test_any_text_is_recorded(desk: Desk, history: History) -> None:
     assert [e.id for e in await history.search("word5")] == [second.id]
 
 
+async def test_nul_in_an_address_or_an_event_id_is_recorded(history: History) -> None:
+    """PostgreSQL keeps U+FFFD for NUL: what is read back still matches what was asked."""
+    who = Identity(channel="whatsapp", address="1555\x00")
+    event = received(who, "hello", T0).model_copy(update={"event_id": "wamid.a\x00b"})
+    other = received(WA, "bystander", T0)
+    await history.record_events([event])
+    await history.record_events([event, other])  # again: recorded before, kept once
+    assert [e.text for e in (await history.timeline(who)).entries] == ["hello"]
+    assert [e.text for e in (await history.timeline(WA)).entries] == ["bystander"]
+
+
 async def test_a_reply_token_is_not_recorded(history: History, clock: FakeClock) -> None:
     event = received(LINE, "hi", T0).model_copy(
         update={
@@ -1213,17 +1224,26 @@ befores = st.tuples(
 )
 
 
+@pytest.fixture(params=["suggest", "auto"])
+def linking(request: pytest.FixtureRequest, make_history: Callable[..., History]) -> History:
+    """A history of each link policy, reopening a conversation within 3 minutes."""
+    return make_history(link=request.param, reopen_within=timedelta(minutes=3))
+
+
 @PROPERTY
 @given(call=calls, before=befores)
 # an event before any message, the latest conversation resolved, an older one open:
 @example(call=[("wa", "event", 0)], before=({"wa", "mail"}, True, True, False))
+# a new identity linked (auto) to a known one with a resolved conversation, which the
+# known one's earlier message reopens and the new one's later message joins:
+@example(call=[("sms", "message", 1), ("wa", "message", 5)], before=({"sms"}, True, False, True))
 # two new identities of one phone number, an email thread, an event
 @example(
     call=[("wa", "message", 1), ("sms", "message", 0), ("mail", "thread", 2), ("line", "event", 3)],
     before=(set(), False, False, True),
 )
 async def test_one_call_records_what_one_contact_at_a_time_does(
-    history: History,
+    linking: History,
     clock: FakeClock,
     call: list[tuple[str, str, int]],
     before: tuple[set[str], bool, bool, bool],
@@ -1235,6 +1255,7 @@ async def test_one_call_records_what_one_contact_at_a_time_does(
 
     from chatbridge.conversations import ops
 
+    history = linking
     known, resolved, linked, same_phone = before
     snapshots = []
     for together in (True, False):

@@ -60,6 +60,12 @@ def together(*queries: Query) -> Op[list[list[Row]]]:
     return [list(rows) for rows in results]
 
 
+def comparable(text: str) -> str:
+    """``text`` as either backend gives it back, to match rows read back with what was
+    written: PostgreSQL cannot store NUL and keeps U+FFFD instead."""
+    return text.replace("\x00", "\ufffd")
+
+
 def nothing() -> Op[None]:
     """An operation that only asks the database to answer."""
     yield ("SELECT 1", ())
@@ -629,10 +635,11 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
             for keys in _chunks(list(keyed))]  # fmt: skip
     found = yield from together(*statuses, *seen, *_hold(settings, order))
     found = found[len(statuses) :]
+    asked = {comparable(key): key for key in keyed}
     for rows in found[: len(seen)]:
         for (key,) in rows:
-            del keyed[key]
-    held, latest = _held_rows(found[len(seen) :])
+            keyed.pop(asked[comparable(key)], None)
+    held, latest = _held_rows(found[len(seen) :], order)
     contacts: dict[Identity, dict[str, Event]] = {}
     for key, event in keyed.items():
         assert event.contact is not None
@@ -648,14 +655,12 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
         and shared[held[contact][0]] == 1
         and not any(_thread_of(event) for event in contacts[contact].values())
     ]
+    if settings.link == "auto" and any(contact not in held for contact in order):
+        alone = []  # a new identity may merge customers: each reads what the one before did
     entries: list[tuple[Any, ...]] = []
     for contact in order:
         if contact not in alone:
             entries += yield from _record_contact(settings, contact, contacts[contact], now)
-    taken = {entry[_ENTRY_FIELDS.index("customer_id")] for entry in entries}
-    for contact in [contact for contact in alone if held[contact][0] in taken]:
-        alone.remove(contact)  # another contact merged into its customer: read it again
-        entries += yield from _record_contact(settings, contact, contacts[contact], now)
     yield from _record_alone(settings, alone, held, latest, contacts, now, entries)
 
 
@@ -720,15 +725,16 @@ def _hold(settings: Settings, contacts: list[Identity]) -> list[Query]:
 
 
 def _held_rows(
-    results: list[list[Row]],
+    results: list[list[Row]], contacts: list[Identity]
 ) -> tuple[dict[Identity, tuple[str, str]], dict[str, Row]]:
-    """The rows of :func:`_hold`'s queries: (customer_id, home_id) per identity, and
-    (id, state, resolved_at) of the latest conversation per customer."""
+    """The rows of :func:`_hold`'s queries for ``contacts``: (customer_id, home_id) per
+    identity, and (id, state, resolved_at) of the latest conversation per customer."""
+    asked = {(c.channel, comparable(c.address)): c for c in contacts}
     held: dict[Identity, tuple[str, str]] = {}
     latest: dict[str, Row] = {}
     for locked, conversations in zip(results[::2], results[1::2], strict=True):
         for channel, address, customer, home in locked:
-            held[Identity(channel=channel, address=address)] = (customer, home)
+            held[asked[channel, comparable(address)]] = (customer, home)
         latest.update((row[0], row[1:]) for row in conversations)
     return held, latest
 
@@ -775,12 +781,12 @@ def _make(
             (
                 "INSERT INTO identities (channel, address, customer_id, home_id, phone, "
                 f"created_at) {values} ON CONFLICT (channel, address) DO NOTHING "
-                "RETURNING channel, address",
+                "RETURNING customer_id",
                 params,
             )
         )
-    inserted = {tuple(row) for rows in (yield from together(*inserts))[1::2] for row in rows}
-    lost = [made.pop(c) for c in list(made) if (c.channel, c.address) not in inserted]
+    inserted = {row[0] for rows in (yield from together(*inserts))[1::2] for row in rows}
+    lost = [made.pop(c) for c in list(made) if made[c] not in inserted]
     yield from together(
         *(_where_in(settings, "DELETE FROM customers WHERE id", ids) for ids in _chunks(lost))
     )

@@ -14,7 +14,7 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
-from chatbridge.conversations.ops import Op, Query, Row, run_async
+from chatbridge.conversations.ops import Op, Query, Row, comparable, run_async
 from chatbridge.conversations.schema import POSTGRES
 from chatbridge.errors import ConfigurationError, HistoryError
 from chatbridge.redaction import redact
@@ -128,8 +128,8 @@ class PostgresDatabase:
 def _storable(value: object) -> object:
     """``value`` (or the items of a list: an array) as PostgreSQL text can hold it (no
     NUL character)."""
-    if isinstance(value, str) and "\x00" in value:
-        return value.replace("\x00", "\ufffd")
+    if isinstance(value, str):
+        return comparable(value)
     if isinstance(value, list):
         return [_storable(item) for item in value]
     return value

@@ -85,9 +85,11 @@ class WebhookApp:
     (the server shuts down) it starts no new event and gives those being handled
     ``shutdown_grace`` to finish; one still running then is handed back to the outbox,
     due at once, for the next worker, as are the taken events it did not start (in
-    their order, attempts unchanged). With ``metrics``, ``GET /metrics`` serves the
-    Prometheus metrics of :mod:`chatbridge.telemetry` (unless a channel is served at
-    ``/metrics``).
+    their order, attempts unchanged). Before the handlers of a batch, its events are
+    recorded in the channels' histories in one call per history (each event alone, with
+    its state, if that call fails or takes over ``record_timeout``). With ``metrics``,
+    ``GET /metrics`` serves the Prometheus metrics of :mod:`chatbridge.telemetry` (unless
+    a channel is served at ``/metrics``).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class WebhookApp:
         batch: int = 64,
         concurrency: int = 16,
         shutdown_grace: timedelta = timedelta(seconds=30),
+        record_timeout: timedelta = timedelta(seconds=2),
         metrics: bool = False,
         clock: Clock | None = None,
     ) -> None:
@@ -117,6 +120,7 @@ class WebhookApp:
         self.batch = batch
         self.concurrency = concurrency
         self.shutdown_grace = shutdown_grace
+        self.record_timeout = record_timeout
         self.metrics = metrics
         self._stopping = False
         self._wake = anyio.Event()
@@ -136,8 +140,8 @@ class WebhookApp:
             finally:
                 stopped.set()
 
-        await self._open_histories()
         async with anyio.create_task_group() as group:
+            group.start_soon(self._open_histories)
             group.start_soon(work)
             try:
                 yield
@@ -150,8 +154,9 @@ class WebhookApp:
                 self._stopping = False  # drain() works again
 
     async def _open_histories(self) -> None:
-        """Connect the channels' histories before the first event needs them; one that
-        cannot connect is only logged (the worker's first call tries again)."""
+        """Connect the channels' histories before the first events need them (beside
+        the intake: it does not wait); one that cannot connect is only logged (the
+        worker's first call tries again)."""
         histories = {id(c.history): c.history for c in self.channels.values() if c.history}
         for history in histories.values():
             try:
@@ -254,7 +259,9 @@ class WebhookApp:
         """Record the events of ``batch`` in their channels' histories, one call per
         history (a few statements, however many contacts: :mod:`chatbridge.conversations`
         records them together); the ids of the histories that took them. If one fails,
-        each event is recorded with its state (:meth:`Channel.apply`), and fails alone."""
+        each event is recorded with its state (:meth:`Channel.apply`), and fails alone;
+        so, too, if it takes over ``record_timeout`` (one customer locked elsewhere holds
+        up only its own events)."""
         histories: dict[int, tuple[Recorder, list[Event]]] = {}
         for route, event, _ in batch:
             channel = self.channels.get(route)
@@ -263,7 +270,8 @@ class WebhookApp:
         recorded = set()
         for key, (history, events) in histories.items():
             try:
-                await history.record_events(events)
+                with anyio.fail_after(self.record_timeout.total_seconds()):
+                    await history.record_events(events)
             except Exception as exc:
                 logger.warning("recording %d events at once failed: %s", len(events), describe(exc))
             else:
