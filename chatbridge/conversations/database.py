@@ -26,7 +26,8 @@ class Database(Protocol):
 
     async def read(self, op: Callable[[], Op[T]]) -> T:
         """:meth:`run` for an operation that only reads: it may run beside writes, and
-        sees what was committed before it started."""
+        each of its queries sees what was committed before it (PostgreSQL runs it
+        without a transaction; READ COMMITTED gives each statement its own snapshot)."""
         ...
 
     async def aclose(self) -> None: ...

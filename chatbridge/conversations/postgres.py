@@ -5,7 +5,7 @@ a deadlock or a serialization failure is run again from its start."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, partial
 from typing import Any, TypeVar
 
 import anyio
@@ -82,12 +82,18 @@ class PostgresDatabase:
             self._opened = True
 
     async def run(self, op: Callable[[], Op[T]]) -> T:
+        return await self._retrying(op, write=True)
+
+    async def read(self, op: Callable[[], Op[T]]) -> T:
+        return await self._retrying(op, write=False)
+
+    async def _retrying(self, op: Callable[[], Op[T]], *, write: bool) -> T:
         try:
             for attempt in range(1, ATTEMPTS + 1):
                 try:
                     if not self._opened:
                         await self._open()
-                    return await self._run(op)
+                    return await self._run(op, write=write)
                 except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                     if attempt == ATTEMPTS:
                         raise
@@ -98,31 +104,35 @@ class PostgresDatabase:
         except TimeoutError:  # the pool found no connection in time
             raise HistoryError("the history database is unreachable (no connection)") from None
 
-    async def read(self, op: Callable[[], Op[T]]) -> T:
-        return await self.run(op)  # a transaction of its own: it holds up no other
-
-    async def _run(self, op: Callable[[], Op[T]]) -> T:
+    async def _run(self, op: Callable[[], Op[T]], *, write: bool) -> T:
         """``op`` in one transaction, in pipeline mode: BEGIN goes with the first
-        queries, and queries sent together (:func:`~.ops.together`) in one round trip."""
-        async with (
-            self._pool.connection() as connection,
-            connection.pipeline() as pipeline,
-            connection.transaction(),
-        ):
-
-            async def execute(queries: Sequence[Query]) -> list[list[Row]]:
-                cursors = []
-                for sql, params in queries:
-                    cursor = connection.cursor()
-                    await cursor.execute(_placeholders(sql), tuple(map(_storable, params)))
-                    cursors.append(cursor)
-                await pipeline.sync()
-                return [await c.fetchall() if c.description else [] for c in cursors]
-
-            return await run_async(op, execute)
+        queries, and queries sent together (:func:`~.ops.together`) in one round trip.
+        A read runs without a transaction (READ COMMITTED gives each statement its own
+        snapshot either way): a round trip a query, no BEGIN or COMMIT."""
+        async with self._pool.connection() as connection:
+            if not write:
+                return await run_async(op, partial(_execute, connection, None))
+            async with connection.pipeline() as pipeline, connection.transaction():
+                return await run_async(op, partial(_execute, connection, pipeline))
 
     async def aclose(self) -> None:
         await self._pool.close()
+
+
+async def _execute(
+    connection: psycopg.AsyncConnection[Any],
+    pipeline: psycopg.AsyncPipeline | None,
+    queries: Sequence[Query],
+) -> list[list[Row]]:
+    """Run ``queries`` (in one round trip in ``pipeline``); their rows."""
+    cursors = []
+    for sql, params in queries:
+        cursor = connection.cursor()
+        await cursor.execute(_placeholders(sql), tuple(map(_storable, params)))
+        cursors.append(cursor)
+    if pipeline is not None:
+        await pipeline.sync()
+    return [await cursor.fetchall() if cursor.description else [] for cursor in cursors]
 
 
 def _storable(value: object) -> object:
