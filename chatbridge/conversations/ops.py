@@ -617,12 +617,13 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
 
     A call costs a few round trips whatever the number of its events and contacts
     (queries sent :func:`together`): the statuses, the events recorded before, the
-    contacts' identities and customers locked (in one order, so that two transactions
-    never wait for each other) and their latest conversations; the new identities made
-    (:func:`_make`); every conversation chosen (:func:`_record_alone`) and written with
-    the entries. A contact whose conversation depends on what another contact of the
-    call writes (two identities of one customer, an email thread, a phone number
-    another identity has) costs a few statements of its own (:func:`_record_contact`)."""
+    contacts' identities and customers locked (in one order: two calls never deadlock
+    over them) and their latest conversations; the new identities made (:func:`_make`);
+    every conversation chosen (:func:`_record_alone`) and written with the entries. A
+    contact whose conversation depends on what another contact of the call writes (two
+    identities of one customer, an email thread, a phone number another identity has;
+    with link "auto", every contact of a call that makes an identity) costs a few
+    statements of its own (:func:`_record_contact`)."""
     statuses = [_status_query(e) for e in events if isinstance(e, StatusUpdate)]
     keyed = {  # an event without contact is nobody's: not a customer's history
         f"in:{e.channel}:{e.event_id}": e
