@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import resource
 import sqlite3
 import sys
 import tempfile
@@ -450,7 +449,6 @@ async def _polling(
                 return
             before = page.before
 
-    cpu_start, started = _own_cpu(), time.monotonic()
     pipe.send("polling")
     wanted: set[str] | None = None
     deadline = float("inf")
@@ -489,15 +487,8 @@ async def _polling(
         **checks,
         "elsewhere": elsewhere,
         "missed": missed,
-        "cpu": _own_cpu() - cpu_start,
-        "took": time.monotonic() - started,
     }
     pipe.send((seen, report))
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 @contextmanager

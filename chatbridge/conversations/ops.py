@@ -762,8 +762,9 @@ def _make(
         _where_in(settings, "SELECT DISTINCT phone FROM identities WHERE phone", some)
         for some in (_chunks(numbers) if settings.link != "off" else [])
     ]
-    found = yield from together(*_phone_locks(settings, numbers), *others)
-    shared.update(row[0] for rows in found for row in rows if row)
+    locks = _phone_locks(settings, numbers)
+    found = yield from together(*locks, *others)
+    shared.update(row[0] for rows in found[len(locks) :] for row in rows)
     made = {contact: new_id("cus") for contact in new if phones[contact] not in shared}
     inserts = []
     for chunk in _chunks(list(made)):
