@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from chatbridge.conversations.ops import Op, Query, Row, comparable, run_async
-from chatbridge.conversations.schema import POSTGRES
+from chatbridge.conversations.schema import LAST_TABLE, POSTGRES
 from chatbridge.errors import ConfigurationError, HistoryError
 from chatbridge.redaction import redact
 
@@ -29,8 +29,8 @@ OPEN_TIMEOUT = 10.0
 _LOCK = 0x63686174  # "chat"
 #: Whether the schema's last part exists (then all of it does).
 _SCHEMA_MADE = (
-    "SELECT 1 FROM information_schema.columns "
-    "WHERE table_name = 'entries' AND column_name = 'words' AND table_schema = current_schema()"
+    "SELECT 1 FROM information_schema.tables "
+    f"WHERE table_name = '{LAST_TABLE}' AND table_schema = current_schema()"
 )
 
 

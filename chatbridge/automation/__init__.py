@@ -1,0 +1,1 @@
+"""Automation on top of the history: rules, business hours, assignment, fallback."""
