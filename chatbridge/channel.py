@@ -314,6 +314,7 @@ class Channel(ABC):
         contact: Contact | None = None,
         *,
         idempotency_key: str | None = None,
+        history_key: str | None = None,
     ) -> Receipt:
         """Validate, policy-check and send ``message``.
 
@@ -322,15 +323,18 @@ class Channel(ABC):
         policy refuses, both before any network call. Raises
         :class:`~chatbridge.errors.DeliveryUnknownError` when the provider may have
         accepted it: sending again with its ``idempotency_key`` (channels that have
-        one) neither delivers twice nor counts twice against the quota.
+        one) neither delivers twice nor counts twice against the quota. The history
+        records the send under ``history_key`` (default: the idempotency key, or a new
+        one): a caller that must find it again after a crash gives one.
         """
-        return await self._send([message], contact, idempotency_key)
+        return await self._send([message], contact, idempotency_key, history_key)
 
     async def _send(
         self,
         messages: Sequence[Message],
         contact: Contact | None,
         idempotency_key: str | None = None,
+        history_key: str | None = None,
     ) -> Receipt:
         """Send ``messages`` (to one contact) in one provider request, after validation,
         policy checks and quota reservation (one billable send per request). A send
@@ -339,7 +343,9 @@ class Channel(ABC):
         for message in messages:
             if not isinstance(message, Message):  # a Note, say: internal, never sent
                 raise TypeError(f"{self.name} sends Messages, not {type(message).__name__}")
-        log = SendLog(self.history, messages, contact, idempotency_key, self.clock.now)
+        log = SendLog(
+            self.history, messages, contact, history_key or idempotency_key, self.clock.now
+        )
         with telemetry.span("chatbridge.send", channel=self.name):
             try:
                 receipt = await self._send_checked(messages, contact, idempotency_key, log)

@@ -287,6 +287,12 @@ class History:
         earlier = f"{micros(entries[0].at)}.{entries[0].id}" if len(rows) == limit else None
         return Page(entries=entries, before=earlier)
 
+    async def entry(self, key: str) -> Entry | None:
+        """The entry recorded under ``key``: ``ops.inbound_key(event)`` for an event taken
+        in, ``ops.send_key(channel, key)`` for a send under its history key."""
+        rows = await self.database.read(lambda: ops.entry_by_key(key))
+        return _entry(rows[0]) if rows else None
+
     async def search(
         self, words: str, *, customer: str | Identity | None = None, limit: int = 50
     ) -> list[Entry]:

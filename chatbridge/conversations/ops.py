@@ -626,7 +626,7 @@ def record_events(settings: Settings, events: Sequence[Event], now: datetime) ->
     statements of its own (:func:`_record_contact`)."""
     statuses = [_status_query(e) for e in events if isinstance(e, StatusUpdate)]
     keyed = {  # an event without contact is nobody's: not a customer's history
-        f"in:{e.channel}:{e.event_id}": e
+        inbound_key(e): e
         for e in events
         if not isinstance(e, StatusUpdate) and e.contact is not None
     }
@@ -926,7 +926,7 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
     response; its thread keys (the email Message-ID) lead the customer's answer back."""
     receipt = send.receipt
     for index, message in enumerate(send.messages):
-        key = f"out:{message.channel}:{send.key}" + (f":{index}" if index else "")
+        key = send_key(message.channel, send.key) + (f":{index}" if index else "")
         columns: dict[str, Any] = {
             "outcome": send.outcome.value,
             "reason": _reason(send),
@@ -989,6 +989,16 @@ _OUTCOME_RANK = {
 _RANK = "CASE outcome {} END".format(
     " ".join(f"WHEN '{outcome.value}' THEN {rank}" for outcome, rank in _OUTCOME_RANK.items())
 )
+
+
+def inbound_key(event: Event) -> str:
+    """The key an inbound event's entry is recorded under."""
+    return f"in:{event.channel}:{event.event_id}"
+
+
+def send_key(channel: str, key: str) -> str:
+    """The key of the entry of a send on ``channel`` under ``key`` (its first message)."""
+    return f"out:{channel}:{key}"
 
 
 def _reason(send: SendRecord) -> str | None:
@@ -1069,6 +1079,13 @@ ENTRY_COLUMNS = (
     "d.sent_at, d.delivered_at, d.read_at, d.played_at, d.failed_at, d.errors"
 )
 _DELIVERY_JOIN = "LEFT JOIN deliveries d ON d.channel = e.channel AND d.message_id = e.message_id"
+
+
+def entry_by_key(key: str) -> Op[list[Row]]:
+    """The entry recorded under ``key`` (:func:`inbound_key`, :func:`send_key`)."""
+    return (
+        yield (f"SELECT {ENTRY_COLUMNS} FROM entries e {_DELIVERY_JOIN} WHERE e.key = ?", (key,))
+    )
 
 
 def timeline(root: str, before: tuple[int, int] | None, limit: int) -> Op[list[Row]]:

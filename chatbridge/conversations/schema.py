@@ -96,7 +96,7 @@ CREATE TABLE IF NOT EXISTS waiting (
 CREATE INDEX IF NOT EXISTS waiting_queue ON waiting (queue, priority, since);
 CREATE TABLE IF NOT EXISTS fallback_plans (
     id TEXT PRIMARY KEY, body TEXT NOT NULL, step INTEGER NOT NULL, state TEXT NOT NULL,
-    due_at BIGINT, channel TEXT, message_id TEXT, conversation_id TEXT,
+    due_at BIGINT, lease TEXT, channel TEXT, message_id TEXT, sent_at BIGINT,
     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS fallback_plans_due ON fallback_plans (state, due_at);
 CREATE INDEX IF NOT EXISTS fallback_plans_message ON fallback_plans (channel, message_id);
