@@ -90,10 +90,12 @@ _AUTOMATION = """
 CREATE TABLE IF NOT EXISTS agents (
     id TEXT PRIMARY KEY, online INTEGER NOT NULL DEFAULT 0,
     last_assigned_at BIGINT NOT NULL DEFAULT 0, changed_at BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS waiting (
+CREATE TABLE IF NOT EXISTS routes (
     conversation_id TEXT PRIMARY KEY, queue TEXT NOT NULL, skills TEXT NOT NULL,
-    priority INTEGER NOT NULL, since BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS waiting_queue ON waiting (queue, priority, since);
+    priority INTEGER NOT NULL, since BIGINT NOT NULL, agent TEXT);
+CREATE INDEX IF NOT EXISTS routes_waiting ON routes (queue, priority DESC, since, conversation_id)
+    WHERE agent IS NULL;
+CREATE INDEX IF NOT EXISTS routes_agent ON routes (agent) WHERE agent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS fallback_plans (
     id TEXT PRIMARY KEY, body TEXT NOT NULL, step INTEGER NOT NULL, state TEXT NOT NULL,
     due_at BIGINT, lease TEXT, channel TEXT, message_id TEXT, sent_at BIGINT,

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -36,6 +36,9 @@ from chatbridge.recorder import Recorder
 from chatbridge.server.outbox import Incoming, Mark, MemoryOutbox, Outbox, OutboxItem, records
 from chatbridge.state import only_opens_window
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
+
+if TYPE_CHECKING:
+    from chatbridge.automation import Automation
 
 Handler = Callable[[Event, Channel], Awaitable[None]]
 Scope = dict[str, Any]
@@ -87,7 +90,9 @@ class WebhookApp:
     due at once, for the next worker, as are the taken events it did not start (in
     their order, attempts unchanged). Before the handlers of a batch, its events are
     recorded in the channels' histories in one call per history (each event alone, with
-    its state, if that call fails or takes over ``record_timeout``). With ``metrics``,
+    its state, if that call fails or takes over ``record_timeout``). With
+    ``automation``, each event goes through it before its handler (a failure there is
+    the event's failure), and its timers run every ``poll_interval``. With ``metrics``,
     ``GET /metrics`` serves the Prometheus metrics of :mod:`chatbridge.telemetry` (unless
     a channel is served at ``/metrics``).
     """
@@ -106,6 +111,7 @@ class WebhookApp:
         concurrency: int = 16,
         shutdown_grace: timedelta = timedelta(seconds=30),
         record_timeout: timedelta = timedelta(seconds=2),
+        automation: Automation | None = None,
         metrics: bool = False,
         clock: Clock | None = None,
     ) -> None:
@@ -121,11 +127,13 @@ class WebhookApp:
         self.concurrency = concurrency
         self.shutdown_grace = shutdown_grace
         self.record_timeout = record_timeout
+        self.automation = automation
         self.metrics = metrics
         self._stopping = False
         self._wake = anyio.Event()
         self._intake = _Outage("the outbox (accepting webhooks; answering 503)")
         self._worker = _Outage("the outbox worker")
+        self._timers = _Outage("the automation's timers")
 
     # -- worker -----------------------------------------------------------------------
 
@@ -143,6 +151,8 @@ class WebhookApp:
         async with anyio.create_task_group() as group:
             group.start_soon(self._open_histories)
             group.start_soon(work)
+            if self.automation is not None:
+                group.start_soon(self._run_timers, self.automation)
             try:
                 yield
             finally:
@@ -163,6 +173,18 @@ class WebhookApp:
                 await history.open()
             except Exception as exc:
                 logger.warning("the history could not connect at startup: %s", describe(exc))
+
+    async def _run_timers(self, automation: Automation) -> None:
+        """Run the automation's due work (fallback plans, waiting conversations) every
+        ``poll_interval`` until the app stops."""
+        while not self._stopping:
+            try:
+                await automation.tick()
+            except Exception as exc:
+                self._timers.failed(exc)
+            else:
+                self._timers.recovered()
+            await anyio.sleep(self.poll_interval)
 
     async def drain(self) -> None:
         """Process every item that is due now (used by the worker; handy in tests)."""
@@ -317,6 +339,8 @@ class WebhookApp:
             with telemetry.span("chatbridge.handle", channel=route):
                 if not applied:
                     await channel.apply([event], record=id(channel.history) not in recorded)
+                if self.automation is not None:
+                    await self.automation.on_event(event, channel)
                 await self.handler(event, channel)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # stopped mid-way: due again at once

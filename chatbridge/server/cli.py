@@ -155,7 +155,13 @@ def _webhook_app(deployment: Any, handler_spec: str | None) -> Any:
     from chatbridge.server.app import Handler, WebhookApp
 
     handler: Handler = _load_handler(handler_spec) if handler_spec else _log_event
-    return WebhookApp(deployment.channels, handler, outbox=deployment.outbox, metrics=True)
+    return WebhookApp(
+        deployment.channels,
+        handler,
+        outbox=deployment.outbox,
+        automation=deployment.automation,
+        metrics=True,
+    )
 
 
 def _load_handler(spec: str) -> Any:

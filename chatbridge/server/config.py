@@ -16,6 +16,9 @@ path = "history.db"     # or: url = "postgresql://user@host/chatbridge"
 link = "suggest"        # identities with one phone number: suggest (default), auto or off
 reopen_within_days = 7  # a resolved conversation the customer writes to again reopens
 
+[automation]            # optional, needs [history]: rules, hours, agents (docs/automation.md)
+queue = "support"       # where new conversations wait for an agent
+
 [http]                  # how the channels call the provider APIs
 engine = "aiohttp"      # httpx (default) or aiohttp: pip install 'chatbridge[aiohttp]'
 max_connections = 64    # per channel: the sends it keeps in flight (default: the engine's)
@@ -45,6 +48,7 @@ from chatbridge.store.memory import MemoryStore
 from chatbridge.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from chatbridge.automation import Automation
     from chatbridge.conversations import History
 
 
@@ -56,6 +60,7 @@ class Deployment:
     store: Store
     outbox: Outbox
     history: History | None = None
+    automation: Automation | None = None
 
 
 def load(path: str | Path, processes: int = 1) -> Deployment:
@@ -86,7 +91,14 @@ def load(path: str | Path, processes: int = 1) -> Deployment:
     }
     if not channels:
         raise ConfigurationError(f"{path} configures no [channels.<route>] table")
-    return Deployment(channels, store, outbox, history)
+    automation = None
+    if "automation" in document:
+        if history is None:
+            raise ConfigurationError(f"[automation] in {path} needs a [history] to keep its state")
+        from chatbridge.automation import Automation
+
+        automation = Automation.from_config(document["automation"], history, channels.values())
+    return Deployment(channels, store, outbox, history, automation)
 
 
 def load_history(path: str | Path) -> History:

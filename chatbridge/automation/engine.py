@@ -1,0 +1,276 @@
+"""What the serving worker runs for each event before the application's handler: the
+rules and their actions, greeting and away replies, routing to a queue, fallback plans
+moved on by statuses; and, between events, the due plans and the waiting conversations.
+
+Every action may run twice for one event (the worker retries a failed event, and takes
+over the events of a worker that died), so each is idempotent: a reply is sent under a
+history key made from the event (or the conversation) and is not sent again when the
+history has it; tags, priority and routing set what they set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chatbridge.automation.assignment import Assignments
+from chatbridge.automation.fallback import Fallback, OnStep
+from chatbridge.automation.hours import BusinessHours
+from chatbridge.automation.rules import (
+    Context,
+    HandOff,
+    Reply,
+    ReplyMenu,
+    ReplyTemplate,
+    RouteTo,
+    Rules,
+    SetPriority,
+    Tag,
+)
+from chatbridge.channel import Channel
+from chatbridge.conversations import Customer, History, Note
+from chatbridge.conversations.ops import inbound_key, send_key
+from chatbridge.errors import (
+    ConfigurationError,
+    DeliveryUnknownError,
+    MessageInvalidError,
+    PolicyRefusedError,
+)
+from chatbridge.models import Event, Message, MessageReceived, StatusUpdate
+from chatbridge.recorder import SendOutcome
+
+logger = logging.getLogger("chatbridge.automation")
+
+#: Before an automatic reply: the message to send instead, or None to send nothing.
+BeforeReply = Callable[[MessageReceived, Message], Awaitable[Message | None]]
+
+
+@dataclass(frozen=True)
+class HandedOff:
+    """What ``on_handoff`` is told: the conversation, its queue, and the agent it went
+    to (None: it waits in the queue for one)."""
+
+    conversation_id: str
+    queue: str
+    agent: str | None
+    reason: str
+
+
+OnHandOff = Callable[[HandedOff], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The application's say at each step."""
+
+    before_reply: BeforeReply | None = None
+    on_handoff: OnHandOff | None = None
+    on_fallback: OnStep | None = None
+
+
+class Automation:
+    """Automation over ``channels``, kept in ``history``: ``rules`` (with ``hours``,
+    which the ``greeting`` and ``away`` replies follow too: greeting a new conversation
+    in business hours, away once per conversation while closed; ``{opens}`` in ``away``
+    is when business hours start again), and ``assignments``, to which new conversations
+    no rule routed go, in ``queue`` (also where a hand-off without a queue goes)."""
+
+    def __init__(
+        self,
+        history: History,
+        channels: Iterable[Channel],
+        *,
+        rules: Rules | None = None,
+        hours: BusinessHours | None = None,
+        greeting: str | None = None,
+        away: str | None = None,
+        assignments: Assignments | None = None,
+        queue: str | None = None,
+        hooks: Hooks | None = None,
+    ) -> None:
+        self.history = history
+        self.hooks = hooks or Hooks()
+        self.rules = rules
+        self.hours = hours
+        self.greeting = greeting
+        self.away = away
+        self.assignments = assignments
+        self.queue = queue
+        self.fallback = Fallback(history, channels, on_step=self.hooks.on_fallback)
+        for rule in rules.rules if rules else ():
+            for action in rule.then:
+                if isinstance(action, (RouteTo, HandOff)) and assignments is None:
+                    raise ConfigurationError(f"rule {rule.name!r} routes: give assignments")
+                if isinstance(action, HandOff) and action.queue is None and queue is None:
+                    raise ConfigurationError(f"rule {rule.name!r} hands off to no queue: give one")
+
+    @classmethod
+    def from_config(
+        cls, table: Mapping[str, Any], history: History, channels: Iterable[Channel]
+    ) -> Automation:
+        """The automation the ``[automation]`` table of a config describes
+        (docs/automation.md lists its keys)."""
+        if unknown := sorted(set(table) - _KEYS):
+            raise ConfigurationError(f"[automation]: unknown key(s) {', '.join(unknown)}")
+        for key in ("greeting", "away", "queue"):
+            if key in table and not isinstance(table[key], str):
+                raise ConfigurationError(f"[automation] {key} is a string")
+        hours = BusinessHours.from_config(table["hours"]) if "hours" in table else None
+        assignments = None
+        if "agents" in table:
+            assignments = Assignments.from_config(history, table)
+        elif "queue" in table or "queues" in table:
+            raise ConfigurationError("[automation] queues need [[automation.agents]] to serve them")
+        return cls(
+            history,
+            channels,
+            rules=Rules.from_config(table, hours) if "rules" in table else None,
+            hours=hours,
+            greeting=table.get("greeting"),
+            away=table.get("away"),
+            assignments=assignments,
+            queue=table.get("queue"),
+        )
+
+    async def on_event(self, event: Event, channel: Channel) -> None:
+        """Act on ``event``, already recorded in the history."""
+        if isinstance(event, StatusUpdate):
+            await self.fallback.status(event)
+        elif isinstance(event, MessageReceived) and event.contact is not None:
+            await self._on_message(event, channel)
+
+    async def tick(self) -> None:
+        """Run the fallback plans that are due and assign waiting conversations (the
+        serving worker calls this every poll interval)."""
+        await self.fallback.run_due()
+        if self.assignments is not None:
+            await self.assignments.assign_waiting()
+
+    async def _on_message(self, event: MessageReceived, channel: Channel) -> None:
+        entry = await self.history.entry(inbound_key(event))
+        if entry is None or entry.conversation_id is None:
+            return  # the channel records in no history (or another one)
+        conversation = await self.history.conversation(entry.conversation_id)
+        customer = await self.history.customer(entry.customer_id)
+        if conversation is None or customer is None:
+            return
+        at = event.timestamp or self.history.clock.now()
+        is_open = self.hours is None or self.hours.is_open(at)
+        new = conversation.opened_by_customer and conversation.opened_at == entry.at
+        if self.greeting and new and is_open:
+            key = f"greeting:{conversation.id}"
+            await self._reply(event, channel, Reply(text=self.greeting), key, conversation.id)
+        actions = [
+            action
+            for match in (self.rules.evaluate(_context(event, customer, at)) if self.rules else [])
+            for action in match.actions
+        ]
+        priority = next(
+            (a.priority for a in reversed(actions) if isinstance(a, SetPriority)),
+            conversation.priority,
+        )
+        routed = False
+        for number, action in enumerate(actions):
+            key = f"auto:{event.event_id}:{number}"
+            if isinstance(action, (Reply, ReplyTemplate, ReplyMenu)):
+                await self._reply(event, channel, action, key, conversation.id)
+            elif isinstance(action, Tag):
+                owner = conversation.id if action.on == "conversation" else customer.id
+                await self.history.tag(owner, *action.tags)
+            elif isinstance(action, SetPriority):
+                await self.history.set_priority(conversation.id, action.priority)
+            elif isinstance(action, RouteTo):
+                await self._route(conversation.id, action.queue, action.skills, priority)
+                routed = True
+            elif isinstance(action, HandOff):
+                await self._hand_off(conversation.id, action.queue, priority, event)
+                routed = True
+        if self.away and not is_open and self.hours is not None:
+            opens = self.hours.next_open(at)
+            text = self.away.replace("{opens}", _when(opens))
+            period = opens.date().isoformat() if opens else "never"
+            key = f"away:{conversation.id}:{period}"
+            await self._reply(event, channel, Reply(text=text), key, conversation.id)
+        if not routed and new and self.queue is not None and conversation.assignee is None:
+            await self._route(conversation.id, self.queue, (), priority)
+
+    async def _route(
+        self, conversation: str, queue: str, skills: tuple[str, ...], priority: int
+    ) -> str | None:
+        assert self.assignments is not None  # checked when made
+        return await self.assignments.route(conversation, queue, skills=skills, priority=priority)
+
+    async def _hand_off(
+        self, conversation: str, queue: str | None, priority: int, event: MessageReceived
+    ) -> None:
+        queue = queue or self.queue
+        assert queue is not None  # checked when made
+        agent = await self._route(conversation, queue, (), priority)
+        if self.hooks.on_handoff is not None:
+            reason = f"a rule handed off on {event.channel} event {event.event_id}"
+            await self.hooks.on_handoff(HandedOff(conversation, queue, agent, reason))
+
+    async def _reply(
+        self,
+        event: MessageReceived,
+        channel: Channel,
+        action: Reply | ReplyTemplate | ReplyMenu,
+        key: str,
+        conversation: str,
+    ) -> None:
+        """Send ``action``'s reply under ``key``, unless the history has it from an
+        earlier attempt. A refusal is recorded (by the channel) and logged, not retried:
+        the event goes on to the handler; so does a reply the channel cannot carry
+        (noted in the conversation)."""
+        earlier = await self.history.entry(send_key(channel.name, key))
+        if earlier is not None and earlier.outcome is not SendOutcome.FAILED:
+            return
+        message: Message | None = _message(action, event)
+        if self.hooks.before_reply is not None and message is not None:
+            message = await self.hooks.before_reply(event, message)
+        if message is None:
+            return
+        try:
+            await channel.send(message, history_key=key)
+        except PolicyRefusedError as exc:
+            logger.info("automatic reply to %s refused: %s", event.event_id, exc)
+        except DeliveryUnknownError as exc:  # it may have gone out: not again
+            logger.warning("automatic reply to %s may not have arrived: %s", event.event_id, exc)
+        except MessageInvalidError as exc:
+            note = Note(text=f"automatic reply not sent: {exc}", author="chatbridge.automation")
+            await self.history.note(conversation, note)
+
+
+#: The keys of the [automation] table.
+_KEYS = {"mode", "rules", "hours", "greeting", "away", "queue", "assigner", "agents", "queues"}
+
+
+def _message(action: Reply | ReplyTemplate | ReplyMenu, event: MessageReceived) -> Message:
+    assert event.contact is not None
+    contact, thread = event.contact, event.message.thread
+    if isinstance(action, Reply):
+        return Message(contact=contact, text=action.text, thread=thread)
+    if isinstance(action, ReplyTemplate):
+        return Message(contact=contact, template=action.template, thread=thread)
+    return Message(contact=contact, interactive=action.interactive, thread=thread)
+
+
+def _context(event: MessageReceived, customer: Customer, at: datetime) -> Context:
+    message = event.message
+    reply = message.interactive_reply
+    text = message.stripped_text or message.text or (reply.title or reply.id if reply else None)
+    return Context(
+        text=text,
+        channel=event.channel,
+        language=customer.language,
+        customer_tags=frozenset(customer.tags),
+        fields=customer.fields,
+        at=at,
+    )
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%A %H:%M") if at is not None else "later"

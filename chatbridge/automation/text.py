@@ -1,0 +1,113 @@
+"""How messages and keywords are compared: one normal form, and a scan that finds many
+keywords in a message at once."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import deque
+from collections.abc import Iterable
+
+
+def normalize(text: str) -> str:
+    """``text`` in the form keywords and messages are compared in: Unicode NFKC, case
+    folded, whitespace runs collapsed to one space, stripped.
+
+    NFKC rather than NFC because WeChat and LINE users type full-width Latin letters,
+    digits and punctuation (U+FF01-FF5E) and some keyboards half-width katakana
+    (U+FF61-FF9F): NFC keeps those as they are, the compatibility mappings of NFKC turn
+    them into ASCII and full-width katakana, as others write them. NFKC is applied
+    again after case folding, which can undo it (folding "ǰ" gives "j" and a
+    combining caron), so that ``normalize`` is idempotent.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(folded.split())
+
+
+class KeywordScanner:
+    """Finds which of many keywords occur in a text, overlapping ones included, in one
+    pass over the text whatever the number of keywords (Aho-Corasick).
+
+    Keywords are taken as given: normalise them and the texts alike beforehand.
+    """
+
+    def __init__(self, keywords: Iterable[str]) -> None:
+        self._next: list[dict[str, int]] = [{}]  # state -> character -> state
+        self._found: list[tuple[str, ...]] = [()]  # state -> keywords ending there
+        for keyword in dict.fromkeys(keywords):
+            self._add(keyword)
+        self._fail = self._link()
+
+    def _add(self, keyword: str) -> None:
+        state = 0
+        for char in keyword:
+            following = self._next[state].get(char)
+            if following is None:
+                following = len(self._next)
+                self._next[state][char] = following
+                self._next.append({})
+                self._found.append(())
+            state = following
+        self._found[state] += (keyword,)
+
+    def _link(self) -> list[int]:
+        """Each state's failure link (the longest proper suffix that is also a state),
+        breadth first; a state's keywords then include those of its link."""
+        fail = [0] * len(self._next)
+        queue = deque(self._next[0].values())
+        while queue:
+            state = queue.popleft()
+            for char, following in self._next[state].items():
+                link = fail[state]
+                while link and char not in self._next[link]:
+                    link = fail[link]
+                fail[following] = self._next[link].get(char, 0) if state else 0
+                self._found[following] += self._found[fail[following]]
+                queue.append(following)
+        return fail
+
+    def scan(self, text: str) -> set[str]:
+        """The keywords that occur in ``text``."""
+        transitions, fail, found = self._next, self._fail, self._found
+        seen: set[str] = set()
+        state = 0
+        for char in text:
+            while state and char not in transitions[state]:
+                state = fail[state]
+            state = transitions[state].get(char, 0)
+            if found[state]:
+                seen.update(found[state])
+        return seen
+
+
+#: Characters of scripts written without spaces between words (CJK: Han, kana, Hangul).
+_UNSPACED = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+
+
+def occurs_as_word(keyword: str, text: str) -> bool:
+    """Whether ``keyword`` occurs in ``text`` as a whole word: the characters just before
+    and after it are not letters, digits or "_". CJK text has no spaces between words, so
+    next to a CJK character (in the text or at the keyword's edge) any position is a
+    boundary: there a word match is a substring match ("返金" in "返金したい")."""
+    start = text.find(keyword)
+    while start >= 0:
+        end = start + len(keyword)
+        if _boundary(text, start - 1, keyword[0]) and _boundary(text, end, keyword[-1]):
+            return True
+        start = text.find(keyword, start + 1)
+    return False
+
+
+def _boundary(text: str, index: int, edge: str) -> bool:
+    """Whether ``text[index]``, next to a keyword's ``edge`` character, ends a word."""
+    if not 0 <= index < len(text):
+        return True
+    neighbour = text[index]
+    return (
+        not (neighbour.isalnum() or neighbour == "_")
+        or _UNSPACED.match(neighbour) is not None
+        or _UNSPACED.match(edge) is not None
+    )

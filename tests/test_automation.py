@@ -1,0 +1,381 @@
+"""The automation engine (chatbridge.automation.Automation): what the worker does for an
+event before the handler (rules, greeting, away, routing, statuses), idempotent under
+retries; its configuration; and its place in the webhook app."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from chatbridge.automation import Automation, FallbackPlan, HandedOff, Hooks, PlanState
+from chatbridge.automation.assignment import Agent, Assignments, Queue
+from chatbridge.automation.hours import BusinessHours
+from chatbridge.automation.rules import (
+    HandOff,
+    Reply,
+    ReplyTemplate,
+    Rule,
+    Rules,
+    SetPriority,
+    Tag,
+    When,
+)
+from chatbridge.clock import FakeClock
+from chatbridge.conversations import EntryKind, History
+from chatbridge.errors import ConfigurationError
+from chatbridge.models import (
+    DeliveryState,
+    Direction,
+    Event,
+    Identity,
+    Message,
+    MessageReceived,
+    StatusUpdate,
+    Template,
+)
+from chatbridge.server import config
+from chatbridge.server.app import WebhookApp
+from chatbridge.whatsapp import kit as whatsapp_kit
+from tests.scripted_channel import Mail, Scripted
+from tests.test_cli import WHATSAPP_CONFIG
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2026, 12, 1, 10, tzinfo=UTC)  # a Tuesday, 19:00 in Tokyo
+CHAT = Identity(channel="chat", address="u1")
+TOKYO_DAYS = {"timezone": "Asia/Tokyo", "weekdays": ["09:00-18:00"]}
+UTC_DAYS = {"timezone": "UTC", "weekdays": ["09:00-18:00"]}
+_ids = itertools.count()
+
+
+@pytest.fixture
+async def history(tmp_path: Path) -> AsyncIterator[History]:
+    async with History.sqlite(tmp_path / "h.db", clock=FakeClock(T0)) as made:
+        yield made
+
+
+class Desk:
+    """A customer writing on a scripted chat channel that records into ``history``."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.clock = history.clock
+        assert isinstance(self.clock, FakeClock)
+        self.chat = Scripted(history=history, clock=self.clock)
+        self.mail = Mail(history=history, clock=self.clock, store=self.chat.store)
+
+    def automation(self, **options: Any) -> Automation:
+        return Automation(self.history, [self.chat, self.mail], **options)
+
+    async def writes(self, text: str, automation: Automation, who: Identity = CHAT) -> Event:
+        event = MessageReceived(
+            channel=who.channel,
+            event_id=f"in{next(_ids)}",
+            contact=who,
+            timestamp=self.clock.now(),
+            message=Message(contact=who, direction=Direction.INBOUND, text=text),
+        )
+        await self.chat.apply([event])
+        await automation.on_event(event, self.chat)
+        return event
+
+    async def conversation(self) -> Any:
+        [conversation] = await self.history.conversations(customer=CHAT)
+        return conversation
+
+    def sent(self) -> list[str | None]:
+        return [m.text for m in self.chat.delivered]
+
+
+@pytest.fixture
+def desk(history: History) -> Desk:
+    return Desk(history)
+
+
+def rules(*rules: Rule, **options: Any) -> Rules:
+    return Rules(list(rules), **options)
+
+
+REFUNDS = Rule(
+    name="refunds",
+    when=When(keywords=("refund",)),
+    then=(
+        Reply(text="Refunds take 3-5 days."),
+        Tag(tags=("refund",)),
+        Tag(tags=("asked-refund",), on="customer"),
+        SetPriority(priority=2),
+    ),
+)
+
+
+async def test_a_rule_replies_tags_and_sets_priority_once(desk: Desk) -> None:
+    automation = desk.automation(rules=rules(REFUNDS))
+    event = await desk.writes(
+        "I want a \uff32\uff25\uff26\uff35\uff2e\uff24 please", automation
+    )  # "REFUND", full-width
+    await automation.on_event(event, desk.chat)  # the worker retried the event
+
+    assert desk.sent() == ["Refunds take 3-5 days."]
+    conversation = await desk.conversation()
+    assert (conversation.tags, conversation.priority) == (["refund"], 2)
+    customer = await desk.history.customer(CHAT)
+    assert customer is not None and customer.tags == ["asked-refund"]
+    await desk.writes("hello", automation)  # no rule matches
+    assert len(desk.sent()) == 1
+
+
+async def test_greeting_in_hours_and_away_once_while_closed(desk: Desk) -> None:
+    closed = BusinessHours.from_config(TOKYO_DAYS)
+    automation = desk.automation(hours=closed, greeting="Hi!", away="We are closed; back {opens}.")
+    await desk.writes("hello?", automation)
+    await desk.writes("anyone?", automation)
+    assert desk.sent() == ["We are closed; back Wednesday 09:00."]
+
+    open_ = desk.automation(hours=BusinessHours.from_config(UTC_DAYS), greeting="Hi!")
+    other = Identity(channel="chat", address="u2")
+    await desk.writes("hello", open_, who=other)
+    await desk.writes("still there?", open_, who=other)
+    assert desk.sent()[1:] == ["Hi!"]  # a new conversation is greeted, once
+
+
+async def test_a_template_reply_and_a_hook_that_changes_or_drops_replies(desk: Desk) -> None:
+    seen: list[str | None] = []
+
+    async def before_reply(event: MessageReceived, message: Message) -> Message | None:
+        seen.append(message.text)
+        if "drop" in (event.message.text or ""):
+            return None
+        if message.text is None:
+            return message
+        return message.model_copy(update={"text": f"{message.text} (bot)"})
+
+    template = Template(name="refund_info", language="en")
+    automation = desk.automation(
+        rules=rules(
+            REFUNDS,
+            Rule(name="t", when=When(keywords=("tpl",)), then=(ReplyTemplate(template=template),)),
+        ),
+        hooks=Hooks(before_reply=before_reply),
+    )
+    await desk.writes("refund", automation)
+    await desk.writes("refund, drop it", automation)
+    await desk.writes("tpl", automation)
+    assert desk.sent() == ["Refunds take 3-5 days. (bot)", None]
+    assert desk.chat.delivered[-1].template == template
+    assert seen == ["Refunds take 3-5 days.", "Refunds take 3-5 days.", None]
+
+
+async def test_a_reply_the_channel_cannot_carry_is_noted_not_raised(desk: Desk) -> None:
+    async def elsewhere(event: MessageReceived, message: Message) -> Message:
+        return message.model_copy(update={"contact": Identity(channel="mail", address="x@y.z")})
+
+    automation = desk.automation(rules=rules(REFUNDS), hooks=Hooks(before_reply=elsewhere))
+    await desk.writes("refund", automation)
+    assert desk.sent() == []
+    notes = [e for e in (await desk.history.timeline(CHAT)).entries if e.kind is EntryKind.NOTE]
+    assert len(notes) == 1 and "automatic reply not sent" in (notes[0].text or "")
+
+
+async def test_new_conversations_go_to_the_queue_and_hand_offs_call_the_hook(
+    desk: Desk,
+) -> None:
+    handed: list[HandedOff] = []
+
+    async def on_handoff(handoff: HandedOff) -> None:
+        handed.append(handoff)
+
+    assignments = Assignments(desk.history, [Agent("bob")], [Queue("support"), Queue("vip")])
+    await assignments.online("bob")
+    person = Rule(name="person", when=When(keywords=("human",)), then=(HandOff(queue="vip"),))
+    automation = desk.automation(
+        rules=rules(person),
+        assignments=assignments,
+        queue="support",
+        hooks=Hooks(on_handoff=on_handoff),
+    )
+    await desk.writes("hello", automation)
+    assert (await desk.conversation()).assignee == "bob"
+
+    other = Identity(channel="chat", address="u2")
+    await desk.writes("a human please", automation, who=other)
+    assert [(h.queue, h.agent) for h in handed] == [("vip", "bob")]
+
+
+async def test_routing_without_assignments_is_refused_when_made(desk: Desk) -> None:
+    person = Rule(name="person", when=When(keywords=("human",)), then=(HandOff(),))
+    with pytest.raises(ConfigurationError, match="person"):
+        desk.automation(rules=rules(person))
+
+
+async def test_a_failed_status_brings_the_fallback_plan_forward(desk: Desk) -> None:
+    automation = desk.automation()
+    await desk.writes("hello", automation)
+    await desk.history.link(CHAT, Identity(channel="mail", address="ana@example.com"))
+    plan_id = await automation.fallback.send(
+        Message(contact=CHAT, text="shipped"), FallbackPlan(via=("chat", "mail"))
+    )
+    update = StatusUpdate(
+        channel="chat",
+        event_id="st1",
+        contact=CHAT,
+        timestamp=desk.clock.now(),
+        message_id="chat-1",
+        state=DeliveryState.FAILED,
+    )
+    await desk.chat.apply([update])
+    await automation.on_event(update, desk.chat)
+    await automation.tick()
+    status = await automation.fallback.plan(plan_id)
+    assert status is not None and (status.state, status.channel) == (PlanState.WAITING, "mail")
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+AUTOMATION_TOML = """
+[automation]
+greeting = "Hi!"
+away = "Back {opens}."
+queue = "support"
+assigner = "round-robin"
+
+[automation.hours]
+timezone = "UTC"
+weekdays = ["09:00-18:00"]
+
+[[automation.queues]]
+name = "support"
+
+[[automation.agents]]
+id = "bob"
+
+[[automation.rules]]
+name = "refunds"
+keywords = ["refund"]
+reply = "Refunds take 3-5 days."
+"""
+
+
+def _config(tmp_path: Path, *parts: str) -> Path:
+    path = tmp_path / "serve.toml"
+    path.write_text("\n".join([*parts, WHATSAPP_CONFIG]))
+    return path
+
+
+async def test_serve_builds_the_automation_of_its_config(tmp_path: Path) -> None:
+    history = f'[history]\nkind = "sqlite"\npath = "{tmp_path}/h.db"\n'
+    deployment = config.load(_config(tmp_path, history, AUTOMATION_TOML))
+    automation = deployment.automation
+    assert automation is not None and automation.history is deployment.history
+    assert (automation.greeting, automation.queue) == ("Hi!", "support")
+    assert automation.rules is not None and [r.name for r in automation.rules.rules] == ["refunds"]
+    assert automation.assignments is not None and list(automation.assignments.agents) == ["bob"]
+    assert deployment.history is not None
+    await deployment.history.aclose()
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        ("[automation]\ngreting = 'Hi'\n", "unknown key"),
+        ("[automation]\nqueue = 'support'\n", "need \\[\\[automation.agents\\]\\]"),
+        ("[automation]\ngreeting = 3\n", "greeting is a string"),
+    ],
+)
+def test_a_wrong_automation_table_is_refused(tmp_path: Path, table: str, error: str) -> None:
+    history = f'[history]\nkind = "sqlite"\npath = "{tmp_path}/h.db"\n'
+    with pytest.raises(ConfigurationError, match=error):
+        config.load(_config(tmp_path, history, table))
+
+
+def test_automation_needs_a_history(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="needs a \\[history\\]"):
+        config.load(_config(tmp_path, AUTOMATION_TOML))
+
+
+# -- in the webhook app -----------------------------------------------------------------
+
+
+class Witness:
+    """Stands for an Automation: which events it saw, and how often it ticked."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.ticks = 0
+
+    async def on_event(self, event: Event, channel: object) -> None:
+        self.events.append(event.event_id)
+
+    async def tick(self) -> None:
+        self.ticks += 1
+
+
+async def test_the_worker_runs_automation_before_the_handler_and_ticks_it() -> None:
+    order: list[str] = []
+    witness = Witness()
+
+    async def handler(event: Event, channel: object) -> None:
+        order.append(f"handler saw automation of {witness.events}")
+
+    clock = FakeClock()
+    channel = whatsapp_kit.kit.build({"clock": clock})
+    app = WebhookApp(
+        {"whatsapp": channel},
+        handler,
+        clock=clock,
+        poll_interval=0.01,
+        automation=witness,  # type: ignore[arg-type]
+    )
+    request = whatsapp_kit.kit.sign(
+        whatsapp_kit.kit.webhook(whatsapp_kit.inbound("text", {"body": "hi"}))
+    )
+    async with app.running():
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="https://h.example"
+        ) as http:
+            response = await http.post(
+                "/whatsapp", content=request.body, headers=dict(request.headers)
+            )
+            assert response.status_code == 200
+        await app.drain()
+        for _ in range(100):
+            if witness.ticks >= 2:
+                break
+            await anyio.sleep(0.01)
+    assert len(witness.events) == 1 and order == [f"handler saw automation of {witness.events}"]
+    assert witness.ticks >= 2
+
+
+async def test_an_automation_failure_is_the_events_failure() -> None:
+    class Failing(Witness):
+        async def on_event(self, event: Event, channel: object) -> None:
+            raise RuntimeError("the history is down")
+
+    handled: list[Event] = []
+
+    async def handler(event: Event, channel: object) -> None:
+        handled.append(event)
+
+    clock = FakeClock()
+    channel = whatsapp_kit.kit.build({"clock": clock})
+    app = WebhookApp(
+        {"whatsapp": channel}, handler, clock=clock, max_attempts=1, automation=Failing()
+    )  # type: ignore[arg-type]
+    request = whatsapp_kit.kit.sign(
+        whatsapp_kit.kit.webhook(whatsapp_kit.inbound("text", {"body": "hi"}))
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://h.example"
+    ) as http:
+        await http.post("/whatsapp", content=request.body, headers=dict(request.headers))
+    await app.drain()
+    assert handled == []
+    [letter] = await app.outbox.dead_letters()
+    assert "the history is down" in letter.error
