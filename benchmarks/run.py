@@ -9,7 +9,7 @@ import os
 import platform
 from datetime import UTC, datetime
 
-from benchmarks import dedup, history, load, outbound, throughput, webhooks
+from benchmarks import dedup, history, load, outbound, rules, throughput, webhooks
 from benchmarks.report import REPORT
 
 
@@ -39,6 +39,8 @@ def main() -> None:
         *load.section(),
         "",
         *history.section(),
+        "",
+        *rules.section(),
     ]
     REPORT.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -4,6 +4,7 @@ under concurrency; every test runs on SQLite and on a real PostgreSQL server."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,10 +25,13 @@ from chatbridge.automation.assignment import (
     Queue,
     RoundRobin,
     SkillsFirst,
+    _tidy,
     assignment_config,
 )
 from chatbridge.clock import FakeClock
 from chatbridge.conversations import History
+from chatbridge.conversations.model import ConversationState
+from chatbridge.conversations.ops import Op
 from chatbridge.errors import ConfigurationError
 from chatbridge.models import Direction, Identity, Message, MessageReceived
 from chatbridge.recorder import SendOutcome, SendRecord
@@ -78,7 +82,29 @@ class Customers:
 
     async def open(self, n: int = 1) -> list[str]:
         """``n`` new conversations, opened in one webhook batch; their ids in order."""
-        people = [Identity(channel="whatsapp", address=f"1555{next(_ids):07d}") for _ in range(n)]
+        return await self.write([self.new() for _ in range(n)])
+
+    async def team_opens(self) -> str:
+        """A conversation the team opens (its first message answers it), then the
+        customer writes back (it is open)."""
+        who = self.new()
+        send = SendRecord(
+            f"k{next(_ids)}",
+            [Message(contact=who, text="hi")],
+            None,
+            SendOutcome.SENT,
+            self.clock.now(),
+        )
+        await self.history.record_send(send)
+        [conversation] = await self.write([who])
+        return conversation
+
+    @staticmethod
+    def new() -> Identity:
+        return Identity(channel="whatsapp", address=f"1555{next(_ids):07d}")
+
+    async def write(self, people: list[Identity]) -> list[str]:
+        """The ``people`` write, in one webhook batch; their conversations in order."""
         now = self.clock.now()
         await self.history.record_events(
             [
@@ -116,6 +142,16 @@ async def assignee(history: History, conversation: str) -> str | None:
     found = await history.conversation(conversation)
     assert found is not None
     return found.assignee
+
+
+async def route_table(history: History) -> dict[str, str | None]:
+    """The ``routes`` table: each conversation's agent (None: waiting)."""
+
+    def read() -> Op[dict[str, str | None]]:
+        rows = yield ("SELECT conversation_id, agent FROM routes", ())
+        return dict(rows)
+
+    return await history.database.read(read)
 
 
 async def everyone_online(assignments: Assignments) -> None:
@@ -293,6 +329,91 @@ async def test_resolved_waiting_conversations_are_not_assigned(
     assert await assignments.route(gone) is None  # not open: left alone
 
 
+async def test_assign_waiting_drops_conversations_no_longer_open(
+    history: History, customers: Customers, clock: FakeClock
+) -> None:
+    assignments = Assignments(history, [Agent("ana", capacity=1)])
+    await assignments.online("ana")
+    busy, pending, resolved, kept = await customers.open(4)
+    for conversation in (busy, pending, resolved, kept):
+        clock.advance(timedelta(seconds=1))
+        await assignments.route(conversation)
+    await history.set_state(pending, ConversationState.PENDING)  # the team waits
+    await history.resolve(resolved)  # resolved, not released
+    await customers.answer(busy)  # room for one
+    assert await route_table(history) == {busy: "ana", pending: None, resolved: None, kept: None}
+
+    assert await assignments.assign_waiting(limit=1) == []  # met pending: dropped
+    assert await assignments.assign_waiting(limit=1) == []  # then resolved
+    assert await assignments.assign_waiting(limit=1) == [(kept, "ana")]
+    assert await route_table(history) == {kept: "ana"}  # busy, handled, is forgotten too
+    assert await assignee(history, pending) is None
+
+    await customers.write([customers.who[pending]])  # open again: it can be routed again
+    assert await assignments.route(pending) is None
+    assert [w.conversation_id for w in await assignments.waiting()] == [pending]
+
+
+async def test_a_conversation_the_team_opened_does_not_count(
+    history: History, customers: Customers
+) -> None:
+    assignments = Assignments(history, [Agent("ana", capacity=1), Agent("bob", capacity=1)])
+    await assignments.online("ana")
+    ours = await customers.team_opens()
+    found = await history.conversation(ours)
+    assert found is not None
+    assert (found.state, found.opened_by_customer, found.first_response_at) == ("open", False, None)
+
+    assert await assignments.route(ours) == "ana"
+    assert await assignments.load() == {"ana": 0, "bob": 0}  # answered by its first message
+    assert await route_table(history) == {}  # handled: its route is forgotten
+    [theirs] = await customers.open()
+    assert await assignments.route(theirs) == "ana"  # she still has room
+    assert await assignments.load() == {"ana": 1, "bob": 0}
+    await assignments.online("bob")
+    assert await assignments.offline("ana") == [(theirs, "bob")]  # only the unhandled one
+    assert await assignee(history, ours) == "ana"
+
+
+async def test_any_queue_name_will_do(history: History, customers: Customers) -> None:
+    queues = [Queue("@ana"), Queue("ana")]
+    assignments = Assignments(history, [Agent("ana", capacity=1)], queues)
+    await assignments.online("ana")
+    first, second = await customers.open(2)
+    assert await assignments.route(first, "@ana") == "ana"
+    assert await assignments.route(second, "ana") is None
+    assert await assignments.waiting("@ana") == []
+    assert [(w.conversation_id, w.queue) for w in await assignments.waiting()] == [(second, "ana")]
+    assert await route_table(history) == {first: "ana", second: None}
+    assert assignment_config({"queues": [{"name": "@x"}]})[1] == [Queue("@x")]
+
+
+async def test_the_waiting_list_is_read_from_its_index(tmp_path: Path, clock: FakeClock) -> None:
+    """SQLite's plans of the routes queries: index ranges, no sort (PostgreSQL's depend
+    on its statistics)."""
+    history = History.sqlite(tmp_path / "plans.db", clock=clock)
+    try:
+        assignments = Assignments(history, [Agent("ana")])
+        await assignments.status()  # the schema is made
+        queries = [
+            *next(assignments._heads(["default"], 10))[1],
+            next(assignments._set_offline("ana", 0))[1][-1],
+            _tidy("ana", ["con_a", "con_b"]),
+        ]
+    finally:
+        await history.aclose()
+    with sqlite3.connect(tmp_path / "plans.db") as db:
+        plans = [
+            " / ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {q}", p))
+            for q, p in queries
+        ]
+    assert plans == [
+        "SEARCH routes USING INDEX routes_waiting (queue=?)",
+        "SEARCH routes USING INDEX routes_agent (agent=?)",
+        "SEARCH routes USING INDEX routes_agent (agent=?)",
+    ]
+
+
 async def test_offline_gives_the_unhandled_conversations_to_others(
     history: History, customers: Customers, clock: FakeClock
 ) -> None:
@@ -461,12 +582,14 @@ async def test_no_cap_is_exceeded_and_no_conversation_is_lost(
         assert all(loads[agent.id] <= agent.capacity for agent in team), loads
         online = await assignments.status()
         waiting = {w.conversation_id for w in await assignments.waiting(limit=1000)}
+        table = await route_table(history)
         for conversation in routed:
             if conversation in done:
                 continue
             holder = await assignee(history, conversation)
             assert (holder is None) == (conversation in waiting)
             assert holder is None or online[holder]
+            assert table[conversation] == holder  # its route: waiting, or held by its agent
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -512,7 +635,6 @@ async def test_from_config(history: History) -> None:
         ({"agents": [{"capacity": 2}]}, "id is a non-empty string"),
         ({"agents": [{"id": "ana"}, {"id": "ana"}]}, "'ana' is given twice"),
         ({"agents": [{"id": "ana", "queues": ["vip"]}]}, "declares: vip"),
-        ({"queues": [{"name": "@x"}]}, "does not start with '@'"),
         ({"agents": {"id": "ana"}}, "array of tables"),
     ],
 )

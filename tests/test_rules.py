@@ -21,7 +21,7 @@ from chatbridge.automation.rules import (
     Tag,
     When,
 )
-from chatbridge.automation.text import KeywordScanner, normalize, occurs_as_word
+from chatbridge.automation.text import KeywordScanner, normalize, occurs_as_word, required_literals
 from chatbridge.errors import ConfigurationError
 from chatbridge.models import Button, Interactive, Template
 
@@ -419,7 +419,7 @@ def test_from_config() -> None:
         RouteTo(queue="billing", skills=("ja",)),
         HandOff(queue="billing"),
     )
-    assert handoff.then == (HandOff(),)
+    assert handoff == Rule(name="handoff", when=When(keywords=("human",)), then=(HandOff(),))
     assert Rules.from_config({}).rules == ()
 
 
@@ -501,3 +501,24 @@ def test_bad_regex_in_python_names_the_rule() -> None:
         Rule(name="orders", when=When(keywords=(r"\d+", "[a-"), match="regex"))
     with pytest.raises(ConfigurationError, match="mode"):
         Rules([], "some")  # type: ignore[arg-type]
+
+
+SHAPES = [
+    r"ab*c",
+    r"x?yz",
+    r"a(b)c",
+    r"ab|cd",
+    r"(?:ab)+c",
+    r"a\d{2}-b",
+    r"^ab$",
+    r"a[bc]d",
+    r"a.c",
+]
+
+
+@given(st.sampled_from(SHAPES), st.text(alphabet="abcdxyz-0123", max_size=12))
+def test_a_text_a_pattern_matches_has_the_literals_it_requires(shape: str, text: str) -> None:
+    """The shortcut that skips regex rules never skips one whose pattern matches."""
+    pattern = re.compile(shape)
+    if pattern.search(text):
+        assert all(literal in text for literal in required_literals(pattern))

@@ -2,6 +2,15 @@
 priority and route; business hours with greeting and away replies; assignment of
 conversations to agents; fallback delivery to the customer's other channels."""
 
+from chatbridge.automation.assignment import (
+    Agent,
+    Assigner,
+    Assignments,
+    LeastLoaded,
+    Queue,
+    RoundRobin,
+    SkillsFirst,
+)
 from chatbridge.automation.engine import Automation, HandedOff, Hooks
 from chatbridge.automation.fallback import (
     Condition,
@@ -11,15 +20,54 @@ from chatbridge.automation.fallback import (
     PlanState,
     PlanStatus,
 )
+from chatbridge.automation.hours import BusinessHours
+from chatbridge.automation.rules import (
+    Action,
+    Context,
+    Explanation,
+    HandOff,
+    Match,
+    Reply,
+    ReplyMenu,
+    ReplyTemplate,
+    RouteTo,
+    Rule,
+    Rules,
+    SetPriority,
+    Tag,
+    When,
+)
 
 __all__ = [
+    "Action",
+    "Agent",
+    "Assigner",
+    "Assignments",
     "Automation",
-    "HandedOff",
-    "Hooks",
+    "BusinessHours",
     "Condition",
+    "Context",
+    "Explanation",
     "Fallback",
     "FallbackPlan",
     "FallbackStep",
+    "HandOff",
+    "HandedOff",
+    "Hooks",
+    "LeastLoaded",
+    "Match",
     "PlanState",
     "PlanStatus",
+    "Queue",
+    "Reply",
+    "ReplyMenu",
+    "ReplyTemplate",
+    "RoundRobin",
+    "RouteTo",
+    "Rule",
+    "Rules",
+    "SetPriority",
+    "SkillsFirst",
+    "Tag",
+    "When",
 ]

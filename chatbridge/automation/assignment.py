@@ -1,33 +1,32 @@
 """Assignment: queues, agents with a capacity and skills, pluggable assigners.
 
-An :class:`Agent` (static configuration) serves some queues, has skills, and takes at
-most ``capacity`` *unhandled* conversations: assigned to them, open, and not answered
-yet (``first_response_at`` unset). A :class:`Queue` names the skills every conversation
-routed to it needs. Whether an agent is online is shared state (the ``agents`` table of
-the history's database), so every worker process sees the same team.
+An :class:`Agent` (configuration) serves some queues, has skills, and holds at most
+``capacity`` *unhandled* conversations: assigned to them, open, opened by the customer and
+not answered yet (``first_response_at`` unset; one the team opened was answered by its
+first message). A :class:`Queue` names the skills every conversation routed to it needs.
+Whether an agent is online is shared state (table ``agents``): every worker process sees
+the same team.
 
-:meth:`Assignments.route` gives a conversation to an eligible agent now (online, serving
-the queue, with every skill the queue and the route require, below capacity), chosen by
-the :class:`Assigner`, or puts it on the queue's waiting list (higher priority first,
-then the longest waiting). :meth:`Assignments.assign_waiting` hands the waiting ones out
-as room frees up; an agent going offline gives their unhandled conversations back to
-their queues, at the front of the line, and they go to others with room.
+:meth:`Assignments.route` gives a conversation to an eligible agent (online, serving the
+queue, with every skill needed, below capacity) chosen by the :class:`Assigner`, or puts
+it on the queue's waiting list (highest priority, then longest waiting, first);
+:meth:`Assignments.assign_waiting` hands those out as room frees up. An agent going
+offline gives their unhandled conversations back to their queues, keeping their place.
 
-Every decision is one transaction of the history's database that first locks the rows of
-the agents it may choose from (PostgreSQL: ``SELECT ... FOR UPDATE`` in id order; SQLite
-runs one writer at a time), then counts their loads: no agent is ever given a
-conversation past their capacity, whatever the number of processes deciding at once.
+Every decision is one transaction that first locks the rows of the agents it may choose
+from (PostgreSQL: ``SELECT ... FOR UPDATE`` in id order; SQLite runs one writer at a
+time), then counts their loads: no agent is given a conversation past their capacity,
+whatever the number of processes deciding at once.
 
-The ``waiting`` table keeps a conversation's route (queue, required and wanted skills,
-priority, since when) from :meth:`~Assignments.route` on. A row whose ``queue`` is a queue
-name is waiting there; once assigned, its ``queue`` becomes ``@<agent id>`` (the agent
-holding it: queue names never start with ``@``), so that the route is known again when
-the agent goes offline, and the waiting list of a queue is one index range.
+Table ``routes`` keeps a routed conversation's queue, skills, priority and since when;
+``agent`` is NULL while it waits (index ``routes_waiting``: a queue's line), else the agent
+holding it (index ``routes_agent``), so that it can go back to its queue.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,10 +40,10 @@ from chatbridge.errors import ConfigurationError
 
 #: The queue conversations go to when the configuration names none.
 DEFAULT_QUEUE = "default"
-#: How a route row held by an agent is keyed (``queue`` column): ``@`` and the agent id.
-HELD = "@"
 
 _OPEN = ConversationState.OPEN.value
+#: An open conversation counts against its assignee's capacity while this holds.
+_UNANSWERED = "first_response_at IS NULL AND opened_by_customer = 1"
 
 
 def _names(values: Iterable[str], what: str) -> frozenset[str]:
@@ -58,9 +57,8 @@ def _names(values: Iterable[str], what: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Agent:
-    """A person who takes conversations: at most ``capacity`` unhandled ones at once
-    (assigned to them, open, not answered yet), from ``queues`` (None: every queue),
-    needing no skill they lack."""
+    """A person who takes conversations: at most ``capacity`` unhandled ones at once,
+    from ``queues`` (None: every queue), needing no skill they lack."""
 
     id: str
     capacity: int = 5
@@ -88,8 +86,8 @@ class Queue:
     skills: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or self.name.startswith(HELD):
-            raise ValueError(f"a queue name is a non-empty string not starting with {HELD!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a queue name is a non-empty string, not {self.name!r}")
         object.__setattr__(self, "skills", _names(self.skills, f"queue {self.name!r}: skills"))
 
 
@@ -107,9 +105,8 @@ class Need:
 
 @dataclass(frozen=True)
 class Candidate:
-    """An eligible agent (online, serving the queue, with the skills needed, below
-    capacity), their unhandled ``load``, and when they were last given a conversation
-    (``last_assigned``: an increasing stamp, in microseconds, 0 for never)."""
+    """An eligible agent, their unhandled ``load``, and when they were last given a
+    conversation (``last_assigned``: an increasing stamp in microseconds, 0 for never)."""
 
     agent: Agent
     load: int
@@ -118,8 +115,8 @@ class Candidate:
 
 class Assigner(Protocol):
     """Chooses who of the eligible ``candidates`` (never empty; in agent id order) takes
-    a conversation; the agent's id, or None to leave it waiting. It must be a pure
-    function of its arguments: a decision may be made again after a conflict."""
+    a conversation; the agent's id, or None to leave it waiting. A pure function of its
+    arguments: a decision may be made again after a conflict."""
 
     def choose(self, candidates: Sequence[Candidate], need: Need) -> str | None: ...
 
@@ -144,8 +141,8 @@ class LeastLoaded:
 
 
 class SkillsFirst:
-    """The eligible agent with the most of the skills the conversation wants (beyond
-    those it needs); then the least loaded, then the one assigned least recently."""
+    """The eligible agent with the most of the skills the conversation wants; then the
+    least loaded, then the one assigned least recently."""
 
     name: ClassVar[str] = "skills-first"
 
@@ -176,8 +173,8 @@ class Waiting:
 
 @dataclass(frozen=True)
 class _Route:
-    """A row of the ``waiting`` table: where a conversation was routed, and who holds it
-    (None: it waits)."""
+    """A row of ``routes``: ``skills`` are needed besides the queue's; ``agent`` holds
+    it (None: it waits)."""
 
     conversation_id: str
     queue: str
@@ -185,26 +182,25 @@ class _Route:
     wants: frozenset[str]
     priority: int
     since: int
-    holder: str | None = None
+    agent: str | None = None
 
     @classmethod
     def of(cls, row: Row) -> _Route:
-        conversation, key, body, priority, since = row
-        needs = json.loads(body)
-        holder = key[len(HELD) :] if key.startswith(HELD) else None
-        return cls(
-            conversation,
-            needs["queue"],
-            frozenset(needs["skills"]),
-            frozenset(needs["wants"]),
-            int(priority),
-            int(since),
-            holder,
-        )
+        conversation, queue, skills, priority, since, agent = row
+        named = json.loads(skills)  # {"needs": [...], "wants": [...]}
+        needs, wants = frozenset(named["needs"]), frozenset(named["wants"])
+        return cls(conversation, queue, needs, wants, int(priority), int(since), agent)
 
-    def body(self) -> str:
-        needs = {"queue": self.queue, "skills": sorted(self.skills), "wants": sorted(self.wants)}
-        return json.dumps(needs)
+    def put(self, agent: str | None) -> Query:
+        """Write this route, held by ``agent`` (None: waiting)."""
+        skills = json.dumps({"needs": sorted(self.skills), "wants": sorted(self.wants)})
+        return (
+            "INSERT INTO routes (conversation_id, queue, skills, priority, since, agent) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET "
+            "queue = excluded.queue, skills = excluded.skills, priority = excluded.priority, "
+            "since = excluded.since, agent = excluded.agent",
+            (self.conversation_id, self.queue, skills, self.priority, self.since, agent),
+        )
 
     def order(self) -> tuple[int, int, str]:
         return (-self.priority, self.since, self.conversation_id)
@@ -217,28 +213,43 @@ class _Route:
         )
 
 
-_ROUTE = "SELECT conversation_id, queue, skills, priority, since FROM waiting"
-
-
-def _put(route: _Route, key: str) -> Query:
-    """Write ``route`` under ``key`` (a queue, or a holder's ``@<agent>``)."""
-    return (
-        "INSERT INTO waiting (conversation_id, queue, skills, priority, since) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET "
-        "queue = excluded.queue, skills = excluded.skills, priority = excluded.priority, "
-        "since = excluded.since",
-        (route.conversation_id, key, route.body(), route.priority, route.since),
-    )
+_ROUTE = "SELECT conversation_id, queue, skills, priority, since, agent FROM routes"
 
 
 def _marks(items: Sequence[object]) -> str:
     return ", ".join("?" * len(items))
 
 
+def _drop(conversation: str) -> Query:
+    return ("DELETE FROM routes WHERE conversation_id = ?", (conversation,))
+
+
+def _unassign(conversation: str) -> Query:
+    return ("UPDATE conversations SET assignee = NULL WHERE id = ?", (conversation,))
+
+
+def _tidy(agent_id: str, keep: Sequence[str]) -> Query:
+    """Forget the routes ``agent_id`` holds but ``keep`` (index ``routes_agent``)."""
+    but = f" AND conversation_id NOT IN ({_marks(keep)})" if keep else ""
+    return (f"DELETE FROM routes WHERE agent = ?{but}", (agent_id, *keep))
+
+
+def _load_query(ids: Sequence[str]) -> Query:
+    """The unhandled conversations (assignee, id) of the agents ``ids``: at most the open
+    ones each holds (index ``conversations (assignee, state)``). Run after the agents are
+    locked, it sees every assignment committed before (PostgreSQL's READ COMMITTED: each
+    statement reads what was committed when it started)."""
+    return (
+        f"SELECT assignee, id FROM conversations WHERE assignee IN ({_marks(ids)}) "
+        f"AND state = ? AND {_UNANSWERED}",
+        (*ids, _OPEN),
+    )
+
+
 @dataclass
 class _Desk:
     """The agents locked by one decision: whether each is online, their stamp, their
-    unhandled conversations; and what the decision writes."""
+    unhandled conversations, and who was given one."""
 
     agents: dict[str, Agent]
     online: dict[str, bool] = field(default_factory=dict)
@@ -246,33 +257,38 @@ class _Desk:
     unhandled: dict[str, set[str]] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
 
+    def free(self, agent_id: str) -> bool:
+        """Online and below capacity."""
+        agent = self.agents[agent_id]
+        return self.online[agent_id] and len(self.unhandled[agent_id]) < agent.capacity
+
+    def has_room(self, queue: str) -> bool:
+        return any(self.free(a) and self.agents[a].serves(queue) for a in self.online)
+
     def candidates(self, need: Need) -> list[Candidate]:
-        found = []
-        for agent_id in sorted(self.online):
-            agent = self.agents[agent_id]
-            load = len(self.unhandled[agent_id])
-            if (
-                self.online[agent_id]
-                and agent.serves(need.queue)
-                and need.skills <= agent.skills
-                and load < agent.capacity
-            ):
-                found.append(Candidate(agent, load, self.stamps[agent_id]))
-        return found
+        return [
+            Candidate(self.agents[a], len(self.unhandled[a]), self.stamps[a])
+            for a in sorted(self.online)
+            if self.free(a)
+            and self.agents[a].serves(need.queue)
+            and need.skills <= self.agents[a].skills
+        ]
 
-    def has_room(self) -> bool:
-        return any(
-            self.online[a] and len(self.unhandled[a]) < self.agents[a].capacity for a in self.online
-        )
-
-    def give(self, conversation: str, agent_id: str, now: int) -> int:
-        """Count ``conversation`` as ``agent_id``'s; the agent's new stamp: ``now``, or
-        later than every stamp seen (so round-robin turns even when the clock stands)."""
+    def give(self, conversation: str, agent_id: str, now: int, counts: bool) -> int:
+        """Note ``conversation`` as ``agent_id``'s (in their load if it ``counts``); the
+        agent's new stamp: ``now``, or later than every stamp seen (so round-robin turns
+        even when the clock stands)."""
         stamp = max(now, max(self.stamps.values(), default=0) + 1)
         self.stamps[agent_id] = stamp
-        self.unhandled[agent_id].add(conversation)
+        if counts:
+            self.unhandled[agent_id].add(conversation)
         self.touched.add(agent_id)
         return stamp
+
+    def tidy(self) -> list[Query]:
+        """Forget the routes the agents given conversations hold that are handled now:
+        what each holds stays about its load."""
+        return [_tidy(a, sorted(self.unhandled[a])) for a in sorted(self.touched)]
 
 
 class Assignments:
@@ -332,10 +348,8 @@ class Assignments:
         conversation's own unless given. Idempotent: a conversation assigned to an
         online agent, or waiting, stays as it is; one that is not open is left alone
         (its assignee is returned). LookupError: no such queue or conversation."""
-        if queue not in self.queues:
-            raise LookupError(f"no queue {queue!r} (configured: {sorted(self.queues)})")
-        needs = _names(skills, "skills")
-        wanted = _names(wants, "wants")
+        self._queue(queue)
+        needs, wanted = _names(skills, "skills"), _names(wants, "wants")
         now = micros(self.clock.now())
         return await self.history.database.run(
             lambda: self._route(conversation_id, queue, needs, wanted, priority, now)
@@ -343,10 +357,11 @@ class Assignments:
 
     async def assign_waiting(self, limit: int = 100) -> list[tuple[str, str]]:
         """Give up to ``limit`` waiting conversations (highest priority, then longest
-        waiting, first) to agents with room; (conversation, agent) of each. Its cost
-        grows with ``limit`` and the number of queues, not with the history."""
-        if limit < 1:
-            raise ValueError(f"a limit is at least 1, not {limit}")
+        waiting, first) to agents with room; (conversation, agent) of each. Those met
+        that are no longer open (resolved, pending), or were assigned by hand, leave the
+        waiting list. Its cost grows with ``limit``, the number of queues and the agents'
+        own conversations, not with the history."""
+        _positive(limit)
         now = micros(self.clock.now())
         return await self.history.database.run(lambda: self._assign_waiting(limit, now))
 
@@ -375,23 +390,23 @@ class Assignments:
     async def load(self) -> dict[str, int]:
         """The unhandled conversations of every agent."""
         ids = sorted(self.agents)
-        rows = await self.history.database.read(lambda: self._loads(ids))
-        return {agent_id: len(rows.get(agent_id, ())) for agent_id in ids}
+        rows = await self.history.database.read(lambda: self._select(_load_query(ids), ids))
+        counts = Counter(agent_id for agent_id, _ in rows)
+        return {agent_id: counts[agent_id] for agent_id in ids}
 
     async def status(self) -> dict[str, bool]:
         """Whether each agent is online."""
         ids = sorted(self.agents)
-        rows = await self.history.database.read(lambda: self._statuses(ids))
-        return {agent_id: rows.get(agent_id, False) for agent_id in ids}
+        query = f"SELECT id, online FROM agents WHERE id IN ({_marks(ids)})"
+        rows = await self.history.database.read(lambda: self._select((query, tuple(ids)), ids))
+        online = {agent_id: bool(on) for agent_id, on in rows}
+        return {agent_id: online.get(agent_id, False) for agent_id in ids}
 
     async def waiting(self, queue: str | None = None, *, limit: int = 100) -> list[Waiting]:
         """The first ``limit`` conversations waiting in ``queue`` (None: in every queue),
         in the order they will be assigned."""
-        if queue is not None and queue not in self.queues:
-            raise LookupError(f"no queue {queue!r} (configured: {sorted(self.queues)})")
-        if limit < 1:
-            raise ValueError(f"a limit is at least 1, not {limit}")
-        names = [queue] if queue is not None else sorted(self.queues)
+        names = [self._queue(queue).name] if queue is not None else sorted(self.queues)
+        _positive(limit)
         routes = await self.history.database.read(lambda: self._heads(names, limit))
         return [route.public() for route in routes]
 
@@ -403,13 +418,21 @@ class Assignments:
                 f"no agent {agent_id!r} (configured: {sorted(self.agents)})"
             ) from None
 
+    def _queue(self, name: str) -> Queue:
+        try:
+            return self.queues[name]
+        except KeyError:
+            raise LookupError(f"no queue {name!r} (configured: {sorted(self.queues)})") from None
+
     # -- the operations (each one transaction; pure but for their SQL) ------------------
+
+    @staticmethod
+    def _select(query: Query, ids: Sequence[str]) -> Op[list[Row]]:
+        return (yield query) if ids else []
 
     def _lock(self, ids: Sequence[str], now: int) -> list[Query]:
         """Make the rows of the agents ``ids`` (sorted) if new, then lock them until the
         commit (PostgreSQL), in id order: two decisions never deadlock over them."""
-        if not ids:
-            return []
         dialect = self.history.database.dialect
         values, params = dialect.rows([(agent_id, now) for agent_id in ids], ["text", "bigint"])
         return [
@@ -421,62 +444,51 @@ class Assignments:
             ),
         ]
 
-    @staticmethod
-    def _load_query(ids: Sequence[str]) -> Query:
-        """The unhandled conversations (assignee, id) of the agents ``ids``: at most the
-        open ones each holds (index ``conversations (assignee, state)``). Run after the
-        agents are locked, it sees every assignment committed before (PostgreSQL's READ
-        COMMITTED: each statement reads what was committed when it started)."""
-        return (
-            f"SELECT assignee, id FROM conversations WHERE assignee IN ({_marks(ids)}) "
-            "AND state = ? AND first_response_at IS NULL",
-            (*ids, _OPEN),
-        )
+    def _desk_queries(self, ids: Sequence[str], now: int) -> list[Query]:
+        """Lock the agents ``ids`` and read their loads (nothing if there are none)."""
+        return [*self._lock(ids, now), _load_query(ids)] if ids else []
 
-    def _desk(self, ids: Sequence[str], locked: list[Row], loads: list[Row]) -> _Desk:
+    def _desk(self, found: list[list[Row]]) -> _Desk:
+        """The desk of what :meth:`_desk_queries` read."""
         desk = _Desk(self.agents)
+        locked, loads = found[1:] if found else ([], [])
         for agent_id, online, stamp in locked:
             desk.online[agent_id] = bool(online)
             desk.stamps[agent_id] = int(stamp)
             desk.unhandled[agent_id] = set()
-        assert set(ids) == desk.online.keys()
         for agent_id, conversation in loads:
             desk.unhandled[agent_id].add(conversation)
         return desk
 
-    def _choose(self, desk: _Desk, need: Need) -> str | None:
+    def _choose(self, desk: _Desk, route: _Route) -> str | None:
+        """Who of the eligible agents takes ``route``'s conversation (None: nobody)."""
+        skills = self.queues[route.queue].skills | route.skills
+        need = Need(route.conversation_id, route.queue, skills, route.wants, route.priority)
         candidates = desk.candidates(need)
         if not candidates:
             return None
         chosen = self.assigner.choose(candidates, need)
-        if chosen is not None and chosen not in {c.agent.id for c in candidates}:
+        eligible = [c.agent.id for c in candidates]
+        if chosen is not None and chosen not in eligible:
             raise ValueError(
                 f"{type(self.assigner).__name__} chose {chosen!r}, not one of the "
-                f"eligible agents {[c.agent.id for c in candidates]}"
+                f"eligible agents {eligible}"
             )
         return chosen
 
-    def _assign(self, desk: _Desk, route: _Route, agent_id: str, now: int) -> list[Query]:
-        stamp = desk.give(route.conversation_id, agent_id, now)
+    @staticmethod
+    def _assign(desk: _Desk, route: _Route, agent_id: str, now: int, counts: bool) -> list[Query]:
+        """Give ``route``'s conversation to ``agent_id`` (``counts``: it is unhandled;
+        else :meth:`_Desk.tidy` forgets its route)."""
+        stamp = desk.give(route.conversation_id, agent_id, now, counts)
         return [
             (
                 "UPDATE conversations SET assignee = ? WHERE id = ?",
                 (agent_id, route.conversation_id),
             ),
             ("UPDATE agents SET last_assigned_at = ? WHERE id = ?", (stamp, agent_id)),
-            _put(route, HELD + agent_id),
+            route.put(agent_id),
         ]
-
-    @staticmethod
-    def _tidy(desk: _Desk) -> list[Query]:
-        """Forget the routes the agents given conversations hold that are handled now
-        (answered, resolved, or someone else's): what each holds stays about its load."""
-        queries = []
-        for agent_id in sorted(desk.touched):
-            keep = sorted(desk.unhandled[agent_id])
-            but = f" AND conversation_id NOT IN ({_marks(keep)})" if keep else ""
-            queries.append((f"DELETE FROM waiting WHERE queue = ?{but}", (HELD + agent_id, *keep)))
-        return queries
 
     def _route(
         self,
@@ -490,61 +502,49 @@ class Assignments:
         required = self.queues[queue].skills | needs
         ids = sorted(a.id for a in self.agents.values() if a.serves(queue) and required <= a.skills)
         for_update = self.history.database.dialect.for_update
-        found = yield from together(
-            *self._lock(ids, now),
+        *found, rows, routed = yield from together(
+            *self._desk_queries(ids, now),
             (
-                "SELECT state, assignee, priority, (SELECT online FROM agents a "
-                f"WHERE a.id = c.assignee) FROM conversations c WHERE id = ?{for_update}",
+                f"SELECT state, assignee, priority, {_UNANSWERED}, (SELECT online FROM agents "
+                f"a WHERE a.id = c.assignee) FROM conversations c WHERE id = ?{for_update}",
                 (conversation,),
             ),
             (f"{_ROUTE} WHERE conversation_id = ?", (conversation,)),
-            *([self._load_query(ids)] if ids else []),
         )
-        if ids:
-            _, locked, rows, routed, loads = found
-        else:
-            (rows, routed), locked, loads = found, [], []
         if not rows:
             raise LookupError(f"no conversation {conversation!r}")
-        state, assignee, own_priority, assignee_online = rows[0]
-        desk = self._desk(ids, locked, loads)
-        if state != _OPEN:
-            return assignee  # type: ignore[no-any-return]
-        if assignee is not None and desk.online.get(assignee, bool(assignee_online)):
+        state, assignee, own_priority, unanswered, assignee_online = rows[0]
+        desk = self._desk(found)
+        if state != _OPEN or (
+            assignee is not None and desk.online.get(assignee, bool(assignee_online))
+        ):
             return assignee  # type: ignore[no-any-return]
         before = _Route.of(routed[0]) if routed else None
-        if assignee is None and before is not None and before.holder is None:
+        if assignee is None and before is not None and before.agent is None:
             return None  # waiting already
         route = _Route(
             conversation,
             queue,
-            required - self.queues[queue].skills,
+            needs - self.queues[queue].skills,
             wants,
             int(own_priority if priority is None else priority),
             before.since if before is not None else now,
         )
-        need = Need(conversation, queue, required, wants, route.priority)
-        chosen = self._choose(desk, need)
-        writes = []
+        chosen = self._choose(desk, route)
         if chosen is not None:
-            writes += self._assign(desk, route, chosen, now)
-            writes += self._tidy(desk)
-        else:
-            writes.append(_put(route, queue))
-            if assignee is not None:  # its agent is offline: it waits now
-                writes.append(
-                    ("UPDATE conversations SET assignee = NULL WHERE id = ?", (conversation,))
-                )
+            writes = self._assign(desk, route, chosen, now, bool(unanswered)) + desk.tidy()
+        else:  # it waits; if its agent is offline, it is theirs no more
+            writes = [route.put(None), *([_unassign(conversation)] if assignee else [])]
         yield from together(*writes)
         return chosen
 
     def _heads(self, queues: Sequence[str], limit: int) -> Op[list[_Route]]:
         """The first ``limit`` routes waiting in ``queues``, in the order they are
-        assigned: ``limit`` rows of each queue's index range (``waiting_queue``)."""
+        assigned: ``limit`` rows of each queue's index range (``routes_waiting``)."""
         found = yield from together(
             *(
                 (
-                    f"{_ROUTE} WHERE queue = ? "
+                    f"{_ROUTE} WHERE queue = ? AND agent IS NULL "
                     "ORDER BY priority DESC, since, conversation_id LIMIT ?",
                     (queue, limit),
                 )
@@ -555,57 +555,35 @@ class Assignments:
         return sorted(routes, key=_Route.order)[:limit]
 
     def _assign_waiting(self, limit: int, now: int) -> Op[list[tuple[str, str]]]:
-        ids = sorted(self.agents)
-        if not ids:
-            return []
-        _, locked, loads = yield from together(*self._lock(ids, now), self._load_query(ids))
-        desk = self._desk(ids, locked, loads)
-        if not desk.has_room():
-            return []
-        queues = [
-            name
-            for name in sorted(self.queues)
-            if any(
-                desk.online[a]
-                and self.agents[a].serves(name)
-                and len(desk.unhandled[a]) < self.agents[a].capacity
-                for a in ids
-            )
-        ]
-        heads = yield from self._heads(queues, limit)
+        desk = self._desk((yield from together(*self._desk_queries(sorted(self.agents), now))))
+        heads = yield from self._heads([q for q in sorted(self.queues) if desk.has_room(q)], limit)
         if not heads:
             return []
-        asked = sorted(route.conversation_id for route in heads)
+        asked = tuple(sorted(route.conversation_id for route in heads))
         for_update = self.history.database.dialect.for_update
         conversations, again = yield from together(
             (  # locked, then their routes read again: what a route or offline may change
-                f"SELECT id, state, assignee FROM conversations WHERE id IN ({_marks(asked)}) "
-                f"ORDER BY id{for_update}",
-                tuple(asked),
+                f"SELECT id, state, assignee, {_UNANSWERED} FROM conversations "
+                f"WHERE id IN ({_marks(asked)}) ORDER BY id{for_update}",
+                asked,
             ),
-            (f"{_ROUTE} WHERE conversation_id IN ({_marks(asked)})", tuple(asked)),
+            (f"{_ROUTE} WHERE conversation_id IN ({_marks(asked)})", asked),
         )
-        states = {row[0]: (row[1], row[2]) for row in conversations}
+        states = {row[0]: row[1:] for row in conversations}
         current = {row[0]: _Route.of(row) for row in again}
         given: list[tuple[str, str]] = []
         writes: list[Query] = []
         for route in heads:
             conversation = route.conversation_id
             if current.get(conversation) != route:
-                continue  # routed or held meanwhile
-            state, assignee = states.get(conversation, (None, None))
-            if state != _OPEN or assignee is not None:  # resolved, gone, or assigned by hand
-                writes.append(("DELETE FROM waiting WHERE conversation_id = ?", (conversation,)))
-                continue
-            required = self.queues[route.queue].skills | route.skills
-            need = Need(conversation, route.queue, required, route.wants, route.priority)
-            chosen = self._choose(desk, need)
-            if chosen is not None:
-                writes += self._assign(desk, route, chosen, now)
+                continue  # routed, held or released meanwhile
+            state, assignee, unanswered = states.get(conversation, (None, None, False))
+            if state != _OPEN or assignee is not None:  # resolved, pending, gone, or by hand
+                writes.append(_drop(conversation))
+            elif chosen := self._choose(desk, route):
+                writes += self._assign(desk, route, chosen, now, bool(unanswered))
                 given.append((conversation, chosen))
-                if not desk.has_room():
-                    break
-        yield from together(*writes, *self._tidy(desk))
+        yield from together(*writes, *desk.tidy())
         return given
 
     def _set_online(self, agent_id: str, now: int) -> Op[None]:
@@ -615,61 +593,39 @@ class Assignments:
             (agent_id, now),
         )
 
-    def _set_offline(self, agent_id: str, now: int) -> Op[list[str]]:
+    def _set_offline(self, agent_id: str, now: int) -> Op[None]:
         """Mark the agent offline, and put their unhandled conversations back in their
-        queues (keeping their place: the time they were first routed); the rest of the
-        routes they held are forgotten. Returns the conversations put back."""
-        _, _, _, held = yield from together(
+        queues (keeping their place: the time they were first routed); the other routes
+        they held are forgotten."""
+        *_, held = yield from together(
             *self._lock([agent_id], now),
             ("UPDATE agents SET online = 0, changed_at = ? WHERE id = ?", (now, agent_id)),
-            (f"{_ROUTE} WHERE queue = ?", (HELD + agent_id,)),
+            (f"{_ROUTE} WHERE agent = ?", (agent_id,)),
         )
         if not held:
-            return []
+            return
         routes = {row[0]: _Route.of(row) for row in held}
         asked = sorted(routes)
         for_update = self.history.database.dialect.for_update
-        rows = yield (
-            "SELECT id, state, assignee, first_response_at FROM conversations "
-            f"WHERE id IN ({_marks(asked)}) ORDER BY id{for_update}",
-            tuple(asked),
+        unhandled = yield (
+            f"SELECT id FROM conversations WHERE id IN ({_marks(asked)}) AND assignee = ? "
+            f"AND state = ? AND {_UNANSWERED} ORDER BY id{for_update}",
+            (*asked, agent_id, _OPEN),
         )
-        unhandled = {
-            row[0] for row in rows if row[1] == _OPEN and row[2] == agent_id and row[3] is None
-        }
-        writes: list[Query] = []
-        for conversation in asked:
-            if conversation in unhandled:
-                writes += [
-                    ("UPDATE conversations SET assignee = NULL WHERE id = ?", (conversation,)),
-                    _put(routes[conversation], routes[conversation].queue),
-                ]
-            else:
-                writes.append(("DELETE FROM waiting WHERE conversation_id = ?", (conversation,)))
-        yield from together(*writes)
-        return sorted(unhandled)
+        writes = [q for (c,) in unhandled for q in (_unassign(c), routes[c].put(None))]
+        yield from together(*writes, _tidy(agent_id, ()))
 
     def _release(self, conversation: str) -> Op[None]:
         for_update = self.history.database.dialect.for_update
         yield from together(
             (f"SELECT 1 FROM conversations WHERE id = ?{for_update}", (conversation,)),
-            ("DELETE FROM waiting WHERE conversation_id = ?", (conversation,)),
+            _drop(conversation),
         )
 
-    def _loads(self, ids: Sequence[str]) -> Op[dict[str, list[str]]]:
-        if not ids:
-            return {}
-        rows = yield self._load_query(ids)
-        loads: dict[str, list[str]] = {}
-        for agent_id, conversation in rows:
-            loads.setdefault(agent_id, []).append(conversation)
-        return loads
 
-    def _statuses(self, ids: Sequence[str]) -> Op[dict[str, bool]]:
-        if not ids:
-            return {}
-        rows = yield (f"SELECT id, online FROM agents WHERE id IN ({_marks(ids)})", tuple(ids))
-        return {agent_id: bool(online) for agent_id, online in rows}
+def _positive(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"a limit is at least 1, not {limit}")
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -759,10 +715,7 @@ def _list(entry: Mapping[str, Any], key: str, where: str) -> frozenset[str] | No
 def _queue(entry: Mapping[str, Any], n: int) -> Queue:
     where = f"[[automation.queues]] #{n}"
     _known(entry, _QUEUE_KEYS, where)
-    name = _text(entry, "name", where)
-    if name.startswith(HELD):
-        raise ConfigurationError(f"{where}: a queue name does not start with {HELD!r}")
-    return Queue(name, _list(entry, "skills", where) or frozenset())
+    return Queue(_text(entry, "name", where), _list(entry, "skills", where) or frozenset())
 
 
 def _agent(entry: Mapping[str, Any], n: int) -> Agent:

@@ -25,7 +25,12 @@ from typing import Any, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError
 
 from chatbridge.automation.hours import BusinessHours
-from chatbridge.automation.text import KeywordScanner, normalize, occurs_as_word
+from chatbridge.automation.text import (
+    KeywordScanner,
+    normalize,
+    occurs_as_word,
+    required_literals,
+)
 from chatbridge.errors import ConfigurationError
 from chatbridge.models import Interactive, Template
 
@@ -40,7 +45,7 @@ class When(BaseModel):
       (``exact``), contains one (``contains``), contains one as a whole word (``word``;
       next to CJK characters, which have no spaces between words, as a substring), or
       has a match of one of the patterns (``regex``: Python ``re``, searched in the
-      normalised text, ignoring case).
+      normalised text, so ignoring case; write full-width characters half-width).
     - ``channels``: the message came on one of them ("whatsapp", "line").
     - ``languages``: the customer's preferred language is one of them, by primary subtag
       and ignoring case ("ja-JP" is "ja").
@@ -140,10 +145,7 @@ class Rule(BaseModel):
     name: str
     when: When = When()
     then: tuple[Action, ...] = ()
-    #: The conditions in declaration order (for explanations), and cheapest first.
-    _conditions: tuple[_Condition, ...] = PrivateAttr()
-    _checks: tuple[_Condition, ...] = PrivateAttr()
-    _keywords: _Keywords | None = PrivateAttr()
+    _compiled: _Compiled = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         when = self.when
@@ -155,15 +157,13 @@ class Rule(BaseModel):
             _Fields(when.fields) if when.fields else None,
             _Hours(when.hours) if when.hours else None,
         ]
-        self._keywords = keywords
-        self._conditions = tuple(c for c in [keywords, *cheap] if c is not None)
-        self._checks = tuple(c for c in [*cheap, keywords] if c is not None)
+        self._compiled = _Compiled(keywords, [c for c in cheap if c is not None])
 
-    def _holds(self, facts: _Facts) -> bool:
-        return all(check.holds(facts) for check in self._checks)
-
-    def _why(self, facts: _Facts) -> str:
-        return "; ".join(c.why(facts) for c in self._conditions) or "no conditions"
+    def __eq__(self, other: object) -> bool:
+        """Equal definitions (pydantic would compare the compiled conditions too)."""
+        if not isinstance(other, Rule):
+            return NotImplemented
+        return (self.name, self.when, self.then) == (other.name, other.when, other.then)
 
 
 @dataclass(frozen=True)
@@ -218,18 +218,20 @@ class Rules:
                 f'rule "{need[0]}": an hours condition, but no business hours are configured'
             )
         self.rules = tuple(rules)
+        self._compiled = [rule._compiled for rule in self.rules]
         self.mode = mode
         self.hours = hours
         self._untexted: list[int] = []  # rules without keywords: always candidates
-        self._regex: list[int] = []
+        #: Regex rules, each with the literals every match of each of its patterns has.
+        self._regex: list[tuple[int, list[tuple[str, ...]]]] = []
         self._exact: dict[str, list[int]] = {}
         self._occurring: dict[str, list[int]] = {}  # contains and word keywords
         for index, rule in enumerate(self.rules):
-            keywords = rule._keywords
+            keywords = rule._compiled.keywords
             if keywords is None:
                 self._untexted.append(index)
             elif keywords.kind == "regex":
-                self._regex.append(index)
+                self._regex.append((index, [required_literals(p) for p in keywords.patterns]))
             else:
                 where = self._exact if keywords.kind == "exact" else self._occurring
                 for keyword in dict.fromkeys(keywords.keywords):
@@ -252,10 +254,10 @@ class Rules:
         """The matching rules, in order: at most one in "first" mode."""
         facts = _Facts(context, self.hours)
         matches = []
+        compiled = self._compiled
         for index in self._candidates(facts.text):
-            rule = self.rules[index]
-            if rule._holds(facts):
-                matches.append(Match(rule, rule._why(facts)))
+            if compiled[index].holds(facts):
+                matches.append(Match(self.rules[index], compiled[index].why(facts)))
                 if self.mode == "first":
                     break
         return matches
@@ -266,14 +268,14 @@ class Rules:
         facts = _Facts(context, self.hours)
         explanations = []
         first: str | None = None
-        for rule in self.rules:
-            failed = next((c for c in rule._conditions if not c.holds(facts)), None)
+        for rule, compiled in zip(self.rules, self._compiled, strict=True):
+            failed = next((c for c in compiled.conditions if not c.holds(facts)), None)
             if failed is not None:
                 explanations.append(Explanation(rule, False, False, failed.why_not(facts)))
                 continue
             shadowed = first if self.mode == "first" else None
             explanations.append(
-                Explanation(rule, True, shadowed is None, rule._why(facts), shadowed)
+                Explanation(rule, True, shadowed is None, compiled.why(facts), shadowed)
             )
             first = first or rule.name
         return explanations
@@ -282,10 +284,31 @@ class Rules:
         """The rules that may match a message of ``text`` (normalised), in order."""
         if text is None:
             return self._untexted
-        found = {*self._untexted, *self._regex, *self._exact.get(text, ())}
+        found = {*self._untexted, *self._exact.get(text, ())}
+        for index, needs in self._regex:  # a pattern can match only where its literals are
+            if any(all(literal in text for literal in need) for need in needs):
+                found.add(index)
         for keyword in self._scanner.scan(text):
             found.update(self._occurring[keyword])
         return sorted(found)
+
+
+class _Compiled:
+    """A rule's conditions as objects: in declaration order (for explanations), and
+    cheapest first (to evaluate). A plain object: evaluation reads it on every message."""
+
+    __slots__ = ("checks", "conditions", "keywords")
+
+    def __init__(self, keywords: _Keywords | None, cheap: list[_Condition]) -> None:
+        self.keywords = keywords
+        self.conditions = tuple([keywords, *cheap] if keywords else cheap)
+        self.checks = tuple([*cheap, keywords] if keywords else cheap)
+
+    def holds(self, facts: _Facts) -> bool:
+        return all(check.holds(facts) for check in self.checks)
+
+    def why(self, facts: _Facts) -> str:
+        return "; ".join(c.why(facts) for c in self.conditions) or "no conditions"
 
 
 class _Facts:
@@ -456,8 +479,10 @@ def _primary(language: str) -> str:
 
 
 def _compiled(rule: str, index: int, pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled; ignoring case only if it has upper-case letters: the text is
+    case folded already, and IGNORECASE makes a search over twice as slow."""
     try:
-        return re.compile(pattern, re.IGNORECASE)
+        return re.compile(pattern, re.IGNORECASE if pattern != pattern.lower() else 0)
     except re.error as error:
         raise ConfigurationError(
             f'rule "{rule}": keywords[{index}]: invalid regex "{pattern}": {error}'

@@ -3,10 +3,12 @@ keywords in a message at once."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import unicodedata
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 
 def normalize(text: str) -> str:
@@ -111,3 +113,27 @@ def _boundary(text: str, index: int, edge: str) -> bool:
         or _UNSPACED.match(neighbour) is not None
         or _UNSPACED.match(edge) is not None
     )
+
+
+#: The standard library's regular expression parser (``re`` compiles what it parses).
+_parser: Any = importlib.import_module("re._parser")
+
+
+def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """Runs of literal characters that every match of ``pattern`` contains (read from
+    its top-level sequence), so that a text lacking one need not be searched; () when
+    none can be told (a pattern ignoring case, or one the parser reads differently)."""
+    if pattern.flags & re.IGNORECASE:
+        return ()
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # a parser of another version: no shortcut, the search decides
+        return ()
+    runs, run = [], ""
+    for op, value in parsed:
+        if op == _parser.LITERAL:
+            run += chr(value)
+        elif run:
+            runs.append(run)
+            run = ""
+    return (*runs, run) if run else tuple(runs)
