@@ -42,6 +42,7 @@ from chatbridge.models import (
 )
 from chatbridge.server import config
 from chatbridge.server.app import WebhookApp
+from chatbridge.server.cli import main
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.scripted_channel import Mail, Scripted
 from tests.test_cli import WHATSAPP_CONFIG
@@ -379,3 +380,47 @@ async def test_an_automation_failure_is_the_events_failure() -> None:
     assert handled == []
     [letter] = await app.outbox.dead_letters()
     assert "the history is down" in letter.error
+
+
+async def _unchanged(event: MessageReceived, message: Message) -> Message:
+    return message
+
+
+HOOKS = Hooks(before_reply=_unchanged)
+
+
+def test_hooks_come_from_the_config(tmp_path: Path) -> None:
+    history = f'[history]\nkind = "sqlite"\npath = "{tmp_path}/h.db"\n'
+    hooks = '[automation]\nhooks = "tests.test_automation:HOOKS"\n'
+    deployment = config.load(_config(tmp_path, history, hooks))
+    automation = deployment.automation
+    assert automation is not None and automation.hooks.before_reply is not None
+    assert automation.hooks.before_reply.__name__ == "_unchanged"
+    wrong = '[automation]\nhooks = "tests.test_automation:AUTOMATION_TOML"\n'
+    with pytest.raises(ConfigurationError, match="not a chatbridge Hooks"):
+        config.load(_config(tmp_path, history, wrong))
+
+
+def test_the_rules_command_explains_every_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = f'[history]\nkind = "sqlite"\npath = "{tmp_path}/h.db"\n'
+    path = _config(tmp_path, history, AUTOMATION_TOML)
+    assert main(["rules", "--config", str(path), "Where is my REFUND?", "--channel", "line"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        'refunds: matched: keyword "refund" (contains) in "where is my refund?"',
+        "applies: refunds",
+    ]
+
+
+def test_the_agents_command_sets_and_lists_presence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = f'[history]\nkind = "sqlite"\npath = "{tmp_path}/h.db"\n'
+    path = _config(tmp_path, history, AUTOMATION_TOML)
+    assert main(["agents", "--config", str(path), "online", "bob"]) == 0
+    assert capsys.readouterr().out.split() == ["bob", "online", "0/5", "unhandled"]
+    assert main(["agents", "--config", str(path), "offline", "bob"]) == 0
+    assert "offline" in capsys.readouterr().out
+    assert main(["agents", "--config", str(path), "online", "nobody"]) == 1

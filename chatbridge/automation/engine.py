@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 
 from chatbridge.automation.assignment import Assignments
@@ -115,7 +116,7 @@ class Automation:
         (docs/automation.md lists its keys)."""
         if unknown := sorted(set(table) - _KEYS):
             raise ConfigurationError(f"[automation]: unknown key(s) {', '.join(unknown)}")
-        for key in ("greeting", "away", "queue"):
+        for key in ("greeting", "away", "queue", "hooks"):
             if key in table and not isinstance(table[key], str):
                 raise ConfigurationError(f"[automation] {key} is a string")
         hours = BusinessHours.from_config(table["hours"]) if "hours" in table else None
@@ -133,6 +134,7 @@ class Automation:
             away=table.get("away"),
             assignments=assignments,
             queue=table.get("queue"),
+            hooks=_hooks(table["hooks"]) if "hooks" in table else None,
         )
 
     async def on_event(self, event: Event, channel: Channel) -> None:
@@ -245,7 +247,30 @@ class Automation:
 
 
 #: The keys of the [automation] table.
-_KEYS = {"mode", "rules", "hours", "greeting", "away", "queue", "assigner", "agents", "queues"}
+_KEYS = {
+    "mode",
+    "rules",
+    "hours",
+    "greeting",
+    "away",
+    "queue",
+    "hooks",
+    "assigner",
+    "agents",
+    "queues",
+}
+
+
+def _hooks(spec: str) -> Hooks:
+    """The :class:`Hooks` object named ``MODULE:ATTRIBUTE``."""
+    module, _, attribute = spec.partition(":")
+    try:
+        hooks = getattr(import_module(module), attribute or "hooks")
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"[automation] hooks: cannot load {spec}: {exc}") from exc
+    if not isinstance(hooks, Hooks):
+        raise ConfigurationError(f"[automation] hooks: {spec} is not a chatbridge Hooks object")
+    return hooks
 
 
 def _message(action: Reply | ReplyTemplate | ReplyMenu, event: MessageReceived) -> Message:

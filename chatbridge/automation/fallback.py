@@ -291,12 +291,14 @@ class Fallback:
             await self._note(claim, f"{state.value}: {reason}")
 
     async def _note(self, claim: _Claim, text: str) -> None:
-        """Say in the customer's timeline what the plan did (nothing if the history
-        does not know the customer yet)."""
-        customer = await self.history.customer_id(claim.body.message.contact)
-        if customer is not None:
+        """Say in the customer's latest conversation what the plan did (in their
+        timeline if they have none; nothing if the history does not know them yet)."""
+        contact = claim.body.message.contact
+        latest = await self.history.conversations(customer=contact, limit=1)
+        owner = latest[0].id if latest else await self.history.customer_id(contact)
+        if owner is not None:
             note = Note(text=f"fallback {claim.id}: {text}", author="chatbridge.fallback")
-            await self.history.note(customer, note)
+            await self.history.note(owner, note)
 
 
 def _micros(span: timedelta) -> int:

@@ -1,4 +1,5 @@
-"""The ``chatbridge`` command: demo, serve, sandbox, verify, history, report, conformance."""
+"""The ``chatbridge`` command: demo, serve, sandbox, verify, history, report, rules, agents,
+conformance."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
@@ -90,6 +91,21 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--timezone", default="UTC", help="where periods start (IANA name)")
     report.add_argument("--csv", type=Path, help="also write the rows to this CSV file")
     report.set_defaults(run=_report)
+
+    rules = commands.add_parser("rules", help="which automation rules a message matches, and why")
+    rules.add_argument("--config", required=True, type=Path, help="a config with [automation]")
+    rules.add_argument("text", help="the customer's message")
+    rules.add_argument("--channel", default="whatsapp", help="the channel it came on")
+    rules.add_argument("--language", help="the customer's preferred language")
+    rules.add_argument("--tag", action="append", default=[], help="a customer tag (repeat)")
+    rules.add_argument("--at", type=_moment, help="when (ISO 8601 with offset; default: now)")
+    rules.set_defaults(run=_rules)
+
+    agents = commands.add_parser("agents", help="the agents: online, unhandled conversations")
+    agents.add_argument("--config", required=True, type=Path, help="a config with [automation]")
+    agents.add_argument("action", nargs="?", choices=("online", "offline"))
+    agents.add_argument("agent", nargs="?", help="the agent to set online or offline")
+    agents.set_defaults(run=_agents)
 
     conformance = commands.add_parser("conformance", help="run the conformance suite on a kit")
     conformance.add_argument("kit", help="an installed kit name or MODULE:ATTRIBUTE")
@@ -302,6 +318,66 @@ def _report(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(rows, args.csv)
         print(f"chatbridge: wrote {len(rows)} rows to {args.csv}")
+    return 0
+
+
+def _moment(value: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time") from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} needs an offset (+09:00, Z)")
+    return at
+
+
+def _rules(args: argparse.Namespace) -> int:
+    """The dry run: every rule, matched or not, and why."""
+    from chatbridge.automation import BusinessHours, Context, Rules
+    from chatbridge.server import config
+
+    table = config.load_automation_table(args.config)
+    hours = BusinessHours.from_config(table["hours"]) if "hours" in table else None
+    context = Context(
+        text=args.text,
+        channel=args.channel,
+        at=args.at or datetime.now(UTC),
+        language=args.language,
+        customer_tags=frozenset(args.tag),
+    )
+    explanations = Rules.from_config(table, hours).explain(context)
+    for explanation in explanations:
+        print(explanation)
+    applied = [e.rule.name for e in explanations if e.applied]
+    print(f"applies: {', '.join(applied)}" if applied else "applies: no rule")
+    return 0
+
+
+def _agents(args: argparse.Namespace) -> int:
+    from chatbridge.automation import Assignments
+    from chatbridge.server import config
+
+    if bool(args.action) != bool(args.agent):
+        raise SystemExit("chatbridge: agents online|offline AGENT, or no argument to list them")
+    table = config.load_automation_table(args.config)
+
+    async def run() -> tuple[dict[str, bool], dict[str, int], Assignments]:
+        async with config.load_history(args.config) as history:
+            assignments = Assignments.from_config(history, table)
+            if args.action == "online":
+                await assignments.online(args.agent)
+            elif args.action == "offline":
+                await assignments.offline(args.agent)
+            return await assignments.status(), await assignments.load(), assignments
+
+    try:
+        online, load, assignments = anyio.run(run)
+    except LookupError as exc:  # an agent the config does not list
+        print(f"chatbridge: {exc}", file=sys.stderr)
+        return 1
+    for agent in assignments.agents.values():
+        state = "online" if online.get(agent.id) else "offline"
+        print(f"{agent.id:<20} {state:<8} {load.get(agent.id, 0)}/{agent.capacity} unhandled")
     return 0
 
 

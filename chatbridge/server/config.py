@@ -109,6 +109,15 @@ def load_history(path: str | Path) -> History:
     return _history(document["history"], path)
 
 
+def load_automation_table(path: str | Path) -> dict[str, Any]:
+    """The ``[automation]`` table of ``path`` (``chatbridge rules`` and ``agents``)."""
+    document = _read(path)
+    if "automation" not in document:
+        raise ConfigurationError(f"{path} configures no [automation]")
+    table: dict[str, Any] = document["automation"]
+    return table
+
+
 def _read(path: str | Path) -> dict[str, Any]:
     try:
         return tomllib.loads(Path(path).read_text())
