@@ -211,8 +211,13 @@ async def test_new_conversations_go_to_the_queue_and_hand_offs_call_the_hook(
 
 async def test_routing_without_assignments_is_refused_when_made(desk: Desk) -> None:
     person = Rule(name="person", when=When(keywords=("human",)), then=(HandOff(),))
-    with pytest.raises(ConfigurationError, match="person"):
+    with pytest.raises(ConfigurationError, match="rule 'person' routes conversations"):
         desk.automation(rules=rules(person))
+    assignments = Assignments(desk.history, [Agent("bob")], [Queue("support")])
+    with pytest.raises(ConfigurationError, match="hands off to no queue"):
+        desk.automation(rules=rules(person), assignments=assignments)
+    with pytest.raises(ConfigurationError, match="routes to 'sales', not a queue"):
+        desk.automation(assignments=assignments, queue="sales")
 
 
 async def test_a_failed_status_brings_the_fallback_plan_forward(desk: Desk) -> None:

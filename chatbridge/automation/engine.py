@@ -101,12 +101,28 @@ class Automation:
         self.assignments = assignments
         self.queue = queue
         self.fallback = Fallback(history, channels, on_step=self.hooks.on_fallback)
-        for rule in rules.rules if rules else ():
+        self._check_queues()
+
+    def _check_queues(self) -> None:
+        """Refuse now what would fail every event later: routing with no agents, or to
+        a queue the assignments do not have."""
+        known = self.assignments.queues if self.assignments is not None else {}
+        wanted: dict[str, str | None] = {}
+        if self.queue is not None:
+            wanted["the automation's queue"] = self.queue
+        for rule in self.rules.rules if self.rules else ():
             for action in rule.then:
-                if isinstance(action, (RouteTo, HandOff)) and assignments is None:
-                    raise ConfigurationError(f"rule {rule.name!r} routes: give assignments")
-                if isinstance(action, HandOff) and action.queue is None and queue is None:
-                    raise ConfigurationError(f"rule {rule.name!r} hands off to no queue: give one")
+                if isinstance(action, (RouteTo, HandOff)):
+                    wanted[f"rule {rule.name!r}"] = action.queue or self.queue
+        for who, queue in wanted.items():
+            if self.assignments is None:
+                raise ConfigurationError(f"{who} routes conversations: give assignments (agents)")
+            if queue is None:
+                raise ConfigurationError(f"{who} hands off to no queue: give the automation one")
+            if queue not in known:
+                raise ConfigurationError(
+                    f"{who} routes to {queue!r}, not a queue of the assignments"
+                )
 
     @classmethod
     def from_config(
