@@ -47,12 +47,15 @@ import anyio
 
 from benchmarks.history import _database, _history_config, _open_history, _postgres, _steal
 from benchmarks.load import BURST_TIMEOUT, _answer, _cpu_seconds, _p, _raw, _serve_args
+from benchmarks.report import rewrite_section
 from chatbridge.automation.assignment import Assignments
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp import kit as whatsapp_kit
 from tests.loopback import cli_server
 
 CONVERSATIONS, CAPACITY, ROUNDS, WORKERS = 100, 5, 5, 2
+#: The section of docs/benchmarks.md this benchmark writes.
+HEADING = f"## {CONVERSATIONS} simultaneous new conversations assigned"
 #: The teams: agents of CAPACITY each (20: 100 slots; 10: 50 slots, half the
 #: conversations wait).
 TEAMS = (20, 10)
@@ -117,7 +120,6 @@ class Setup:
     config: Path = field(init=False)
     metrics: Path = field(init=False)
     base: str = ""
-    pid: int = 0
     rounds: list[Round] = field(default_factory=list)
     failure: str | None = None
     previous: list[str] = field(default_factory=list)  # the last round's conversations
@@ -199,10 +201,9 @@ def _serving(setup: Setup) -> Iterator[None]:
     setup.metrics.mkdir()
     with ExitStack() as stack:
         with _environment(MULTIPROC, str(setup.metrics)):
-            base, server = stack.enter_context(
+            setup.base, _ = stack.enter_context(
                 cli_server("serve", *_serve_args(setup.config, WORKERS))
             )
-        setup.base, setup.pid = base, server.pid
         yield
 
 
@@ -563,8 +564,7 @@ def section(rounds: int = ROUNDS) -> list[str]:
     splits = [f"- {setup.name}, {setup.slots} slots: {_split(setup)}" for setup in setups]
     took = time.perf_counter() - started
     return [
-        f"## {CONVERSATIONS} simultaneous new conversations assigned (`python -m "
-        "benchmarks.assignment`)",
+        f"{HEADING} (`python -m benchmarks.assignment`)",
         "",
         *_paragraph(
             f"`chatbridge serve --workers {WORKERS}` on 127.0.0.1 (SQLite store and outbox, a "
@@ -616,8 +616,8 @@ def _paragraph(text: str) -> list[str]:
 
 
 def main() -> None:
-    """``[ROUNDS]``: print the section."""
-    print("\n".join(section(*map(int, sys.argv[1:]))))
+    """``[ROUNDS]``: rewrite this section of docs/benchmarks.md (appended if absent)."""
+    rewrite_section(HEADING, section(*map(int, sys.argv[1:])))
 
 
 if __name__ == "__main__":

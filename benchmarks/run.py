@@ -9,7 +9,16 @@ import os
 import platform
 from datetime import UTC, datetime
 
-from benchmarks import dedup, history, load, outbound, rules, throughput, webhooks
+from benchmarks import (
+    assignment,
+    dedup,
+    history,
+    load,
+    outbound,
+    rules,
+    throughput,
+    webhooks,
+)
 from benchmarks.report import REPORT
 
 
@@ -41,6 +50,8 @@ def main() -> None:
         *history.section(),
         "",
         *rules.section(),
+        "",
+        *assignment.section(),
     ]
     REPORT.write_text("\n".join(lines))
     print("\n".join(lines))
