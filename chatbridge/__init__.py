@@ -183,6 +183,9 @@ if TYPE_CHECKING:
         Unfollowed as Unfollowed,
     )
     from chatbridge.models import (
+        TemplateUpdate as TemplateUpdate,
+    )
+    from chatbridge.models import (
         UnknownEvent as UnknownEvent,
     )
     from chatbridge.models import (
@@ -302,6 +305,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Suppressed",
         "Template",
         "Unfollowed",
+        "TemplateUpdate",
         "UnknownEvent",
         "Window",
         "WindowState",

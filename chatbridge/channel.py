@@ -442,6 +442,14 @@ class Channel(ABC):
     async def _deliver(self, message: Message) -> Receipt:
         """Put an already validated and allowed message on the wire."""
 
+    # -- presence ---------------------------------------------------------------------
+
+    async def typing(self, contact: Identity) -> None:
+        """Show ``contact`` that a reply is being written (WhatsApp's typing indicator,
+        LINE's loading animation, WeChat's "Typing" status). Default:
+        :class:`~chatbridge.errors.UnsupportedOperationError`."""
+        raise UnsupportedOperationError(f"{self.name} has no typing indicator")
+
     # -- media ------------------------------------------------------------------------
 
     async def upload_media(self, media: Media) -> Media:

@@ -323,6 +323,22 @@ class ChannelEvent(_Event):
     opens_window: bool = False
 
 
+class TemplateUpdate(_Event):
+    """The provider changed one of the account's message templates: its review status,
+    quality rating or category (WhatsApp's template webhooks). Values are the provider's
+    own words (``status`` "APPROVED", "REJECTED"...); ``contact`` is None."""
+
+    type: Literal["template_update"] = "template_update"
+    template_id: str
+    name: str | None = None
+    language: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    quality: str | None = None
+    category: str | None = None
+    previous_category: str | None = None
+
+
 class UnknownEvent(_Event):
     """Something the provider sent that this version of chatbridge does not understand.
     Nothing is dropped: the provider's payload is in ``raw``."""
@@ -341,6 +357,7 @@ Event = Annotated[
     | OptedIn
     | Suppressed
     | ChannelEvent
+    | TemplateUpdate
     | UnknownEvent,
     Field(discriminator="type"),
 ]
