@@ -180,10 +180,10 @@ if TYPE_CHECKING:
         Template as Template,
     )
     from chatbridge.models import (
-        Unfollowed as Unfollowed,
+        TemplateUpdate as TemplateUpdate,
     )
     from chatbridge.models import (
-        TemplateUpdate as TemplateUpdate,
+        Unfollowed as Unfollowed,
     )
     from chatbridge.models import (
         UnknownEvent as UnknownEvent,
