@@ -315,6 +315,7 @@ class Channel(ABC):
         *,
         idempotency_key: str | None = None,
         history_key: str | None = None,
+        automated: bool = False,
     ) -> Receipt:
         """Validate, policy-check and send ``message``.
 
@@ -325,9 +326,10 @@ class Channel(ABC):
         accepted it: sending again with its ``idempotency_key`` (channels that have
         one) neither delivers twice nor counts twice against the quota. The history
         records the send under ``history_key`` (default: the idempotency key, or a new
-        one): a caller that must find it again after a crash gives one.
+        one): a caller that must find it again after a crash gives one; ``automated``
+        marks it as automation's, not the team's (it is not their first response).
         """
-        return await self._send([message], contact, idempotency_key, history_key)
+        return await self._send([message], contact, idempotency_key, history_key, automated)
 
     async def _send(
         self,
@@ -335,6 +337,7 @@ class Channel(ABC):
         contact: Contact | None,
         idempotency_key: str | None = None,
         history_key: str | None = None,
+        automated: bool = False,
     ) -> Receipt:
         """Send ``messages`` (to one contact) in one provider request, after validation,
         policy checks and quota reservation (one billable send per request). A send
@@ -343,9 +346,8 @@ class Channel(ABC):
         for message in messages:
             if not isinstance(message, Message):  # a Note, say: internal, never sent
                 raise TypeError(f"{self.name} sends Messages, not {type(message).__name__}")
-        log = SendLog(
-            self.history, messages, contact, history_key or idempotency_key, self.clock.now
-        )
+        key = history_key or idempotency_key
+        log = SendLog(self.history, messages, contact, key, self.clock.now, automated=automated)
         with telemetry.span("chatbridge.send", channel=self.name):
             try:
                 receipt = await self._send_checked(messages, contact, idempotency_key, log)

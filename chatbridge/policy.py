@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr
 
 from chatbridge.clock import Clock
 from chatbridge.models import Contact, Identity, Message, MessageKind, Window, WindowState
@@ -45,6 +46,18 @@ class RateLimit(BaseModel):
     period: timedelta
 
 
+class Overage(BaseModel):
+    """Billable sends past ``PolicyRules.monthly_quota`` are allowed, each at ``price``
+    (in ``currency``, ISO 4217); ``cap`` is the most the month's overage may cost
+    (None: no cap). A send that would pass the cap is refused (``SPENDING_CAP``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    price: Decimal = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+    cap: Decimal | None = Field(default=None, ge=0)
+
+
 class PolicyRules(BaseModel):
     """What a channel allows, stated as data.
 
@@ -53,7 +66,9 @@ class PolicyRules(BaseModel):
     - ``outside_window``: what may still be sent when the window is closed.
     - ``requires_follower``: the contact must follow / have added the account.
     - ``monthly_quota``: how many billable sends a calendar month allows (None: unlimited);
-      ``quota_timezone`` is where the provider's month starts.
+      ``quota_timezone`` is where the provider's month starts. With ``overage``, it is
+      how many the plan includes: later ones are allowed at a price, with a warning and
+      their projected cost in the decision.
     - ``rate_limit``: how often one contact may be sent to.
     - ``tags``: the provider's message tags; a message sent with one (``Message.tag``)
       is allowed for the tag's own window after the customer's last message instead of
@@ -69,6 +84,10 @@ class PolicyRules(BaseModel):
     quota_timezone: str = "UTC"
     rate_limit: RateLimit | None = None
     tags: Mapping[str, timedelta | None] = Field(default_factory=dict)
+    overage: Overage | None = None
+    #: Set only on the copy a Reservation is given (see ``_reservable``): the included
+    #: count, while ``monthly_quota`` there is the hard limit it consumes against.
+    _included: int | None = PrivateAttr(default=None)
 
 
 class RefusalReason(StrEnum):
@@ -80,6 +99,7 @@ class RefusalReason(StrEnum):
     SUPPRESSED = "suppressed"
     QUOTA_SPENT = "quota_spent"
     RATE_LIMITED = "rate_limited"
+    SPENDING_CAP = "spending_cap"
 
 
 class RemedyKind(StrEnum):
@@ -89,6 +109,7 @@ class RemedyKind(StrEnum):
     USE_OTHER_CHANNEL = "use_other_channel"
     USE_REPLY = "use_reply"
     USE_TAG = "use_tag"
+    RAISE_SPENDING_CAP = "raise_spending_cap"
 
 
 class Remedy(BaseModel):
@@ -102,8 +123,22 @@ class Remedy(BaseModel):
     tag: str | None = None
 
 
+class Cost(BaseModel):
+    """What a send costs past the plan's included messages (``Overage``)."""
+
+    currency: str
+    unit_price: Decimal
+    #: This send's billable units past the included count, and their price.
+    units: int
+    amount: Decimal
+    #: The month's overage cost with this send, and the cap it is held to (None: none).
+    month_amount: Decimal
+    cap: Decimal | None = None
+
+
 class Decision(BaseModel):
-    """The engine's answer for one send: allowed, or refused with reason and remedies."""
+    """The engine's answer for one send: allowed (perhaps with warnings, such as a paid
+    overage and its ``cost``), or refused with reason and remedies."""
 
     allowed: bool
     channel: str
@@ -114,12 +149,16 @@ class Decision(BaseModel):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     remedies: list[Remedy] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    cost: Cost | None = None
 
     def explain(self) -> str:
         """One readable paragraph: what was decided, why, and what to do instead."""
         if self.allowed:
-            return f"{self.kind} to {self.contact} is allowed"
-        lines = [f"{self.kind} to {self.contact} refused ({self.reason}): {self.message}"]
+            lines = [f"{self.kind} to {self.contact} is allowed"]
+        else:
+            lines = [f"{self.kind} to {self.contact} refused ({self.reason}): {self.message}"]
+        lines += [f"  warning: {warning}" for warning in self.warnings]
         lines += [f"  remedy: {remedy.description}" for remedy in self.remedies]
         return "\n".join(lines)
 
@@ -131,6 +170,41 @@ QUOTA_RETENTION = timedelta(days=62)
 def quota_key(channel: str, rules: PolicyRules, now: datetime) -> str:
     """The counter key of ``channel``'s monthly quota for the month of ``now``."""
     return f"{channel}:quota:{_quota_month(rules, now):%Y-%m}"
+
+
+#: The limit a Reservation consumes against for an overage with no cap: every send is
+#: counted (to project its cost), none refused for quota.
+_NO_LIMIT = 2**53
+
+
+def quota_limit(rules: PolicyRules) -> int | None:
+    """The most billable sends ``rules`` allow a month: ``monthly_quota``, plus with an
+    ``overage`` as many as its cap pays for (None: no limit)."""
+    included = _included(rules)
+    if included is None or rules.overage is None:
+        return included
+    overage = rules.overage
+    if overage.cap is None:
+        return None
+    if overage.price == 0:
+        return None
+    return included + int(overage.cap // overage.price)
+
+
+def _included(rules: PolicyRules) -> int | None:
+    """The billable sends a month includes (before any overage)."""
+    return rules._included if rules._included is not None else rules.monthly_quota
+
+
+def _reservable(rules: PolicyRules) -> PolicyRules:
+    """``rules`` as a Reservation must see them: it consumes against ``monthly_quota``,
+    so an overage's hard limit (:func:`quota_limit`) takes its place there."""
+    if rules.overage is None or rules.monthly_quota is None or rules._included is not None:
+        return rules
+    limit = quota_limit(rules)
+    copy = rules.model_copy(update={"monthly_quota": _NO_LIMIT if limit is None else limit})
+    copy._included = rules.monthly_quota
+    return copy
 
 
 def rate_window(rules: PolicyRules, identity: Identity, now: datetime) -> tuple[str, datetime]:
@@ -172,7 +246,7 @@ class PolicyEngine:
         held = idempotency_key is not None and (
             await self.store.counter(held_key(channel, idempotency_key)) > 0
         )
-        return Reservation(self, channel, rules, idempotency_key, key_ttl, held)
+        return Reservation(self, channel, _reservable(rules), idempotency_key, key_ttl, held)
 
     async def window(self, channel: str, rules: PolicyRules, identity: Identity) -> Window:
         """The current customer-service window of ``identity``."""
@@ -211,27 +285,45 @@ class PolicyEngine:
         contact: Contact | None = None,
         *,
         billable: bool = True,
+        units: int = 1,
     ) -> Decision:
         """Decide whether ``message`` may be sent now.
 
         ``contact`` (the whole person) lets the engine suggest their other channels.
         ``billable`` says whether this send would count against a quota (a LINE reply
-        does not, a push does).
+        does not, a push does); ``units`` is how many it would count (a multicast's
+        recipients). Past an ``overage`` plan's included sends, the decision carries
+        the projected ``cost`` and a warning, or refuses when the cap would be passed.
         """
         now = self._clock.now()
         identity = message.contact
         state = await self.store.contact_state(identity)
         refusal = self._refusal(channel, rules, message, state, now)
-        if refusal is None and billable and rules.monthly_quota is not None:
+        cost: Cost | None = None
+        included = _included(rules)
+        if refusal is None and billable and included is not None:
             used = await self.store.counter(quota_key(channel, rules, now))
-            if used >= rules.monthly_quota:
-                refusal = _quota_refusal(rules.monthly_quota, used, _quota_month(rules, now))
+            month = _quota_month(rules, now)
+            if rules.overage is None:
+                if used + units > included:
+                    refusal = _quota_refusal(included, used, month)
+            else:
+                cost = _cost(rules.overage, included, used, units)
+                if cost is not None and cost.cap is not None and cost.month_amount > cost.cap:
+                    refusal = _cap_refusal(cost, used, month)
         if refusal is None and rules.rate_limit is not None:
             key, ends = rate_window(rules, identity, now)
             if await self.store.counter(key) >= rules.rate_limit.count:
                 refusal = _rate_refusal(rules.rate_limit, ends)
         if refusal is None:
-            return Decision(allowed=True, channel=channel, contact=identity, kind=message.kind)
+            return Decision(
+                allowed=True,
+                channel=channel,
+                contact=identity,
+                kind=message.kind,
+                warnings=[_cost_warning(cost)] if cost is not None else [],
+                cost=cost,
+            )
         remedies = refusal.remedies
         others = contact.others(channel) if contact else []
         if others:
@@ -253,6 +345,7 @@ class PolicyEngine:
             since=refusal.since,
             until=refusal.until,
             remedies=remedies,
+            cost=cost,
         )
 
     def _refusal(
@@ -338,24 +431,77 @@ def _wait(until: str) -> Remedy:
     return Remedy(kind=RemedyKind.WAIT_FOR_CUSTOMER, description=f"wait until the customer {until}")
 
 
-def _quota_refusal(limit: int, used: int, now: datetime) -> _Refusal:
-    next_month = (now.replace(day=1) + timedelta(days=32)).replace(
+def _next_month(now: datetime) -> datetime:
+    return (now.replace(day=1) + timedelta(days=32)).replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
+
+
+def _month_remedies(next_month: datetime) -> list[Remedy]:
+    return [
+        Remedy(
+            kind=RemedyKind.USE_REPLY,
+            description="answer the customer's next message with a free reply",
+        ),
+        Remedy(
+            kind=RemedyKind.WAIT_UNTIL,
+            description=f"wait for the quota to reset on {next_month.date().isoformat()}",
+            until=next_month,
+        ),
+    ]
+
+
+def _quota_refusal(limit: int, used: int, now: datetime) -> _Refusal:
+    next_month = _next_month(now)
     return _Refusal(
         RefusalReason.QUOTA_SPENT,
         f"the monthly quota of {limit} billable messages is spent ({used} used)",
-        [
-            Remedy(
-                kind=RemedyKind.USE_REPLY,
-                description="answer the customer's next message with a free reply",
-            ),
-            Remedy(
-                kind=RemedyKind.WAIT_UNTIL,
-                description=f"wait for the quota to reset on {next_month.date().isoformat()}",
-                until=next_month,
-            ),
-        ],
+        _month_remedies(next_month),
+        until=next_month,
+    )
+
+
+def _cost(overage: Overage, included: int, used: int, units: int) -> Cost | None:
+    """The overage cost of sending ``units`` more when ``used`` of ``included`` are
+    spent this month (None: all within the included count)."""
+    month_units = max(0, used + units - included)
+    if month_units == 0:
+        return None
+    units_over = min(units, month_units)
+    return Cost(
+        currency=overage.currency,
+        unit_price=overage.price,
+        units=units_over,
+        amount=overage.price * units_over,
+        month_amount=overage.price * month_units,
+        cap=overage.cap,
+    )
+
+
+def _cost_warning(cost: Cost) -> str:
+    text = (
+        f"past the plan's included messages: {cost.units} at {cost.unit_price} "
+        f"{cost.currency} = {cost.amount} {cost.currency} "
+        f"(this month's overage {cost.month_amount} {cost.currency}"
+    )
+    cap = f" of a {cost.cap} {cost.currency} cap)" if cost.cap is not None else ")"
+    return text + cap
+
+
+def _cap_refusal(cost: Cost, used: int, now: datetime) -> _Refusal:
+    next_month = _next_month(now)
+    remedies = _month_remedies(next_month)
+    remedies.append(
+        Remedy(
+            kind=RemedyKind.RAISE_SPENDING_CAP,
+            description=f"raise the spending cap of {cost.cap} {cost.currency}",
+        )
+    )
+    return _Refusal(
+        RefusalReason.SPENDING_CAP,
+        f"sending would bring this month's overage to {cost.month_amount} {cost.currency}, "
+        f"past the spending cap of {cost.cap} {cost.currency} ({used} messages sent)",
+        remedies,
         until=next_month,
     )
 

@@ -37,7 +37,8 @@ class SendOutcome(StrEnum):
 class SendRecord:
     """One send of ``messages`` (one provider request) under ``key``: the caller's
     idempotency key, or one made for the call. ``error`` describes a failed or unknown
-    outcome; ``decision`` a refusal."""
+    outcome; ``decision`` a refusal. ``automated``: sent by automation (an automatic
+    reply, a fallback step), not by the team: it is not their response."""
 
     key: str
     messages: Sequence[Message]
@@ -47,6 +48,7 @@ class SendRecord:
     receipt: Receipt | None = None
     decision: Decision | None = None
     error: str | None = None
+    automated: bool = False
 
 
 class Recorder(Protocol):
@@ -76,12 +78,15 @@ class SendLog:
         contact: Contact | None,
         key: str | None,
         now: Callable[[], datetime],
+        *,
+        automated: bool = False,
     ) -> None:
         self.history = history
         self.messages = messages
         self.contact = contact
         self.key = key or (uuid.uuid4().hex if history is not None else "")
         self.now = now
+        self.automated = automated
         self.started = False
 
     async def pending(self) -> None:
@@ -115,5 +120,13 @@ class SendLog:
         error: str | None = None,
     ) -> SendRecord:
         return SendRecord(
-            self.key, self.messages, self.contact, outcome, self.now(), receipt, decision, error
+            self.key,
+            self.messages,
+            self.contact,
+            outcome,
+            self.now(),
+            receipt,
+            decision,
+            error,
+            self.automated,
         )

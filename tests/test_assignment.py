@@ -25,6 +25,8 @@ from chatbridge.automation.assignment import (
     Queue,
     RoundRobin,
     SkillsFirst,
+    _page,
+    _Route,
     _tidy,
     assignment_config,
 )
@@ -293,10 +295,15 @@ async def test_route_is_idempotent(
     clock.advance(timedelta(minutes=1))
     third = (await customers.open())[0]
     assert await assignments.route(third) is None
-    assert await assignments.route(third, priority=9) is None  # waiting: stays as it is
+    assert await assignments.route(third) is None  # waiting: stays as it is
     assert [(w.conversation_id, w.priority) for w in await assignments.waiting()] == [
         (second, 0),
         (third, 0),
+    ]
+    assert await assignments.route(third, priority=9) is None  # a new priority: ahead
+    assert [(w.conversation_id, w.priority) for w in await assignments.waiting()] == [
+        (third, 9),
+        (second, 0),
     ]
 
 
@@ -395,8 +402,11 @@ async def test_the_waiting_list_is_read_from_its_index(tmp_path: Path, clock: Fa
     try:
         assignments = Assignments(history, [Agent("ana")])
         await assignments.status()  # the schema is made
+        after = _Route("con_a", "default", frozenset(), frozenset(), 2, 0)
         queries = [
             *next(assignments._heads(["default"], 10))[1],
+            *_page("default", after, 10),
+            next(assignments._due())[1][1],  # is anything waiting?
             next(assignments._set_offline("ana", 0))[1][-1],
             _tidy("ana", ["con_a", "con_b"]),
         ]
@@ -409,9 +419,89 @@ async def test_the_waiting_list_is_read_from_its_index(tmp_path: Path, clock: Fa
         ]
     assert plans == [
         "SEARCH routes USING INDEX routes_waiting (queue=?)",
+        "SEARCH routes USING INDEX routes_waiting "
+        "(queue=? AND priority=? AND (since,conversation_id)>(?,?))",
+        "SEARCH routes USING INDEX routes_waiting (queue=? AND priority<?)",
+        "SEARCH routes USING INDEX routes_waiting (queue=?)",
         "SEARCH routes USING INDEX routes_agent (agent=?)",
         "SEARCH routes USING INDEX routes_agent (agent=?)",
     ]
+
+
+async def test_conversations_no_free_agent_can_take_do_not_hold_up_the_line(
+    history: History, customers: Customers, clock: FakeClock
+) -> None:
+    assignments = Assignments(history, [Agent("ana")])
+    japanese = await customers.open(100)
+    for conversation in japanese:
+        await assignments.route(conversation, skills=["ja"])  # nobody online: it waits
+    clock.advance(timedelta(seconds=1))
+    [plain] = await customers.open()
+    await assignments.route(plain)
+    assert await assignments.online("ana") == [(plain, "ana")]  # behind 100 she cannot take
+    assert len(await assignments.waiting(limit=1000)) == 100
+
+
+async def test_assign_waiting_pages_on_where_it_stopped_and_keeps_the_order(
+    history: History, customers: Customers, clock: FakeClock
+) -> None:
+    team = [Agent("ana", capacity=1), Agent("kenji", capacity=2, skills=frozenset({"ja"}))]
+    assignments = Assignments(history, team)
+    await assignments.online("ana")
+    [busy] = await customers.open()
+    assert await assignments.route(busy) == "ana"
+    for conversation in await customers.open(60):
+        await assignments.route(conversation, skills=["ja"])
+    first, second = await customers.open(2)
+    for conversation in (first, second):
+        clock.advance(timedelta(seconds=1))
+        assert await assignments.route(conversation) is None  # ana is full
+    await customers.answer(busy)
+
+    assert await assignments.assign_waiting(scan=50) == []  # 50 met: none she can take
+    assert await assignments.assign_waiting(scan=50) == [(first, "ana")]  # on from there
+    await customers.answer(first)
+    assert await assignments.assign_waiting(scan=50) == []  # she was full: the front again
+    assert await assignments.assign_waiting(scan=50) == [(second, "ana")]
+
+    oldest = [w.conversation_id for w in await assignments.waiting(limit=2)]
+    assert await assignments.online("kenji") == [(c, "kenji") for c in oldest]
+
+
+async def test_assign_waiting_merges_the_queues_lines_by_priority_then_age(
+    history: History, customers: Customers, clock: FakeClock
+) -> None:
+    assignments = Assignments(history, [Agent("ana", capacity=2)], [Queue("a"), Queue("b")])
+    older, vip, newer = await customers.open(3)
+    await assignments.route(older, "b")
+    clock.advance(timedelta(seconds=1))
+    await assignments.route(vip, "b", priority=1)
+    await assignments.route(newer, "a")
+    assert await assignments.online("ana") == [(vip, "ana"), (older, "ana")]
+
+
+async def test_an_idle_assign_waiting_writes_nothing(
+    history: History, customers: Customers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assignments = Assignments(history, [Agent("ana")])
+    written: list[object] = []
+    run = history.database.run
+
+    async def recording(op: Callable[[], Op[Any]]) -> Any:
+        written.append(op)
+        return await run(op)
+
+    monkeypatch.setattr(history.database, "run", recording)
+    assert await assignments.assign_waiting() == []  # nothing waits, nobody is online
+    [conversation] = await customers.open()
+    await assignments.route(conversation)
+    written.clear()
+    assert await assignments.assign_waiting() == []  # one waits, nobody is online
+    assert written == []
+    assert await assignments.online("ana") == [(conversation, "ana")]
+    written.clear()
+    assert await assignments.assign_waiting() == []  # she is online, nothing waits
+    assert written == []
 
 
 async def test_offline_gives_the_unhandled_conversations_to_others(

@@ -14,6 +14,14 @@ async def test_demo_tour(capsys: pytest.CaptureFixture[str]) -> None:
     assert "remedy: send an approved template message instead" in out
     assert "template sent outside the window" in out
     assert "-> fell back to email:ana@example.com: 'Your order #4711' sent" in out
+    whatsapp_templates = out.split("a template created, approved")[1].split("== WeChat")[0]
+    assert "read, typing indicator shown" in whatsapp_templates
+    assert "placeholders must be numbered 1, 2, 3... without gaps" in whatsapp_templates
+    assert "after the fixes: 0 issues" in whatsapp_templates
+    assert "PENDING" in whatsapp_templates
+    assert "still under review, WhatsApp refuses it: 132001" in whatsapp_templates
+    assert "template webhook: shipping_update (en_US) is now APPROVED" in whatsapp_templates
+    assert "approved template sent after the window closed: wamid." in whatsapp_templates
     assert "已发货 — shipped today" in out
     assert "template message sent outside the window" in out
     assert "refused (quota_spent)" in out

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -17,7 +18,8 @@ from chatbridge import (
     Template,
     WindowState,
 )
-from chatbridge.policy import quota_key
+from chatbridge.errors import PolicyRefusedError
+from chatbridge.policy import Overage, quota_key, quota_limit
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 5, 10, 12, tzinfo=UTC)
@@ -154,3 +156,81 @@ async def test_a_reaction_is_not_offered_a_message_tag() -> None:
     reaction = Message(contact=WA, reaction=Reaction(message_id="m1", emoji="+1"))
     refused = await engine.check("messenger", TAGGED, reaction)
     assert not [r for r in refused.remedies if r.kind is RemedyKind.USE_TAG]
+
+
+PAID = PolicyRules(monthly_quota=2, overage=Overage(price=Decimal("5"), currency="JPY"))
+CAPPED = PAID.model_copy(
+    update={"overage": Overage(price=Decimal("5"), currency="JPY", cap=Decimal("10"))}
+)
+
+
+async def test_overage_is_allowed_with_its_projected_cost_and_a_warning() -> None:
+    store, clock, engine = setup()
+    key = quota_key("line", PAID, clock.now())
+    within = await engine.check("line", PAID, text())
+    assert within.allowed and within.cost is None and not within.warnings
+    await store.consume(key, 2, None)
+    past = await engine.check("line", PAID, text())
+    assert past.allowed and past.cost is not None
+    assert (past.cost.units, past.cost.amount, past.cost.month_amount) == (1, 5, 5)
+    assert past.cost.currency == "JPY" and "5 JPY" in past.warnings[0]
+    assert "warning:" in past.explain()
+    assert (await engine.check("line", PAID, text(), billable=False)).cost is None
+    three = await engine.check("line", PAID, text(), units=3)
+    assert three.cost is not None and (three.cost.amount, three.cost.month_amount) == (15, 15)
+    assert quota_limit(PAID) is None
+
+
+async def test_a_multi_unit_send_pays_only_for_what_passes_the_included_count() -> None:
+    store, clock, engine = setup()
+    await store.consume(quota_key("line", PAID, clock.now()), 1, None)
+    decision = await engine.check("line", PAID, text(), units=3)
+    assert decision.cost is not None and decision.cost.units == 2
+    assert decision.cost.amount == Decimal("10")
+
+
+async def test_a_spending_cap_refuses_the_send_that_would_pass_it() -> None:
+    store, clock, engine = setup()
+    assert quota_limit(CAPPED) == 4  # 2 included + 10 JPY / 5 JPY
+    await store.consume(quota_key("line", CAPPED, clock.now()), 3, None)
+    last = await engine.check("line", CAPPED, text())
+    assert last.allowed and last.cost is not None and last.cost.month_amount == 10
+    await store.consume(quota_key("line", CAPPED, clock.now()), 1, None)
+    refused = await engine.check("line", CAPPED, text())
+    assert refused.reason is RefusalReason.SPENDING_CAP
+    assert refused.cost is not None and refused.cost.month_amount == Decimal("15")
+    assert refused.until == datetime(2026, 6, 1, tzinfo=UTC)
+    kinds = [remedy.kind for remedy in refused.remedies]
+    assert kinds == [RemedyKind.USE_REPLY, RemedyKind.WAIT_UNTIL, RemedyKind.RAISE_SPENDING_CAP]
+    assert "spending cap of 10 JPY" in refused.explain()
+
+
+async def test_a_reservation_counts_overage_and_stops_at_the_cap() -> None:
+    store, clock, engine = setup()
+    await store.update_contact_state(WA, follower=True)
+    for _ in range(4):  # 2 included + 2 paid
+        reservation = await engine.reservation("line", CAPPED)
+        await reservation.take(text(), None, billable=True)
+    assert await store.counter(quota_key("line", CAPPED, clock.now())) == 4
+    with pytest.raises(PolicyRefusedError) as refused:
+        await (await engine.reservation("line", CAPPED)).take(text(), None, billable=True)
+    assert refused.value.decision.reason is RefusalReason.SPENDING_CAP
+    assert await store.counter(quota_key("line", CAPPED, clock.now())) == 4
+
+
+async def test_an_uncapped_overage_counts_every_send_and_refuses_none() -> None:
+    store, clock, engine = setup()
+    for _ in range(5):
+        await (await engine.reservation("line", PAID)).take(text(), None, billable=True)
+    assert await store.counter(quota_key("line", PAID, clock.now())) == 5
+    decision = await engine.check("line", PAID, text())
+    assert decision.allowed and decision.cost is not None and decision.cost.month_amount == 20
+
+
+async def test_without_overage_the_quota_is_a_hard_limit_for_several_units() -> None:
+    store, clock, engine = setup()
+    rules = PolicyRules(monthly_quota=3)
+    await store.consume(quota_key("line", rules, clock.now()), 2, None)
+    assert (await engine.check("line", rules, text())).allowed
+    decision = await engine.check("line", rules, text(), units=2)
+    assert decision.reason is RefusalReason.QUOTA_SPENT and decision.cost is None

@@ -10,8 +10,10 @@ the same team.
 :meth:`Assignments.route` gives a conversation to an eligible agent (online, serving the
 queue, with every skill needed, below capacity) chosen by the :class:`Assigner`, or puts
 it on the queue's waiting list (highest priority, then longest waiting, first);
-:meth:`Assignments.assign_waiting` hands those out as room frees up. An agent going
-offline gives their unhandled conversations back to their queues, keeping their place.
+:meth:`Assignments.assign_waiting` hands those out as room frees up, paging through each
+line so that conversations no free agent can take do not hold up those behind them. An
+agent going offline gives their unhandled conversations back to their queues, keeping
+their place.
 
 Every decision is one transaction that first locks the rows of the agents it may choose
 from (PostgreSQL: ``SELECT ... FOR UPDATE`` in id order; SQLite runs one writer at a
@@ -25,6 +27,7 @@ holding it (index ``routes_agent``), so that it can go back to its queue.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +47,11 @@ DEFAULT_QUEUE = "default"
 _OPEN = ConversationState.OPEN.value
 #: An open conversation counts against its assignee's capacity while this holds.
 _UNANSWERED = "first_response_at IS NULL AND opened_by_customer = 1"
+#: An agent's unhandled conversations, as the partial index ``conversations_unhandled``
+#: states them (literally: SQLite and PostgreSQL use a partial index only then).
+_UNHANDLED = f"state = '{_OPEN}' AND {_UNANSWERED}"
+#: The routes of a queue's line :meth:`Assignments.assign_waiting` reads at once.
+_PAGE = 100
 
 
 def _names(values: Iterable[str], what: str) -> frozenset[str]:
@@ -235,15 +243,56 @@ def _tidy(agent_id: str, keep: Sequence[str]) -> Query:
 
 
 def _load_query(ids: Sequence[str]) -> Query:
-    """The unhandled conversations (assignee, id) of the agents ``ids``: at most the open
-    ones each holds (index ``conversations (assignee, state)``). Run after the agents are
-    locked, it sees every assignment committed before (PostgreSQL's READ COMMITTED: each
-    statement reads what was committed when it started)."""
+    """The unhandled conversations (assignee, id) of the agents ``ids``: no more rows
+    than they hold (the partial index ``conversations_unhandled``, whatever the open
+    conversations they answered). Run after the agents are locked, it sees every
+    assignment committed before (PostgreSQL's READ COMMITTED: each statement reads what
+    was committed when it started)."""
     return (
         f"SELECT assignee, id FROM conversations WHERE assignee IN ({_marks(ids)}) "
-        f"AND state = ? AND {_UNANSWERED}",
-        (*ids, _OPEN),
+        f"AND {_UNHANDLED}",
+        tuple(ids),
     )
+
+
+def _page(queue: str, after: _Route | None, n: int) -> list[Query]:
+    """The next ``n`` routes of ``queue``'s line after ``after`` (None: from the front),
+    in order: index ranges of ``routes_waiting``, the rest of ``after``'s priority then
+    the lower ones (the caller keeps the first ``n`` of both)."""
+    line = f"{_ROUTE} WHERE queue = ? AND agent IS NULL"
+    order = "ORDER BY priority DESC, since, conversation_id LIMIT ?"
+    if after is None:
+        return [(f"{line} {order}", (queue, n))]
+    return [
+        (
+            f"{line} AND priority = ? AND (since, conversation_id) > (?, ?) {order}",
+            (queue, after.priority, after.since, after.conversation_id, n),
+        ),
+        (f"{line} AND priority < ? {order}", (queue, after.priority, n)),
+    ]
+
+
+@dataclass
+class _Line:
+    """A queue's line as one call of :meth:`Assignments.assign_waiting` meets it: after
+    ``after`` (None: from the front), at most ``budget`` more routes."""
+
+    queue: str
+    after: _Route | None
+    budget: int
+    ended: bool = False
+
+    def page(self) -> list[Query]:
+        return _page(self.queue, self.after, min(self.budget, _PAGE))
+
+    def met(self, found: list[list[Row]]) -> list[_Route]:
+        """The routes of a :meth:`page` read; moves past them."""
+        n = min(self.budget, _PAGE)
+        routes = [_Route.of(row) for rows in found for row in rows][:n]
+        self.budget -= len(routes)
+        self.ended = len(routes) < n
+        self.after = routes[-1] if routes else self.after
+        return routes
 
 
 @dataclass
@@ -264,6 +313,9 @@ class _Desk:
 
     def has_room(self, queue: str) -> bool:
         return any(self.free(a) and self.agents[a].serves(queue) for a in self.online)
+
+    def can_take(self, need: Need) -> bool:
+        return bool(self.candidates(need))
 
     def candidates(self, need: Need) -> list[Candidate]:
         return [
@@ -321,6 +373,9 @@ class Assignments:
                 raise ValueError(f"agent {agent.id!r} serves unknown queues {unknown}")
         self.assigner: Assigner = assigner if assigner is not None else LeastLoaded()
         self.clock: Clock = clock or history.clock
+        #: Where :meth:`assign_waiting` goes on in each queue's line (absent or None:
+        #: the front). A hint of this object only: every decision is checked anew.
+        self._cursors: dict[str, _Route | None] = {}
 
     @classmethod
     def from_config(
@@ -355,15 +410,35 @@ class Assignments:
             lambda: self._route(conversation_id, queue, needs, wanted, priority, now)
         )
 
-    async def assign_waiting(self, limit: int = 100) -> list[tuple[str, str]]:
-        """Give up to ``limit`` waiting conversations (highest priority, then longest
-        waiting, first) to agents with room; (conversation, agent) of each. Those met
-        that are no longer open (resolved, pending), or were assigned by hand, leave the
-        waiting list. Its cost grows with ``limit``, the number of queues and the agents'
-        own conversations, not with the history."""
+    async def assign_waiting(self, limit: int = 100, *, scan: int = 1000) -> list[tuple[str, str]]:
+        """Give up to ``limit`` waiting conversations to agents with room; (conversation,
+        agent) of each. Those it would give out that are no longer open (resolved,
+        pending), or were assigned by hand, leave the waiting list instead.
+
+        It meets each line in order, 100 routes at a time (the pages of all queues merged
+        by priority, then age), and gives out each route a free agent can take as it is
+        met: of those met, the highest priority, then longest waiting, goes first. A line
+        is met from its front, unless this object's previous call spent its ``scan`` on
+        it with room left: then from where that one stopped, and from the front again at
+        its end. So a conversation a free agent can take is reached whatever waits ahead.
+
+        Its work is bounded by ``limit`` and ``scan``, never by the waiting list or the
+        history: one read (an agent online? an index probe per queue); only if some agent
+        is online and something waits, one transaction that locks the agents, reads their
+        loads, and in each queue with a free agent reads at most 2 * ``scan`` entries of
+        ``routes_waiting`` (at most ``scan`` routes met), locking only the conversations
+        met that a free agent can take; it stops a line when its agents are full."""
         _positive(limit)
+        _positive(scan)
+        queues = await self.history.database.read(self._due)
+        if not queues:
+            return []
         now = micros(self.clock.now())
-        return await self.history.database.run(lambda: self._assign_waiting(limit, now))
+        given, cursors = await self.history.database.run(
+            lambda: self._assign_waiting(queues, limit, scan, now)
+        )
+        self._cursors.update(cursors)
+        return given
 
     async def online(self, agent_id: str) -> list[tuple[str, str]]:
         """The agent is online: they take conversations from now on (the waiting ones
@@ -460,10 +535,13 @@ class Assignments:
             desk.unhandled[agent_id].add(conversation)
         return desk
 
+    def _need(self, route: _Route) -> Need:
+        skills = self.queues[route.queue].skills | route.skills
+        return Need(route.conversation_id, route.queue, skills, route.wants, route.priority)
+
     def _choose(self, desk: _Desk, route: _Route) -> str | None:
         """Who of the eligible agents takes ``route``'s conversation (None: nobody)."""
-        skills = self.queues[route.queue].skills | route.skills
-        need = Need(route.conversation_id, route.queue, skills, route.wants, route.priority)
+        need = self._need(route)
         candidates = desk.candidates(need)
         if not candidates:
             return None
@@ -520,8 +598,13 @@ class Assignments:
         ):
             return assignee  # type: ignore[no-any-return]
         before = _Route.of(routed[0]) if routed else None
-        if assignee is None and before is not None and before.agent is None:
-            return None  # waiting already
+        if assignee is None and before is not None and before.agent is None:  # waiting
+            if priority is not None and priority != before.priority:  # its place changes
+                yield (
+                    "UPDATE routes SET priority = ? WHERE conversation_id = ?",
+                    (priority, conversation),
+                )
+            return None
         route = _Route(
             conversation,
             queue,
@@ -554,12 +637,64 @@ class Assignments:
         routes = [_Route.of(row) for rows in found for row in rows]
         return sorted(routes, key=_Route.order)[:limit]
 
-    def _assign_waiting(self, limit: int, now: int) -> Op[list[tuple[str, str]]]:
-        desk = self._desk((yield from together(*self._desk_queries(sorted(self.agents), now))))
-        heads = yield from self._heads([q for q in sorted(self.queues) if desk.has_room(q)], limit)
-        if not heads:
+    def _due(self) -> Op[list[str]]:
+        """The queues something waits in, if any agent is online (else none): a read."""
+        ids, names = sorted(self.agents), sorted(self.queues)
+        if not ids:
             return []
-        asked = tuple(sorted(route.conversation_id for route in heads))
+        online, *lines = yield from together(
+            (
+                f"SELECT 1 FROM agents WHERE online = 1 AND id IN ({_marks(ids)}) LIMIT 1",
+                tuple(ids),
+            ),
+            *(
+                ("SELECT 1 FROM routes WHERE queue = ? AND agent IS NULL LIMIT 1", (q,))
+                for q in names
+            ),
+        )
+        return [queue for queue, rows in zip(names, lines, strict=True) if rows] if online else []
+
+    def _assign_waiting(
+        self, queues: Sequence[str], limit: int, scan: int, now: int
+    ) -> Op[tuple[list[tuple[str, str]], dict[str, _Route | None]]]:
+        """What :meth:`assign_waiting` gives out, and where its lines go on next."""
+        desk = self._desk((yield from together(*self._desk_queries(sorted(self.agents), now))))
+        lines = [_Line(q, self._cursors.get(q), scan) for q in queues if desk.has_room(q)]
+        given: list[tuple[str, str]] = []
+        writes: list[Query] = []
+        active = lines
+        while active and len(given) < limit:
+            pages = [line.page() for line in active]
+            found = iter((yield from together(*itertools.chain(*pages))))
+            met = [
+                r
+                for line, page in zip(active, pages, strict=True)
+                for r in line.met([next(found) for _ in page])
+            ]
+            met.sort(key=_Route.order)  # the pages of every queue merged
+            takeable = [r for r in met if desk.can_take(self._need(r))][: limit - len(given)]
+            more, wrote = yield from self._take(desk, takeable, now)
+            given += more
+            writes += wrote
+            active = [a for a in active if a.budget and not a.ended and desk.has_room(a.queue)]
+        yield from together(*writes, *desk.tidy())
+        room = len(given) < limit
+        return given, {
+            line.queue: line.after
+            if room and not line.budget and not line.ended and desk.has_room(line.queue)
+            else None  # the line's end, or its agents are full: from the front next time
+            for line in lines
+        }
+
+    def _take(
+        self, desk: _Desk, routes: Sequence[_Route], now: int
+    ) -> Op[tuple[list[tuple[str, str]], list[Query]]]:
+        """Lock the conversations of ``routes``, then give each (in order) to the agent
+        the assigner chooses; those no longer open or assigned by hand leave the line.
+        What was given, and the writes."""
+        if not routes:
+            return [], []
+        asked = tuple(sorted(route.conversation_id for route in routes))
         for_update = self.history.database.dialect.for_update
         conversations, again = yield from together(
             (  # locked, then their routes read again: what a route or offline may change
@@ -573,7 +708,7 @@ class Assignments:
         current = {row[0]: _Route.of(row) for row in again}
         given: list[tuple[str, str]] = []
         writes: list[Query] = []
-        for route in heads:
+        for route in routes:
             conversation = route.conversation_id
             if current.get(conversation) != route:
                 continue  # routed, held or released meanwhile
@@ -583,8 +718,7 @@ class Assignments:
             elif chosen := self._choose(desk, route):
                 writes += self._assign(desk, route, chosen, now, bool(unanswered))
                 given.append((conversation, chosen))
-        yield from together(*writes, *desk.tidy())
-        return given
+        return given, writes
 
     def _set_online(self, agent_id: str, now: int) -> Op[None]:
         yield (
@@ -609,8 +743,8 @@ class Assignments:
         for_update = self.history.database.dialect.for_update
         unhandled = yield (
             f"SELECT id FROM conversations WHERE id IN ({_marks(asked)}) AND assignee = ? "
-            f"AND state = ? AND {_UNANSWERED} ORDER BY id{for_update}",
-            (*asked, agent_id, _OPEN),
+            f"AND {_UNHANDLED} ORDER BY id{for_update}",
+            (*asked, agent_id),
         )
         writes = [q for (c,) in unhandled for q in (_unassign(c), routes[c].put(None))]
         yield from together(*writes, _tidy(agent_id, ()))

@@ -329,10 +329,10 @@ def _claim_due(for_update: str, lease: str, now: int, until: int, limit: int) ->
     """The due plans, held under ``lease`` until ``until`` (PostgreSQL: plans another
     process is taking right now are skipped, not waited for)."""
     skip = f"{for_update} SKIP LOCKED" if for_update else ""
-    rows = yield (
+    rows = yield (  # state as the partial index fallback_plans_due states it
         "SELECT id, body, step, state, channel, message_id, sent_at FROM fallback_plans "
-        f"WHERE state IN (?, ?) AND due_at <= ? ORDER BY due_at LIMIT ?{skip}",
-        (_SENDING, _WAITING, now, limit),
+        f"WHERE state IN ('sending', 'waiting') AND due_at <= ? ORDER BY due_at LIMIT ?{skip}",
+        (now, limit),
     )
     if rows:
         yield (

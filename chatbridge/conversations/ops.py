@@ -935,9 +935,11 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
         rows = yield ("SELECT customer_id, conversation_id FROM entries WHERE key = ?", (key,))
         if rows:  # its outcome, or a retry's: never a step back (_OUTCOME_RANK)
             sets = ", ".join(f"{column} = ?" for column in columns)
+            rank = _OUTCOME_RANK[send.outcome]
+            allowed = _AFTER_NOTHING_WENT if send.outcome is SendOutcome.PENDING else _RANK
             yield (
-                f"UPDATE entries SET {sets} WHERE key = ? AND {_RANK} <= ?",
-                (*columns.values(), key, _OUTCOME_RANK[send.outcome]),
+                f"UPDATE entries SET {sets} WHERE key = ? AND {allowed} <= ?",
+                (*columns.values(), key, rank),
             )
             conversation = rows[0][1]
         else:
@@ -966,11 +968,12 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
             )
             yield _entries_insert(settings, [entry])
         if send.outcome is SendOutcome.SENT and conversation is not None:
-            yield (
-                "UPDATE conversations SET first_response_at = ? WHERE id = ? "
-                "AND first_response_at IS NULL AND opened_by_customer = 1",
-                (micros(send.at), conversation),
-            )
+            if not send.automated:  # automation's replies are not the team's response
+                yield (
+                    "UPDATE conversations SET first_response_at = ? WHERE id = ? "
+                    "AND first_response_at IS NULL AND opened_by_customer = 1",
+                    (micros(send.at), conversation),
+                )
             yield from _touch(conversation, message.channel, send.at)
             for thread in {message.thread, receipt.message_id if receipt else None} - {None}:
                 yield from _thread(message.channel, str(thread), conversation)
@@ -978,7 +981,9 @@ def record_send(settings: Settings, send: SendRecord) -> Op[None]:
 
 #: How far a send got, by what its attempts recorded: a retry records its own outcome
 #: only if it is as far as the recorded one (a refused retry of an attempt whose outcome
-#: is unknown may have been delivered by that attempt; a sent message stays sent).
+#: is unknown may have been delivered by that attempt; a sent message stays sent). A
+#: retry's pending record replaces a refusal or a failure (nothing went out then), so
+#: that an attempt that dies during its request leaves "pending", not the failure before.
 _OUTCOME_RANK = {
     SendOutcome.PENDING: 0,
     SendOutcome.REFUSED: 1,
@@ -989,6 +994,8 @@ _OUTCOME_RANK = {
 _RANK = "CASE outcome {} END".format(
     " ".join(f"WHEN '{outcome.value}' THEN {rank}" for outcome, rank in _OUTCOME_RANK.items())
 )
+#: A pending record's rank test: 0 (replace) where the recorded attempt went nowhere.
+_AFTER_NOTHING_WENT = "CASE WHEN outcome IN ('pending', 'refused', 'failed') THEN 0 ELSE 1 END"
 
 
 def inbound_key(event: Event) -> str:

@@ -96,11 +96,14 @@ CREATE TABLE IF NOT EXISTS routes (
 CREATE INDEX IF NOT EXISTS routes_waiting ON routes (queue, priority DESC, since, conversation_id)
     WHERE agent IS NULL;
 CREATE INDEX IF NOT EXISTS routes_agent ON routes (agent) WHERE agent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS conversations_unhandled ON conversations (assignee)
+    WHERE state = 'open' AND first_response_at IS NULL AND opened_by_customer = 1;
 CREATE TABLE IF NOT EXISTS fallback_plans (
     id TEXT PRIMARY KEY, body TEXT NOT NULL, step INTEGER NOT NULL, state TEXT NOT NULL,
     due_at BIGINT, lease TEXT, channel TEXT, message_id TEXT, sent_at BIGINT,
     created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS fallback_plans_due ON fallback_plans (state, due_at);
+CREATE INDEX IF NOT EXISTS fallback_plans_due ON fallback_plans (due_at)
+    WHERE state IN ('sending', 'waiting');
 CREATE INDEX IF NOT EXISTS fallback_plans_message ON fallback_plans (channel, message_id);
 """
 

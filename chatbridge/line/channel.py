@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, NoReturn, Unpack
+from decimal import Decimal
+from functools import cached_property
+from typing import Any, NoReturn, Self, Unpack
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.errors import (
@@ -21,6 +23,9 @@ from chatbridge.line import outbound, signature
 from chatbridge.line.errors import INVALID_REPLY_TOKEN, error_for
 from chatbridge.line.inbound import parse_webhook
 from chatbridge.line.payloads import LineConsumption, LineQuota, LineSendResult
+from chatbridge.line.plans import Plan
+from chatbridge.line.profile import LineProfile, loading_body, user_id
+from chatbridge.line.richmenu import RichMenus
 from chatbridge.models import Contact, Identity, Media, Message, Receipt
 from chatbridge.policy import QUOTA_RETENTION, Decision, PolicyRules, quota_key
 from chatbridge.webhook import WebhookRequest, WebhookResult
@@ -31,6 +36,9 @@ class LineConfig(BaseModel):
 
     ``monthly_quota`` is the plan's message count (the default, 200, is Japan's free
     plan; plans differ by region, docs/line.md); None when the plan is unlimited.
+    ``plan`` (one of :mod:`chatbridge.line.plans`) replaces it with the plan's included
+    messages and, for a plan with additional messages, allows those at the plan's
+    price, held to ``spending_cap`` (in the plan's currency; None: no cap).
     ``reply_token_ttl`` is how long a reply token is trusted.
     """
 
@@ -40,9 +48,17 @@ class LineConfig(BaseModel):
     channel_access_token: SecretStr
     monthly_quota: int | None = Field(default=200, ge=0)
     quota_timezone: str = "Asia/Tokyo"
+    plan: Plan | None = None
+    spending_cap: Decimal | None = Field(default=None, ge=0)
     reply_token_ttl: timedelta = timedelta(minutes=1)
     api_base: str = "https://api.line.me"
     data_base: str = "https://api-data.line.me"
+
+    @model_validator(mode="after")
+    def _cap_needs_overage(self) -> Self:
+        if self.spending_cap is not None and (self.plan is None or self.plan.overage is None):
+            raise ValueError("spending_cap needs a plan that sends additional messages")
+        return self
 
 
 class QuotaStatus(BaseModel):
@@ -76,13 +92,18 @@ class LineChannel(Channel):
 
     def __init__(self, config: LineConfig, **options: Unpack[ChannelOptions]) -> None:
         super().__init__(config, **options)
+        plan = config.plan
         self.rules = PolicyRules(
             requires_follower=True,
-            monthly_quota=config.monthly_quota,
+            monthly_quota=plan.included if plan else config.monthly_quota,
             quota_timezone=config.quota_timezone,
+            overage=plan.overage_rules(config.spending_cap) if plan else None,
         )
 
     def __repr__(self) -> str:
+        if self.config.plan is not None:
+            plan = self.config.plan
+            return f"LineChannel(plan={plan.region}/{plan.name}, included={plan.included})"
         return f"LineChannel(monthly_quota={self.config.monthly_quota!r})"
 
     # -- inbound ----------------------------------------------------------------------
@@ -233,6 +254,32 @@ class LineChannel(Channel):
             status = status.model_copy(update={"local_used": status.provider_used})
         return status
 
+    # -- account ----------------------------------------------------------------------
+
+    async def typing(self, contact: Identity, seconds: int = 5) -> None:
+        """LINE's loading animation in the user's one-on-one chat, for ``seconds`` (5 to
+        60, a multiple of 5) or until the account's next message. Shown only while the
+        user has the chat open; groups and rooms have none."""
+        self._check_identity(contact)
+        await self._api(
+            "POST", "/v2/bot/chat/loading/start", loading_body(contact.address, seconds)
+        )
+
+    async def profile(self, contact: Identity) -> LineProfile:
+        """The user's display name, picture, status message and language."""
+        self._check_identity(contact)
+        answer = await self._api("GET", f"/v2/bot/profile/{user_id(contact.address)}")
+        return LineProfile.model_validate_json(answer.content)
+
+    @cached_property
+    def rich_menus(self) -> RichMenus:
+        """Rich menus and their aliases (:class:`~chatbridge.line.richmenu.RichMenus`)."""
+        return RichMenus(self)
+
+    def _check_identity(self, contact: Identity) -> None:
+        if contact.channel != self.name:
+            raise MessageInvalidError(f"{contact} is not a {self.name} identity")
+
     # -- media ------------------------------------------------------------------------
 
     async def download_media(self, media: Media) -> bytes:
@@ -278,6 +325,32 @@ class LineChannel(Channel):
                 provider_message=exc.provider_message,
                 details=exc.details,
             ) from exc
+
+    async def _api(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        data_host: bool = False,
+    ) -> httpx.Response:
+        """One account API call (not a send): JSON ``body``, or raw ``content`` of
+        ``content_type``, which goes to the data host (uploads), as ``data_host`` asks."""
+        headers = self._auth()
+        if content is not None:
+            headers["Content-Type"] = content_type or "application/octet-stream"
+            data_host = True
+        base = self.config.data_base if data_host else self.config.api_base
+        if body is not None:
+            request = self.http.build_request(method, base + path, headers=headers, json=body)
+        else:
+            empty = b"" if method == "POST" else None  # LINE wants a Content-Length
+            request = self.http.build_request(
+                method, base + path, headers=headers, content=content if content else empty
+            )
+        return await self._request(request)
 
     async def _get_json(self, path: str) -> Any:
         request = self.http.build_request("GET", self.config.api_base + path, headers=self._auth())

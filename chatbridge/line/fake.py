@@ -1,19 +1,23 @@
 """A loopback imitation of the LINE Messaging API: reply, push and multicast (their
 message objects, recipients, limits, single-use reply tokens and X-Line-Retry-Key),
-profiles, quota endpoints, and message content on the data host; refused with LINE's
-statuses and error bodies (docs/line.md, "The sandbox")."""
+profiles, the loading animation, rich menus and their aliases, quota endpoints, and
+message content and rich menu images on the data host; refused with LINE's statuses
+and error bodies (docs/line.md, "The sandbox")."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from chatbridge.line import richmenu
 from chatbridge.line.channel import LineConfig
+from chatbridge.line.profile import LOADING_SECONDS
 from chatbridge.plugin.fake import FakeAPI, Refused, json_response
 
 #: Message object types ("Message objects"; an unknown one is refused).
@@ -60,7 +64,10 @@ class FakeLineAPI(FakeAPI):
     message id to the bytes the data API serves; ``quota`` is the plan's limit.
 
     Every response carries ``X-Line-Request-Id`` (``req-1``, ``req-2``...). Users who
-    wrote (:meth:`customer_wrote`, or a webhook event from them) have a profile."""
+    wrote (:meth:`customer_wrote`, or a webhook event from them) have a profile, with
+    the fields of ``profiles[user]`` when set. ``loading`` holds accepted loading
+    animation bodies; ``rich_menus``, ``rich_menu_images``, ``default_rich_menu``,
+    ``user_rich_menus`` and ``aliases`` the rich menu state."""
 
     hosts = ("api.line.me", "api-data.line.me")
 
@@ -88,6 +95,13 @@ class FakeLineAPI(FakeAPI):
         self._ids = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._request_id = ""  # the one being answered
+        self.profiles: dict[str, dict[str, str]] = {}
+        self.loading: list[dict[str, Any]] = []
+        self.rich_menus: dict[str, dict[str, Any]] = {}
+        self.rich_menu_images: dict[str, tuple[bytes, str]] = {}
+        self.default_rich_menu: str | None = None
+        self.user_rich_menus: dict[str, str] = {}
+        self.aliases: dict[str, str] = {}
         self.route("POST", "/v2/bot/message/reply", self._reply)
         self.route("POST", "/v2/bot/message/push", self._push)
         self.route("POST", "/v2/bot/message/multicast", self._multicast)
@@ -95,6 +109,8 @@ class FakeLineAPI(FakeAPI):
         self.route("GET", "/v2/bot/message/quota/consumption", self._consumption)
         self.route("GET", r"/v2/bot/message/(?P<id>\w+)/content", self._content)
         self.route("GET", r"/v2/bot/profile/(?P<user>\w+)", self._profile)
+        self.route("POST", "/v2/bot/chat/loading/start", self._loading)
+        self._rich_menu_routes()
 
     @property
     def consumption(self) -> int:
@@ -218,7 +234,8 @@ class FakeLineAPI(FakeAPI):
             raise Refused(line_error(400, "The value for the 'userId' parameter is invalid"))
         if not self.wrote(user):
             raise Refused(line_error(404, "Not found"))
-        return json_response(200, {"displayName": f"Customer {user[-4:]}", "userId": user})
+        profile = {"displayName": f"Customer {user[-4:]}", **self.profiles.get(user, {})}
+        return json_response(200, {**profile, "userId": user})
 
     def _quota(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if self.quota is None:
@@ -228,11 +245,242 @@ class FakeLineAPI(FakeAPI):
     def _consumption(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         return json_response(200, {"totalUsage": self.consumption})
 
+    def _loading(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        body = self.json_body(request)
+        chat = body.get("chatId")
+        if not isinstance(chat, str) or not chat:
+            raise invalid([{"message": "May not be empty", "property": "chatId"}])
+        if not _RECIPIENT.fullmatch(chat) or not chat.startswith("U"):
+            raise invalid_property("chatId")  # a user id: no group or room chats
+        seconds = body.get("loadingSeconds")  # optional
+        if seconds is not None and (type(seconds) is not int or seconds not in LOADING_SECONDS):
+            text = "Must be a multiple of 5 between 5 and 60"
+            raise invalid([{"message": text, "property": "loadingSeconds"}])
+        self.loading.append(body)
+        return json_response(202, {})
+
+    # -- rich menus -------------------------------------------------------------------
+
+    def _rich_menu_routes(self) -> None:
+        menu, user, alias = r"(?P<id>[\w-]+)", r"(?P<user>\w+)", r"(?P<alias>[\w-]+)"
+        self.route("POST", "/v2/bot/richmenu", self._create_menu)
+        self.route("GET", "/v2/bot/richmenu/list", self._list_menus)
+        self.route("POST", "/v2/bot/richmenu/alias", self._create_alias)
+        self.route("GET", "/v2/bot/richmenu/alias/list", self._list_aliases)
+        self.route("GET", f"/v2/bot/richmenu/alias/{alias}", self._get_alias)
+        self.route("POST", f"/v2/bot/richmenu/alias/{alias}", self._update_alias)
+        self.route("DELETE", f"/v2/bot/richmenu/alias/{alias}", self._delete_alias)
+        self.route("GET", f"/v2/bot/richmenu/{menu}", self._get_menu)
+        self.route("DELETE", f"/v2/bot/richmenu/{menu}", self._delete_menu)
+        self.route("POST", f"/v2/bot/richmenu/{menu}/content", self._upload_image)
+        self.route("GET", f"/v2/bot/richmenu/{menu}/content", self._download_image)
+        self.route("POST", f"/v2/bot/user/all/richmenu/{menu}", self._set_default)
+        self.route("GET", "/v2/bot/user/all/richmenu", self._get_default)
+        self.route("DELETE", "/v2/bot/user/all/richmenu", self._clear_default)
+        self.route("POST", f"/v2/bot/user/{user}/richmenu/{menu}", self._link)
+        self.route("GET", f"/v2/bot/user/{user}/richmenu", self._user_menu)
+        self.route("DELETE", f"/v2/bot/user/{user}/richmenu", self._unlink)
+
+    def _menu(self, rich_menu_id: str) -> dict[str, Any]:
+        if rich_menu_id not in self.rich_menus:
+            raise Refused(line_error(404, "Not found"))
+        return self.rich_menus[rich_menu_id]
+
+    def _create_menu(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        body = self.json_body(request)
+        details = _menu_errors(body)
+        if details:
+            raise invalid(details)
+        if len(self.rich_menus) >= richmenu.RICH_MENUS_MAX:
+            raise Refused(line_error(400, "The number of rich menus has reached the upper limit"))
+        rich_menu_id = f"richmenu-{secrets.token_hex(16)}"
+        self.rich_menus[rich_menu_id] = {"richMenuId": rich_menu_id, **body}
+        return json_response(200, {"richMenuId": rich_menu_id})
+
+    def _list_menus(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        return json_response(200, {"richmenus": list(self.rich_menus.values())})
+
+    def _get_menu(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        return json_response(200, self._menu(match["id"]))
+
+    def _delete_menu(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._menu(match["id"])
+        del self.rich_menus[match["id"]]
+        self.rich_menu_images.pop(match["id"], None)
+        if self.default_rich_menu == match["id"]:
+            self.default_rich_menu = None
+        self.user_rich_menus = {u: m for u, m in self.user_rich_menus.items() if m != match["id"]}
+        return json_response(200, {})
+
+    def _upload_image(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        if request.url.host == "api.line.me":  # uploads go to api-data.line.me
+            raise Refused(line_error(404, "Not found"))
+        self._menu(match["id"])
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type not in richmenu.IMAGE_TYPES:
+            raise Refused(line_error(415, "Unsupported media type"))
+        if match["id"] in self.rich_menu_images:
+            raise Refused(line_error(400, "An image has already been uploaded to the richmenu"))
+        data = request.content
+        size = richmenu.image_size(data)
+        if len(data) > richmenu.IMAGE_MAX_BYTES:
+            raise Refused(line_error(413, "The image file is too large"))
+        if size is None or not _image_size_ok(*size):
+            raise Refused(line_error(400, "Invalid image size"))
+        self.rich_menu_images[match["id"]] = (data, content_type)
+        return json_response(200, {})
+
+    def _download_image(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._menu(match["id"])
+        if match["id"] not in self.rich_menu_images:
+            raise Refused(line_error(404, "Not found"))
+        data, content_type = self.rich_menu_images[match["id"]]
+        return httpx.Response(200, content=data, headers={"content-type": content_type})
+
+    def _applicable(self, rich_menu_id: str) -> None:
+        self._menu(rich_menu_id)
+        if rich_menu_id not in self.rich_menu_images:
+            text = "must upload richmenu image before applying it to user"
+            raise Refused(line_error(400, text))
+
+    def _set_default(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._applicable(match["id"])
+        self.default_rich_menu = match["id"]
+        return json_response(200, {})
+
+    def _get_default(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        if self.default_rich_menu is None:
+            raise Refused(line_error(404, "no default richmenu"))
+        return json_response(200, {"richMenuId": self.default_rich_menu})
+
+    def _clear_default(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self.default_rich_menu = None
+        return json_response(200, {})
+
+    def _user(self, user: str) -> str:
+        if not _RECIPIENT.fullmatch(user) or not user.startswith("U"):
+            raise Refused(line_error(400, "The value for the 'userId' parameter is invalid"))
+        return user
+
+    def _link(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        user = self._user(match["user"])
+        self._applicable(match["id"])
+        self.user_rich_menus[user] = match["id"]
+        return json_response(200, {})
+
+    def _user_menu(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        user = self._user(match["user"])
+        if user not in self.user_rich_menus:
+            raise Refused(line_error(404, "the user has no richmenu"))
+        return json_response(200, {"richMenuId": self.user_rich_menus[user]})
+
+    def _unlink(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self.user_rich_menus.pop(self._user(match["user"]), None)
+        return json_response(200, {})
+
+    def _create_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        body = self.json_body(request)
+        alias, menu = body.get("richMenuAliasId"), body.get("richMenuId")
+        details = []
+        if not isinstance(alias, str) or not 1 <= len(alias) <= richmenu.ALIAS_ID_MAX:
+            size = f"Length must be between 1 and {richmenu.ALIAS_ID_MAX}"
+            details.append({"message": size, "property": "richMenuAliasId"})
+        if not isinstance(menu, str) or not menu:
+            details.append({"message": "May not be empty", "property": "richMenuId"})
+        if details:
+            raise invalid(details)
+        assert isinstance(alias, str) and isinstance(menu, str)
+        if alias in self.aliases:
+            raise Refused(line_error(400, "conflict richmenu alias id"))
+        self._applicable_for_alias(menu)
+        self.aliases[alias] = menu
+        return json_response(200, {})
+
+    def _applicable_for_alias(self, menu: str) -> None:
+        if menu not in self.rich_menus:
+            raise Refused(line_error(400, "richmenu not found"))
+        if menu not in self.rich_menu_images:
+            raise Refused(line_error(400, "must upload richmenu image before applying it to user"))
+
+    def _alias(self, alias: str) -> str:
+        if alias not in self.aliases:
+            raise Refused(line_error(404, "richmenu alias not found"))
+        return self.aliases[alias]
+
+    def _get_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        menu = self._alias(match["alias"])
+        return json_response(200, {"richMenuAliasId": match["alias"], "richMenuId": menu})
+
+    def _update_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._alias(match["alias"])
+        menu = self.json_body(request).get("richMenuId")
+        if not isinstance(menu, str) or not menu:
+            raise invalid([{"message": "May not be empty", "property": "richMenuId"}])
+        self._applicable_for_alias(menu)
+        self.aliases[match["alias"]] = menu
+        return json_response(200, {})
+
+    def _delete_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._alias(match["alias"])
+        del self.aliases[match["alias"]]
+        return json_response(200, {})
+
+    def _list_aliases(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        aliases = [{"richMenuAliasId": a, "richMenuId": m} for a, m in self.aliases.items()]
+        return json_response(200, {"aliases": aliases})
+
     def _content(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         data = self.content.get(match["id"])
         if data is None:
             raise Refused(line_error(404, "not found"))
         return httpx.Response(200, content=data, headers={"content-type": "image/jpeg"})
+
+
+def _image_size_ok(width: int, height: int) -> bool:
+    low, high = richmenu.IMAGE_WIDTH
+    fits = low <= width <= high and height >= richmenu.IMAGE_MIN_HEIGHT
+    return fits and width / height >= richmenu.IMAGE_MIN_RATIO
+
+
+def _menu_errors(body: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The details LINE gives for a rich menu object breaking its documented limits."""
+    details = []
+
+    def length(name: str, low: int, high: int) -> None:
+        value = body.get(name)
+        if not isinstance(value, str) or not value:
+            details.append({"message": "May not be empty", "property": name})
+        elif not low <= len(value) <= high:
+            details.append(
+                {"message": f"Length must be between {low} and {high}", "property": name}
+            )
+
+    size = body.get("size")
+    if not isinstance(size, dict) or not all(
+        type(size.get(k)) is int and size[k] >= 1 for k in ("width", "height")
+    ):
+        details.append({"message": "May not be empty", "property": "size"})
+    if not isinstance(body.get("selected"), bool):
+        details.append({"message": "May not be empty", "property": "selected"})
+    length("name", 1, richmenu.NAME_MAX)
+    length("chatBarText", 1, richmenu.CHAT_BAR_TEXT_MAX)
+    areas = body.get("areas")
+    if not isinstance(areas, list) or len(areas) > richmenu.AREAS_MAX:
+        size_text = f"Size must be between 0 and {richmenu.AREAS_MAX}"
+        details.append({"message": size_text, "property": "areas"})
+    else:
+        for index, area in enumerate(areas):
+            bounds = area.get("bounds") if isinstance(area, dict) else None
+            action = area.get("action") if isinstance(area, dict) else None
+            if not isinstance(bounds, dict):
+                details.append(
+                    {"message": "May not be empty", "property": f"areas[{index}].bounds"}
+                )
+            if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+                details.append(
+                    {"message": "May not be empty", "property": f"areas[{index}].action"}
+                )
+    return details
 
 
 def _check_messages(body: Mapping[str, Any]) -> None:

@@ -18,17 +18,27 @@ from chatbridge.clock import FakeClock
 from chatbridge.conversations import History
 from chatbridge.email import kit as email_kit
 from chatbridge.email.fake import FakeMailer
-from chatbridge.errors import PolicyRefusedError
+from chatbridge.errors import PolicyRefusedError, ProviderError
 from chatbridge.line import LineChannel
 from chatbridge.line import kit as line_kit
 from chatbridge.line.fake import FakeLineAPI
-from chatbridge.models import Contact, Direction, Identity, Message, MessageReceived, Template
+from chatbridge.models import (
+    Contact,
+    Direction,
+    Identity,
+    Message,
+    MessageReceived,
+    Template,
+    TemplateUpdate,
+)
 from chatbridge.plugin.kit import ChannelKit
 from chatbridge.policy import RemedyKind
 from chatbridge.sms.twilio import kit as twilio_kit
 from chatbridge.webhook import WebhookResult
 from chatbridge.wechat import kit as wechat_kit
 from chatbridge.whatsapp import kit as whatsapp_kit
+from chatbridge.whatsapp.fake import FakeWhatsAppAPI
+from chatbridge.whatsapp.templates import TemplateComponent, TemplateDefinition, lint
 
 
 def say(text: str) -> None:
@@ -74,6 +84,62 @@ async def whatsapp_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
     template = Template(name="delivery_check", language="en_US", parameters=["#4711"])
     receipt = await wa.send(Message(contact=reply.contact, template=template), customer)
     say(f"-> template sent outside the window: {receipt.message_id}")
+
+
+async def whatsapp_template_tour(
+    client: httpx.AsyncClient, clock: FakeClock, api: FakeWhatsAppAPI
+) -> None:
+    say("\n== WhatsApp: a template created, approved, then sent after the window closed ==")
+    wa = whatsapp_kit.kit.build({"clock": clock, "http_client": client})
+    customer = wa.identity(whatsapp_kit.CUSTOMER)
+    at = int(clock.now().timestamp())
+    body = whatsapp_kit.inbound("text", {"body": "Can you tell me when it ships?"}, at=at)
+    await deliver(whatsapp_kit.kit, wa, body)
+    await wa.typing(customer)  # marks her message read and shows "typing..."
+    say(f"<- {customer}: Can you tell me when it ships?  -> read, typing indicator shown")
+    await wa.send(Message(contact=customer, text="I will let you know as soon as it does."))
+
+    draft = TemplateDefinition(
+        name="Shipping Update",
+        language="en_US",
+        category="UTILITY",
+        components=[TemplateComponent(type="BODY", text="{{1}}, order {{3}} has shipped")],
+    )
+    say("   the linter, before anything is submitted:")
+    for issue in lint(draft):
+        say(f"   - [{issue.severity}] {issue}")
+    fixed = draft.model_copy(
+        update={
+            "name": "shipping_update",
+            "components": [
+                TemplateComponent(
+                    type="BODY",
+                    text="Hi {{1}}, your order {{2}} has shipped. Reply here with any question.",
+                    example={"body_text": [["Ana", "#4711"]]},
+                ),
+                TemplateComponent(type="FOOTER", text="Shop Support"),
+            ],
+        }
+    )
+    say(f"   after the fixes: {len(lint(fixed))} issues")
+    created = await wa.create_template(fixed)
+    say(f"-> template {fixed.name!r} submitted: id {created.id}, {created.status}")
+
+    clock.advance(timedelta(hours=30))
+    say("   ... 30 hours later the order ships; the window has closed ...")
+    template = Template(name="shipping_update", language="en_US", parameters=["Ana", "#4711"])
+    try:
+        await wa.send(Message(contact=customer, template=template))
+    except ProviderError as error:
+        say(f"-> still under review, WhatsApp refuses it: {error.code} {error.provider_message}")
+    webhook = api.review(created.id, "APPROVED")  # Meta's reviewers, played by the sandbox
+    for event in (await deliver(whatsapp_kit.kit, wa, webhook)).events:
+        if isinstance(event, TemplateUpdate):
+            say(f"<- template webhook: {event.name} ({event.language}) is now {event.status}")
+    approved = await wa.list_templates(status=["APPROVED"], name="shipping")
+    say(f"   approved templates named like 'shipping': {[t.name for t in approved.templates]}")
+    receipt = await wa.send(Message(contact=customer, template=template))
+    say(f"-> approved template sent after the window closed: {receipt.message_id}")
 
 
 async def fall_back(refused: PolicyRefusedError, clock: FakeClock) -> None:
@@ -227,8 +293,9 @@ async def tour() -> None:
     """Run every channel's part of the tour against its loopback fake, each on its own
     clock."""
     line_api = FakeLineAPI(line_kit.CONFIG, quota=2)
+    whatsapp_api = FakeWhatsAppAPI(whatsapp_kit.CONFIG)
     fakes = [
-        whatsapp_kit.kit.fake_api(),
+        whatsapp_api,
         wechat_kit.kit.fake_api(),
         line_api,
         twilio_kit.kit.fake_api(),
@@ -240,6 +307,7 @@ async def tour() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(route)) as client:
         await whatsapp_tour(client, FakeClock())
+        await whatsapp_template_tour(client, FakeClock(), whatsapp_api)
         await wechat_tour(client, FakeClock())
         await line_tour(client, FakeClock(), line_api)
         await email_tour(FakeClock())

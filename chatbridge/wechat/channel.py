@@ -22,15 +22,19 @@ from chatbridge.errors import (
     UnsupportedMessageError,
     UnsupportedRequestError,
 )
-from chatbridge.models import Event, Media, Message, MessageKind, Receipt
+from chatbridge.models import Event, Identity, Media, Message, MessageKind, Receipt
 from chatbridge.plugin.tokens import AccessTokenCache
 from chatbridge.policy import PolicyRules
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 from chatbridge.wechat import outbound, signature
 from chatbridge.wechat.crypto import MessageCrypto, aes_key
-from chatbridge.wechat.errors import TOKEN_CODES, error_for
-from chatbridge.wechat.inbound import parse_push
+from chatbridge.wechat.errors import TOKEN_CODES, TYPING_ALREADY, error_for
+from chatbridge.wechat.inbound import parse_pushes
+from chatbridge.wechat.menu import MenuApi
 from chatbridge.wechat.payloads import WXAccessToken, WXUpload, parse_xml, render_xml
+from chatbridge.wechat.qrcode import QRCodes
+from chatbridge.wechat.tags import Tags
+from chatbridge.wechat.users import Users
 
 Mode = Literal["plain", "compatible", "secure"]
 #: Largest push parsed on the event loop. Measured (docs/wechat.md): parsing plus
@@ -86,6 +90,11 @@ class WeChatChannel(Channel):
         elif config.mode != "plain":
             raise ConfigurationError(f"{config.mode} mode needs an encoding_aes_key")
         self.tokens = AccessTokenCache(self._fetch_token, self.clock)
+        #: The account's features beyond messaging (docs/wechat.md, "Account features").
+        self.qrcodes = QRCodes(self._api)
+        self.menus = MenuApi(self._api)
+        self.tags = Tags(self._api)
+        self.users = Users(self._api)
 
     def __repr__(self) -> str:
         return f"WeChatChannel(app_id={self.config.app_id!r}, mode={self.config.mode!r})"
@@ -106,7 +115,7 @@ class WeChatChannel(Channel):
         signature.verify_signature(query, self._token)
         document = await self._read_push(query, request.body)
         return WebhookResult(
-            events=[parse_push(document, self.inbound())],
+            events=parse_pushes(document, self.inbound()),
             response=_SUCCESS,
         )
 
@@ -208,6 +217,25 @@ class WeChatChannel(Channel):
             result = await self._api("POST", "/cgi-bin/message/custom/send", json=body)
             message_id = None
         return self._receipt(message.contact, message_id, result)
+
+    async def typing(self, contact: Identity) -> None:
+        """Show ``contact`` "typing…" (``/cgi-bin/message/custom/typing``, command
+        ``Typing``): allowed within 30 seconds of the user's last message and shown for
+        15 seconds or until a message is sent. A repeat while shown (errcode 45081) is
+        not an error: the status is what was asked for."""
+        try:
+            await self._typing(contact, "Typing")
+        except ProviderError as exc:
+            if exc.code != TYPING_ALREADY:
+                raise
+
+    async def cancel_typing(self, contact: Identity) -> None:
+        """Take the "typing…" status back (command ``CancelTyping``)."""
+        await self._typing(contact, "CancelTyping")
+
+    async def _typing(self, contact: Identity, command: str) -> None:
+        body = {"touser": contact.address, "command": command}
+        await self._api("POST", "/cgi-bin/message/custom/typing", json=body)
 
     # -- media ------------------------------------------------------------------------
 

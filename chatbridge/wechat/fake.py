@@ -1,6 +1,8 @@
 """A loopback imitation of the WeChat Official Account APIs chatbridge calls: access
-token, customer-service and template messages, temporary media; refused with WeChat's
-errcodes (HTTP 200, ``{"errcode", "errmsg"}``; docs/wechat.md, "The sandbox")."""
+token, customer-service and template messages, temporary media, and the account
+features of ``fake_account.py`` (QR codes, menus, tags, user info, typing); refused
+with WeChat's errcodes (HTTP 200, ``{"errcode", "errmsg"}``; docs/wechat.md, "The
+sandbox")."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Any
 
 import httpx
 
-from chatbridge.plugin.fake import FakeAPI, Handler, Refused, json_response, parse_multipart
+from chatbridge.plugin.fake import Handler, Refused, json_response, parse_multipart
 from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
+from chatbridge.wechat.fake_account import AccountFake
 
 TOKEN_LIFETIME = 7200  # seconds ("expires_in": 7200)
 CLIENT_MSG_ID_TTL = WeChatChannel.idempotency_ttl.total_seconds()
@@ -46,7 +49,7 @@ def refused(errcode: int, errmsg: str) -> Refused:
     return Refused(wechat_error(errcode, errmsg))
 
 
-class FakeWeChatAPI(FakeAPI):
+class FakeWeChatAPI(AccountFake):
     """Issues access tokens for the configured appid/secret (valid for two hours),
     accepts messages (``sent``, ``templates``) and stores media. :meth:`expire_tokens`
     expires the tokens issued so far.
@@ -71,6 +74,7 @@ class FakeWeChatAPI(FakeAPI):
         self.route("POST", "/cgi-bin/message/template/send", self._authed(self._template))
         self.route("POST", "/cgi-bin/media/upload", self._authed(self._upload))
         self.route("GET", "/cgi-bin/media/get", self._authed(self._download))
+        self._account_routes(self._authed)
 
     def expire_tokens(self) -> None:
         self._tokens = dict.fromkeys(self._tokens, 0.0)

@@ -25,6 +25,7 @@ from chatbridge.models import (
     UnknownEvent,
 )
 from chatbridge.plugin.parsing import Inbound
+from chatbridge.wechat.qrcode import scan_of_push
 
 _MEDIA = {
     "image": MediaKind.IMAGE,
@@ -48,6 +49,29 @@ def parse_push(document: dict[str, Any], inbound: Inbound) -> Event:
     if missing := _EVERY_PUSH_HAS - document.keys():
         raise PayloadError(f"not a WeChat push: {', '.join(sorted(missing))} missing")
     return inbound.item("push", document, lambda push: _push(push, inbound))
+
+
+def parse_pushes(document: dict[str, Any], inbound: Inbound) -> list[Event]:
+    """The events of one push: :func:`parse_push`'s, and after a Followed through a QR
+    code the ``SCAN`` ChannelEvent that carries its scene (``wechat/qrcode.py``)."""
+    event = parse_push(document, inbound)
+    scan = scan_of_push(document) if isinstance(event, Followed) else None
+    if scan is None:
+        return [event]
+    return [event, _scan_event(event, document, scan.model_dump())]
+
+
+def _scan_event(followed: Event, push: dict[str, Any], scan: dict[str, Any]) -> ChannelEvent:
+    fields = followed.model_dump(include={"channel", "contact", "timestamp", "raw"})
+    return ChannelEvent.model_validate(
+        {
+            **fields,
+            "event_id": f"{followed.event_id}:SCAN",
+            "name": "SCAN",
+            "data": {**push, **scan},
+            "opens_window": True,
+        }
+    )
 
 
 def _push(document: dict[str, Any], inbound: Inbound) -> Event:
@@ -113,12 +137,13 @@ def _event(name: str, key: str, push: dict[str, Any], common: dict[str, Any]) ->
                 }
             )
         case _ if name in _CHANNEL_EVENTS:
+            scan = scan_of_push(push) if name == "SCAN" else None
             return ChannelEvent.model_validate(
                 {
                     **common,
                     "event_id": event_id,
                     "name": name,
-                    "data": push,
+                    "data": push if scan is None else {**push, **scan.model_dump()},
                     "opens_window": name in _INTERACTIONS,
                 }
             )

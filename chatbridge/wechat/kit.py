@@ -37,6 +37,7 @@ from chatbridge.webhook import WebhookRequest
 from chatbridge.wechat.channel import WeChatChannel, WeChatConfig
 from chatbridge.wechat.fake import FakeWeChatAPI
 from chatbridge.wechat.payloads import render_xml
+from chatbridge.wechat.qrcode import QRScan
 
 _KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"  # an EncodingAESKey: 43 Base64 characters
 CONFIG = WeChatConfig(
@@ -181,6 +182,18 @@ def _message(check: Callable[[Message], bool]) -> Callable[[list[Event]], None]:
     return _expect(lambda e: isinstance(e, MessageReceived) and check(e.message))
 
 
+def _scanned(scan: QRScan) -> Callable[[list[Event]], None]:
+    """The last event is the ``SCAN`` ChannelEvent of ``scan``, opening the window; a
+    Followed before it reports the same scan."""
+
+    def assert_scan(events: list[Event]) -> None:
+        last = events[-1]
+        assert isinstance(last, ChannelEvent) and last.name == "SCAN" and last.opens_window
+        assert all(QRScan.of(e) == scan for e in events), events
+
+    return assert_scan
+
+
 _MSG = (MessageReceived,)
 SAMPLES = [
     Sample(
@@ -247,18 +260,24 @@ SAMPLES = [
         ),
     ),
     Sample("subscribe", event("subscribe"), (Followed,)),
-    Sample(
+    Sample(  # a second later than "subscribe", which would make it a retry of that push
         "subscribe_by_qr",
-        event("subscribe", EventKey="qrscene_123123", Ticket="TICKET"),
-        (Followed,),
-        _expect(lambda e: e.raw["EventKey"] == "qrscene_123123"),
+        push("event", at=_T0 + 1, Event="subscribe", EventKey="qrscene_123123", Ticket="TICKET"),
+        (Followed, ChannelEvent),
+        _scanned(QRScan(scene="123123", ticket="TICKET", followed=True)),
+    ),
+    Sample(
+        "subscribe_by_qr_with_scene_str",
+        push("event", at=_T0 + 2, Event="subscribe", EventKey="qrscene_shop-42", Ticket="T2"),
+        (Followed, ChannelEvent),
+        _scanned(QRScan(scene="shop-42", ticket="T2", followed=True)),
     ),
     Sample("unsubscribe", event("unsubscribe"), (Unfollowed,)),
     Sample(
         "scan",
         event("SCAN", EventKey="123123", Ticket="TICKET"),
         (ChannelEvent,),
-        _expect(lambda e: isinstance(e, ChannelEvent) and e.name == "SCAN" and e.opens_window),
+        _scanned(QRScan(scene="123123", ticket="TICKET")),
     ),
     Sample(
         "location_report",

@@ -3,28 +3,48 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import NoReturn
+from typing import NoReturn, Unpack
 
 import httpx
+from pydantic import BaseModel
 
-from chatbridge.channel import Channel
-from chatbridge.errors import MediaError, MessageInvalidError
-from chatbridge.models import Media, Message, Receipt
+from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.errors import ConfigurationError, MediaError, MessageInvalidError
+from chatbridge.models import Event, Identity, Media, Message, MessageReceived, Receipt
 from chatbridge.plugin import graph
 from chatbridge.policy import PolicyRules
 from chatbridge.webhook import WebhookRequest, WebhookResult
-from chatbridge.whatsapp import outbound
+from chatbridge.whatsapp import outbound, profile, templates
 from chatbridge.whatsapp.errors import error_for
 from chatbridge.whatsapp.inbound import parse_notification
 from chatbridge.whatsapp.payloads import WAMediaInfo, WASendResult, WAUploadResult
+from chatbridge.whatsapp.profile import BusinessProfile
+from chatbridge.whatsapp.templates import (
+    CreatedTemplate,
+    MessageTemplate,
+    TemplateDefinition,
+    TemplatePage,
+)
+
+#: The template fields asked for when listing or reading templates.
+TEMPLATE_FIELDS = (
+    "id,name,language,status,category,components,parameter_format,quality_score,"
+    "rejected_reason,previous_category,correct_category"
+)
+#: How many customers' last inbound message ids the channel remembers for ``typing``.
+_LAST_INBOUND_MAX = 10_000
 
 
 class WhatsAppConfig(graph.GraphConfig):
-    """Credentials and endpoint of one WhatsApp business phone number."""
+    """Credentials and endpoint of one WhatsApp business phone number;
+    ``business_account_id`` (the WABA id) is needed only to manage templates."""
 
     phone_number_id: str
     api_version: str = "v21.0"
+    business_account_id: str | None = None
 
 
 class WhatsAppChannel(Channel):
@@ -41,6 +61,10 @@ class WhatsAppChannel(Channel):
     max_body_bytes = 3 * 1024 * 1024
     content_types = frozenset({"application/json"})
 
+    def __init__(self, config: BaseModel, **options: Unpack[ChannelOptions]) -> None:
+        super().__init__(config, **options)
+        self._last_inbound: OrderedDict[str, str] = OrderedDict()
+
     def __repr__(self) -> str:
         return f"WhatsAppChannel(phone_number_id={self.config.phone_number_id!r})"
 
@@ -54,6 +78,16 @@ class WhatsAppChannel(Channel):
             app_secret=self.config.app_secret,
             parse=lambda body: parse_notification(body, self.inbound()),
         )
+
+    async def apply(self, events: Sequence[Event], *, record: bool = True) -> None:
+        await super().apply(events, record=record)
+        for event in events:  # for typing(): in this process only (docs/whatsapp.md)
+            if isinstance(event, MessageReceived) and event.contact is not None:
+                key = event.contact.address
+                self._last_inbound[key] = event.message.id or event.event_id
+                self._last_inbound.move_to_end(key)
+                if len(self._last_inbound) > _LAST_INBOUND_MAX:
+                    self._last_inbound.popitem(last=False)
 
     # -- outbound ---------------------------------------------------------------------
 
@@ -72,6 +106,22 @@ class WhatsAppChannel(Channel):
     async def mark_read(self, message_id: str) -> None:
         """Mark an inbound message as read (no policy applies: it is not a message)."""
         await self._post_json("messages", outbound.mark_read_body(message_id))
+
+    async def typing(self, contact: Identity, message_id: str | None = None) -> None:
+        """Show ``contact`` the typing indicator until the reply, or for 25 seconds.
+
+        WhatsApp sends it with a mark-as-read of one of the customer's messages:
+        ``message_id``, else the last one this channel object received from them.
+        Without either, MessageInvalidError (the state store does not keep message ids
+        yet; docs/whatsapp.md, "Typing indicator")."""
+        message_id = message_id or self._last_inbound.get(contact.address)
+        if message_id is None:
+            raise MessageInvalidError(
+                f"a WhatsApp typing indicator needs one of {contact}'s message ids: "
+                "pass message_id (none received by this channel object)"
+            )
+        response = await self._post_json("messages", outbound.typing_body(message_id))
+        self._read(response, templates.WASuccess, "typing indicator")
 
     # -- media ------------------------------------------------------------------------
 
@@ -96,7 +146,7 @@ class WhatsAppChannel(Channel):
         the same bearer token. The sha256 Meta reports is checked."""
         if not media.provider_id:
             raise MessageInvalidError("downloading WhatsApp media needs its provider_id")
-        info_url = f"{self.config.base_url}/{self.config.api_version}/{media.provider_id}"
+        info_url = self._node(media.provider_id)
         response = await self._request(
             self.http.build_request("GET", info_url, headers=self._auth())
         )
@@ -110,7 +160,104 @@ class WhatsAppChannel(Channel):
             raise MediaError(f"WhatsApp media {media.provider_id} failed its sha256 check")
         return data
 
+    async def delete_media(self, media_id: str) -> None:
+        """Delete uploaded media (``DELETE /{media-id}``)."""
+        response = await self._request(
+            self.http.build_request("DELETE", self._node(media_id), headers=self._auth())
+        )
+        self._read(response, templates.WASuccess, "media delete")
+
+    # -- templates (WhatsApp Business Account) ------------------------------------------
+
+    async def list_templates(
+        self,
+        *,
+        name: str | None = None,
+        status: Sequence[str] = (),
+        category: Sequence[str] = (),
+        language: Sequence[str] = (),
+        quality_score: Sequence[str] = (),
+        limit: int | None = None,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> TemplatePage:
+        """One page of the account's templates, filtered as given (several values of
+        a filter: any of them); ``page.after`` fetches the next page."""
+        params: dict[str, str] = {"fields": TEMPLATE_FIELDS, "summary": "total_count"}
+        filters = {
+            "status": status,
+            "category": category,
+            "language": language,
+            "quality_score": quality_score,
+        }
+        params.update({key: ",".join(values) for key, values in filters.items() if values})
+        given = {"name": name, "limit": limit, "after": after, "before": before}
+        params.update({key: str(value) for key, value in given.items() if value is not None})
+        request = self.http.build_request(
+            "GET", self._waba_url("message_templates"), headers=self._auth(), params=params
+        )
+        listed = self._read(await self._request(request), templates.WATemplateList, "templates")
+        return listed.page()
+
+    async def get_template(self, template_id: str) -> MessageTemplate:
+        """One template by id, with its review ``status`` and ``quality_score``."""
+        request = self.http.build_request(
+            "GET",
+            self._node(template_id),
+            headers=self._auth(),
+            params={"fields": TEMPLATE_FIELDS},
+        )
+        return self._read(await self._request(request), MessageTemplate, "template")
+
+    async def create_template(self, template: TemplateDefinition) -> CreatedTemplate:
+        """Submit ``template`` for review; the linter's errors refuse it first
+        (:func:`chatbridge.whatsapp.templates.check`). Meta answers ``PENDING`` (or
+        ``APPROVED`` at once) and reports the review by a ``message_template_status_
+        update`` webhook (a :class:`~chatbridge.models.TemplateUpdate` event)."""
+        templates.check(template)
+        request = self.http.build_request(
+            "POST", self._waba_url("message_templates"), headers=self._auth(), json=template.body()
+        )
+        return self._read(await self._request(request), CreatedTemplate, "template creation")
+
+    async def delete_template(self, name: str, template_id: str | None = None) -> None:
+        """Delete the template ``name`` in every language, or only the one with
+        ``template_id``."""
+        params = {"name": name, **({"hsm_id": template_id} if template_id else {})}
+        request = self.http.build_request(
+            "DELETE", self._waba_url("message_templates"), headers=self._auth(), params=params
+        )
+        self._read(await self._request(request), templates.WASuccess, "template deletion")
+
+    # -- business profile ---------------------------------------------------------------
+
+    async def business_profile(self) -> BusinessProfile:
+        """The phone number's business profile."""
+        request = self.http.build_request(
+            "GET",
+            self._url("whatsapp_business_profile"),
+            headers=self._auth(),
+            params={"fields": ",".join(profile.FIELDS)},
+        )
+        found = self._read(await self._request(request), profile.WAProfileList, "profile")
+        return found.data[0]
+
+    async def update_business_profile(self, update: BusinessProfile) -> None:
+        """Change the profile's set fields (checked against Meta's limits first)."""
+        response = await self._post_json("whatsapp_business_profile", profile.update_body(update))
+        self._read(response, templates.WASuccess, "profile update")
+
     # -- HTTP -------------------------------------------------------------------------
+
+    def _node(self, node_id: str) -> str:
+        return f"{self.config.base_url}/{self.config.api_version}/{node_id}"
+
+    def _waba_url(self, edge: str) -> str:
+        if not self.config.business_account_id:
+            raise ConfigurationError(
+                "managing WhatsApp templates needs business_account_id (the WABA id)"
+            )
+        return self._node(f"{self.config.business_account_id}/{edge}")
 
     def _url(self, edge: str) -> str:
         config = self.config

@@ -1,11 +1,13 @@
-"""A loopback imitation of the WhatsApp Cloud API: sends, media upload, info, download
-and delete, on any Graph API version, checked the way the Cloud API checks them and
-refused with its codes and error bodies (docs/whatsapp.md, "The sandbox")."""
+"""A loopback imitation of the WhatsApp Cloud API: sends, typing indicators, media
+upload, info, download and delete, templates and the business profile (``fake_account``),
+on any Graph API version, checked the way the Cloud API checks them and refused with its
+codes and error bodies (docs/whatsapp.md, "The sandbox")."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +18,10 @@ import httpx
 from chatbridge.plugin import graph
 from chatbridge.plugin.fake import FakeAPI, Refused, json_response, parse_multipart
 from chatbridge.whatsapp.channel import WhatsAppConfig
+from chatbridge.whatsapp.fake_account import FakeAccount
+
+#: The WhatsApp Business Account id the fake serves when the config names none.
+DEFAULT_WABA_ID = "102290129340398"
 
 #: The message types a send may have (the Cloud API's "Param type must be one of").
 TYPES = (
@@ -64,10 +70,15 @@ def wa_id(to: str) -> str:
 
 
 class FakeWhatsAppAPI(FakeAPI):
-    """The Cloud API's messages and media endpoints for one phone number id.
+    """The Cloud API's endpoints for one phone number id and its business account.
 
     ``sent`` holds every message body accepted; ``media`` every uploaded file (ids are
-    digits, as Meta's are).
+    digits, as Meta's are); ``account`` the templates and the business profile.
+
+    Sandbox control (Meta's reviewers are not here): ``POST /_sandbox/templates/{id}``
+    with ``{"status": "APPROVED"|"REJECTED"|..., "reason"?}`` sets a template's review
+    outcome and answers ``{"webhook": ...}``, the ``message_template_status_update``
+    notification Meta would POST (:meth:`review` does the same in Python).
     """
 
     hosts = ("graph.facebook.com",)
@@ -78,14 +89,29 @@ class FakeWhatsAppAPI(FakeAPI):
         self.sent: list[dict[str, Any]] = []
         self.media: dict[str, StoredMedia] = {}
         self._ids = itertools.count(1)
+        self.account = FakeAccount(config.business_account_id or DEFAULT_WABA_ID, self._ids)
         number = re.escape(config.phone_number_id)
+        waba = re.escape(self.account.waba_id)
         self.route("POST", rf"{_VERSION}/{number}/messages", self._messages)
         self.route("POST", rf"{_VERSION}/{number}/media", self._upload)
-        self.route("GET", rf"{_VERSION}/(?P<media_id>\d+)", self._media_info)
+        self.route("GET", rf"{_VERSION}/{number}/whatsapp_business_profile", self._profile)
+        self.route("POST", rf"{_VERSION}/{number}/whatsapp_business_profile", self._profile_update)
+        self.route("GET", rf"{_VERSION}/{waba}/message_templates", self._templates)
+        self.route("POST", rf"{_VERSION}/{waba}/message_templates", self._template_create)
+        self.route("DELETE", rf"{_VERSION}/{waba}/message_templates", self._template_delete)
+        self.route("GET", rf"{_VERSION}/(?P<media_id>\d+)", self._node)
         self.route("DELETE", rf"{_VERSION}/(?P<media_id>\d+)", self._media_delete)
         self.route("GET", r"/fake-media/(?P<media_id>\d+)", self._media_bytes)
+        self.route("POST", r"/_sandbox/templates/(?P<template_id>\d+)", self._review)
+
+    def review(self, template_id: str, status: str, reason: str | None = None) -> bytes:
+        """Set the review outcome of template ``template_id``; the webhook body Meta
+        sends for it (unsigned: the kit signs it)."""
+        return self.account.review(template_id, status, reason)
 
     def authorize(self, request: httpx.Request) -> None:
+        if request.url.path.removeprefix(self.prefix).startswith("/_sandbox/"):
+            return  # a sandbox control, not Meta's API
         if request.headers.get("authorization") != f"Bearer {self._token}":
             message = "Invalid OAuth access token - Cannot parse access token"
             raise Refused(graph.error_response(401, 190, message))
@@ -107,13 +133,14 @@ class FakeWhatsAppAPI(FakeAPI):
     def _messages(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
         _check_product(body)
-        if "status" in body:  # a read receipt
+        if "status" in body:  # a read receipt, maybe with the typing indicator
             if body["status"] != "read":
                 raise refused(
                     100, f'Param status must be one of {{READ}} - got "{body["status"]}".'
                 )
             if not body.get("message_id"):
                 raise required("message_id")
+            _check_typing(body.get("typing_indicator"))
             return json_response(200, {"success": True})
         to = body.get("to")
         if not isinstance(to, str) or not to:
@@ -160,6 +187,7 @@ class FakeWhatsAppAPI(FakeAPI):
                 raise _missing("template", "name")
             if not isinstance(language, dict) or not language.get("code"):
                 raise _missing("template", "language['code']")
+            self.account.check_send(content)
         elif kind == "interactive":
             _check_interactive(content)
         elif kind == "reaction" and not content.get("message_id"):
@@ -210,6 +238,13 @@ class FakeWhatsAppAPI(FakeAPI):
             },
         )
 
+    def _node(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        """``GET /{id}``: a template's or a media item's (one id space, as Graph's)."""
+        template = self.account.templates.get(match["media_id"])
+        if template is not None:
+            return json_response(200, template)
+        return self._media_info(request, match)
+
     def _media_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         self._stored(request, match["media_id"])
         del self.media[match["media_id"]]
@@ -218,6 +253,47 @@ class FakeWhatsAppAPI(FakeAPI):
     def _media_bytes(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         stored = self._stored(request, match["media_id"])
         return httpx.Response(200, content=stored.data, headers={"content-type": stored.mime_type})
+
+    # -- account ----------------------------------------------------------------------
+
+    def _templates(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        return self.account.list(request)
+
+    def _template_create(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        return self.account.create(self.json_body(request))
+
+    def _template_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        return self.account.delete(request)
+
+    def _profile(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        return self.account.get_profile(request)
+
+    def _profile_update(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        body = self.json_body(request)
+        _check_product(body)
+        return self.account.update_profile(body)
+
+    def _review(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        body = self.json_body(request)
+        template_id = match["template_id"]
+        if template_id not in self.account.templates:
+            raise Refused(graph.no_such_object(request, template_id))
+        try:
+            webhook = self.review(template_id, str(body.get("status")), body.get("reason"))
+        except ValueError as exc:
+            return json_response(400, {"message": str(exc)})
+        return json_response(200, {"webhook": json.loads(webhook)})
+
+
+def _check_typing(indicator: object) -> None:
+    """A typing indicator is ``{"type": "text"}`` (the only type Meta documents)."""
+    if indicator is None:
+        return
+    kind = indicator.get("type") if isinstance(indicator, dict) else None
+    if kind != "text":
+        raise refused(
+            100, f"Param typing_indicator['type'] must be one of {{TEXT}} - got \"{kind}\"."
+        )
 
 
 def _check_product(body: Mapping[str, Any]) -> None:

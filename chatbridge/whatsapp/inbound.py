@@ -25,6 +25,7 @@ from chatbridge.models import (
     MediaKind,
     MessageKind,
     StatusUpdate,
+    TemplateUpdate,
     UnknownEvent,
 )
 from chatbridge.plugin.parsing import Inbound
@@ -34,6 +35,7 @@ from chatbridge.whatsapp.payloads import (
     NOTIFICATION,
     VALUE,
     WAChange,
+    WAEntry,
     WANotification,
     WAValue,
 )
@@ -47,6 +49,14 @@ _MEDIA_TYPES = {
 }
 _MEDIA_FIELDS = ("mime_type", "sha256", "caption", "filename")
 _STATES = {state.value: state for state in DeliveryState}
+#: The WhatsApp Business Account fields about templates (Meta's webhook references).
+TEMPLATE_FIELDS = frozenset(
+    {
+        "message_template_status_update",
+        "message_template_quality_update",
+        "template_category_update",
+    }
+)
 
 
 def parse_notification(body: bytes, inbound: Inbound) -> list[Event]:
@@ -64,7 +74,7 @@ def parse_notification(body: bytes, inbound: Inbound) -> list[Event]:
         event
         for entry in notification["entry"]
         for change in entry["changes"]
-        for event in _parse_change(change, inbound)
+        for event in _parse_change(entry, change, inbound)
     ]
 
 
@@ -80,6 +90,9 @@ def _parse_change_by_change(body: bytes, inbound: Inbound) -> list[Event]:
     events: list[Event] = []
     for entry in notification["entry"]:
         for change in entry["changes"]:
+            if change["field"] in TEMPLATE_FIELDS:
+                events += _parse_change(entry, change, inbound)
+                continue
             if change["field"] != "messages":
                 events.append(_field_not_mapped(change, inbound))
                 continue
@@ -98,10 +111,49 @@ def _check_object(notification: WANotification[Any]) -> None:
         raise PayloadError(f"unexpected notification object {notification['object']!r}")
 
 
-def _parse_change(change: WAChange[WAValue], inbound: Inbound) -> list[Event]:
-    if change["field"] != "messages":
+def _parse_change(entry: WAEntry[Any], change: WAChange[Any], inbound: Inbound) -> list[Event]:
+    field = change["field"]
+    if field in TEMPLATE_FIELDS:
+        item = {"id": entry["id"], "time": entry.get("time"), **dict(change)}
+        return [inbound.item(field, item, lambda item: _template_update(item, inbound))]
+    if field != "messages":
         return [_field_not_mapped(change, inbound)]
     return _parse_value(change["value"], inbound)
+
+
+def _template_update(item: dict[str, Any], inbound: Inbound) -> TemplateUpdate:
+    """A template's review status, quality score or category changed (``item``: the
+    change with its entry's ``id``, the WABA, and ``time``). The event id joins the
+    template, the field, the new value and Meta's time: a redelivery deduplicates, a
+    later change does not."""
+    field, value, at = item["field"], item["value"], item["time"]
+    template_id = str(value["message_template_id"])
+    fields: dict[str, Any]
+    match field:
+        case "message_template_status_update":
+            fields = {
+                "status": value["event"],
+                "reason": value.get("reason"),
+                "category": value.get("message_template_category"),
+            }
+        case "message_template_quality_update":
+            fields = {"quality": value["new_quality_score"]}
+        case _:  # template_category_update
+            fields = {
+                "category": value["new_category"],
+                "previous_category": value.get("previous_category"),
+            }
+    new = next(iter(fields.values()))
+    return TemplateUpdate(
+        channel=inbound.channel,
+        event_id=f"template:{template_id}:{field}:{new}:{at or ''}",
+        timestamp=inbound.received_at if at is None else from_unix(at),
+        template_id=template_id,
+        name=value.get("message_template_name"),
+        language=value.get("message_template_language"),
+        raw=item,
+        **fields,
+    )
 
 
 def _field_not_mapped(change: WAChange[Any], inbound: Inbound) -> UnknownEvent:

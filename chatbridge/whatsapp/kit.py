@@ -23,15 +23,19 @@ from chatbridge.models import (
     MessageReceived,
     StatusUpdate,
     Template,
+    TemplateUpdate,
     UnknownEvent,
 )
 from chatbridge.plugin.kit import ChannelKit, Facts, Sample
 from chatbridge.webhook import WebhookRequest
 from chatbridge.whatsapp.channel import WhatsAppChannel, WhatsAppConfig
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
+from chatbridge.whatsapp.fake_account import template_notification
 
+WABA_ID = "102290129340398"
 CONFIG = WhatsAppConfig(
     phone_number_id="106540352242922",
+    business_account_id=WABA_ID,
     access_token="EAAG-test-access-token",
     app_secret="whatsapp-test-app-secret",
     verify_token="whatsapp-test-verify-token",
@@ -47,7 +51,7 @@ def notification(*values: dict[str, Any], field: str = "messages") -> bytes:
     return json.dumps(
         {
             "object": "whatsapp_business_account",
-            "entry": [{"id": "102290129340398", "changes": changes}],
+            "entry": [{"id": WABA_ID, "changes": changes}],
         }
     ).encode()
 
@@ -101,6 +105,54 @@ def failed_later(message_id: str, address: str) -> bytes:
         "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
     }
     return status("failed", message_id, recipient_id=address, errors=[error])
+
+
+_TEMPLATE = {"id": "1689556908129832", "name": "order_update", "language": "en_US"}
+
+
+def template_status(event: str = "APPROVED", reason: str = "NONE") -> bytes:
+    """A ``message_template_status_update`` notification (Meta's webhook reference)."""
+    return template_notification(
+        WABA_ID,
+        _TEMPLATE,
+        "message_template_status_update",
+        event=event,
+        reason=reason,
+        message_template_category="UTILITY",
+    )
+
+
+def template_quality(new: str = "YELLOW", previous: str = "GREEN") -> bytes:
+    """A ``message_template_quality_update`` notification."""
+    return template_notification(
+        WABA_ID,
+        _TEMPLATE,
+        "message_template_quality_update",
+        previous_quality_score=previous,
+        new_quality_score=new,
+    )
+
+
+def template_category(new: str = "MARKETING", previous: str = "UTILITY") -> bytes:
+    """A completed ``template_category_update`` notification."""
+    return template_notification(
+        WABA_ID,
+        _TEMPLATE,
+        "template_category_update",
+        previous_category=previous,
+        new_category=new,
+    )
+
+
+def _template_update(**expected: str) -> Callable[[list[Event]], None]:
+    def assert_update(events: list[Event]) -> None:
+        event = events[0]
+        assert isinstance(event, TemplateUpdate) and event.contact is None
+        assert event.template_id == _TEMPLATE["id"] and event.name == "order_update"
+        for name, value in expected.items():
+            assert getattr(event, name) == value, (name, event)
+
+    return assert_update
 
 
 def _media(data: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +347,30 @@ SAMPLES = [
             ),
         ),
         (MessageReceived, StatusUpdate),
+    ),
+    Sample(
+        "template_approved",
+        template_status(),
+        (TemplateUpdate,),
+        _template_update(status="APPROVED", reason="NONE", category="UTILITY"),
+    ),
+    Sample(
+        "template_rejected",
+        template_status("REJECTED", "INVALID_FORMAT"),
+        (TemplateUpdate,),
+        _template_update(status="REJECTED", reason="INVALID_FORMAT"),
+    ),
+    Sample(
+        "template_quality",
+        template_quality(),
+        (TemplateUpdate,),
+        _template_update(quality="YELLOW"),
+    ),
+    Sample(
+        "template_category",
+        template_category(),
+        (TemplateUpdate,),
+        _template_update(category="MARKETING", previous_category="UTILITY"),
     ),
     Sample(
         "malformed_item_kept",

@@ -177,3 +177,8 @@ def _interactive(interactive: Interactive) -> dict[str, Any]:
 def mark_read_body(message_id: str) -> dict[str, Any]:
     """The body that marks an inbound message as read (blue ticks)."""
     return {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+
+
+def typing_body(message_id: str) -> dict[str, Any]:
+    """The body that marks ``message_id`` read and shows the typing indicator."""
+    return {**mark_read_body(message_id), "typing_indicator": {"type": "text"}}

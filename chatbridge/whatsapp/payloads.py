@@ -50,6 +50,7 @@ class WAChange(TypedDict, Generic[Value]):
 
 class WAEntry(TypedDict, Generic[Value]):
     id: str
+    time: NotRequired[int]  # unix seconds; account-level fields (templates) carry it
     changes: list[WAChange[Value]]
 
 

@@ -1,0 +1,515 @@
+"""WhatsApp account features: template management and its linter, template webhooks,
+the typing indicator, the business profile and media deletion, against the loopback
+fake (and, for the fake's strictness, with pywa against a running sandbox)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pywa
+from pywa.types import templates as pt
+
+from chatbridge import FakeClock, MessageInvalidError
+from chatbridge.errors import ConfigurationError, ProviderError
+from chatbridge.http import RetryPolicy
+from chatbridge.models import Media, MediaKind, Message, Template, TemplateUpdate, UnknownEvent
+from chatbridge.whatsapp import WhatsAppChannel, kit
+from chatbridge.whatsapp.fake import FakeWhatsAppAPI
+from chatbridge.whatsapp.profile import BusinessProfile
+from chatbridge.whatsapp.templates import (
+    TemplateButton,
+    TemplateComponent,
+    TemplateDefinition,
+    check,
+    lint,
+)
+from tests.loopback import cli_server
+
+pytestmark = pytest.mark.anyio
+CUSTOMER = kit.CUSTOMER
+
+
+@dataclass
+class Setup:
+    channel: WhatsAppChannel
+    api: FakeWhatsAppAPI
+    clock: FakeClock
+
+    async def customer_writes(self, text: str = "hello") -> str:
+        at = int(self.clock.now().timestamp())
+        body = kit.inbound("text", {"body": text}, at=at)
+        await self.channel.receive(kit.sign(kit.webhook(body)))
+        return f"wamid.text.{at}.{CUSTOMER}"
+
+    def last_body(self) -> dict[str, Any]:
+        return dict(json.loads(self.api.requests[-1].content))
+
+
+@pytest.fixture
+async def wa() -> AsyncIterator[Setup]:
+    api, clock = FakeWhatsAppAPI(kit.CONFIG), FakeClock()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(api))
+    channel = WhatsAppChannel(
+        kit.CONFIG, clock=clock, http_client=client, retry=RetryPolicy(backoff=0)
+    )
+    yield Setup(channel, api, clock)
+    await client.aclose()
+
+
+def body(text: str, example: dict[str, Any] | None = None) -> TemplateComponent:
+    return TemplateComponent(type="BODY", text=text, example=example)
+
+
+def definition(*components: TemplateComponent, **fields: Any) -> TemplateDefinition:
+    values: dict[str, Any] = {"name": "order_update", "language": "en_US", "category": "UTILITY"}
+    values.update(fields)
+    return TemplateDefinition(components=list(components), **values)
+
+
+GOOD = definition(
+    TemplateComponent(
+        type="HEADER", format="TEXT", text="Order {{1}}", example={"header_text": ["#42"]}
+    ),
+    body("Hi {{1}}, order {{2}} ships today.", {"body_text": [["Ana", "#42"]]}),
+    TemplateComponent(type="FOOTER", text="Shop Support"),
+    TemplateComponent(
+        type="BUTTONS",
+        buttons=[
+            TemplateButton(type="QUICK_REPLY", text="Thanks"),
+            TemplateButton(
+                type="URL", text="Track", url="https://shop.example/t/{{1}}", example=["42"]
+            ),
+        ],
+    ),
+)
+
+
+# -- the linter -----------------------------------------------------------------------
+
+
+def test_a_sound_template_has_no_issues() -> None:
+    assert lint(GOOD) == []
+    check(GOOD)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (definition(body("Hi"), name="Order Update"), "lowercase letters, digits"),
+        (definition(body("Hi"), name="x" * 513), "1 to 512"),
+        (definition(body("Hi"), category="PROMO"), "must be one of AUTHENTICATION"),
+        (definition(TemplateComponent(type="FOOTER", text="f")), "a BODY component is required"),
+        (definition(body("Hi"), body("again")), "at most one BODY"),
+        (definition(body("x" * 1025)), "has 1025 characters; at most 1024"),
+        (
+            definition(body("Hi {{1}} and {{3}}.", {"body_text": [["a", "b"]]})),
+            "without gaps; got {{1}}, {{3}}",
+        ),
+        (definition(body("Hi {{1}}, welcome.")), "needs an example value for each of its 1"),
+        (definition(body("Hi {{1}, welcome.")), "unmatched {{ or }}"),
+        (definition(body("Hi {{#1}}, welcome.", {"body_text": [["a"]]})), "may hold only"),
+        (
+            definition(body("Hi {{name}}, welcome."), parameter_format="NAMED"),
+            "needs an example for name",
+        ),
+        (
+            definition(
+                body(
+                    "Hi {{name}}, welcome.",
+                    {"body_text_named_params": [{"param_name": "name", "example": "Ana"}]},
+                )
+            ),
+            "is POSITIONAL but the placeholders are NAMED",
+        ),
+        (
+            definition(
+                TemplateComponent(
+                    type="HEADER",
+                    format="TEXT",
+                    text="{{1}} {{2}} sale",
+                    example={"header_text": ["a", "b"]},
+                ),
+                body("Hi"),
+            ),
+            "allows 1 placeholder(s); has 2",
+        ),
+        (
+            definition(TemplateComponent(type="HEADER", format="IMAGE"), body("Hi")),
+            "needs an uploaded sample",
+        ),
+        (
+            definition(body("Hi"), TemplateComponent(type="FOOTER", text="by {{1}}")),
+            "allows 0 placeholder(s)",
+        ),
+        (
+            definition(
+                body("Hi"),
+                TemplateComponent(
+                    type="BUTTONS",
+                    buttons=[TemplateButton(type="QUICK_REPLY", text=f"q{i}") for i in range(11)],
+                ),
+            ),
+            "allows 1 to 10; got 11",
+        ),
+        (
+            definition(
+                body("Hi"),
+                TemplateComponent(
+                    type="BUTTONS",
+                    buttons=[
+                        TemplateButton(type="URL", text=f"u{i}", url="https://a.example")
+                        for i in range(3)
+                    ],
+                ),
+            ),
+            "at most 2 URL",
+        ),
+        (
+            definition(
+                body("Hi"),
+                TemplateComponent(
+                    type="BUTTONS",
+                    buttons=[
+                        TemplateButton(type="QUICK_REPLY", text="a"),
+                        TemplateButton(type="URL", text="b", url="https://a.example"),
+                        TemplateButton(type="QUICK_REPLY", text="c"),
+                    ],
+                ),
+            ),
+            "not interleaved",
+        ),
+        (
+            definition(
+                body("Hi"),
+                TemplateComponent(
+                    type="BUTTONS", buttons=[TemplateButton(type="QUICK_REPLY", text="x" * 26)]
+                ),
+            ),
+            "has 26 characters; at most 25",
+        ),
+        (
+            definition(
+                body("Hi"),
+                TemplateComponent(
+                    type="BUTTONS",
+                    buttons=[TemplateButton(type="URL", text="t", url="https://a.example/{{1}}")],
+                ),
+            ),
+            "a URL with a placeholder needs one",
+        ),
+    ],
+)
+def test_the_linter_catches_what_meta_refuses(template: TemplateDefinition, expected: str) -> None:
+    issues = [str(issue) for issue in lint(template) if issue.severity == "error"]
+    assert any(expected in issue for issue in issues), issues
+    with pytest.raises(MessageInvalidError, match="WhatsApp would refuse template"):
+        check(template)
+
+
+def test_review_guidelines_are_warnings() -> None:
+    template = definition(body("{{1}} {{2}}", {"body_text": [["a", "b"]]}))
+    issues = lint(template)
+    assert {issue.severity for issue in issues} == {"warning"}
+    assert any("side by side" in issue.message for issue in issues)
+    check(template)  # warnings do not stop a submission
+
+
+def test_authentication_bodies_have_no_text() -> None:
+    auth = definition(
+        TemplateComponent.model_validate({"type": "BODY", "add_security_recommendation": True}),
+        TemplateComponent(
+            type="BUTTONS", buttons=[TemplateButton(type="OTP", otp_type="COPY_CODE")]
+        ),
+        category="AUTHENTICATION",
+    )
+    assert lint(auth) == []
+
+
+# -- template management --------------------------------------------------------------
+
+
+async def test_templates_are_created_listed_read_and_deleted(wa: Setup) -> None:
+    created = await wa.channel.create_template(GOOD)
+    assert (created.status, created.category) == ("PENDING", "UTILITY")
+    sent = wa.last_body()
+    assert sent["name"] == "order_update" and sent["components"][1]["type"] == "BODY"
+    template = await wa.channel.get_template(created.id)
+    assert (template.name, template.status, template.language) == (
+        "order_update",
+        "PENDING",
+        "en_US",
+    )
+    page = await wa.channel.list_templates(status=["PENDING"], category=["UTILITY"])
+    assert [t.id for t in page.templates] == [created.id] and page.total_count == 1
+    assert (await wa.channel.list_templates(status=["APPROVED"])).templates == []
+    await wa.channel.delete_template("order_update", created.id)
+    assert (await wa.channel.list_templates()).templates == []
+    with pytest.raises(ProviderError) as refused:
+        await wa.channel.delete_template("order_update")
+    assert refused.value.code == 100
+
+
+async def test_templates_are_listed_page_by_page(wa: Setup) -> None:
+    for index in range(5):
+        await wa.channel.create_template(GOOD.model_copy(update={"name": f"update_{index}"}))
+    seen: list[str] = []
+    page = await wa.channel.list_templates(limit=2)
+    while True:
+        seen += [t.name for t in page.templates]
+        if page.after is None:
+            break
+        page = await wa.channel.list_templates(limit=2, after=page.after)
+    assert seen == [f"update_{index}" for index in range(5)]
+    by_name = await wa.channel.list_templates(name="update_3")
+    assert [t.name for t in by_name.templates] == ["update_3"]
+
+
+async def test_the_linter_refuses_before_any_request(wa: Setup) -> None:
+    with pytest.raises(MessageInvalidError, match="without gaps"):
+        await wa.channel.create_template(definition(body("A {{2}} b", {"body_text": [["x"]]})))
+    assert wa.api.requests == []
+
+
+async def test_the_fake_refuses_what_meta_refuses_on_creation(wa: Setup) -> None:
+    await wa.channel.create_template(GOOD)
+    with pytest.raises(ProviderError) as duplicate:
+        await wa.channel.create_template(GOOD)
+    assert duplicate.value.code == 100 and "already exists" in str(duplicate.value)
+    url = f"https://graph.facebook.com/v21.0/{kit.WABA_ID}/message_templates"
+    auth = {"Authorization": f"Bearer {kit.CONFIG.access_token.get_secret_value()}"}
+    bad = {**GOOD.body(), "name": "too_long", "components": [{"type": "BODY", "text": "x" * 2000}]}
+    response = await wa.channel.http.post(url, json=bad, headers=auth)
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["error_subcode"]) == (400, 100, 2388040)
+
+
+async def test_templates_need_the_business_account_id(wa: Setup) -> None:
+    config = kit.CONFIG.model_copy(update={"business_account_id": None})
+    channel = WhatsAppChannel(config, http_client=wa.channel.http)
+    with pytest.raises(ConfigurationError, match="business_account_id"):
+        await channel.list_templates()
+
+
+async def test_a_template_is_sent_only_once_approved(wa: Setup) -> None:
+    created = await wa.channel.create_template(GOOD)
+    customer = wa.channel.identity(CUSTOMER)
+    message = Message(
+        contact=customer,
+        template=Template(name="order_update", language="en_US", parameters=["Ana", "#42"]),
+    )
+    with pytest.raises(ProviderError) as pending:
+        await wa.channel.send(message)
+    assert pending.value.code == 132001
+    webhook = wa.api.review(created.id, "APPROVED")
+    events = (await wa.channel.receive(kit.sign(kit.webhook(webhook)))).events
+    assert isinstance(events[0], TemplateUpdate) and events[0].status == "APPROVED"
+    assert events[0].template_id == created.id and events[0].contact is None
+    assert (await wa.channel.send(message)).message_id
+    short = message.model_copy(
+        update={"template": Template(name="order_update", language="en_US", parameters=["Ana"])}
+    )
+    with pytest.raises(ProviderError) as mismatch:
+        await wa.channel.send(short)
+    assert mismatch.value.code == 132000
+    other_language = Template(name="order_update", language="pt_BR", parameters=["a", "b"])
+    with pytest.raises(ProviderError) as missing:
+        await wa.channel.send(message.model_copy(update={"template": other_language}))
+    assert missing.value.code == 132001
+    wa.api.review(created.id, "PAUSED")
+    with pytest.raises(ProviderError) as paused:
+        await wa.channel.send(message)
+    assert paused.value.code == 132015
+
+
+async def test_the_sandbox_control_reviews_over_http(wa: Setup) -> None:
+    created = await wa.channel.create_template(GOOD)
+    url = f"https://graph.facebook.com/_sandbox/templates/{created.id}"
+    response = await wa.channel.http.post(url, json={"status": "REJECTED", "reason": "SCAM"})
+    notification = json.dumps(response.json()["webhook"]).encode()
+    event = (await wa.channel.receive(kit.sign(kit.webhook(notification)))).events[0]
+    assert isinstance(event, TemplateUpdate)
+    assert (event.status, event.reason) == ("REJECTED", "SCAM")
+    assert (await wa.channel.get_template(created.id)).rejected_reason == "SCAM"
+    wrong = await wa.channel.http.post(url, json={"status": "MAYBE"})
+    assert wrong.status_code == 400
+
+
+# -- template webhooks ----------------------------------------------------------------
+
+
+async def test_template_webhooks_become_typed_events(wa: Setup) -> None:
+    for body_, field, value in [
+        (kit.template_status("DISABLED", "NONE"), "status", "DISABLED"),
+        (kit.template_quality("RED", "YELLOW"), "quality", "RED"),
+        (kit.template_category("MARKETING", "UTILITY"), "category", "MARKETING"),
+    ]:
+        result = await wa.channel.receive(kit.sign(kit.webhook(body_)))
+        event = result.events[0]
+        assert isinstance(event, TemplateUpdate) and getattr(event, field) == value
+        assert event.raw["id"] == kit.WABA_ID and event.raw["time"]
+        again = await wa.channel.receive(kit.sign(kit.webhook(body_)))
+        assert again.duplicates and not again.events
+
+
+async def test_a_malformed_template_change_is_kept(wa: Setup) -> None:
+    notification = kit.notification({"event": "APPROVED"}, field="message_template_status_update")
+    event = (await wa.channel.receive(kit.sign(kit.webhook(notification)))).events[0]
+    assert isinstance(event, UnknownEvent) and "message_template_id" in event.reason
+
+
+# -- typing indicator -----------------------------------------------------------------
+
+
+async def test_typing_marks_the_last_message_read(wa: Setup) -> None:
+    customer = wa.channel.identity(CUSTOMER)
+    with pytest.raises(MessageInvalidError, match="message_id"):
+        await wa.channel.typing(customer)
+    first = await wa.customer_writes("first")
+    wa.clock.advance(timedelta(seconds=5))
+    last = await wa.customer_writes("second")
+    assert last != first
+    await wa.channel.typing(customer)
+    assert wa.last_body() == {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": last,
+        "typing_indicator": {"type": "text"},
+    }
+    await wa.channel.typing(customer, message_id="wamid.GIVEN")
+    assert wa.last_body()["message_id"] == "wamid.GIVEN"
+
+
+async def test_the_fake_refuses_an_unknown_indicator(wa: Setup) -> None:
+    url = f"https://graph.facebook.com/v21.0/{kit.CONFIG.phone_number_id}/messages"
+    auth = {"Authorization": f"Bearer {kit.CONFIG.access_token.get_secret_value()}"}
+    sent = {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": "wamid.X",
+        "typing_indicator": {"type": "audio"},
+    }
+    response = await wa.channel.http.post(url, json=sent, headers=auth)
+    assert response.status_code == 400 and response.json()["error"]["code"] == 100
+
+
+# -- business profile and media -------------------------------------------------------
+
+
+async def test_the_business_profile_is_read_and_updated(wa: Setup) -> None:
+    update = BusinessProfile(
+        about="Plants, delivered",
+        email="help@shop.example",
+        vertical="RETAIL",
+        websites=["https://shop.example"],
+    )
+    await wa.channel.update_business_profile(update)
+    assert wa.last_body()["messaging_product"] == "whatsapp"
+    got = await wa.channel.business_profile()
+    assert (got.about, got.vertical, got.websites) == (
+        "Plants, delivered",
+        "RETAIL",
+        ["https://shop.example"],
+    )
+    requests = len(wa.api.requests)
+    for bad in (
+        BusinessProfile(about="x" * 140),
+        BusinessProfile(websites=["a.example"]),
+        BusinessProfile(vertical="SPACE"),
+        BusinessProfile(websites=["https://a.example", "https://b.example", "https://c.example"]),
+    ):
+        with pytest.raises(MessageInvalidError, match="business profile"):
+            await wa.channel.update_business_profile(bad)
+    assert len(wa.api.requests) == requests
+
+
+async def test_uploaded_media_can_be_deleted(wa: Setup) -> None:
+    media = Media(kind=MediaKind.VIDEO, mime_type="video/mp4", data=b"\x00\x00 mp4")
+    uploaded = await wa.channel.upload_media(media)
+    assert uploaded.provider_id
+    await wa.channel.delete_media(uploaded.provider_id)
+    with pytest.raises(ProviderError):
+        await wa.channel.delete_media(uploaded.provider_id)
+
+
+# -- pywa against the sandbox ---------------------------------------------------------
+
+
+class ToSandbox(httpx.HTTPTransport):
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "graph.facebook.com":
+            url = httpx.URL(self.base + request.url.raw_path.decode())
+            headers = [(k, v) for k, v in request.headers.multi_items() if k != "host"]
+            request = httpx.Request(request.method, url, headers=headers, content=request.read())
+        return super().handle_request(request)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[str]:
+    with cli_server("sandbox") as (url, _):
+        yield f"{url}/whatsapp"
+
+
+@pytest.fixture
+def pywa_client(sandbox: str) -> Iterator[Any]:
+    with httpx.Client(transport=ToSandbox(sandbox)) as session:
+        yield pywa.WhatsApp(
+            phone_id=kit.CONFIG.phone_number_id,
+            token=kit.CONFIG.access_token.get_secret_value(),
+            waba_id=kit.WABA_ID,
+            session=session,
+        )
+
+
+def test_pywa_manages_templates_on_the_sandbox(pywa_client: Any, sandbox: str) -> None:
+    template = pt.Template(
+        name="pywa_shipping",
+        language=pt.TemplateLanguage.ENGLISH_US,
+        category=pt.TemplateCategory.UTILITY,
+        components=[
+            pt.BodyText("Hi {{1}}, order {{2}} has shipped.", "Ana", "#42"),
+            pt.FooterText(text="Shop Support"),
+            pt.Buttons(buttons=[pt.QuickReplyButton(text="Thanks")]),
+        ],
+    )
+    created = pywa_client.create_template(template)
+    assert created.status == pt.TemplateStatus.PENDING
+    with pytest.raises(pywa.errors.WhatsAppError) as duplicate:
+        pywa_client.create_template(template)
+    assert duplicate.value.code == 100
+    listed = pywa_client.get_templates(statuses=[pt.TemplateStatus.PENDING])
+    assert [t.name for t in listed] == ["pywa_shipping"] and listed.total_count == 1
+    with pytest.raises(pywa.errors.WhatsAppError) as pending:
+        pywa_client.send_template(
+            "+" + CUSTOMER, "pywa_shipping", pt.TemplateLanguage.ENGLISH_US, params=[]
+        )
+    assert pending.value.code == 132001
+    review = httpx.post(f"{sandbox}/_sandbox/templates/{created.id}", json={"status": "APPROVED"})
+    assert review.json()["webhook"]["entry"][0]["changes"][0]["value"]["event"] == "APPROVED"
+    assert pywa_client.get_template(created.id).status == pt.TemplateStatus.APPROVED
+    sent = pywa_client.send_template(
+        "+" + CUSTOMER,
+        "pywa_shipping",
+        pt.TemplateLanguage.ENGLISH_US,
+        params=[pt.BodyText.params("Ana", "#42")],
+    )
+    assert sent.id.startswith("wamid.")
+    assert pywa_client.delete_template("pywa_shipping", template_id=created.id).success
+
+
+def test_pywa_reads_and_updates_the_profile_and_types(pywa_client: Any) -> None:
+    assert pywa_client.update_business_profile(about="Plants, delivered").success
+    assert pywa_client.get_business_profile().about == "Plants, delivered"
+    with pytest.raises(pywa.errors.WhatsAppError) as refused:
+        pywa_client.update_business_profile(about="x" * 140)
+    assert refused.value.code == 100
+    assert pywa_client.indicate_typing("wamid.FROM_CUSTOMER").success
