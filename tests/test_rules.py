@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from chatbridge.automation.hours import BusinessHours
 from chatbridge.automation.rules import (
+    MAX_TEXT,
     Context,
     HandOff,
     Reply,
@@ -522,3 +523,24 @@ def test_a_text_a_pattern_matches_has_the_literals_it_requires(shape: str, text:
     pattern = re.compile(shape)
     if pattern.search(text):
         assert all(literal in text for literal in required_literals(pattern))
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"^(\w+\s?)*$", r"(a{1,3})+x", r"(?:a|b+)*c"])
+def test_a_pattern_that_can_backtrack_exponentially_is_refused(pattern: str) -> None:
+    with pytest.raises(ConfigurationError, match="repeats a repetition"):
+        Rule(name="slow", when=When(keywords=(pattern,), match="regex"))
+
+
+@pytest.mark.parametrize("pattern", [r"order\s*#?\d+", r"(ab)+c", r"(a{3})+", r"(\d{4}-)?\d+"])
+def test_patterns_without_nested_repetition_are_taken(pattern: str) -> None:
+    Rule(name="fine", when=When(keywords=(pattern,), match="regex"))
+
+
+def test_rules_look_at_the_start_of_a_long_message_only() -> None:
+    rules = Rules([Rule(name="late", when=When(keywords=("refund",)), then=(Tag(tags=("x",)),))])
+    late = "a" * MAX_TEXT + " refund"
+    assert rules.evaluate(Context(text=late, channel="email", at=FRIDAY_NOON)) == []
+    early = "refund " + "a" * 1_000_000
+    assert [
+        m.rule.name for m in rules.evaluate(Context(text=early, channel="email", at=FRIDAY_NOON))
+    ] == ["late"]

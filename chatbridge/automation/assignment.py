@@ -47,8 +47,9 @@ DEFAULT_QUEUE = "default"
 _OPEN = ConversationState.OPEN.value
 #: An open conversation counts against its assignee's capacity while this holds.
 _UNANSWERED = "first_response_at IS NULL AND opened_by_customer = 1"
-#: An agent's unhandled conversations, as the partial index ``conversations_unhandled``
-#: states them (literally: SQLite and PostgreSQL use a partial index only then).
+#: An agent's unhandled conversations: ``state`` and ``assignee`` are the keys of the
+#: partial index ``conversations_unhandled``, whose condition ``_UNANSWERED`` states
+#: literally (SQLite and PostgreSQL use a partial index only then).
 _UNHANDLED = f"state = '{_OPEN}' AND {_UNANSWERED}"
 #: The routes of a queue's line :meth:`Assignments.assign_waiting` reads at once.
 _PAGE = 100

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, Valid
 from chatbridge.automation.hours import BusinessHours
 from chatbridge.automation.text import (
     KeywordScanner,
+    nested_repeat,
     normalize,
     occurs_as_word,
     required_literals,
@@ -90,7 +91,7 @@ class Tag(BaseModel):
     """Tag the conversation or the customer."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    tags: tuple[str, ...]
+    tags: tuple[str, ...] = Field(min_length=1)
     on: Literal["conversation", "customer"] = "conversation"
 
 
@@ -311,6 +312,11 @@ class _Compiled:
         return "; ".join(c.why(facts) for c in self.conditions) or "no conditions"
 
 
+#: How much of a message rules look at (characters): an email of megabytes costs no
+#: more to evaluate than this much of it.
+MAX_TEXT = 10_000
+
+
 class _Facts:
     """One evaluation's context, with what is worked out from it once: the normalised
     text, the channel and language as compared, whether the business is open (lazily)."""
@@ -320,7 +326,8 @@ class _Facts:
     def __init__(self, context: Context, hours: BusinessHours | None) -> None:
         self.context = context
         self.hours = hours
-        self.text = None if context.text is None else normalize(context.text)
+        text = context.text
+        self.text = None if text is None else normalize(text[:MAX_TEXT])
         self.language = None if context.language is None else _primary(context.language)
         self._open: bool | None = None
 
@@ -482,11 +489,18 @@ def _compiled(rule: str, index: int, pattern: str) -> re.Pattern[str]:
     """``pattern`` compiled; ignoring case only if it has upper-case letters: the text is
     case folded already, and IGNORECASE makes a search over twice as slow."""
     try:
-        return re.compile(pattern, re.IGNORECASE if pattern != pattern.lower() else 0)
+        compiled = re.compile(pattern, re.IGNORECASE if pattern != pattern.lower() else 0)
     except re.error as error:
         raise ConfigurationError(
             f'rule "{rule}": keywords[{index}]: invalid regex "{pattern}": {error}'
         ) from error
+    if nested_repeat(compiled):
+        raise ConfigurationError(
+            f'rule "{rule}": keywords[{index}]: "{pattern}" repeats a repetition (like '
+            "(a+)+), which can take exponential time on a customer's message: write it "
+            "without the nesting"
+        )
+    return compiled
 
 
 def _quoted(text: str, limit: int = 60) -> str:

@@ -137,3 +137,38 @@ def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...]:
             runs.append(run)
             run = ""
     return (*runs, run) if run else tuple(runs)
+
+
+def nested_repeat(pattern: re.Pattern[str]) -> bool:
+    """Whether ``pattern`` repeats without bound something of varying length that itself
+    repeats (``(a+)+``, ``(\\w+\\s?)*``, ``(a{1,3})+``): Python's backtracking search
+    can then take exponential time on a text that almost matches. The usual trap, not
+    every one (overlapping alternatives, ``(a|a)*``, pass)."""
+    try:
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+    except Exception:
+        return False
+    return _repeats_within(list(parsed), inside=False)
+
+
+def _repeats_within(items: list[Any], *, inside: bool) -> bool:
+    for op, value in items:
+        if op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT):
+            low, high, body = value
+            if inside and low != high and op != _parser.POSSESSIVE_REPEAT:
+                return True  # a varying length, repeated without bound: many ways to split
+            if _repeats_within(list(body), inside=inside or high == _parser.MAXREPEAT):
+                return True
+            continue
+        parts = (
+            [value[-1]]
+            if op == _parser.SUBPATTERN
+            else value[1]
+            if op == _parser.BRANCH
+            else [value[1]]
+            if op in (_parser.ASSERT, _parser.ASSERT_NOT)
+            else []
+        )
+        if any(_repeats_within(list(part), inside=inside) for part in parts):
+            return True
+    return False

@@ -96,8 +96,8 @@ CREATE TABLE IF NOT EXISTS routes (
 CREATE INDEX IF NOT EXISTS routes_waiting ON routes (queue, priority DESC, since, conversation_id)
     WHERE agent IS NULL;
 CREATE INDEX IF NOT EXISTS routes_agent ON routes (agent) WHERE agent IS NOT NULL;
-CREATE INDEX IF NOT EXISTS conversations_unhandled ON conversations (assignee)
-    WHERE state = 'open' AND first_response_at IS NULL AND opened_by_customer = 1;
+CREATE INDEX IF NOT EXISTS conversations_unhandled ON conversations (assignee, state)
+    WHERE first_response_at IS NULL AND opened_by_customer = 1;
 CREATE TABLE IF NOT EXISTS fallback_plans (
     id TEXT PRIMARY KEY, body TEXT NOT NULL, step INTEGER NOT NULL, state TEXT NOT NULL,
     due_at BIGINT, lease TEXT, channel TEXT, message_id TEXT, sent_at BIGINT,

@@ -76,7 +76,8 @@ class FakeWhatsAppAPI(FakeAPI):
     digits, as Meta's are); ``account`` the templates and the business profile.
 
     Sandbox control (Meta's reviewers are not here): ``POST /_sandbox/templates/{id}``
-    with ``{"status": "APPROVED"|"REJECTED"|..., "reason"?}`` sets a template's review
+    (``/whatsapp/_sandbox/...`` in ``chatbridge sandbox``) with ``{"status": "APPROVED",
+    "reason"?}`` (or REJECTED, PAUSED...) sets a template's review
     outcome and answers ``{"webhook": ...}``, the ``message_template_status_update``
     notification Meta would POST (:meth:`review` does the same in Python).
     """
