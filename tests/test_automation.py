@@ -21,6 +21,7 @@ from chatbridge.automation.rules import (
     HandOff,
     Reply,
     ReplyTemplate,
+    RouteTo,
     Rule,
     Rules,
     SetPriority,
@@ -181,7 +182,7 @@ async def test_a_reply_the_channel_cannot_carry_is_noted_not_raised(desk: Desk) 
     await desk.writes("refund", automation)
     assert desk.sent() == []
     notes = [e for e in (await desk.history.timeline(CHAT)).entries if e.kind is EntryKind.NOTE]
-    assert len(notes) == 1 and "automatic reply not sent" in (notes[0].text or "")
+    assert len(notes) == 1 and "automatic reply: MessageInvalidError" in (notes[0].text or "")
 
 
 async def test_new_conversations_go_to_the_queue_and_hand_offs_call_the_hook(
@@ -240,6 +241,98 @@ async def test_a_failed_status_brings_the_fallback_plan_forward(desk: Desk) -> N
     await automation.tick()
     status = await automation.fallback.plan(plan_id)
     assert status is not None and (status.state, status.channel) == (PlanState.WAITING, "mail")
+
+
+async def test_automatic_replies_are_not_the_teams_response(desk: Desk) -> None:
+    """A greeting does not make a conversation handled: the agent's capacity still
+    counts it, and the first-response time waits for a person."""
+    assignments = Assignments(desk.history, [Agent("bob", capacity=1)], [Queue("support")])
+    await assignments.online("bob")
+    automation = desk.automation(greeting="Hi!", assignments=assignments, queue="support")
+    for address in ("u1", "u2"):
+        await desk.writes("hello", automation, who=Identity(channel="chat", address=address))
+    assert desk.sent() == ["Hi!", "Hi!"]
+    assert await assignments.load() == {"bob": 1}
+    assert [w.queue for w in await assignments.waiting()] == ["support"]
+    assert (await desk.conversation()).first_response_at is None
+
+
+async def test_two_workers_send_one_reply_once(desk: Desk) -> None:
+    """Two workers run automation for the same event at once (a lease taken over):
+    the first to claim the reply sends it, the other sends nothing."""
+    started = anyio.Event()
+
+    async def slow(event: MessageReceived, message: Message) -> Message:
+        started.set()
+        await anyio.sleep(0.05)
+        return message
+
+    automation = desk.automation(rules=rules(REFUNDS), hooks=Hooks(before_reply=slow))
+    event = MessageReceived(
+        channel="chat",
+        event_id="e1",
+        contact=CHAT,
+        timestamp=desk.clock.now(),
+        message=Message(contact=CHAT, direction=Direction.INBOUND, text="refund"),
+    )
+    await desk.chat.apply([event])
+    async with anyio.create_task_group() as group:
+        group.start_soon(automation.on_event, event, desk.chat)
+        group.start_soon(automation.on_event, event, desk.chat)
+    assert desk.sent() == ["Refunds take 3-5 days."]
+
+
+async def test_a_reply_the_provider_fails_does_not_fail_the_event(desk: Desk) -> None:
+    desk.chat.script = ["fail"]
+    automation = desk.automation(rules=rules(REFUNDS))
+    event = await desk.writes("refund", automation)  # no exception: on to the handler
+    await automation.on_event(event, desk.chat)  # a retry does not send it either
+    assert desk.sent() == []
+    notes = [
+        e.text for e in (await desk.history.timeline(CHAT)).entries if e.kind is EntryKind.NOTE
+    ]
+    assert notes == ["automatic reply: ProviderUnavailableError: chat is down"]
+
+
+async def test_a_conversation_whose_agent_left_is_routed_again(desk: Desk) -> None:
+    assignments = Assignments(desk.history, [Agent("bob"), Agent("ann")], [Queue("support")])
+    await assignments.online("bob")
+    automation = desk.automation(assignments=assignments, queue="support")
+    await desk.writes("hello", automation)
+    assert (await desk.conversation()).assignee == "bob"
+    await assignments.offline("bob")
+    await assignments.online("ann")
+    await desk.writes("still there?", automation)
+    assert (await desk.conversation()).assignee == "ann"
+
+
+async def test_the_away_reply_comes_once_per_closed_period(desk: Desk) -> None:
+    hours = BusinessHours.from_config(
+        {"timezone": "UTC", "weekdays": ["09:00-12:00", "13:00-18:00"]}
+    )
+    automation = desk.automation(hours=hours, away="Back {opens}.")
+    desk.clock.set(datetime(2026, 11, 30, 20, tzinfo=UTC))  # Monday evening
+    await desk.writes("hello?", automation)
+    desk.clock.set(datetime(2026, 12, 1, 10, tzinfo=UTC))  # Tuesday morning: open
+    await desk.writes("hello", automation)
+    desk.clock.set(datetime(2026, 12, 1, 12, 30, tzinfo=UTC))  # lunch: closed again
+    await desk.writes("anyone?", automation)
+    await desk.writes("anyone at all?", automation)
+    assert desk.sent() == ["Back Tuesday 09:00.", "Back Tuesday 13:00."]
+
+
+async def test_what_could_never_work_is_refused_when_made(desk: Desk) -> None:
+    with pytest.raises(ConfigurationError, match="away reply needs business hours"):
+        desk.automation(away="Closed.")
+    whatsapp_only = Rule(name="wa", when=When(channels=("whatsapp",)), then=(Reply(text="hi"),))
+    with pytest.raises(ConfigurationError, match="channels not served: whatsapp"):
+        desk.automation(rules=rules(whatsapp_only))
+    assignments = Assignments(desk.history, [Agent("bob")], [Queue("support")])
+    japanese = Rule(
+        name="ja", when=When(languages=("ja",)), then=(RouteTo(queue="support", skills=("ja",)),)
+    )
+    with pytest.raises(ConfigurationError, match="needing ja: no agent serves it"):
+        desk.automation(rules=rules(japanese), assignments=assignments)
 
 
 # -- configuration ----------------------------------------------------------------------

@@ -32,16 +32,22 @@ from chatbridge.automation.rules import (
     Tag,
 )
 from chatbridge.channel import Channel
-from chatbridge.conversations import Customer, History, Note
-from chatbridge.conversations.ops import inbound_key, send_key
+from chatbridge.conversations import (
+    Conversation,
+    ConversationState,
+    Customer,
+    History,
+    Note,
+)
+from chatbridge.conversations.ops import Op, inbound_key, micros, send_key
 from chatbridge.errors import (
+    ChatbridgeError,
     ConfigurationError,
-    DeliveryUnknownError,
-    MessageInvalidError,
+    HistoryError,
     PolicyRefusedError,
+    describe,
 )
 from chatbridge.models import Event, Message, MessageReceived, StatusUpdate
-from chatbridge.recorder import SendOutcome
 
 logger = logging.getLogger("chatbridge.automation")
 
@@ -101,28 +107,48 @@ class Automation:
         self.assignments = assignments
         self.queue = queue
         self.fallback = Fallback(history, channels, on_step=self.hooks.on_fallback)
-        self._check_queues()
+        self._check()
 
-    def _check_queues(self) -> None:
-        """Refuse now what would fail every event later: routing with no agents, or to
-        a queue the assignments do not have."""
-        known = self.assignments.queues if self.assignments is not None else {}
-        wanted: dict[str, str | None] = {}
+    def _check(self) -> None:
+        """Refuse now what would fail, or never happen, for every event later: an away
+        reply without hours, a rule for a channel not served, routing with no agents, to
+        no queue or to an unknown one, or needing skills no agent of the queue has."""
+        if self.away is not None and self.hours is None:
+            raise ConfigurationError("an away reply needs business hours to know when")
+        served = set(self.fallback.channels)
+        routes: dict[str, tuple[str | None, tuple[str, ...]]] = {}
         if self.queue is not None:
-            wanted["the automation's queue"] = self.queue
+            routes["the automation's queue"] = (self.queue, ())
         for rule in self.rules.rules if self.rules else ():
-            for action in rule.then:
-                if isinstance(action, (RouteTo, HandOff)):
-                    wanted[f"rule {rule.name!r}"] = action.queue or self.queue
-        for who, queue in wanted.items():
-            if self.assignments is None:
-                raise ConfigurationError(f"{who} routes conversations: give assignments (agents)")
-            if queue is None:
-                raise ConfigurationError(f"{who} hands off to no queue: give the automation one")
-            if queue not in known:
+            if unknown := sorted(set(rule.when.channels) - served):
                 raise ConfigurationError(
-                    f"{who} routes to {queue!r}, not a queue of the assignments"
+                    f"rule {rule.name!r} is for channels not served: {', '.join(unknown)} "
+                    f"(served: {', '.join(sorted(served))})"
                 )
+            for action in rule.then:
+                if isinstance(action, RouteTo):
+                    routes[f"rule {rule.name!r}"] = (action.queue, action.skills)
+                elif isinstance(action, HandOff):
+                    routes[f"rule {rule.name!r}"] = (action.queue or self.queue, ())
+        for who, (queue, skills) in routes.items():
+            self._check_route(who, queue, skills)
+
+    def _check_route(self, who: str, queue: str | None, skills: tuple[str, ...]) -> None:
+        if self.assignments is None:
+            raise ConfigurationError(f"{who} routes conversations: give assignments (agents)")
+        if queue is None:
+            raise ConfigurationError(f"{who} hands off to no queue: give the automation one")
+        if queue not in self.assignments.queues:
+            raise ConfigurationError(f"{who} routes to {queue!r}, not a queue of the assignments")
+        needed = self.assignments.queues[queue].skills | set(skills)
+        if not any(
+            agent.serves(queue) and needed <= agent.skills
+            for agent in self.assignments.agents.values()
+        ):
+            raise ConfigurationError(
+                f"{who} routes to {queue!r} needing {', '.join(sorted(needed)) or 'no skill'}: "
+                "no agent serves it with those skills"
+            )
 
     @classmethod
     def from_config(
@@ -144,7 +170,7 @@ class Automation:
         return cls(
             history,
             channels,
-            rules=Rules.from_config(table, hours) if "rules" in table else None,
+            rules=Rules.from_config(table, hours) if {"rules", "mode"} & set(table) else None,
             hours=hours,
             greeting=table.get("greeting"),
             away=table.get("away"),
@@ -209,11 +235,20 @@ class Automation:
         if self.away and not is_open and self.hours is not None:
             opens = self.hours.next_open(at)
             text = self.away.replace("{opens}", _when(opens))
-            period = opens.date().isoformat() if opens else "never"
+            period = opens.isoformat() if opens else "never"
             key = f"away:{conversation.id}:{period}"
             await self._reply(event, channel, Reply(text=text), key, conversation.id)
-        if not routed and new and self.queue is not None and conversation.assignee is None:
+        if not routed and self.queue is not None and await self._unattended(conversation):
             await self._route(conversation.id, self.queue, (), priority)
+
+    async def _unattended(self, conversation: Conversation) -> bool:
+        """Whether an open conversation has no agent, or one who went offline (the
+        customer wrote to a conversation the team opened, or after its agent left)."""
+        if conversation.state is not ConversationState.OPEN or self.assignments is None:
+            return False
+        if conversation.assignee is None:
+            return True
+        return not (await self.assignments.status()).get(conversation.assignee, False)
 
     async def _route(
         self, conversation: str, queue: str, skills: tuple[str, ...], priority: int
@@ -239,27 +274,39 @@ class Automation:
         key: str,
         conversation: str,
     ) -> None:
-        """Send ``action``'s reply under ``key``, unless the history has it from an
-        earlier attempt. A refusal is recorded (by the channel) and logged, not retried:
-        the event goes on to the handler; so does a reply the channel cannot carry
-        (noted in the conversation)."""
-        earlier = await self.history.entry(send_key(channel.name, key))
-        if earlier is not None and earlier.outcome is not SendOutcome.FAILED:
-            return
+        """Send ``action``'s reply under ``key``, at most once: the first attempt claims
+        the key in the history's database, and no other (a retry, another worker) sends
+        it again, whatever became of that one. A reply that is refused, cannot be
+        carried or fails at the provider is recorded and noted, not raised: the event
+        goes on to the handler (only a history failure fails it)."""
         message: Message | None = _message(action, event)
         if self.hooks.before_reply is not None and message is not None:
             message = await self.hooks.before_reply(event, message)
         if message is None:
             return
+        claim = send_key(message.channel, key)
+        now = micros(self.history.clock.now())
+        if not await self.history.database.run(lambda: _claim(claim, now)):
+            return
         try:
-            await channel.send(message, history_key=key)
-        except PolicyRefusedError as exc:
+            await channel.send(message, history_key=key, automated=True)
+        except PolicyRefusedError as exc:  # recorded with its reason by the channel
             logger.info("automatic reply to %s refused: %s", event.event_id, exc)
-        except DeliveryUnknownError as exc:  # it may have gone out: not again
-            logger.warning("automatic reply to %s may not have arrived: %s", event.event_id, exc)
-        except MessageInvalidError as exc:
-            note = Note(text=f"automatic reply not sent: {exc}", author="chatbridge.automation")
+        except HistoryError:
+            raise
+        except ChatbridgeError as exc:  # provider errors, a message the channel cannot carry
+            logger.warning("automatic reply to %s: %s", event.event_id, describe(exc))
+            note = Note(text=f"automatic reply: {describe(exc)}", author="chatbridge.automation")
             await self.history.note(conversation, note)
+
+
+def _claim(key: str, at: int) -> Op[bool]:
+    rows = yield (
+        "INSERT INTO reply_claims (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING "
+        "RETURNING key",
+        (key, at),
+    )
+    return bool(rows)
 
 
 #: The keys of the [automation] table.

@@ -98,6 +98,7 @@ CREATE INDEX IF NOT EXISTS routes_waiting ON routes (queue, priority DESC, since
 CREATE INDEX IF NOT EXISTS routes_agent ON routes (agent) WHERE agent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS conversations_unhandled ON conversations (assignee, state)
     WHERE first_response_at IS NULL AND opened_by_customer = 1;
+CREATE TABLE IF NOT EXISTS reply_claims (key TEXT PRIMARY KEY, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS fallback_plans (
     id TEXT PRIMARY KEY, body TEXT NOT NULL, step INTEGER NOT NULL, state TEXT NOT NULL,
     due_at BIGINT, lease TEXT, channel TEXT, message_id TEXT, sent_at BIGINT,
