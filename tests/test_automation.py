@@ -226,7 +226,7 @@ async def test_a_failed_status_brings_the_fallback_plan_forward(desk: Desk) -> N
     await desk.writes("hello", automation)
     await desk.history.link(CHAT, Identity(channel="mail", address="ana@example.com"))
     plan_id = await automation.fallback.send(
-        Message(contact=CHAT, text="shipped"), FallbackPlan(via=("chat", "mail"))
+        Message(contact=CHAT, text="shipped"), FallbackPlan(via=("chat", "mail")), key="o-1"
     )
     update = StatusUpdate(
         channel="chat",

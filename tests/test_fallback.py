@@ -8,6 +8,7 @@ import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,10 @@ CHAT = Identity(channel="chat", address="u1")
 MAIL = Identity(channel="mail", address="ana@example.com")
 PLAN = FallbackPlan(via=("chat", "mail"))
 _ids = itertools.count()
+
+
+def _key() -> str:
+    return f"plan-{next(_ids)}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -114,7 +119,7 @@ def _message() -> Message:
 
 async def test_a_refused_send_moves_on_to_the_next_channel(desk: Desk) -> None:
     await desk.history.link(CHAT, MAIL)  # the customer never wrote on chat: no window
-    plan_id = await desk.fallback.send(_message(), PLAN)
+    plan_id = await desk.fallback.send(_message(), PLAN, key=_key())
 
     status = await desk.fallback.plan(plan_id)
     assert status is not None
@@ -133,7 +138,7 @@ async def test_a_template_goes_where_the_window_is_closed(desk: Desk) -> None:
     desk.clock.advance(timedelta(hours=25))
     template = Template(name="order_shipped", language="en")
     plan = FallbackPlan(via=("chat", "mail"), templates={"chat": template})
-    await desk.fallback.send(_message(), plan)
+    await desk.fallback.send(_message(), plan, key=_key())
     [sent] = desk.chat.delivered
     assert sent.template == template and desk.mail.delivered == []
 
@@ -141,7 +146,9 @@ async def test_a_template_goes_where_the_window_is_closed(desk: Desk) -> None:
 async def test_a_failed_send_and_a_failed_status_move_on(desk: Desk) -> None:
     await desk.customer_writes()
     desk.chat.script = ["fail"]
-    plan_id = await desk.fallback.send(_message(), FallbackPlan(via=("chat", "mail", "chat")))
+    plan_id = await desk.fallback.send(
+        _message(), FallbackPlan(via=("chat", "mail", "chat")), key=_key()
+    )
     status = await desk.fallback.plan(plan_id)
     assert status is not None and (status.step, status.channel) == (1, "mail")
 
@@ -168,8 +175,8 @@ async def test_a_failed_send_and_a_failed_status_move_on(desk: Desk) -> None:
 
 async def test_unread_after_the_wait_moves_on_and_read_ends_the_plan(desk: Desk) -> None:
     await desk.customer_writes()
-    unread = await desk.fallback.send(_message(), PLAN)
-    read = await desk.fallback.send(_message(), PLAN)
+    unread = await desk.fallback.send(_message(), PLAN, key=_key())
+    read = await desk.fallback.send(_message(), PLAN, key=_key())
     read_status = await desk.fallback.plan(read)
     assert read_status is not None and read_status.message_id is not None
 
@@ -189,8 +196,8 @@ async def test_unread_after_the_wait_moves_on_and_read_ends_the_plan(desk: Desk)
 async def test_delivered_is_enough_for_a_plan_on_undelivered(desk: Desk) -> None:
     await desk.customer_writes()
     plan = FallbackPlan(via=("chat", "mail"), on=frozenset({Condition.UNDELIVERED}))
-    delivered = await desk.fallback.send(_message(), plan)
-    lost = await desk.fallback.send(_message(), plan)
+    delivered = await desk.fallback.send(_message(), plan, key=_key())
+    lost = await desk.fallback.send(_message(), plan, key=_key())
     status = await desk.fallback.plan(delivered)
     assert status is not None and status.message_id is not None
     await desk.status(status.message_id, "delivered")
@@ -203,23 +210,49 @@ async def test_an_outcome_the_plan_does_not_move_on_from_stops_it(desk: Desk) ->
     await desk.customer_writes()
     desk.chat.script = ["fail"]
     plan = FallbackPlan(via=("chat", "mail"), on=frozenset({Condition.REFUSED}))
-    plan_id = await desk.fallback.send(_message(), plan)
+    plan_id = await desk.fallback.send(_message(), plan, key=_key())
     assert await _state(desk, plan_id) is PlanState.STOPPED
     assert desk.mail.delivered == []
     assert any("stopped: sending on chat failed" in note for note in await desk.notes())
 
 
 async def test_a_plan_whose_every_step_missed_is_exhausted(desk: Desk) -> None:
-    plan_id = await desk.fallback.send(_message(), FallbackPlan(via=("chat",)))
+    plan_id = await desk.fallback.send(_message(), FallbackPlan(via=("chat",)), key=_key())
     assert await _state(desk, plan_id) is PlanState.EXHAUSTED
 
 
 async def test_a_step_without_an_identity_is_skipped(desk: Desk) -> None:
     await desk.chat.apply([_received(CHAT, "hello", desk.clock.now())])  # mail unknown
     desk.chat.script = ["fail"]
-    plan_id = await desk.fallback.send(_message(), FallbackPlan(via=("chat", "mail")))
+    plan_id = await desk.fallback.send(_message(), FallbackPlan(via=("chat", "mail")), key=_key())
     assert await _state(desk, plan_id) is PlanState.EXHAUSTED
     assert any("the customer has no mail identity" in note for note in await desk.notes())
+
+
+async def test_a_step_without_an_identity_is_skipped_whatever_the_plan_moves_on(
+    desk: Desk,
+) -> None:
+    await desk.customer_writes()
+    plan = FallbackPlan(via=(Identity(channel="sms", address="+1555"), "chat"), on=frozenset())
+    plan_id = await desk.fallback.send(_message(), plan, key=_key())
+    status = await desk.fallback.plan(plan_id)
+    assert status is not None and (status.state, status.step) == (PlanState.WAITING, 1)
+
+
+async def test_a_plan_that_cannot_be_read_is_set_aside(desk: Desk) -> None:
+    await desk.customer_writes()
+    broken = await desk.fallback.send(_message(), PLAN, key="broken")
+    fine = await desk.fallback.send(_message(), PLAN, key="fine")
+    await desk.history.database.run(lambda: _corrupt(broken))
+    desk.clock.advance(timedelta(minutes=11))
+    assert await desk.fallback.run_due() == 2
+    assert await _state(desk, broken) is PlanState.UNREADABLE
+    assert len(desk.mail.delivered) == 1  # the readable one moved on
+    assert await _state(desk, fine) is PlanState.WAITING
+
+
+def _corrupt(plan_id: str) -> Any:
+    yield ("UPDATE fallback_plans SET body = ? WHERE id = ?", ('{"not": "a plan"}', plan_id))
 
 
 async def test_the_hook_sees_each_move_and_can_stop_the_plan(desk: Desk) -> None:
@@ -231,7 +264,7 @@ async def test_the_hook_sees_each_move_and_can_stop_the_plan(desk: Desk) -> None
 
     desk.fallback = desk.restart(on_step=on_step)
     await desk.history.link(CHAT, MAIL)
-    plan_id = await desk.fallback.send(_message(), PLAN)
+    plan_id = await desk.fallback.send(_message(), PLAN, key=_key())
     assert [(s.step, s.via) for s in seen] == [(1, "mail")]
     assert await _state(desk, plan_id) is PlanState.STOPPED
     assert desk.mail.delivered == []

@@ -189,9 +189,11 @@ class Automation:
     async def tick(self) -> None:
         """Run the fallback plans that are due and assign waiting conversations (the
         serving worker calls this every poll interval)."""
-        await self.fallback.run_due()
-        if self.assignments is not None:
-            await self.assignments.assign_waiting()
+        try:
+            await self.fallback.run_due()
+        finally:  # one failing does not hold up the other
+            if self.assignments is not None:
+                await self.assignments.assign_waiting()
 
     async def _on_message(self, event: MessageReceived, channel: Channel) -> None:
         entry = await self.history.entry(inbound_key(event))

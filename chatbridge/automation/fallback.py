@@ -25,7 +25,7 @@ from chatbridge.channel import Channel
 from chatbridge.clock import Clock
 from chatbridge.conversations import History
 from chatbridge.conversations.model import Note
-from chatbridge.conversations.ops import Op, Row, micros, new_id, send_key
+from chatbridge.conversations.ops import Op, Row, micros, send_key
 from chatbridge.errors import DeliveryUnknownError, PolicyRefusedError, describe
 from chatbridge.models import DeliveryState, Identity, Message, StatusUpdate, Template
 from chatbridge.recorder import SendOutcome
@@ -66,6 +66,7 @@ class PlanState(StrEnum):
     DONE = "done"  # the message got through (or no condition of the plan was met)
     STOPPED = "stopped"  # a step ended in an outcome the plan does not move on from
     EXHAUSTED = "exhausted"  # every step was tried
+    UNREADABLE = "unreadable"  # its stored plan cannot be read (set aside, logged)
 
 
 class PlanStatus(BaseModel):
@@ -110,7 +111,7 @@ class _Claim:
 
 @dataclass(frozen=True)
 class _Missed:
-    condition: Condition
+    condition: Condition | None  # None: the step could not be taken at all (skipped)
     reason: str
 
 
@@ -140,11 +141,14 @@ class Fallback:
         self.on_step = on_step
         self.clock = clock or history.clock
 
-    async def send(self, message: Message, plan: FallbackPlan, *, key: str | None = None) -> str:
+    async def send(self, message: Message, plan: FallbackPlan, *, key: str) -> str:
         """Start ``plan`` for ``message`` (its ``contact`` stands for the customer) and
-        run its steps until one is sent; the plan's id (``key``: a plan started again
-        with it is not started twice)."""
-        plan_id = key or new_id("fbk")
+        run its steps until one is sent; the plan's id, ``key``: a plan started again
+        with it (a retried handler, say: derive it from what the plan is about, such as
+        an order's or an event's id) is not started twice."""
+        if not key:
+            raise ValueError("a fallback plan needs a key (what it is about, such as an order id)")
+        plan_id = key
         claim = _Claim(plan_id, uuid.uuid4().hex, _Body(message=message, plan=plan))
         now = micros(self.clock.now())
         until = now + _micros(self.lease)
@@ -170,7 +174,11 @@ class Fallback:
             lambda: _claim_due(settings.dialect.for_update, lease, now, until, limit)
         )
         for plan_id, body, step, state, channel, message_id, sent_at in rows:
-            claim = _Claim(plan_id, lease, _Body.model_validate_json(body))
+            try:
+                claim = _Claim(plan_id, lease, _Body.model_validate_json(body))
+            except ValueError as exc:  # written by another version, or damaged
+                await self._set_aside(plan_id, lease, exc)
+                continue
             try:
                 if state == PlanState.SENDING:  # its process died: the step again
                     await self._run(claim, step, None)
@@ -179,6 +187,10 @@ class Fallback:
             except Exception:  # it stays held: taken over again once its lease ends
                 logger.exception("fallback plan %s could not run", plan_id)
         return len(rows)
+
+    async def _set_aside(self, plan_id: str, lease: str, error: ValueError) -> None:
+        logger.error("fallback plan %s cannot be read, set aside: %s", plan_id, error)
+        await self.history.database.run(lambda: _end(plan_id, lease, PlanState.UNREADABLE))
 
     async def plan(self, plan_id: str) -> PlanStatus | None:
         rows = await self.history.database.read(lambda: _status(plan_id))
@@ -208,7 +220,7 @@ class Fallback:
             outcome = await self._send_step(claim, step)
             if isinstance(outcome, _Sent):
                 return await self._wait(claim, outcome)
-            if outcome.condition not in claim.body.plan.on:
+            if outcome.condition is not None and outcome.condition not in claim.body.plan.on:
                 return await self._end(claim, PlanState.STOPPED, outcome.reason)
             step, reason = step + 1, outcome.reason
         await self._end(claim, PlanState.EXHAUSTED, reason or "no step")
@@ -228,7 +240,7 @@ class Fallback:
         via = claim.body.plan.via[step]
         identity = await self._identity(claim.body.message.contact, via)
         if identity is None or identity.channel not in self.channels:
-            return _Missed(Condition.FAILED, f"the customer has no {_name(via)} to send to")
+            return _Missed(None, f"the customer has no {_name(via)} to send to")
         channel = self.channels[identity.channel]
         key = f"fallback:{claim.id}:{step}"
         earlier = await self.history.entry(send_key(identity.channel, key))
@@ -239,7 +251,7 @@ class Fallback:
         if template is not None and not (await channel.check(message)).allowed:
             message = Message(contact=identity, template=template)
         try:
-            receipt = await channel.send(message, history_key=key)
+            receipt = await channel.send(message, history_key=key, automated=True)
         except PolicyRefusedError as exc:
             return _Missed(Condition.REFUSED, f"{identity.channel} refused it: {exc}")
         except DeliveryUnknownError:
@@ -287,7 +299,8 @@ class Fallback:
         return next((identity for identity in found if identity.channel == via), None)
 
     async def _end(self, claim: _Claim, state: PlanState, reason: str | None) -> None:
-        if await self.history.database.run(lambda: _end(claim, state)) and reason:
+        ended = await self.history.database.run(lambda: _end(claim.id, claim.lease, state))
+        if ended and reason:
             await self._note(claim, f"{state.value}: {reason}")
 
     async def _note(self, claim: _Claim, text: str) -> None:
@@ -367,11 +380,11 @@ def _rearm(claim: _Claim, due: int) -> Op[None]:
     )
 
 
-def _end(claim: _Claim, state: PlanState) -> Op[bool]:
+def _end(plan_id: str, lease: str, state: PlanState) -> Op[bool]:
     rows = yield (
         "UPDATE fallback_plans SET state = ?, due_at = NULL, lease = NULL "
         "WHERE id = ? AND lease = ? RETURNING id",
-        (state.value, claim.id, claim.lease),
+        (state.value, plan_id, lease),
     )
     return bool(rows)
 
