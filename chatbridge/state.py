@@ -81,9 +81,11 @@ def _changes(event: Event, current: ContactState, now: datetime) -> dict[str, An
             changes["opted_out"] = False
         case Suppressed(reason=reason):
             changes["suppressed"] = reason
-    newer = current.last_inbound_at is None or current.last_inbound_at < at
+    newer = current.last_inbound_at is None or current.last_inbound_at <= at
     if opens_window(event) and newer:
         changes["last_inbound_at"] = at
+        if isinstance(event, MessageReceived) and event.message.id:
+            changes["last_message_id"] = event.message.id
     token_at = current.reply_token_at
     if event.reply_token and (token_at is None or token_at <= at):
         changes.update(reply_token=event.reply_token, reply_token_at=at)

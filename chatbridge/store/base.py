@@ -18,14 +18,16 @@ class ContactState(BaseModel):
     """What the policy engine knows about one identity.
 
     ``last_inbound_at`` is the customer's last interaction (it opens service windows);
-    ``follower`` is None until the channel has told us either way; ``reply_token`` is the
-    latest unused free-reply token and when it was received. Frozen: stores share one
-    default and a memory store hands out the state it keeps.
+    ``last_message_id`` the provider's id of their latest message (WhatsApp's typing
+    indicator marks it read); ``follower`` is None until the channel has told us either
+    way; ``reply_token`` is the latest unused free-reply token and when it was received.
+    Frozen: stores share one default and a memory store hands out the state it keeps.
     """
 
     model_config = ConfigDict(frozen=True)
 
     last_inbound_at: AwareDatetime | None = None
+    last_message_id: str | None = None
     follower: bool | None = None
     opted_out: bool = False
     suppressed: str | None = None

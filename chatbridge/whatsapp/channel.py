@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import NoReturn, Unpack
+from typing import NoReturn
 
 import httpx
-from pydantic import BaseModel
 
-from chatbridge.channel import Channel, ChannelOptions
+from chatbridge.channel import Channel
 from chatbridge.errors import ConfigurationError, MediaError, MessageInvalidError
-from chatbridge.models import Event, Identity, Media, Message, MessageReceived, Receipt
+from chatbridge.models import Identity, Media, Message, Receipt
 from chatbridge.plugin import graph
 from chatbridge.policy import PolicyRules
 from chatbridge.webhook import WebhookRequest, WebhookResult
@@ -34,8 +32,6 @@ TEMPLATE_FIELDS = (
     "id,name,language,status,category,components,parameter_format,quality_score,"
     "rejected_reason,previous_category,correct_category"
 )
-#: How many customers' last inbound message ids the channel remembers for ``typing``.
-_LAST_INBOUND_MAX = 10_000
 
 
 class WhatsAppConfig(graph.GraphConfig):
@@ -61,10 +57,6 @@ class WhatsAppChannel(Channel):
     max_body_bytes = 3 * 1024 * 1024
     content_types = frozenset({"application/json"})
 
-    def __init__(self, config: BaseModel, **options: Unpack[ChannelOptions]) -> None:
-        super().__init__(config, **options)
-        self._last_inbound: OrderedDict[str, str] = OrderedDict()
-
     def __repr__(self) -> str:
         return f"WhatsAppChannel(phone_number_id={self.config.phone_number_id!r})"
 
@@ -78,16 +70,6 @@ class WhatsAppChannel(Channel):
             app_secret=self.config.app_secret,
             parse=lambda body: parse_notification(body, self.inbound()),
         )
-
-    async def apply(self, events: Sequence[Event], *, record: bool = True) -> None:
-        await super().apply(events, record=record)
-        for event in events:  # for typing(): in this process only (docs/whatsapp.md)
-            if isinstance(event, MessageReceived) and event.contact is not None:
-                key = event.contact.address
-                self._last_inbound[key] = event.message.id or event.event_id
-                self._last_inbound.move_to_end(key)
-                if len(self._last_inbound) > _LAST_INBOUND_MAX:
-                    self._last_inbound.popitem(last=False)
 
     # -- outbound ---------------------------------------------------------------------
 
@@ -111,14 +93,13 @@ class WhatsAppChannel(Channel):
         """Show ``contact`` the typing indicator until the reply, or for 25 seconds.
 
         WhatsApp sends it with a mark-as-read of one of the customer's messages:
-        ``message_id``, else the last one this channel object received from them.
-        Without either, MessageInvalidError (the state store does not keep message ids
-        yet; docs/whatsapp.md, "Typing indicator")."""
-        message_id = message_id or self._last_inbound.get(contact.address)
+        ``message_id``, else their latest (the store keeps its id). Without either,
+        MessageInvalidError."""
+        message_id = message_id or (await self.store.contact_state(contact)).last_message_id
         if message_id is None:
             raise MessageInvalidError(
                 f"a WhatsApp typing indicator needs one of {contact}'s message ids: "
-                "pass message_id (none received by this channel object)"
+                "pass message_id (the store knows no message of theirs)"
             )
         response = await self._post_json("messages", outbound.typing_body(message_id))
         self._read(response, templates.WASuccess, "typing indicator")
