@@ -128,7 +128,7 @@ EQUIVALENT: tuple[tuple[str, str, str, str], ...] = (
     (
         "chatbridge/wechat/channel.py",
         "WeChatChannel._receive",
-        "events=[parse_push(document, self.inbound())],\n+            )",
+        "events=parse_pushes(document, self.inbound()),\n+            )",
         "WeChat takes an empty answer like `success` (docs/wechat.md)",
     ),
     # -- policy
