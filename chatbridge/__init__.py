@@ -195,7 +195,13 @@ if TYPE_CHECKING:
         WindowState as WindowState,
     )
     from chatbridge.policy import (
+        Cost as Cost,
+    )
+    from chatbridge.policy import (
         Decision as Decision,
+    )
+    from chatbridge.policy import (
+        Overage as Overage,
     )
     from chatbridge.policy import (
         PolicyEngine as PolicyEngine,
@@ -311,7 +317,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "WindowState",
     ),
     "chatbridge.policy": (
+        "Cost",
         "Decision",
+        "Overage",
         "PolicyEngine",
         "PolicyRules",
         "RefusalReason",

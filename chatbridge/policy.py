@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from chatbridge.clock import Clock
 from chatbridge.models import Contact, Identity, Message, MessageKind, Window, WindowState
@@ -85,9 +85,6 @@ class PolicyRules(BaseModel):
     rate_limit: RateLimit | None = None
     tags: Mapping[str, timedelta | None] = Field(default_factory=dict)
     overage: Overage | None = None
-    #: Set only on the copy a Reservation is given (see ``_reservable``): the included
-    #: count, while ``monthly_quota`` there is the hard limit it consumes against.
-    _included: int | None = PrivateAttr(default=None)
 
 
 class RefusalReason(StrEnum):
@@ -172,15 +169,10 @@ def quota_key(channel: str, rules: PolicyRules, now: datetime) -> str:
     return f"{channel}:quota:{_quota_month(rules, now):%Y-%m}"
 
 
-#: The limit a Reservation consumes against for an overage with no cap: every send is
-#: counted (to project its cost), none refused for quota.
-_NO_LIMIT = 2**53
-
-
 def quota_limit(rules: PolicyRules) -> int | None:
     """The most billable sends ``rules`` allow a month: ``monthly_quota``, plus with an
     ``overage`` as many as its cap pays for (None: no limit)."""
-    included = _included(rules)
+    included = rules.monthly_quota
     if included is None or rules.overage is None:
         return included
     overage = rules.overage
@@ -189,22 +181,6 @@ def quota_limit(rules: PolicyRules) -> int | None:
     if overage.price == 0:
         return None
     return included + int(overage.cap // overage.price)
-
-
-def _included(rules: PolicyRules) -> int | None:
-    """The billable sends a month includes (before any overage)."""
-    return rules._included if rules._included is not None else rules.monthly_quota
-
-
-def _reservable(rules: PolicyRules) -> PolicyRules:
-    """``rules`` as a Reservation must see them: it consumes against ``monthly_quota``,
-    so an overage's hard limit (:func:`quota_limit`) takes its place there."""
-    if rules.overage is None or rules.monthly_quota is None or rules._included is not None:
-        return rules
-    limit = quota_limit(rules)
-    copy = rules.model_copy(update={"monthly_quota": _NO_LIMIT if limit is None else limit})
-    copy._included = rules.monthly_quota
-    return copy
 
 
 def rate_window(rules: PolicyRules, identity: Identity, now: datetime) -> tuple[str, datetime]:
@@ -246,7 +222,7 @@ class PolicyEngine:
         held = idempotency_key is not None and (
             await self.store.counter(held_key(channel, idempotency_key)) > 0
         )
-        return Reservation(self, channel, _reservable(rules), idempotency_key, key_ttl, held)
+        return Reservation(self, channel, rules, idempotency_key, key_ttl, held)
 
     async def window(self, channel: str, rules: PolicyRules, identity: Identity) -> Window:
         """The current customer-service window of ``identity``."""
@@ -300,7 +276,7 @@ class PolicyEngine:
         state = await self.store.contact_state(identity)
         refusal = self._refusal(channel, rules, message, state, now)
         cost: Cost | None = None
-        included = _included(rules)
+        included = rules.monthly_quota
         if refusal is None and billable and included is not None:
             used = await self.store.counter(quota_key(channel, rules, now))
             month = _quota_month(rules, now)

@@ -20,7 +20,18 @@ import anyio
 
 from chatbridge.errors import ChatbridgeError, DeliveryUnknownError, PolicyRefusedError
 from chatbridge.models import Contact, Message
-from chatbridge.policy import QUOTA_RETENTION, PolicyEngine, PolicyRules, quota_key, rate_window
+from chatbridge.policy import (
+    QUOTA_RETENTION,
+    PolicyEngine,
+    PolicyRules,
+    quota_key,
+    quota_limit,
+    rate_window,
+)
+
+#: The limit of a quota with an overage and no cap: every send counted (to price the
+#: overage), none refused.
+_UNLIMITED = 2**53
 
 
 class Reservation:
@@ -59,9 +70,10 @@ class Reservation:
         if self.held:
             return
         store, rules, now = self._engine.store, self._rules, self._engine.now()
-        if rules.monthly_quota is not None and billable:
-            key = quota_key(self._channel, rules, now)
-            if not await store.consume(key, units, rules.monthly_quota, now + QUOTA_RETENTION):
+        if rules.monthly_quota is not None and billable:  # counted, to price an overage too
+            key, limit = quota_key(self._channel, rules, now), quota_limit(rules)
+            most = _UNLIMITED if limit is None else limit
+            if not await store.consume(key, units, most, now + QUOTA_RETENTION):
                 await self._refuse(message, contact, billable)
             self._quota = key
         if rules.rate_limit is not None:
@@ -79,7 +91,7 @@ class Reservation:
 
     async def _refuse(self, message: Message, contact: Contact | None, billable: bool) -> None:
         decision = await self._engine.check(
-            self._channel, self._rules, message, contact, billable=billable
+            self._channel, self._rules, message, contact, billable=billable, units=self._units
         )
         raise PolicyRefusedError(decision)
 
