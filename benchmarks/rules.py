@@ -150,6 +150,10 @@ CASES = [
         "no match, 2 kB email",
         _context(" ".join(["the kettle order refund invoice tracking"] * 50)),
     ),
+    Case(
+        "no match, 40 kB email (rules read its first 4,000 characters)",
+        _context(" ".join(["the kettle order refund invoice tracking"] * 1000)),
+    ),
 ]
 
 
