@@ -389,12 +389,14 @@ class Channel(ABC):
             self.name, self.rules, idempotency_key, self.idempotency_ttl
         )
         billable = idempotency_key is not None or await self._is_billable(messages[0])
+        warnings: list[str] = []
         for message in messages:
             decision = await self.policy.check(
                 self.name, self.rules, message, contact, billable=billable and not reservation.held
             )
             if not decision.allowed:
                 raise PolicyRefusedError(decision)
+            warnings += decision.warnings
         if log is not None:
             await log.pending()
         await reservation.take(messages[0], contact, billable=billable)
@@ -402,7 +404,7 @@ class Channel(ABC):
             receipt = await self._deliver_batch(messages, idempotency_key)
         if billable and not reservation.held and self.rules.monthly_quota is not None:
             telemetry.QUOTA_UNITS.labels(self.name).inc()
-        return receipt
+        return receipt.model_copy(update={"warnings": warnings}) if warnings else receipt
 
     def _check_idempotency_key(self, messages: Sequence[Message]) -> None:
         """Raise :class:`UnsupportedMessageError` if ``messages`` cannot be sent with an
@@ -488,7 +490,7 @@ class Channel(ABC):
             response = await http.send(self.http, request, self.retry, follow_redirects)
         except httpx.TransportError as exc:
             reason = type(exc).__name__
-            exc.args = tuple(redact(str(arg), self._secrets) for arg in exc.args)
+            exc.args = tuple(redact(str(arg), self._all_secrets()) for arg in exc.args)
             if isinstance(exc, _NEVER_SENT) or request.method in ("GET", "HEAD"):
                 raise ProviderUnavailableError(
                     f"{self.name} API unreachable: {reason}", provider=self.name
@@ -501,10 +503,18 @@ class Channel(ABC):
             self._raise_for(self._redacted(response))
         return response
 
+    def _runtime_secrets(self) -> list[str]:
+        """Secrets the channel obtained at run time (an access token it fetched), which
+        errors must not show either. Default: none."""
+        return []
+
+    def _all_secrets(self) -> list[str]:
+        return [*self._secrets, *self._runtime_secrets()]
+
     def _redacted(self, response: httpx.Response) -> httpx.Response:
-        """``response`` with the config's secrets taken out of its body (a provider
-        error that echoes the request must not put a token in an exception)."""
-        text = redact(response.text, self._secrets)
+        """``response`` with the secrets taken out of its body (a provider error that
+        echoes the request must not put a token in an exception)."""
+        text = redact(response.text, self._all_secrets())
         if text == response.text:
             return response
         encoding = ("content-encoding", "content-length", "transfer-encoding")

@@ -382,10 +382,12 @@ class Window(BaseModel):
 
 
 class Receipt(BaseModel):
-    """The provider accepted a message for delivery."""
+    """The provider accepted a message for delivery. ``warnings``: what the policy
+    allowed with a warning (a paid plan's overage and its projected cost)."""
 
     channel: str
     contact: Identity
     message_id: str | None
     accepted_at: AwareDatetime
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    warnings: list[str] = Field(default_factory=list)

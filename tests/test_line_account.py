@@ -27,6 +27,7 @@ from chatbridge.line import LineChannel, kit, plans
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.line.richmenu import (
     RichMenu,
+    RichMenuAlias,
     RichMenuArea,
     RichMenuBounds,
     RichMenuSize,
@@ -196,7 +197,8 @@ async def test_a_paid_plan_sends_past_its_quota_and_reports_the_cost(make: Any) 
     assert decision.allowed and decision.cost is not None
     assert (decision.cost.amount, decision.cost.currency) == (Decimal(5), "JPY")
     assert "past the plan's included messages" in decision.warnings[0]
-    await setup.channel.send(to())
+    receipt = await setup.channel.send(to())  # the caller learns what it cost
+    assert receipt.warnings == decision.warnings
     await setup.channel.send(to())
     after = await setup.channel.check(to())
     assert after.cost is not None and after.cost.month_amount == Decimal(15)
@@ -493,3 +495,10 @@ def test_line_bot_sdk_manages_rich_menus_and_aliases(sdk: tuple[Any, Any, str]) 
     with pytest.raises(messaging.ApiException) as gone:
         api.get_rich_menu(menu_id)
     assert gone.value.status == 404
+
+
+@pytest.mark.parametrize("alias", ["Bad Alias!", "UPPER", "a" * 33, ""])
+def test_an_alias_id_is_what_line_takes(alias: str) -> None:
+    """line-bot-sdk-python: ``^[a-z0-9_-]{1,32}$``."""
+    with pytest.raises(ValidationError):
+        RichMenuAlias(rich_menu_alias_id=alias, rich_menu_id="richmenu-" + "0" * 32)

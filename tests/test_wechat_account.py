@@ -4,11 +4,13 @@ the fake driven by wechatpy through a running sandbox, refusing what WeChat refu
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import respx
 from wechatpy import WeChatClient
@@ -386,3 +388,38 @@ def test_the_sandbox_refuses_wechatpy_as_wechat_does(
     with pytest.raises(WeChatClientException) as refused:
         call(wechatpy)
     assert refused.value.errcode == errcode, what
+
+
+@pytest.mark.anyio
+async def test_an_error_never_shows_the_access_token() -> None:
+    """The token is fetched at run time and travels in every URL: an error page that
+    echoes the request, an unreadable answer, or a connection error naming the URL must
+    not put it in an exception or its traceback."""
+    api = FakeWeChatAPI(kit.CONFIG)
+    tokens: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/cgi-bin/token":
+            answer = api(request)
+            tokens.append(answer.json()["access_token"])
+            return answer
+        if request.url.path.startswith("/cgi-bin/menu/get"):
+            return httpx.Response(502, text=f"<html>Bad gateway for {request.url}</html>")
+        if request.url.path.startswith("/cgi-bin/user/info"):
+            return httpx.Response(
+                200, text=f"oops {request.url}", headers={"content-type": "text/html"}
+            )
+        if request.url.path.startswith("/cgi-bin/tags/get"):
+            raise httpx.ConnectError(f"connect failed for {request.url}", request=request)
+        return api(request)
+
+    with respx.mock(assert_all_mocked=True) as router:
+        router.route(host=api.hosts[0]).mock(side_effect=handler)
+        channel = WeChatChannel(kit.CONFIG, clock=FakeClock())
+        calls = [channel.menus.get, lambda: channel.users.info(kit.CUSTOMER), channel.tags.get_all]
+        for call in calls:
+            with pytest.raises(ProviderError) as raised:
+                await call()
+            shown = "".join(traceback.format_exception(raised.value)) + repr(raised.value.details)
+            assert tokens and tokens[-1] not in shown
+        await channel.aclose()

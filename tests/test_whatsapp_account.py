@@ -513,3 +513,24 @@ def test_pywa_reads_and_updates_the_profile_and_types(pywa_client: Any) -> None:
         pywa_client.update_business_profile(about="x" * 140)
     assert refused.value.code == 100
     assert pywa_client.indicate_typing("wamid.FROM_CUSTOMER").success
+
+
+def test_a_copy_code_button_has_an_example_code_not_a_text() -> None:
+    """pywa's CopyCodeButton: an ``example`` string of at most 15 characters, no text."""
+
+    def promo(code: str) -> TemplateDefinition:
+        return TemplateDefinition.model_validate(
+            {
+                "name": "promo",
+                "language": "en",
+                "category": "MARKETING",
+                "components": [
+                    {"type": "BODY", "text": "Your code"},
+                    {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": code}]},
+                ],
+            }
+        )
+
+    assert lint(promo("SAVE20")) == []
+    [issue] = lint(promo("X" * 16))
+    assert issue.where.endswith("buttons[0].example") and "at most 15" in issue.message

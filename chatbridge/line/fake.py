@@ -58,6 +58,10 @@ def invalid_property(name: str) -> Refused:
         )
     )
 
+#: LINE's alias ids, as line-bot-sdk-python validates them (written apart from the
+#: client's own check, so that a test compares two readings of the source).
+_ALIAS_ID = re.compile(r"[a-z0-9_-]{1,32}")
+
 
 class FakeLineAPI(FakeAPI):
     """``replies``, ``pushes`` and ``multicasts`` hold accepted bodies; ``content`` maps a
@@ -382,9 +386,9 @@ class FakeLineAPI(FakeAPI):
         body = self.json_body(request)
         alias, menu = body.get("richMenuAliasId"), body.get("richMenuId")
         details = []
-        if not isinstance(alias, str) or not 1 <= len(alias) <= richmenu.ALIAS_ID_MAX:
-            size = f"Length must be between 1 and {richmenu.ALIAS_ID_MAX}"
-            details.append({"message": size, "property": "richMenuAliasId"})
+        if not isinstance(alias, str) or not _ALIAS_ID.fullmatch(alias):
+            shape = "must be 1 to 32 characters of a-z, 0-9, _ and -"
+            details.append({"message": shape, "property": "richMenuAliasId"})
         if not isinstance(menu, str) or not menu:
             details.append({"message": "May not be empty", "property": "richMenuId"})
         if details:

@@ -27,7 +27,8 @@ IMAGE_MIN_RATIO = 1.45
 NAME_MAX = 300
 CHAT_BAR_TEXT_MAX = 14
 AREAS_MAX = 20
-ALIAS_ID_MAX = 32
+#: An alias id (line-bot-sdk-python ``CreateRichMenuAliasRequest``: ``^[a-z0-9_-]{1,32}$``).
+ALIAS_ID = r"^[a-z0-9_-]{1,32}$"
 RICH_MENUS_MAX = 1000
 
 
@@ -77,7 +78,7 @@ class RichMenuInfo(RichMenu):
 
 
 class RichMenuAlias(_Wire):
-    rich_menu_alias_id: str = Field(alias="richMenuAliasId", min_length=1, max_length=ALIAS_ID_MAX)
+    rich_menu_alias_id: str = Field(alias="richMenuAliasId", pattern=ALIAS_ID)
     rich_menu_id: str = Field(alias="richMenuId")
 
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from chatbridge.messenger import outbound
 from chatbridge.messenger.errors import MESSENGER_CODES
 from chatbridge.messenger.inbound import parse_notification
-from chatbridge.messenger.outbound import SavedAttachment, TextLimit
-from chatbridge.models import Media, Message, Receipt
+from chatbridge.messenger.outbound import SavedAttachment, SenderAction, TextLimit
+from chatbridge.models import Identity, Media, Message, Receipt
 from chatbridge.plugin import (
     Channel,
     ErrorCodes,
@@ -122,6 +122,31 @@ class MessengerChannel(Channel):
         )
         result = self._read(response, _SendResult, "send")
         return self._receipt(message.contact, result.message_id, result.model_dump())
+
+    # -- presence ---------------------------------------------------------------------
+
+    async def typing(self, contact: Identity) -> None:
+        """Show ``contact`` the typing bubble (sender action ``typing_on``) until the
+        page's next message, :meth:`cancel_typing`, or about 20 seconds. Not a message:
+        no policy is applied here; a provider refusal is typed as a send's is."""
+        await self._sender_action(contact, "typing_on")
+
+    async def cancel_typing(self, contact: Identity) -> None:
+        """Take the typing bubble back (``typing_off``)."""
+        await self._sender_action(contact, "typing_off")
+
+    async def mark_seen(self, contact: Identity) -> None:
+        """Show ``contact`` their latest message as seen (``mark_seen``)."""
+        await self._sender_action(contact, "mark_seen")
+
+    async def _sender_action(self, contact: Identity, action: SenderAction) -> None:
+        if contact.channel != self.name:
+            raise MessageInvalidError(f"{contact} is not a {self.name} identity")
+        body = outbound.sender_action_body(contact.address, action)
+        response = await self._request(
+            self.http.build_request("POST", self._url("messages"), json=self._signed_in(body))
+        )
+        self._read(response, _SendResult, f"{action} sender action")
 
     # -- media ------------------------------------------------------------------------
 

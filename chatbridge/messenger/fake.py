@@ -30,6 +30,17 @@ MESSENGER_OUTSIDE_WINDOW = GraphError(
     10, 2018278, "(#10) This message is sent outside of allowed window."
 )
 _BAD_TOKEN = GraphError(190, None, "Invalid OAuth access token.")
+#: Meta's "Common Error Codes" (100 - 2018014).
+MESSAGE_AND_STATE = GraphError(
+    100, 2018014, "(#100) Cannot send both message and state at the same time."
+)
+#: Neither: third-party report of Meta's answer (docs/messenger.md, UNCONFIRMED).
+NO_MESSAGE_OR_STATE = GraphError(100, 2018015, "(#100) Must send either message or state")
+#: The Graph reference's ``sender_action`` enum (the wording is unconfirmed).
+SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen", "react", "unreact")
+BAD_SENDER_ACTION = GraphError(
+    100, None, "(#100) Param sender_action must be one of {" + ", ".join(SENDER_ACTIONS) + "}"
+)
 
 
 class FakeMessengerAPI(FakeAPI):
@@ -37,9 +48,12 @@ class FakeMessengerAPI(FakeAPI):
     at ``https://lookaside.fbsbx.com/fake-cdn/{id}``; checks the page access token
     (query or body parameter ``access_token``).
 
-    ``sent`` holds every accepted message body; ``uploads`` every uploaded file. With a
-    ``window`` set, untagged messages to a customer who has not written within it get
-    ``outside_window``, the provider's refusal.
+    ``sent`` holds every accepted message body, ``actions`` every accepted sender
+    action body (typing, seen, reactions); ``uploads`` every uploaded file. A body with
+    both ``message`` and ``sender_action``, neither, or an unknown action is refused as
+    Graph does. With a ``window`` set, untagged messages to a customer who has not
+    written within it get ``outside_window``, the provider's refusal (sender actions
+    are not held to it: Meta documents no window for them).
     """
 
     hosts = ("graph.facebook.com", "lookaside.fbsbx.com")
@@ -51,6 +65,7 @@ class FakeMessengerAPI(FakeAPI):
         self.config = config
         self.outside_window = outside_window
         self.sent: list[dict[str, object]] = []
+        self.actions: list[dict[str, object]] = []
         self.uploads: dict[str, bytes] = {}
         self._ids = itertools.count(1)
         page = rf"/{re.escape(config.api_version)}/{re.escape(config.page_id)}"
@@ -95,14 +110,23 @@ class FakeMessengerAPI(FakeAPI):
             return graph.error_response(400, 100, "(#100) The parameter recipient is required")
         address = str(recipient["id"])
         if "sender_action" in body:
-            return json_response(200, {"recipient_id": address})
+            return self._sender_action(body, address)
         if not isinstance(body.get("message"), dict):
-            return graph.error_response(400, 100, "(#100) The parameter message is required")
+            return NO_MESSAGE_OR_STATE.response()
         if body.get("messaging_type") != "MESSAGE_TAG" and self.window_closed(address):
             return self.outside_window.response()
         self.sent.append(body)
         message_id = f"m_FAKE{next(self._ids):08d}"
         return json_response(200, {"recipient_id": address, "message_id": message_id})
+
+    def _sender_action(self, body: dict[str, object], address: str) -> httpx.Response:
+        """Sender actions answer ``{"recipient_id"}`` only (no ``message_id``)."""
+        if "message" in body:
+            return MESSAGE_AND_STATE.response()
+        if body["sender_action"] not in SENDER_ACTIONS:
+            return BAD_SENDER_ACTION.response()
+        self.actions.append(body)
+        return json_response(200, {"recipient_id": address})
 
     def _upload(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         parts = parse_multipart(request)

@@ -11,6 +11,9 @@ Which common-model content becomes what on the wire:
 - ``card`` -> a generic template with one element;
 - ``reaction`` -> the ``react`` / ``unreact`` sender action;
 - ``tag`` -> the message tag the content is sent with (``PolicyRules.tags``).
+
+Typing and seen indicators are sender actions too, sent on their own
+(:func:`sender_action_body`), not messages.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ _WIRE_MEDIA_TYPE = {
 #: or Instagram's ``MEDIA_SHARE`` attachment with ``payload.id``.
 SavedAttachment = Literal["attachment_id", "media_share"]
 Part = Literal["reaction", "card", "interactive", "media", "text"]
+#: The typing and seen sender actions (``react`` / ``unreact`` go with a Message).
+SenderAction = Literal["typing_on", "typing_off", "mark_seen"]
 
 
 @dataclass(frozen=True)
@@ -228,3 +233,10 @@ def _interactive(interactive: Interactive) -> dict[str, Any]:
     ]
     payload = {"template_type": "button", "text": interactive.body, "buttons": buttons}
     return {"attachment": {"type": "template", "payload": payload}}
+
+
+def sender_action_body(address: str, action: SenderAction) -> dict[str, Any]:
+    """The JSON body of a typing or seen sender action (without the access token): only
+    ``recipient`` and ``sender_action``, which "Cannot be sent with the message
+    parameter"."""
+    return {"recipient": {"id": address}, "sender_action": action}

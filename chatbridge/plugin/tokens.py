@@ -23,8 +23,14 @@ class AccessTokenCache:
         self._margin = margin
         self._lock = anyio.Lock()
         self._token: str | None = None
+        self._previous: str | None = None
         self._expires_at: datetime | None = None
         self.fetches = 0
+
+    def known(self) -> list[str]:
+        """The tokens requests may carry now (the current one and the one before it):
+        what an error must not show."""
+        return [token for token in (self._token, self._previous) if token]
 
     async def get(self) -> str:
         """A valid token, fetching one if the cached one is missing or about to expire."""
@@ -49,5 +55,5 @@ class AccessTokenCache:
     async def _refresh(self) -> None:
         token, lifetime = await self._fetch()
         self.fetches += 1
-        self._token = token
+        self._previous, self._token = self._token, token
         self._expires_at = self._clock.now() + lifetime

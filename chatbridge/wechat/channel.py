@@ -96,6 +96,9 @@ class WeChatChannel(Channel):
         self.tags = Tags(self._api)
         self.users = Users(self._api)
 
+    def _runtime_secrets(self) -> list[str]:
+        return self.tokens.known()
+
     def __repr__(self) -> str:
         return f"WeChatChannel(app_id={self.config.app_id!r}, mode={self.config.mode!r})"
 

@@ -27,6 +27,8 @@ FOOTER_MAX = 60
 BUTTONS_MAX = 10
 BUTTON_TEXT_MAX = 25
 URL_MAX = 2000
+#: A COPY_CODE button's example code (pywa ``CopyCodeButton.example``: "Maximum 15").
+COPY_CODE_MAX = 15
 #: At most this many buttons of one type (Meta "Components > Buttons", pywa).
 BUTTON_TYPE_MAX = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
 MEDIA_FORMATS = frozenset({"IMAGE", "VIDEO", "DOCUMENT", "GIF"})
@@ -47,7 +49,8 @@ class TemplateButton(_Wire):
     text: str | None = None
     url: str | None = None
     phone_number: str | None = None
-    example: list[str] | None = None
+    #: A URL button's example values; a COPY_CODE button's one example code.
+    example: list[str] | str | None = None
 
 
 class TemplateComponent(_Wire):
@@ -342,7 +345,11 @@ def _lint_buttons(buttons: Sequence[TemplateButton], where: str) -> Iterator[Lin
         )
     for index, button in enumerate(buttons):
         here = f"{where}[{index}]"
-        if button.type.upper() != "OTP":  # authentication buttons have localized defaults
+        kind = button.type.upper()
+        if kind == "COPY_CODE":  # no text of its own: the code's example (pywa CopyCodeButton)
+            code = button.example if isinstance(button.example, str) else ""
+            yield from _lint_text(code, f"{here}.example", COPY_CODE_MAX)
+        elif kind != "OTP":  # authentication buttons have localized defaults
             yield from _lint_text(button.text, f"{here}.text", BUTTON_TEXT_MAX)
         if button.type.upper() == "URL":
             yield from _lint_url(button, here)
