@@ -391,7 +391,7 @@ async def test_rich_menu_aliases(line: Setup) -> None:
     with pytest.raises(ProviderError) as missing:
         await menus.get_alias("richmenu-alias-a")
     assert missing.value.http_status == 404
-    with pytest.raises(ValidationError):
+    with pytest.raises(MessageInvalidError, match="not a LINE rich menu alias id"):
         await menus.create_alias("x" * 33, first)
     with pytest.raises(MessageInvalidError):
         await menus.get_alias("../richmenu")

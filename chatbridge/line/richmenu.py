@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatbridge.errors import MessageInvalidError, ProviderError
 
@@ -82,6 +82,18 @@ class RichMenuAlias(_Wire):
     rich_menu_id: str = Field(alias="richMenuId")
 
 
+class _MenuId(_Wire):
+    rich_menu_id: str = Field(alias="richMenuId")
+
+
+class _Menus(_Wire):
+    richmenus: list[RichMenuInfo]
+
+
+class _Aliases(_Wire):
+    aliases: list[RichMenuAlias]
+
+
 def check_image(data: bytes, content_type: str) -> None:
     """Raise MessageInvalidError unless ``data`` is an image LINE accepts."""
     if content_type not in IMAGE_TYPES:
@@ -137,16 +149,16 @@ class RichMenus:
     async def create(self, menu: RichMenu) -> str:
         """Create ``menu``; returns its ``richMenuId``."""
         answer = await self._channel._api("POST", "/v2/bot/richmenu", menu.wire())
-        return str(answer.json()["richMenuId"])
+        return self._channel._read(answer, _MenuId, "rich menu creation").rich_menu_id
 
     async def get(self, rich_menu_id: str) -> RichMenuInfo:
         answer = await self._channel._api("GET", f"/v2/bot/richmenu/{_id(rich_menu_id)}")
-        return RichMenuInfo.model_validate_json(answer.content)
+        return self._channel._read(answer, RichMenuInfo, "rich menu")
 
     async def menus(self) -> list[RichMenuInfo]:
         """Every rich menu of the channel."""
         answer = await self._channel._api("GET", "/v2/bot/richmenu/list")
-        return [RichMenuInfo.model_validate(m) for m in answer.json()["richmenus"]]
+        return self._channel._read(answer, _Menus, "rich menu list").richmenus
 
     async def delete(self, rich_menu_id: str) -> None:
         await self._channel._api("DELETE", f"/v2/bot/richmenu/{_id(rich_menu_id)}")
@@ -190,7 +202,10 @@ class RichMenus:
 
     async def create_alias(self, alias_id: str, rich_menu_id: str) -> None:
         """Name ``rich_menu_id`` ``alias_id`` (for ``richmenuswitch`` actions)."""
-        alias = RichMenuAlias(rich_menu_alias_id=alias_id, rich_menu_id=rich_menu_id)
+        try:
+            alias = RichMenuAlias(rich_menu_alias_id=alias_id, rich_menu_id=rich_menu_id)
+        except ValidationError as exc:
+            raise MessageInvalidError(f"not a LINE rich menu alias id: {alias_id!r}") from exc
         await self._channel._api("POST", "/v2/bot/richmenu/alias", alias.model_dump(by_alias=True))
 
     async def update_alias(self, alias_id: str, rich_menu_id: str) -> None:
@@ -202,11 +217,11 @@ class RichMenus:
 
     async def get_alias(self, alias_id: str) -> RichMenuAlias:
         answer = await self._channel._api("GET", f"/v2/bot/richmenu/alias/{_id(alias_id)}")
-        return RichMenuAlias.model_validate_json(answer.content)
+        return self._channel._read(answer, RichMenuAlias, "rich menu alias")
 
     async def aliases(self) -> list[RichMenuAlias]:
         answer = await self._channel._api("GET", "/v2/bot/richmenu/alias/list")
-        return [RichMenuAlias.model_validate(a) for a in answer.json()["aliases"]]
+        return self._channel._read(answer, _Aliases, "rich menu alias list").aliases
 
     async def _id_or_none(self, path: str) -> str | None:
         try:
@@ -215,7 +230,7 @@ class RichMenus:
             if exc.http_status == 404:
                 return None
             raise
-        return str(answer.json()["richMenuId"])
+        return self._channel._read(answer, _MenuId, "rich menu id").rich_menu_id
 
 
 def _id(value: str) -> str:
