@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -176,11 +176,12 @@ def quota_limit(rules: PolicyRules) -> int | None:
     if included is None or rules.overage is None:
         return included
     overage = rules.overage
-    if overage.cap is None:
+    if overage.cap is None or overage.price == 0:
         return None
-    if overage.price == 0:
+    try:
+        return included + int(overage.cap // overage.price)
+    except InvalidOperation:  # more sends than Decimal's precision counts: no limit
         return None
-    return included + int(overage.cap // overage.price)
 
 
 def rate_window(rules: PolicyRules, identity: Identity, now: datetime) -> tuple[str, datetime]:
@@ -271,6 +272,8 @@ class PolicyEngine:
         recipients). Past an ``overage`` plan's included sends, the decision carries
         the projected ``cost`` and a warning, or refuses when the cap would be passed.
         """
+        if units < 1:
+            raise ValueError(f"a send counts at least 1 unit, not {units}")
         now = self._clock.now()
         identity = message.contact
         state = await self.store.contact_state(identity)

@@ -66,6 +66,8 @@ class Reservation:
         """Atomically take ``units`` of the monthly quota (when ``billable``) and one of
         the per-contact rate, or raise :class:`~chatbridge.errors.PolicyRefusedError`
         with nothing taken."""
+        if units < 1:
+            raise ValueError(f"a send takes at least 1 unit, not {units}")
         self._units = self._unsent = units
         if self.held:
             return
