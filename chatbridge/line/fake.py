@@ -58,6 +58,7 @@ def invalid_property(name: str) -> Refused:
         )
     )
 
+
 #: LINE's alias ids, as line-bot-sdk-python validates them (written apart from the
 #: client's own check, so that a test compares two readings of the source).
 _ALIAS_ID = re.compile(r"[a-z0-9_-]{1,32}")
