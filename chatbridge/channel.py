@@ -427,10 +427,12 @@ class Channel(ABC):
         self._check_recipient(message)
 
     def _check_recipient(self, message: Message) -> None:
-        if message.contact.channel != self.name:
-            raise MessageInvalidError(
-                f"message is addressed to {message.contact}, not to a {self.name} identity"
-            )
+        self._check_identity(message.contact, "message is addressed to")
+
+    def _check_identity(self, contact: Identity, what: str = "") -> None:
+        """Raise MessageInvalidError unless ``contact`` is an identity of this channel."""
+        if contact.channel != self.name:
+            raise MessageInvalidError(f"{what} {contact}, not a {self.name} identity".strip())
 
     def _receipt(self, contact: Identity, message_id: str | None, raw: dict[str, Any]) -> Receipt:
         """The receipt for a message the provider accepted just now."""

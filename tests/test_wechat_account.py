@@ -293,7 +293,11 @@ async def test_typing_within_30_seconds_of_a_message(wx: Any) -> None:
     channel, api = wx
     api.window = timedelta(hours=48)
     identity = channel.identity(CUSTOMER)
-    with pytest.raises(ProviderPolicyError) as refused:
+    with pytest.raises(MessageInvalidError, match="within 30 s"):  # decided before any call
+        await channel.typing(identity)
+    assert not [r for r in api.requests if r.url.path == "/cgi-bin/message/custom/typing"]
+    await channel.store.update_contact_state(identity, last_inbound_at=channel.clock.now())
+    with pytest.raises(ProviderPolicyError) as refused:  # WeChat saw no message: 45080
         await channel.typing(identity)
     assert refused.value.code == 45080
     api.customer_wrote(CUSTOMER)

@@ -276,10 +276,6 @@ class LineChannel(Channel):
         """Rich menus and their aliases (:class:`~chatbridge.line.richmenu.RichMenus`)."""
         return RichMenus(self)
 
-    def _check_identity(self, contact: Identity) -> None:
-        if contact.channel != self.name:
-            raise MessageInvalidError(f"{contact} is not a {self.name} identity")
-
     # -- media ------------------------------------------------------------------------
 
     async def download_media(self, media: Media) -> bytes:

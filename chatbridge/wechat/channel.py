@@ -37,6 +37,8 @@ from chatbridge.wechat.tags import Tags
 from chatbridge.wechat.users import Users
 
 Mode = Literal["plain", "compatible", "secure"]
+#: "Typing" is allowed within this long of the user's last message (errcode 45080).
+TYPING_WITHIN = timedelta(seconds=30)
 #: Largest push parsed on the event loop. Measured (docs/wechat.md): parsing plus
 #: decryption costs 6-25 µs per KiB, so 32 KiB stays under 1 ms even when dense with
 #: elements, while a worker-thread hop costs about 50-75 µs.
@@ -237,6 +239,13 @@ class WeChatChannel(Channel):
         await self._typing(contact, "CancelTyping")
 
     async def _typing(self, contact: Identity, command: str) -> None:
+        self._check_identity(contact)
+        last = (await self.store.contact_state(contact)).last_inbound_at
+        if command == "Typing" and (last is None or self.clock.now() - last > TYPING_WITHIN):
+            raise MessageInvalidError(  # WeChat's 45080, decided before any call
+                f"WeChat shows typing only within {TYPING_WITHIN.seconds} s of the user's "
+                "last message"
+            )
         body = {"touser": contact.address, "command": command}
         await self._api("POST", "/cgi-bin/message/custom/typing", json=body)
 

@@ -95,6 +95,7 @@ class WhatsAppChannel(Channel):
         WhatsApp sends it with a mark-as-read of one of the customer's messages:
         ``message_id``, else their latest (the store keeps its id). Without either,
         MessageInvalidError."""
+        self._check_identity(contact)
         message_id = message_id or (await self.store.contact_state(contact)).last_message_id
         if message_id is None:
             raise MessageInvalidError(
