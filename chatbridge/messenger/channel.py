@@ -140,8 +140,7 @@ class MessengerChannel(Channel):
         await self._sender_action(contact, "mark_seen")
 
     async def _sender_action(self, contact: Identity, action: SenderAction) -> None:
-        if contact.channel != self.name:
-            raise MessageInvalidError(f"{contact} is not a {self.name} identity")
+        self._check_identity(contact)
         body = outbound.sender_action_body(contact.address, action)
         response = await self._request(
             self.http.build_request("POST", self._url("messages"), json=self._signed_in(body))
