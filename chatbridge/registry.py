@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatbridge.channel import Channel
 from chatbridge.errors import ConfigurationError, UnknownChannelError
@@ -66,6 +66,13 @@ def installed_kits() -> dict[str, ChannelKit]:
     return {name: load_kit(name) for name in kit_names()}
 
 
+def load_attribute(spec: str, default: str = "") -> Any:
+    """The object ``MODULE:ATTRIBUTE`` names (``default`` when it names no attribute).
+    ImportError or AttributeError when there is none."""
+    module, _, attribute = spec.partition(":")
+    return getattr(import_module(module), attribute or default)
+
+
 def load_kit(name: str) -> ChannelKit:
     """The kit registered as ``name``, or ``MODULE:ATTRIBUTE`` for one that is not
     registered. Raises :class:`~chatbridge.errors.UnknownChannelError` naming the
@@ -73,9 +80,8 @@ def load_kit(name: str) -> ChannelKit:
     from chatbridge.plugin.kit import ChannelKit
 
     if ":" in name:
-        module, _, attribute = name.partition(":")
         try:
-            kit = getattr(import_module(module), attribute)
+            kit = load_attribute(name)
         except (ImportError, AttributeError) as exc:
             raise UnknownChannelError(f"cannot load kit {name}: {exc}") from exc
     else:

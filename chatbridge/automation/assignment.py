@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Protocol, Self
 from chatbridge.clock import Clock
 from chatbridge.conversations import History
 from chatbridge.conversations.model import ConversationState
-from chatbridge.conversations.ops import Op, Query, Row, micros, moment, together
+from chatbridge.conversations.ops import Op, Query, Row, marks, micros, moment, together
 from chatbridge.errors import ConfigurationError
 
 #: The queue conversations go to when the configuration names none.
@@ -225,10 +225,6 @@ class _Route:
 _ROUTE = "SELECT conversation_id, queue, skills, priority, since, agent FROM routes"
 
 
-def _marks(items: Sequence[object]) -> str:
-    return ", ".join("?" * len(items))
-
-
 def _drop(conversation: str) -> Query:
     return ("DELETE FROM routes WHERE conversation_id = ?", (conversation,))
 
@@ -239,7 +235,7 @@ def _unassign(conversation: str) -> Query:
 
 def _tidy(agent_id: str, keep: Sequence[str]) -> Query:
     """Forget the routes ``agent_id`` holds but ``keep`` (index ``routes_agent``)."""
-    but = f" AND conversation_id NOT IN ({_marks(keep)})" if keep else ""
+    but = f" AND conversation_id NOT IN ({marks(keep)})" if keep else ""
     return (f"DELETE FROM routes WHERE agent = ?{but}", (agent_id, *keep))
 
 
@@ -250,8 +246,7 @@ def _load_query(ids: Sequence[str]) -> Query:
     assignment committed before (PostgreSQL's READ COMMITTED: each statement reads what
     was committed when it started)."""
     return (
-        f"SELECT assignee, id FROM conversations WHERE assignee IN ({_marks(ids)}) "
-        f"AND {_UNHANDLED}",
+        f"SELECT assignee, id FROM conversations WHERE assignee IN ({marks(ids)}) AND {_UNHANDLED}",
         tuple(ids),
     )
 
@@ -473,7 +468,7 @@ class Assignments:
     async def status(self) -> dict[str, bool]:
         """Whether each agent is online."""
         ids = sorted(self.agents)
-        query = f"SELECT id, online FROM agents WHERE id IN ({_marks(ids)})"
+        query = f"SELECT id, online FROM agents WHERE id IN ({marks(ids)})"
         rows = await self.history.database.read(lambda: self._select((query, tuple(ids)), ids))
         online = {agent_id: bool(on) for agent_id, on in rows}
         return {agent_id: online.get(agent_id, False) for agent_id in ids}
@@ -514,7 +509,7 @@ class Assignments:
         return [
             (f"INSERT INTO agents (id, changed_at) {values} ON CONFLICT (id) DO NOTHING", params),
             (
-                f"SELECT id, online, last_assigned_at FROM agents WHERE id IN ({_marks(ids)}) "
+                f"SELECT id, online, last_assigned_at FROM agents WHERE id IN ({marks(ids)}) "
                 f"ORDER BY id{dialect.for_update}",
                 tuple(ids),
             ),
@@ -645,7 +640,7 @@ class Assignments:
             return []
         online, *lines = yield from together(
             (
-                f"SELECT 1 FROM agents WHERE online = 1 AND id IN ({_marks(ids)}) LIMIT 1",
+                f"SELECT 1 FROM agents WHERE online = 1 AND id IN ({marks(ids)}) LIMIT 1",
                 tuple(ids),
             ),
             *(
@@ -700,10 +695,10 @@ class Assignments:
         conversations, again = yield from together(
             (  # locked, then their routes read again: what a route or offline may change
                 f"SELECT id, state, assignee, {_UNANSWERED} FROM conversations "
-                f"WHERE id IN ({_marks(asked)}) ORDER BY id{for_update}",
+                f"WHERE id IN ({marks(asked)}) ORDER BY id{for_update}",
                 asked,
             ),
-            (f"{_ROUTE} WHERE conversation_id IN ({_marks(asked)})", asked),
+            (f"{_ROUTE} WHERE conversation_id IN ({marks(asked)})", asked),
         )
         states = {row[0]: row[1:] for row in conversations}
         current = {row[0]: _Route.of(row) for row in again}
@@ -743,7 +738,7 @@ class Assignments:
         asked = sorted(routes)
         for_update = self.history.database.dialect.for_update
         unhandled = yield (
-            f"SELECT id FROM conversations WHERE id IN ({_marks(asked)}) AND assignee = ? "
+            f"SELECT id FROM conversations WHERE id IN ({marks(asked)}) AND assignee = ? "
             f"AND {_UNHANDLED} ORDER BY id{for_update}",
             (*asked, agent_id),
         )

@@ -3,9 +3,9 @@ rules and their actions, greeting and away replies, routing to a queue, fallback
 moved on by statuses; and, between events, the due plans and the waiting conversations.
 
 Every action may run twice for one event (the worker retries a failed event, and takes
-over the events of a worker that died), so each is idempotent: a reply is sent under a
-history key made from the event (or the conversation) and is not sent again when the
-history has it; tags, priority and routing set what they set.
+over the events of a worker that died), so each is idempotent: a reply is claimed under
+a key made from the event (or the conversation) before it is sent, and goes at most
+once; tags, priority and routing set what they set.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
 from typing import Any
 
 from chatbridge.automation.assignment import Assignments
@@ -48,6 +47,7 @@ from chatbridge.errors import (
     describe,
 )
 from chatbridge.models import Event, Message, MessageReceived, StatusUpdate
+from chatbridge.registry import load_attribute
 
 logger = logging.getLogger("chatbridge.automation")
 
@@ -82,8 +82,9 @@ class Automation:
     """Automation over ``channels``, kept in ``history``: ``rules`` (with ``hours``,
     which the ``greeting`` and ``away`` replies follow too: greeting a new conversation
     in business hours, away once per conversation while closed; ``{opens}`` in ``away``
-    is when business hours start again), and ``assignments``, to which new conversations
-    no rule routed go, in ``queue`` (also where a hand-off without a queue goes)."""
+    is when business hours start again), and ``assignments``, to which open
+    conversations that no rule routed and that have no online agent go, in ``queue``
+    (also where a hand-off without a queue goes)."""
 
     def __init__(
         self,
@@ -328,9 +329,8 @@ _KEYS = {
 
 def _hooks(spec: str) -> Hooks:
     """The :class:`Hooks` object named ``MODULE:ATTRIBUTE``."""
-    module, _, attribute = spec.partition(":")
     try:
-        hooks = getattr(import_module(module), attribute or "hooks")
+        hooks = load_attribute(spec, "hooks")
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"[automation] hooks: cannot load {spec}: {exc}") from exc
     if not isinstance(hooks, Hooks):

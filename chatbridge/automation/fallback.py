@@ -25,7 +25,7 @@ from chatbridge.channel import Channel
 from chatbridge.clock import Clock
 from chatbridge.conversations import History
 from chatbridge.conversations.model import Note
-from chatbridge.conversations.ops import Op, Row, micros, send_key
+from chatbridge.conversations.ops import Op, Row, marks, micros, send_key
 from chatbridge.errors import DeliveryUnknownError, PolicyRefusedError, describe
 from chatbridge.models import DeliveryState, Identity, Message, StatusUpdate, Template
 from chatbridge.recorder import SendOutcome
@@ -349,8 +349,7 @@ def _claim_due(for_update: str, lease: str, now: int, until: int, limit: int) ->
     )
     if rows:
         yield (
-            f"UPDATE fallback_plans SET due_at = ?, lease = ? "
-            f"WHERE id IN ({', '.join('?' * len(rows))})",
+            f"UPDATE fallback_plans SET due_at = ?, lease = ? WHERE id IN ({marks(rows)})",
             (until, lease, *(row[0] for row in rows)),
         )
     return rows

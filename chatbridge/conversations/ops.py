@@ -267,7 +267,7 @@ def unlink(settings: Settings, identity: Identity, at: datetime) -> Op[str | Non
         yield ("UPDATE customers SET merged_into = NULL WHERE id = ?", (home,))
         for table in ("identities", "conversations", "entries"):
             yield (
-                f"UPDATE {table} SET customer_id = ? WHERE home_id IN ({_marks(subtree)})",
+                f"UPDATE {table} SET customer_id = ? WHERE home_id IN ({marks(subtree)})",
                 (home, *subtree),
             )
         return home
@@ -546,7 +546,7 @@ def conversation_rows(
     if rows:
         found = yield (
             f"SELECT conversation_id, tag FROM conversation_tags "
-            f"WHERE conversation_id IN ({_marks(rows)}) ORDER BY tag",
+            f"WHERE conversation_id IN ({marks(rows)}) ORDER BY tag",
             tuple(tags),
         )
         for conversation, name in found:
@@ -674,7 +674,8 @@ def _chunks(items: list[T]) -> list[list[T]]:
     return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
 
 
-def _marks(items: Sequence[object]) -> str:
+def marks(items: Sequence[object]) -> str:
+    """One ``?`` placeholder per item, for ``IN (...)``."""
     return ", ".join("?" * len(items))
 
 

@@ -349,8 +349,7 @@ class LineChannel(Channel):
         return await self._request(request)
 
     async def _get_json(self, path: str) -> Any:
-        request = self.http.build_request("GET", self.config.api_base + path, headers=self._auth())
-        return (await self._request(request)).json()
+        return (await self._api("GET", path)).json()
 
     def _receipt_from(
         self, identity: Identity, response: httpx.Response, retry_key: str | None = None

@@ -181,9 +181,10 @@ def _webhook_app(deployment: Any, handler_spec: str | None) -> Any:
 
 
 def _load_handler(spec: str) -> Any:
-    module, _, attribute = spec.partition(":")
+    from chatbridge.registry import load_attribute
+
     try:
-        return getattr(import_module(module), attribute or "handle")
+        return load_attribute(spec, "handle")
     except (ImportError, AttributeError) as exc:
         raise SystemExit(f"chatbridge: cannot load handler {spec}: {exc}") from exc
 

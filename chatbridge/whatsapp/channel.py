@@ -242,8 +242,7 @@ class WhatsAppChannel(Channel):
         return self._node(f"{self.config.business_account_id}/{edge}")
 
     def _url(self, edge: str) -> str:
-        config = self.config
-        return f"{config.base_url}/{config.api_version}/{config.phone_number_id}/{edge}"
+        return self._node(f"{self.config.phone_number_id}/{edge}")
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.access_token.get_secret_value()}"}
