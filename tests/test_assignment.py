@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,31 +47,6 @@ _ids = itertools.count()
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def histories(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[Callable[[], History]]:
-    """Makes histories on the backend of the parameter, each with a database object of
-    its own over one shared database (as the histories of several processes)."""
-    made: list[History] = []
-
-    def make() -> History:
-        if request.param == "sqlite":
-            made.append(History.sqlite(tmp_path / "h.db", clock=clock))
-        else:
-            made.append(History.postgres(request.getfixturevalue("postgres_database"), clock=clock))
-        return made[-1]
-
-    yield make
-    for history in made:
-        await history.aclose()
-
-
-@pytest.fixture
-def history(histories: Callable[[], History]) -> History:
-    return histories()
 
 
 class Customers:
@@ -556,9 +531,9 @@ async def test_an_assigner_cannot_choose_an_ineligible_agent(
 
 
 async def test_two_workers_never_exceed_a_cap(
-    histories: Callable[[], History], clock: FakeClock
+    make_history: Callable[..., History], clock: FakeClock
 ) -> None:
-    one, two = histories(), histories()
+    one, two = make_history(), make_history()
     team = [Agent(f"agent{n}", capacity=5) for n in range(5)]
     workers = [Assignments(one, team), Assignments(two, team)]
     await everyone_online(workers[0])
@@ -583,9 +558,9 @@ async def test_two_workers_never_exceed_a_cap(
 
 
 async def test_two_workers_with_agents_going_offline_midway(
-    histories: Callable[[], History], clock: FakeClock
+    make_history: Callable[..., History], clock: FakeClock
 ) -> None:
-    one, two = histories(), histories()
+    one, two = make_history(), make_history()
     team = [Agent(f"agent{n}", capacity=5) for n in range(5)]
     workers = [Assignments(one, team), Assignments(two, team)]
     await everyone_online(workers[0])

@@ -7,7 +7,6 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -147,32 +146,6 @@ async def identities(history: History, who: Identity) -> set[Identity]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def make_history(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[Callable[..., History]]:
-    """Makes the test's history (with options) on the backend of the parameter."""
-    made: list[History] = []
-
-    def make(**options: Any) -> History:
-        assert not made, "one history per test"
-        if request.param == "sqlite":
-            made.append(History.sqlite(tmp_path / "h.db", clock=clock, **options))
-        else:
-            url = request.getfixturevalue("postgres_database")
-            made.append(History.postgres(url, clock=clock, **options))
-        return made[0]
-
-    yield make
-    for history in made:
-        await history.aclose()
-
-
-@pytest.fixture
-def history(make_history: Callable[..., History]) -> History:
-    return make_history()
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ without sending anything twice."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,18 +42,6 @@ _ids = itertools.count()
 
 def _key() -> str:
     return f"plan-{next(_ids)}"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def history(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[History]:
-    if request.param == "sqlite":
-        made = History.sqlite(tmp_path / "h.db", clock=clock)
-    else:
-        made = History.postgres(request.getfixturevalue("postgres_database"), clock=clock)
-    async with made:
-        yield made
 
 
 @pytest.fixture
