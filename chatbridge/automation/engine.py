@@ -80,7 +80,7 @@ class Hooks:
 
 class Automation:
     """Automation over ``channels``, kept in ``history``: ``rules`` (with ``hours``,
-    which the ``greeting`` and ``away`` replies follow too: greeting a new conversation
+    by default the rules' own, which the ``greeting`` and ``away`` replies follow too: greeting a new conversation
     in business hours, away once per conversation while closed; ``{opens}`` in ``away``
     is when business hours start again), and ``assignments``, to which open
     conversations that no rule routed and that have no online agent go, in ``queue``
@@ -102,7 +102,7 @@ class Automation:
         self.history = history
         self.hooks = hooks or Hooks()
         self.rules = rules
-        self.hours = hours
+        self.hours = hours if hours is not None else rules.hours if rules else None
         self.greeting = greeting
         self.away = away
         self.assignments = assignments
