@@ -80,9 +80,9 @@ class Hooks:
 
 class Automation:
     """Automation over ``channels``, kept in ``history``: ``rules`` (with ``hours``,
-    by default the rules' own, which the ``greeting`` and ``away`` replies follow too: greeting a new conversation
-    in business hours, away once per conversation while closed; ``{opens}`` in ``away``
-    is when business hours start again), and ``assignments``, to which open
+    by default the rules' own, which the ``greeting`` and ``away`` replies follow too:
+    greeting a new conversation in business hours, away once per conversation and
+    closed period; ``{opens}`` in ``away`` is when business hours start again), and ``assignments``, to which open
     conversations that no rule routed and that have no online agent go, in ``queue``
     (also where a hand-off without a queue goes)."""
 
