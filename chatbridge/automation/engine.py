@@ -79,12 +79,12 @@ class Hooks:
 
 
 class Automation:
-    """Automation over ``channels``, kept in ``history``: ``rules`` (with ``hours``,
-    by default the rules' own, which the ``greeting`` and ``away`` replies follow too:
+    """Automation over ``channels``, kept in ``history``: ``rules``; ``hours`` (by
+    default the rules' own), which the ``greeting`` and ``away`` replies follow too:
     greeting a new conversation in business hours, away once per conversation and
-    closed period; ``{opens}`` in ``away`` is when business hours start again), and ``assignments``, to which open
-    conversations that no rule routed and that have no online agent go, in ``queue``
-    (also where a hand-off without a queue goes)."""
+    closed period (``{opens}`` in ``away`` is when business hours start again); and
+    ``assignments``, to which open conversations that no rule routed and that have no
+    online agent go, in ``queue`` (also where a hand-off without a queue goes)."""
 
     def __init__(
         self,
