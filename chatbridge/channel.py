@@ -54,6 +54,7 @@ from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 if TYPE_CHECKING:
+    from chatbridge.conversations.mirrors import TagMirror
     from chatbridge.plugin.lengths import Lengths
     from chatbridge.plugin.parsing import Inbound
 
@@ -455,6 +456,15 @@ class Channel(ABC):
         LINE's loading animation, WeChat's "Typing" status). Default:
         :class:`~chatbridge.errors.UnsupportedOperationError`."""
         raise UnsupportedOperationError(f"{self.name} has no typing indicator")
+
+    # -- customer tags ----------------------------------------------------------------
+
+    def tag_mirror(self, tags: Mapping[str, str]) -> TagMirror:
+        """What mirrors the history's customer tags onto this channel's own (``tags``:
+        history tag → the channel's tag name), for :meth:`History.mirror_tags
+        <chatbridge.conversations.History.mirror_tags>`. Default:
+        :class:`~chatbridge.errors.UnsupportedOperationError`."""
+        raise UnsupportedOperationError(f"{self.name} has no customer tags to mirror to")
 
     # -- media ------------------------------------------------------------------------
 

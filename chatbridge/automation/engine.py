@@ -37,6 +37,7 @@ from chatbridge.conversations import (
     Customer,
     History,
     Note,
+    TagMirror,
 )
 from chatbridge.conversations.ops import Op, inbound_key, micros, send_key
 from chatbridge.errors import (
@@ -168,7 +169,7 @@ class Automation:
             assignments = Assignments.from_config(history, table)
         elif "queue" in table or "queues" in table:
             raise ConfigurationError("[automation] queues need [[automation.agents]] to serve them")
-        return cls(
+        automation = cls(
             history,
             channels,
             rules=Rules.from_config(table, hours) if {"rules", "mode"} & set(table) else None,
@@ -179,6 +180,9 @@ class Automation:
             queue=table.get("queue"),
             hooks=_hooks(table["hooks"]) if "hooks" in table else None,
         )
+        for name, tags in table.get("mirror_tags", {}).items():
+            history.mirror_tags(_tag_mirror(automation.fallback.channels, name, tags))
+        return automation
 
     async def on_event(self, event: Event, channel: Channel) -> None:
         """Act on ``event``, already recorded in the history."""
@@ -188,13 +192,23 @@ class Automation:
             await self._on_message(event, channel)
 
     async def tick(self) -> None:
-        """Run the fallback plans that are due and assign waiting conversations (the
-        serving worker calls this every poll interval)."""
-        try:
-            await self.fallback.run_due()
-        finally:  # one failing does not hold up the other
-            if self.assignments is not None:
-                await self.assignments.assign_waiting()
+        """Run the fallback plans that are due, assign waiting conversations and mirror
+        customer tags (the serving worker calls this every poll interval). One failing
+        holds up none of the others; the first failure is raised after."""
+        jobs: list[Callable[[], Awaitable[object]]] = [
+            self.fallback.run_due,
+            self.history.sync_tags,
+        ]
+        if self.assignments is not None:
+            jobs.append(self.assignments.assign_waiting)
+        failures = []
+        for job in jobs:
+            try:
+                await job()
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     async def _on_message(self, event: MessageReceived, channel: Channel) -> None:
         entry = await self.history.entry(inbound_key(event))
@@ -324,7 +338,24 @@ _KEYS = {
     "assigner",
     "agents",
     "queues",
+    "mirror_tags",
 }
+
+
+def _tag_mirror(channels: Mapping[str, Channel], name: str, tags: object) -> TagMirror:
+    """The mirror ``[automation.mirror_tags] <name> = tags`` configures: a table of history
+    tag → the channel's tag name, or a list of tags mirrored under their own names."""
+    if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+        tags = {tag: tag for tag in tags}
+    where = f"[automation.mirror_tags] {name}"
+    if not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
+        raise ConfigurationError(f"{where} is a list of tags or a table of tag = its name there")
+    if name not in channels:
+        raise ConfigurationError(f"{where}: no channel {name!r} is served")
+    try:
+        return channels[name].tag_mirror(tags)
+    except (ChatbridgeError, ValueError) as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
 
 
 def _hooks(spec: str) -> Hooks:

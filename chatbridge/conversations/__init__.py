@@ -3,12 +3,14 @@
 :class:`History` records what the channels take in and send (give it to a channel as
 ``history=``, or configure ``[history]`` for ``chatbridge serve``): customers and their
 linked identities, conversations (open, pending, resolved), timelines with delivery
-states, internal notes, tags, custom fields, search and metrics. docs/conversations.md.
+states, internal notes, tags (mirrored to WeChat's when configured), custom fields,
+search and metrics. docs/conversations.md.
 """
 
 from chatbridge.conversations.history import History
 from chatbridge.conversations.linking import PHONE_CHANNELS, LinkPolicy
 from chatbridge.conversations.metrics import ReportRow
+from chatbridge.conversations.mirrors import MirrorFailure, TagMirror
 from chatbridge.conversations.model import (
     Conversation,
     ConversationState,
@@ -32,7 +34,9 @@ __all__ = [
     "History",
     "LinkPolicy",
     "LinkSuggestion",
+    "MirrorFailure",
     "Note",
     "Page",
     "ReportRow",
+    "TagMirror",
 ]

@@ -8,8 +8,10 @@ back per customer, per conversation, by text, or as metrics (:mod:`.metrics`).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -17,10 +19,11 @@ from typing import Any, Self
 from pydantic import TypeAdapter
 
 from chatbridge.clock import Clock, SystemClock
-from chatbridge.conversations import ops
+from chatbridge.conversations import mirrors, ops
 from chatbridge.conversations.database import Database
 from chatbridge.conversations.linking import LinkPolicy
 from chatbridge.conversations.metrics import Period, ReportRow, report
+from chatbridge.conversations.mirrors import MirrorFailure, TagMirror
 from chatbridge.conversations.model import (
     Conversation,
     ConversationState,
@@ -32,7 +35,8 @@ from chatbridge.conversations.model import (
     Note,
     Page,
 )
-from chatbridge.conversations.ops import Row, micros, moment
+from chatbridge.conversations.ops import Op, Row, micros, moment
+from chatbridge.errors import describe
 from chatbridge.models import (
     DeliveryState,
     Direction,
@@ -43,6 +47,8 @@ from chatbridge.models import (
     ProviderErrorInfo,
 )
 from chatbridge.recorder import SendRecord
+
+logger = logging.getLogger("chatbridge.conversations")
 
 
 class History:
@@ -62,6 +68,8 @@ class History:
         self.database = database
         self.settings = ops.Settings(database.dialect, link, reopen_within)
         self.clock: Clock = clock or SystemClock()
+        #: Where customer tags are mirrored (:meth:`mirror_tags`).
+        self.mirrors: list[TagMirror] = []
 
     @classmethod
     def sqlite(cls, path: str | Path = ":memory:", **options: Any) -> Self:
@@ -141,8 +149,14 @@ class History:
         """Make ``identity`` and ``other`` one customer: ``other``'s customer (with its
         timeline, conversations, tags and fields) is merged into ``identity``'s."""
         now = self.clock.now()
-        customer = await self.database.run(lambda: ops.link(self.settings, identity, other, now))
-        return await self._customer(customer)
+
+        def op() -> Op[str]:
+            customer = yield from ops.link(self.settings, identity, other, now)
+            if self.mirrors:
+                yield from mirrors.mark([customer], now)
+            return customer
+
+        return await self._customer(await self.database.run(op))
 
     async def unlink(self, identity: Identity) -> Customer | None:
         """Split ``identity`` off its customer: back into the customer it came with
@@ -150,7 +164,15 @@ class History:
         (a customer's only identity stays). Returns the customer it shows under now;
         None for an unknown identity."""
         now = self.clock.now()
-        customer = await self.database.run(lambda: ops.unlink(self.settings, identity, now))
+
+        def op() -> Op[str | None]:
+            before = yield from ops.customer_of(identity)
+            customer = yield from ops.unlink(self.settings, identity, now)
+            if self.mirrors and before is not None and customer is not None:
+                yield from mirrors.mark([before[0], customer], now)
+            return customer
+
+        customer = await self.database.run(op)
         return None if customer is None else await self._customer(customer)
 
     async def suggestions(self) -> list[LinkSuggestion]:
@@ -190,10 +212,70 @@ class History:
 
     async def tag(self, owner: str, *tags: str) -> None:
         """Tag a customer or a conversation (by id). LookupError: no such one."""
-        await self.database.run(lambda: ops.tag(owner, tags, on=True))
+        await self._tag(owner, tags, on=True)
 
     async def untag(self, owner: str, *tags: str) -> None:
-        await self.database.run(lambda: ops.tag(owner, tags, on=False))
+        await self._tag(owner, tags, on=False)
+
+    async def _tag(self, owner: str, tags: Sequence[str], on: bool) -> None:
+        now = self.clock.now()
+        mirrored = owner.startswith("cus_") and any(set(tags) & m.tags for m in self.mirrors)
+
+        def op() -> Op[None]:
+            yield from ops.tag(owner, tags, on=on)
+            if mirrored:
+                yield from mirrors.mark([owner], now)
+
+        await self.database.run(op)
+
+    # -- tag mirrors (chatbridge.conversations.mirrors) -------------------------------
+
+    def mirror_tags(self, mirror: TagMirror) -> None:
+        """Mirror the customer tags ``mirror.tags`` onto its channel's own tags, from the
+        next change on (:meth:`sync_tags` runs the syncs; :meth:`mirror_again` catches
+        up a customer tagged before)."""
+        self.mirrors.append(mirror)
+
+    async def sync_tags(self, limit: int = 20) -> int:
+        """Mirror the tags of up to ``limit`` customers whose sync is due (a failure is
+        tried again later); returns how many went through. ``chatbridge serve`` runs this
+        every poll interval when ``[automation] mirror_tags`` is configured."""
+        if not self.mirrors:
+            return 0
+        taken = await self.database.run(partial(mirrors.take, self.clock.now(), limit))
+        synced = 0
+        for customer, mark, attempts in taken:
+            try:
+                await self._mirror(customer)
+            except Exception as exc:  # whatever the provider or the network did
+                logger.warning("tags of %s not mirrored: %s", customer, describe(exc))
+                failed = partial(
+                    mirrors.failed, customer, mark, attempts + 1, describe(exc), self.clock.now()
+                )
+                await self.database.run(failed)
+            else:
+                await self.database.run(partial(mirrors.done, customer, mark))
+                synced += 1
+        return synced
+
+    async def _mirror(self, customer_id: str) -> None:
+        customer = await self.customer(customer_id)
+        if customer is None:
+            return
+        tags = frozenset(customer.tags)
+        for mirror in self.mirrors:
+            for identity in customer.identities:
+                if identity.channel == mirror.channel:
+                    await mirror.mirror(identity.address, tags & mirror.tags)
+
+    async def mirror_again(self, *customers: str) -> None:
+        """Sync ``customers`` (ids) at the next :meth:`sync_tags`: ones set aside after
+        failing, or tagged before their mirror was configured."""
+        await self.database.run(partial(mirrors.mark, customers, self.clock.now()))
+
+    async def tag_mirror_failures(self, limit: int = 100) -> list[MirrorFailure]:
+        """Customers whose last sync failed: waiting to be tried again, or set aside."""
+        return await self.database.read(partial(mirrors.failures, limit))
 
     async def _customer(self, customer: str) -> Customer:
         found = await self.customer(customer)

@@ -84,7 +84,8 @@ CREATE INDEX IF NOT EXISTS entries_words ON entries USING GIN (words);
 """
 
 
-#: The automation's tables (:mod:`chatbridge.automation`), last: PostgreSQL's driver
+#: The automation's tables (:mod:`chatbridge.automation`) and the tag mirrors'
+#: (:mod:`chatbridge.conversations.mirrors`), last: PostgreSQL's driver
 #: takes the last table's existence for the whole schema's.
 _AUTOMATION = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -106,10 +107,14 @@ CREATE TABLE IF NOT EXISTS fallback_plans (
 CREATE INDEX IF NOT EXISTS fallback_plans_due ON fallback_plans (due_at)
     WHERE state IN ('sending', 'waiting');
 CREATE INDEX IF NOT EXISTS fallback_plans_message ON fallback_plans (channel, message_id);
+CREATE TABLE IF NOT EXISTS tag_mirrors (
+    customer_id TEXT PRIMARY KEY, mark TEXT NOT NULL, due_at BIGINT,
+    attempts INTEGER NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS tag_mirrors_due ON tag_mirrors (due_at) WHERE due_at IS NOT NULL;
 """
 
 #: The table the schema creates last.
-LAST_TABLE = "fallback_plans"
+LAST_TABLE = "tag_mirrors"
 
 
 def _fts5_words(words: str) -> str:

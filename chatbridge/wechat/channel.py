@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal, NoReturn, Unpack
 
@@ -33,7 +33,7 @@ from chatbridge.wechat.inbound import parse_pushes
 from chatbridge.wechat.menu import MenuApi
 from chatbridge.wechat.payloads import WXAccessToken, WXUpload, parse_xml, render_xml
 from chatbridge.wechat.qrcode import QRCodes
-from chatbridge.wechat.tags import Tags
+from chatbridge.wechat.tags import TagMirror, Tags
 from chatbridge.wechat.users import Users
 
 Mode = Literal["plain", "compatible", "secure"]
@@ -248,6 +248,12 @@ class WeChatChannel(Channel):
             )
         body = {"touser": contact.address, "command": command}
         await self._api("POST", "/cgi-bin/message/custom/typing", json=body)
+
+    # -- customer tags ----------------------------------------------------------------
+
+    def tag_mirror(self, tags: Mapping[str, str]) -> TagMirror:
+        """Customer tags mirrored onto WeChat user tags (:class:`~.tags.TagMirror`)."""
+        return TagMirror(self.tags, self.name, tags)
 
     # -- media ------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ Sources: docs/wechat.md, "User tags".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,3 +137,36 @@ class Tags:
             if page.next_openid is None:
                 return
             next_openid = page.next_openid
+
+
+class TagMirror:
+    """Mirrors history customer tags onto WeChat user tags (``WeChatChannel.tag_mirror``):
+    ``names`` maps each mirrored history tag to its WeChat tag, made when missing. Only
+    those WeChat tags are put on or taken off a follower; others are left alone."""
+
+    def __init__(self, api: Tags, channel: str, names: Mapping[str, str]) -> None:
+        if len(set(names.values())) != len(names):
+            raise ValueError("two history tags mirror onto one WeChat tag")
+        self._api = api
+        self._names = {tag: _name(name) for tag, name in names.items()}
+        self._ids: dict[str, int] | None = None
+        self.channel = channel
+        self.tags = frozenset(names)
+
+    async def mirror(self, address: str, tags: frozenset[str]) -> None:
+        wanted = {self._names[tag] for tag in tags}
+        try:
+            held = set(await self._api.of_user(address))
+            if self._ids is None:  # the account's tag ids, read once and kept
+                self._ids = {tag.name: tag.id for tag in await self._api.get_all()}
+            for name in sorted(self._names.values()):
+                tag_id = self._ids.get(name)
+                if name in wanted and (tag_id is None or tag_id not in held):
+                    if tag_id is None:
+                        tag_id = self._ids[name] = (await self._api.create(name)).id
+                    await self._api.tag(tag_id, [address])
+                elif name not in wanted and tag_id in held:
+                    await self._api.untag(tag_id, [address])
+        except Exception:
+            self._ids = None  # a tag renamed, deleted or made elsewhere: read them again
+            raise
