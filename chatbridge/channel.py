@@ -46,7 +46,7 @@ from chatbridge.errors import (
 )
 from chatbridge.models import Contact, Event, Identity, Media, Message, Receipt, Window
 from chatbridge.policy import Decision, PolicyEngine, PolicyRules
-from chatbridge.recorder import Recorder, SendLog, SendOutcome
+from chatbridge.recorder import Recorder, SendLog, SendOutcome, TagMirror
 from chatbridge.redaction import redact, secret_values
 from chatbridge.state import apply_events
 from chatbridge.store.base import Store
@@ -54,7 +54,6 @@ from chatbridge.store.memory import MemoryStore
 from chatbridge.webhook import WebhookRequest, WebhookResponse, WebhookResult
 
 if TYPE_CHECKING:
-    from chatbridge.conversations.mirrors import TagMirror
     from chatbridge.plugin.lengths import Lengths
     from chatbridge.plugin.parsing import Inbound
 

@@ -1,4 +1,5 @@
-"""What a channel tells a history: the events it took in and the sends it made.
+"""What a channel tells a history: the events it took in and the sends it made; and
+what a channel with tags of its own offers it (:class:`TagMirror`).
 
 The core defines only this seam; :mod:`chatbridge.conversations` implements it (a
 channel built with ``history=...``). Both calls are idempotent: an event is recorded
@@ -130,3 +131,18 @@ class SendLog:
             error,
             self.automated,
         )
+
+
+class TagMirror(Protocol):
+    """Mirrors the history tags ``tags`` onto the identities of channel ``channel``."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def tags(self) -> frozenset[str]: ...
+
+    async def mirror(self, address: str, tags: frozenset[str]) -> None:
+        """Make the mirrored tags ``address`` has at the provider exactly ``tags`` (a
+        subset of :attr:`tags`): put on the missing ones, take off the others."""
+        ...

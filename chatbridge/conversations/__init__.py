@@ -10,7 +10,7 @@ search and metrics. docs/conversations.md.
 from chatbridge.conversations.history import History
 from chatbridge.conversations.linking import PHONE_CHANNELS, LinkPolicy
 from chatbridge.conversations.metrics import ReportRow
-from chatbridge.conversations.mirrors import MirrorFailure, TagMirror
+from chatbridge.conversations.mirrors import MirrorFailure
 from chatbridge.conversations.model import (
     Conversation,
     ConversationState,
@@ -22,6 +22,7 @@ from chatbridge.conversations.model import (
     Note,
     Page,
 )
+from chatbridge.recorder import TagMirror
 
 __all__ = [
     "PHONE_CHANNELS",

@@ -23,7 +23,7 @@ from chatbridge.conversations import mirrors, ops
 from chatbridge.conversations.database import Database
 from chatbridge.conversations.linking import LinkPolicy
 from chatbridge.conversations.metrics import Period, ReportRow, report
-from chatbridge.conversations.mirrors import MirrorFailure, TagMirror
+from chatbridge.conversations.mirrors import MirrorFailure
 from chatbridge.conversations.model import (
     Conversation,
     ConversationState,
@@ -46,7 +46,7 @@ from chatbridge.models import (
     MessageReceived,
     ProviderErrorInfo,
 )
-from chatbridge.recorder import SendRecord
+from chatbridge.recorder import SendRecord, TagMirror
 
 logger = logging.getLogger("chatbridge.conversations")
 

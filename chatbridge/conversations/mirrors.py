@@ -16,7 +16,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,21 +28,6 @@ FIRST_WAIT = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=1)
 #: How long a sync taken by one process is left to it.
 LEASE = timedelta(minutes=5)
-
-
-class TagMirror(Protocol):
-    """Mirrors the history tags ``tags`` onto the identities of channel ``channel``."""
-
-    @property
-    def channel(self) -> str: ...
-
-    @property
-    def tags(self) -> frozenset[str]: ...
-
-    async def mirror(self, address: str, tags: frozenset[str]) -> None:
-        """Make the mirrored tags ``address`` has at the provider exactly ``tags`` (a
-        subset of :attr:`tags`): put on the missing ones, take off the others."""
-        ...
 
 
 class MirrorFailure(BaseModel):
