@@ -19,7 +19,7 @@ from wechatpy.exceptions import WeChatClientException
 from chatbridge import FakeClock, MessageInvalidError, ProviderPolicyError
 from chatbridge.errors import ProviderError
 from chatbridge.models import ChannelEvent, Followed
-from chatbridge.wechat import WeChatChannel, kit
+from chatbridge.wechat import WeChatChannel, kit, menu, qrcode, tags
 from chatbridge.wechat.fake import FakeWeChatAPI
 from chatbridge.wechat.menu import Button, MatchRule, Menu
 from chatbridge.wechat.qrcode import QRScan, image_url
@@ -179,6 +179,25 @@ async def test_the_fake_refuses_tags_as_wechat_does(wx: Any) -> None:
     with pytest.raises(ProviderError) as refused:
         await channel.tags.create("101st")
     assert _errcode(refused) == 45056
+
+
+@pytest.mark.anyio
+async def test_the_fake_keeps_its_own_limits_so_a_wrong_client_limit_is_caught(
+    wx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, _ = wx
+    monkeypatch.setattr(tags, "NAME_BYTES", 60)
+    monkeypatch.setattr(menu, "TOP_NAME_BYTES", 60)
+    monkeypatch.setattr(qrcode, "PERMANENT_SCENE_ID_MAX", 200_000)
+    with pytest.raises(ProviderError) as refused:
+        await channel.tags.create("标签" * 6)
+    assert _errcode(refused) == 45158
+    with pytest.raises(ProviderError) as refused:
+        await channel.menus.create(Menu(button=[Button(name="菜单" * 3, type="click", key="k")]))
+    assert _errcode(refused) == 40018
+    with pytest.raises(ProviderError) as refused:
+        await channel.qrcodes.permanent(150_000)
+    assert _errcode(refused) == 40035
 
 
 @pytest.mark.anyio

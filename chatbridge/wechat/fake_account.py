@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 
 from chatbridge.plugin.fake import FakeAPI, Handler, Refused, json_response
-from chatbridge.wechat import menu, qrcode, tags
-from chatbridge.wechat.api import utf8_length
+from chatbridge.wechat import fake_rules as wechat
 
 _OPENID = re.compile(r"[A-Za-z0-9_-]+")
 _OK = {"errcode": 0, "errmsg": "ok"}
@@ -100,10 +99,10 @@ class AccountFake(FakeAPI):
         permanent = action.startswith("QR_LIMIT")
         value = scene.get("scene_str" if action.endswith("STR_SCENE") else "scene_id")
         if action.endswith("STR_SCENE"):
-            if not isinstance(value, str) or not 1 <= len(value) <= qrcode.SCENE_STR_MAX:
+            if not isinstance(value, str) or not 1 <= len(value) <= wechat.QR_SCENE_STR_CHARACTERS:
                 raise refused(40035, "invalid parameter: scene_str")
         else:
-            top = qrcode.PERMANENT_SCENE_ID_MAX if permanent else qrcode.TEMPORARY_SCENE_ID_MAX
+            top = wechat.QR_SCENE_IDS[permanent]
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
                 raise refused(40035, "invalid parameter: scene_id")
         ticket = "gQ" + secrets.token_urlsafe(36)
@@ -113,14 +112,14 @@ class AccountFake(FakeAPI):
             seconds = body.get("expire_seconds", 30)
             if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
                 raise refused(40035, "invalid parameter: expire_seconds")
-            answer["expire_seconds"] = min(seconds, int(qrcode.TEMPORARY_MAX.total_seconds()))
+            answer["expire_seconds"] = min(seconds, wechat.QR_LONGEST_SECONDS)
         return ok(answer)
 
     # -- menus ------------------------------------------------------------------------
 
     def _menu_create(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        if found := menu.problem(body):
+        if found := wechat.menu_refusal(body, conditional=False):
             raise refused(*found)
         self.menu = {"button": body["button"]}
         return ok()
@@ -142,7 +141,7 @@ class AccountFake(FakeAPI):
         body = self.json_body(request)
         if self.menu is None:
             raise refused(65303, "there is no selfmenu, please create selfmenu first")
-        if found := menu.problem(body, conditional=True):
+        if found := wechat.menu_refusal(body, conditional=True):
             raise refused(*found)
         menuid = str(next(self._menu_ids))
         rule = body["matchrule"]
@@ -182,7 +181,7 @@ class AccountFake(FakeAPI):
         name = tag.get("name") if isinstance(tag, dict) else None
         if not isinstance(name, str) or not name:
             raise refused(45157, "invalid tag name")
-        if utf8_length(name) > tags.NAME_BYTES:
+        if wechat.size(name) > wechat.TAG_NAME_BYTES:
             raise refused(45158, "tag name too long")
         if any(n == name and i != tag_id for i, n in self.tags.items()):
             raise refused(45157, "invalid tag name")
@@ -194,7 +193,7 @@ class AccountFake(FakeAPI):
         if isinstance(tag_id, str) and tag_id.isdigit():
             tag_id = int(tag_id)
         if isinstance(tag_id, bool) or not isinstance(tag_id, int) or tag_id not in self.tags:
-            if tag_id in tags.RESERVED:
+            if tag_id in wechat.SYSTEM_TAGS:
                 raise refused(45058, "can't modify sys tag")
             raise refused(45159, "invalid tag id")
         return tag_id
@@ -202,7 +201,7 @@ class AccountFake(FakeAPI):
     def _tags_create(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
         name = self._tag_name(body)
-        if len(self.tags) - len(STAR_TAG) >= tags.MAX_TAGS:
+        if len(self.tags) - len(STAR_TAG) >= wechat.ACCOUNT_TAGS:
             raise refused(45056, "too many tags")
         tag_id = next(self._tag_ids)
         self.tags[tag_id] = name
@@ -226,13 +225,13 @@ class AccountFake(FakeAPI):
 
     def _mutable(self, body: Mapping[str, Any]) -> int:
         tag = body.get("tag")
-        if isinstance(tag, dict) and tag.get("id") in tags.RESERVED:
+        if isinstance(tag, dict) and tag.get("id") in wechat.SYSTEM_TAGS:
             raise refused(45058, "can't modify sys tag")
         return self._tag_id(body, "tag")
 
     def _batch(self, body: Mapping[str, Any]) -> tuple[int, list[str]]:
         openids = body.get("openid_list")
-        if not isinstance(openids, list) or not 1 <= len(openids) <= tags.BATCH:
+        if not isinstance(openids, list) or not 1 <= len(openids) <= wechat.OPENIDS_PER_BATCH:
             raise refused(40032, "invalid openid list size")
         tag_id = self._tag_id(body)
         for openid in openids:
@@ -244,7 +243,7 @@ class AccountFake(FakeAPI):
         tag_id, openids = self._batch(self.json_body(request))
         for openid in openids:
             held = self.user_tags.get(openid, [])
-            if tag_id not in held and len(held) >= tags.PER_USER:
+            if tag_id not in held and len(held) >= wechat.TAGS_PER_USER:
                 raise refused(45059, "tag number of user exceed limit")
         for openid in openids:
             held = self.user_tags.setdefault(openid, [])

@@ -3,9 +3,9 @@
 One default menu (``menu/create``, ``menu/get``, ``menu/delete``) and any number of
 conditional menus shown to the users a ``matchrule`` selects (``menu/addconditional``,
 ``menu/delconditional``, ``menu/trymatch``); a conditional menu needs the default menu
-first, and deleting the menu deletes them all. :func:`problem` holds WeChat's limits
-and is what both the channel (before sending) and the sandbox (refusing) check; the
-limits and errcodes are sourced in docs/wechat.md, "Custom menus".
+first, and deleting the menu deletes them all. :func:`problem` holds WeChat's limits,
+checked before sending (the sandbox has its own reading, ``fake_rules.py``); the limits
+and errcodes are sourced in docs/wechat.md, "Custom menus".
 """
 
 from __future__ import annotations
