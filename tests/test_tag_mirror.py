@@ -86,6 +86,11 @@ async def test_tags_the_history_does_not_mirror_are_left_alone(mirrored: History
     before = len(api.requests)
     await mirrored.tag(customer, "not-mirrored")  # no mark: nothing to sync
     assert await mirrored.sync_tags() == 0 and len(api.requests) == before
+    await mirrored.tag(customer, "vip")
+    await mirrored.sync_tags()
+    before = len(api.requests)
+    await mirrored.tag(customer, "vip")  # has it already: no change, no mark
+    assert await mirrored.sync_tags() == 0 and len(api.requests) == before
 
 
 @pytest.mark.anyio

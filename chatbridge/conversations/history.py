@@ -219,11 +219,10 @@ class History:
 
     async def _tag(self, owner: str, tags: Sequence[str], on: bool) -> None:
         now = self.clock.now()
-        mirrored = owner.startswith("cus_") and any(set(tags) & m.tags for m in self.mirrors)
 
         def op() -> Op[None]:
-            yield from ops.tag(owner, tags, on=on)
-            if mirrored:
+            changed = yield from ops.tag(owner, tags, on=on)
+            if owner.startswith("cus_") and any(set(changed) & m.tags for m in self.mirrors):
                 yield from mirrors.mark([owner], now)
 
         await self.database.run(op)

@@ -333,21 +333,29 @@ def update_customer(
     )
 
 
-def tag(owner: str, tags: Sequence[str], on: bool) -> Op[None]:
-    """Tag (``on``) or untag a customer (``cus_...``) or a conversation (``con_...``)."""
+def tag(owner: str, tags: Sequence[str], on: bool) -> Op[list[str]]:
+    """Tag (``on``) or untag a customer (``cus_...``) or a conversation (``con_...``);
+    the tags that changed (put on, or taken off)."""
     kind = {"cus_": "customer", "con_": "conversation"}.get(owner[:4])
     found = kind and (yield (f"SELECT 1 FROM {kind}s WHERE id = ?", (owner,)))
     if not found:
         raise LookupError(f"no customer (cus_...) or conversation (con_...) {owner!r}")
     table, column = f"{kind}_tags", f"{kind}_id"
+    changed = []
     for name in tags:
         if on:
-            yield (
-                f"INSERT INTO {table} ({column}, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            rows = yield (
+                f"INSERT INTO {table} ({column}, tag) VALUES (?, ?) ON CONFLICT DO NOTHING "
+                "RETURNING tag",
                 (owner, name),
             )
         else:
-            yield (f"DELETE FROM {table} WHERE {column} = ? AND tag = ?", (owner, name))
+            rows = yield (
+                f"DELETE FROM {table} WHERE {column} = ? AND tag = ? RETURNING tag",
+                (owner, name),
+            )
+        changed += [row[0] for row in rows]
+    return changed
 
 
 # -- conversations --------------------------------------------------------------------
