@@ -83,14 +83,19 @@ async def test_tags_the_history_does_not_mirror_are_left_alone(mirrored: History
     await mirrored.untag(customer, "vip")
     await mirrored.sync_tags()
     assert _names(api, WECHAT.address) == {"set in the WeChat console"}
-    before = len(api.requests)
-    await mirrored.tag(customer, "not-mirrored")  # no mark: nothing to sync
-    assert await mirrored.sync_tags() == 0 and len(api.requests) == before
+    writes = _writes(api)
+    await mirrored.tag(customer, "not-mirrored")  # read, found in step: nothing written
+    await mirrored.sync_tags()
+    assert _writes(api) == writes
     await mirrored.tag(customer, "vip")
     await mirrored.sync_tags()
     before = len(api.requests)
     await mirrored.tag(customer, "vip")  # has it already: no change, no mark
     assert await mirrored.sync_tags() == 0 and len(api.requests) == before
+
+
+def _writes(api: FakeWeChatAPI) -> int:
+    return sum("batch" in request.url.path for request in api.requests)
 
 
 @pytest.mark.anyio
@@ -188,9 +193,83 @@ async def test_a_change_during_a_sync_is_synced_after_it(history: History) -> No
         await history.untag(customer, "vip")
 
     mirror.during = untag
-    assert await history.sync_tags() == 1
-    assert await history.sync_tags() == 1  # the untag's own mark
+    assert await history.sync_tags() == 2  # the untag's own mark, due once the first ended
     assert mirror.calls == [(WECHAT.address, frozenset({"vip"})), (WECHAT.address, frozenset())]
+
+
+@pytest.mark.anyio
+async def test_a_mark_made_during_a_sync_waits_for_it_in_other_processes(
+    make_history: Callable[..., History],
+) -> None:
+    one, two = make_history(), make_history()
+    first, second = _Mirror(), _Mirror()
+    one.mirror_tags(first)
+    two.mirror_tags(second)
+    customer = await _customer(one, WECHAT)
+    await one.tag(customer, "vip")
+
+    async def meanwhile() -> None:
+        await two.untag(customer, "vip")
+        assert await two.sync_tags() == 0  # still the first one's: no two syncs at once
+
+    first.during = meanwhile
+    assert await one.sync_tags() == 2
+    assert first.calls == [(WECHAT.address, frozenset({"vip"})), (WECHAT.address, frozenset())]
+    assert second.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_history_that_does_not_mirror_still_marks_its_changes(
+    make_history: Callable[..., History], wx: Any
+) -> None:
+    channel, api = wx
+    dashboard, worker = make_history(), make_history()
+    worker.mirror_tags(channel.tag_mirror({"vip": "VIP"}))
+    customer = await _customer(dashboard, WECHAT)
+    await dashboard.tag(customer, "vip")
+    assert await dashboard.sync_tags() == 0  # it mirrors nothing itself
+    assert await worker.sync_tags() == 1
+    assert _names(api, WECHAT.address) == {"VIP"}
+
+
+@pytest.mark.anyio
+async def test_tags_come_off_before_others_go_on_within_twenty(mirrored: History, wx: Any) -> None:
+    channel, api = wx
+    for index in range(19):
+        await channel.tags.tag((await channel.tags.create(f"console {index}")).id, [WECHAT.address])
+    customer = await _customer(mirrored, WECHAT)
+    await mirrored.tag(customer, "complaint")
+    await mirrored.sync_tags()
+    await mirrored.untag(customer, "complaint")
+    await mirrored.tag(customer, "vip")
+    assert await mirrored.sync_tags() == 1
+    assert "VIP 客户" in _names(api, WECHAT.address) and len(api.user_tags[WECHAT.address]) == 20
+
+
+@pytest.mark.anyio
+async def test_a_failing_identity_does_not_keep_tags_from_the_customer_s_others(
+    mirrored: History, wx: Any
+) -> None:
+    _, api = wx
+    customer = await _customer(mirrored, Identity(channel="wechat", address="not an openid"))
+    await mirrored.link(WECHAT, Identity(channel="wechat", address="not an openid"))
+    await mirrored.tag(customer, "vip")
+    assert await mirrored.sync_tags() == 0
+    assert _names(api, WECHAT.address) == {"VIP 客户"}
+    assert "40003" in (await mirrored.tag_mirror_failures())[0].error
+
+
+@pytest.mark.anyio
+async def test_a_tag_another_process_just_made_is_used(mirrored: History, wx: Any) -> None:
+    channel, api = wx
+    one = await _customer(mirrored, WECHAT)
+    await mirrored.tag(one, "complaint")
+    await mirrored.sync_tags()  # the mirror has read the account's tags: no "VIP 客户"
+    made = await channel.tags.create("VIP 客户")  # by another process
+    other = await _customer(mirrored, OTHER)
+    await mirrored.tag(other, "vip")
+    assert await mirrored.sync_tags() == 1
+    assert api.user_tags[OTHER.address] == [made.id]
 
 
 @pytest.mark.anyio
@@ -217,12 +296,35 @@ async def test_a_crash_mid_sync_leaves_it_to_be_taken_again(
     assert mirror.calls == [(WECHAT.address, frozenset({"vip"}))]
 
 
+@pytest.mark.anyio
+async def test_a_sync_that_never_finishes_is_set_aside(history: History, clock: FakeClock) -> None:
+    mirror = _Mirror()
+    history.mirror_tags(mirror)
+    customer = await _customer(history, WECHAT)
+    await history.tag(customer, "vip")
+    for _ in range(MAX_ATTEMPTS):
+        mirror.during = _crash
+        with pytest.raises(_Crash):
+            await history.sync_tags()
+        clock.advance(LEASE)
+    assert await history.sync_tags() == 0
+    [failure] = await history.tag_mirror_failures()
+    assert failure.next_at is None and "never finished" in failure.error
+
+
+async def _crash() -> None:
+    raise _Crash
+
+
 def test_config_names_served_channels_that_have_tags(tmp_path: Path) -> None:
     history = History.sqlite(tmp_path / "h.db")
     wechat = WeChatChannel(kit.CONFIG)
     Automation.from_config({"mirror_tags": {"wechat": ["vip"]}}, history, [wechat])
-    assert history.mirrors[0].tags == {"vip"}
+    Automation.from_config({"mirror_tags": {"wechat": ["vip", "b"]}}, history, [wechat])
+    [mirror] = history.mirrors  # in place of the first
+    assert mirror.tags == {"vip", "b"}
     for table, error in [
+        ({"mirror_tags": ["vip"]}, "is a table"),
         ({"mirror_tags": {"line": ["vip"]}}, "no channel 'line' is served"),
         ({"mirror_tags": {"chat": ["vip"]}}, "chat has no customer tags"),
         ({"mirror_tags": {"wechat": "vip"}}, "a list of tags or a table"),
@@ -234,7 +336,7 @@ def test_config_names_served_channels_that_have_tags(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_the_automation_tick_syncs_even_when_another_part_fails(
-    mirrored: History, wx: Any, monkeypatch: pytest.MonkeyPatch
+    mirrored: History, wx: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     channel, api = wx
     automation = Automation(mirrored, [channel])
@@ -248,3 +350,4 @@ async def test_the_automation_tick_syncs_even_when_another_part_fails(
     with pytest.raises(RuntimeError, match="fallback down"):
         await automation.tick()
     assert _names(api, WECHAT.address) == {"VIP 客户"}
+    assert "broken failed: RuntimeError: fallback down" in caplog.text

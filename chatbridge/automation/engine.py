@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anyio
+
 from chatbridge.automation.assignment import Assignments
 from chatbridge.automation.fallback import Fallback, OnStep
 from chatbridge.automation.hours import BusinessHours
@@ -180,8 +182,12 @@ class Automation:
             queue=table.get("queue"),
             hooks=_hooks(table["hooks"]) if "hooks" in table else None,
         )
-        for name, tags in table.get("mirror_tags", {}).items():
-            history.mirror_tags(_tag_mirror(automation.fallback.channels, name, tags))
+        mirrors = table.get("mirror_tags", {})
+        if not isinstance(mirrors, dict):
+            raise ConfigurationError("[automation.mirror_tags] is a table: channel = its tags")
+        made = [_tag_mirror(automation.fallback.channels, *item) for item in mirrors.items()]
+        for mirror in made:
+            history.mirror_tags(mirror)
         return automation
 
     async def on_event(self, event: Event, channel: Channel) -> None:
@@ -193,20 +199,27 @@ class Automation:
 
     async def tick(self) -> None:
         """Run the fallback plans that are due, assign waiting conversations and mirror
-        customer tags (the serving worker calls this every poll interval). One failing
-        holds up none of the others; the first failure is raised after."""
+        customer tags, side by side (the serving worker calls this every poll interval).
+        One failing holds up none of the others; each failure is logged, the first
+        raised after all ended."""
         jobs: list[Callable[[], Awaitable[object]]] = [
             self.fallback.run_due,
             self.history.sync_tags,
         ]
         if self.assignments is not None:
             jobs.append(self.assignments.assign_waiting)
-        failures = []
-        for job in jobs:
+        failures: list[Exception] = []
+
+        async def run(job: Callable[[], Awaitable[object]]) -> None:
             try:
                 await job()
             except Exception as exc:
+                logger.warning("automation tick: %s failed: %s", job.__name__, describe(exc))
                 failures.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(run, job)
         if failures:
             raise failures[0]
 

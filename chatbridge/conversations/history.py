@@ -152,8 +152,7 @@ class History:
 
         def op() -> Op[str]:
             customer = yield from ops.link(self.settings, identity, other, now)
-            if self.mirrors:
-                yield from mirrors.mark([customer], now)
+            yield from mirrors.mark([customer], now)
             return customer
 
         return await self._customer(await self.database.run(op))
@@ -168,7 +167,7 @@ class History:
         def op() -> Op[str | None]:
             before = yield from ops.customer_of(identity)
             customer = yield from ops.unlink(self.settings, identity, now)
-            if self.mirrors and before is not None and customer is not None:
+            if before is not None and customer is not None:
                 yield from mirrors.mark([before[0], customer], now)
             return customer
 
@@ -222,7 +221,7 @@ class History:
 
         def op() -> Op[None]:
             changed = yield from ops.tag(owner, tags, on=on)
-            if owner.startswith("cus_") and any(set(changed) & m.tags for m in self.mirrors):
+            if changed and owner.startswith("cus_"):  # marked whether this process mirrors
                 yield from mirrors.mark([owner], now)
 
         await self.database.run(op)
@@ -230,42 +229,54 @@ class History:
     # -- tag mirrors (chatbridge.conversations.mirrors) -------------------------------
 
     def mirror_tags(self, mirror: TagMirror) -> None:
-        """Mirror the customer tags ``mirror.tags`` onto its channel's own tags, from the
-        next change on (:meth:`sync_tags` runs the syncs; :meth:`mirror_again` catches
-        up a customer tagged before)."""
-        self.mirrors.append(mirror)
+        """Mirror the customer tags ``mirror.tags`` onto its channel's own tags (in place
+        of this history's mirror for that channel, if any): :meth:`sync_tags` runs the
+        syncs. Every process's changes are marked, whether it mirrors or not."""
+        self.mirrors = [m for m in self.mirrors if m.channel != mirror.channel] + [mirror]
 
     async def sync_tags(self, limit: int = 20) -> int:
-        """Mirror the tags of up to ``limit`` customers whose sync is due (a failure is
-        tried again later); returns how many went through. ``chatbridge serve`` runs this
-        every poll interval when ``[automation] mirror_tags`` is configured."""
-        if not self.mirrors:
-            return 0
-        taken = await self.database.run(partial(mirrors.take, self.clock.now(), limit))
+        """Mirror the tags of up to ``limit`` customers whose sync is due, one after the
+        other (a failure is tried again later); returns how many went through.
+        ``chatbridge serve`` runs this every poll interval when ``[automation.mirror_tags]``
+        is configured."""
         synced = 0
-        for customer, mark, attempts in taken:
+        for _ in range(limit if self.mirrors else 0):
+            taken = await self.database.run(partial(mirrors.take, self.clock.now()))
+            if taken is None:
+                break
+            customer, mark, attempt = taken
             try:
                 await self._mirror(customer)
             except Exception as exc:  # whatever the provider or the network did
                 logger.warning("tags of %s not mirrored: %s", customer, describe(exc))
-                failed = partial(
-                    mirrors.failed, customer, mark, attempts + 1, describe(exc), self.clock.now()
+                await self.database.run(
+                    partial(
+                        mirrors.failed, customer, mark, attempt, describe(exc), self.clock.now()
+                    )
                 )
-                await self.database.run(failed)
             else:
-                await self.database.run(partial(mirrors.done, customer, mark))
+                await self.database.run(partial(mirrors.done, customer, mark, self.clock.now()))
                 synced += 1
         return synced
 
     async def _mirror(self, customer_id: str) -> None:
+        """Sync every identity of the customer on a mirror's channel; the first failure
+        is raised after all were tried."""
         customer = await self.customer(customer_id)
         if customer is None:
             return
-        tags = frozenset(customer.tags)
+        failures: list[Exception] = []
         for mirror in self.mirrors:
             for identity in customer.identities:
                 if identity.channel == mirror.channel:
-                    await mirror.mirror(identity.address, tags & mirror.tags)
+                    try:
+                        await mirror.mirror(
+                            identity.address, frozenset(customer.tags) & mirror.tags
+                        )
+                    except Exception as exc:
+                        failures.append(exc)
+        if failures:
+            raise failures[0]
 
     async def mirror_again(self, *customers: str) -> None:
         """Sync ``customers`` (ids) at the next :meth:`sync_tags`: ones set aside after

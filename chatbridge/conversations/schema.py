@@ -108,7 +108,7 @@ CREATE INDEX IF NOT EXISTS fallback_plans_due ON fallback_plans (due_at)
     WHERE state IN ('sending', 'waiting');
 CREATE INDEX IF NOT EXISTS fallback_plans_message ON fallback_plans (channel, message_id);
 CREATE TABLE IF NOT EXISTS tag_mirrors (
-    customer_id TEXT PRIMARY KEY, mark TEXT NOT NULL, due_at BIGINT,
+    customer_id TEXT PRIMARY KEY, mark TEXT NOT NULL, due_at BIGINT, leased_until BIGINT,
     attempts INTEGER NOT NULL, error TEXT);
 CREATE INDEX IF NOT EXISTS tag_mirrors_due ON tag_mirrors (due_at) WHERE due_at IS NOT NULL;
 """

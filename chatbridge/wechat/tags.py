@@ -8,10 +8,12 @@ Sources: docs/wechat.md, "User tags".
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatbridge.errors import ProviderError
 from chatbridge.wechat.api import Api, read, refuse, utf8_length
 
 MAX_TAGS = 100
@@ -19,6 +21,8 @@ NAME_BYTES = 30
 RESERVED = frozenset({0, 1, 2})
 BATCH = 50
 PER_USER = 20
+#: The errcode of a tag name taken (or not valid).
+NAME_TAKEN = 45157
 
 
 class Tag(BaseModel):
@@ -62,7 +66,9 @@ class _Members(BaseModel):
 
 
 def _name(name: str) -> str:
-    if not name or utf8_length(name) > NAME_BYTES:
+    if not name:
+        raise refuse("a tag name is not empty", NAME_TAKEN)
+    if utf8_length(name) > NAME_BYTES:
         raise refuse(
             f"a tag name is 1 to {NAME_BYTES} bytes of UTF-8, not {utf8_length(name)}", 45158
         )
@@ -144,12 +150,16 @@ class TagMirror:
     ``names`` maps each mirrored history tag to its WeChat tag, made when missing. Only
     those WeChat tags are put on or taken off a follower; others are left alone."""
 
+    #: How long the account's tag ids are trusted (a tag may be renamed in the console).
+    ids_for = 60.0
+
     def __init__(self, api: Tags, channel: str, names: Mapping[str, str]) -> None:
         if len(set(names.values())) != len(names):
             raise ValueError("two history tags mirror onto one WeChat tag")
         self._api = api
         self._names = {tag: _name(name) for tag, name in names.items()}
-        self._ids: dict[str, int] | None = None
+        self._ids: dict[str, int] = {}
+        self._read_at: float | None = None
         self.channel = channel
         self.tags = frozenset(names)
 
@@ -157,16 +167,35 @@ class TagMirror:
         wanted = {self._names[tag] for tag in tags}
         try:
             held = set(await self._api.of_user(address))
-            if self._ids is None:  # the account's tag ids, read once and kept
-                self._ids = {tag.name: tag.id for tag in await self._api.get_all()}
-            for name in sorted(self._names.values()):
-                tag_id = self._ids.get(name)
-                if name in wanted and (tag_id is None or tag_id not in held):
-                    if tag_id is None:
-                        tag_id = self._ids[name] = (await self._api.create(name)).id
+            ids = await self._account_ids()
+            for name in set(self._names.values()) - wanted:  # off first: 20 tags at most
+                if ids.get(name) in held:
+                    await self._api.untag(ids[name], [address])
+            for name in sorted(wanted):
+                tag_id = ids.get(name)
+                if tag_id is None:
+                    tag_id = await self._create(name)
+                if tag_id not in held:
                     await self._api.tag(tag_id, [address])
-                elif name not in wanted and tag_id in held:
-                    await self._api.untag(tag_id, [address])
         except Exception:
-            self._ids = None  # a tag renamed, deleted or made elsewhere: read them again
+            self._read_at = None  # a tag renamed, deleted or made elsewhere: read them again
             raise
+
+    async def _account_ids(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._read_at is None or now - self._read_at > self.ids_for:
+            self._ids = {tag.name: tag.id for tag in await self._api.get_all()}
+            self._read_at = now
+        return self._ids
+
+    async def _create(self, name: str) -> int:
+        """Make WeChat tag ``name``; if another process just made it (45157), its id."""
+        try:
+            self._ids[name] = (await self._api.create(name)).id
+        except ProviderError as exc:
+            if exc.code != NAME_TAKEN:
+                raise
+            self._read_at = None
+            if name not in await self._account_ids():
+                raise
+        return self._ids[name]
