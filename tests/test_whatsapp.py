@@ -185,12 +185,48 @@ async def test_media_bytes_are_uploaded_then_sent_by_id(wa: Setup) -> None:
     }
 
 
-async def test_media_by_link(wa: Setup) -> None:
+#: Every kind the Cloud API sends, and what it adds to the media object (Meta, "Audio
+#: messages": ``voice``; captions only on image, video and document).
+KINDS = [
+    (MediaKind.IMAGE, "image/jpeg", "image", {"caption": "c"}),
+    (MediaKind.VIDEO, "video/mp4", "video", {"caption": "c"}),
+    (MediaKind.AUDIO, "audio/mpeg", "audio", {}),
+    (MediaKind.VOICE, "audio/ogg", "audio", {"voice": True}),
+    (MediaKind.DOCUMENT, "application/pdf", "document", {"caption": "c"}),
+    (MediaKind.STICKER, "image/webp", "sticker", {}),
+]
+
+
+@pytest.mark.parametrize(("kind", "mime_type", "wire", "extra"), KINDS)
+@pytest.mark.parametrize("by", ["link", "id"])
+async def test_every_media_kind_is_sent_by_link_or_by_id(
+    wa: Setup, kind: MediaKind, mime_type: str, wire: str, extra: dict[str, object], by: str
+) -> None:
     await wa.open_window()
-    await wa.channel.send(
-        to(media=[Media(kind=MediaKind.IMAGE, url="https://cdn.example.com/a.png")])
+    if by == "id":
+        uploaded = await wa.channel.upload_media(Media(kind=kind, mime_type=mime_type, data=b"x"))
+        media = Media(kind=kind, provider_id=uploaded.provider_id, caption="c")
+        reference = uploaded.provider_id
+    else:
+        reference = f"https://cdn.example.com/{wire}"
+        media = Media(kind=kind, url=reference, caption="c")
+    receipt = await wa.channel.send(to(media=[media]))  # the fake accepted it
+    assert receipt.message_id and wa.last_sent()["type"] == wire
+    assert wa.last_sent()[wire] == {by: reference, **extra}
+
+
+async def test_a_media_link_is_http_or_https(wa: Setup) -> None:
+    await wa.open_window()
+    with pytest.raises(MessageInvalidError, match="http or https"):
+        await wa.channel.send(to(media=[Media(kind=MediaKind.IMAGE, url="ftp://a.example/a")]))
+    body = {"messaging_product": "whatsapp", "to": CUSTOMER, "type": "image"}
+    request = httpx.Request(
+        "POST",
+        f"https://graph.facebook.com/v21.0/{kit.CONFIG.phone_number_id}/messages",
+        json={**body, "image": {"link": "ftp://a.example/a"}},
+        headers={"Authorization": f"Bearer {kit.CONFIG.access_token.get_secret_value()}"},
     )
-    assert wa.last_sent()["image"] == {"link": "https://cdn.example.com/a.png"}
+    assert wa.api(request).json()["error"]["code"] == 100
 
 
 async def test_mark_read_needs_no_window(wa: Setup) -> None:

@@ -19,7 +19,7 @@ from chatbridge import FakeClock, MessageInvalidError
 from chatbridge.errors import ConfigurationError, ProviderError
 from chatbridge.http import RetryPolicy
 from chatbridge.models import Media, MediaKind, Message, Template, TemplateUpdate, UnknownEvent
-from chatbridge.whatsapp import WhatsAppChannel, kit
+from chatbridge.whatsapp import WhatsAppChannel, kit, templates
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
 from chatbridge.whatsapp.profile import BusinessProfile
 from chatbridge.whatsapp.templates import (
@@ -113,7 +113,19 @@ def test_a_sound_template_has_no_issues() -> None:
         ),
         (definition(body("Hi {{1}}, welcome.")), "needs an example value for each of its 1"),
         (definition(body("Hi {{1}, welcome.")), "unmatched {{ or }}"),
-        (definition(body("Hi {{#1}}, welcome.", {"body_text": [["a"]]})), "may hold only"),
+        (definition(body("Hi {{#1}}, welcome.", {"body_text": [["a"]]})), "must be digits"),
+        (definition(body("Hi {{ 1 }}, welcome.", {"body_text": [["a"]]})), "must be digits"),
+        (definition(body("Hi {{1}}", {"body_text": [["a"]]})), "start or end with a placeholder"),
+        (
+            definition(
+                body(
+                    "Hi {{First_Name}}, welcome.",
+                    {"body_text_named_params": [{"param_name": "First_Name", "example": "A"}]},
+                ),
+                parameter_format="named",
+            ),
+            "lowercase letters and _",
+        ),
         (
             definition(body("Hi {{name}}, welcome."), parameter_format="NAMED"),
             "needs an example for name",
@@ -203,6 +215,16 @@ def test_a_sound_template_has_no_issues() -> None:
             ),
             "a URL with a placeholder needs one",
         ),
+        (
+            definition(
+                body("Hi"),
+                TemplateComponent(
+                    type="BUTTONS",
+                    buttons=[TemplateButton(type="PHONE_NUMBER", text="t", phone_number="1" * 21)],
+                ),
+            ),
+            "has 21 characters; at most 20",
+        ),
     ],
 )
 def test_the_linter_catches_what_meta_refuses(template: TemplateDefinition, expected: str) -> None:
@@ -213,11 +235,22 @@ def test_the_linter_catches_what_meta_refuses(template: TemplateDefinition, expe
 
 
 def test_review_guidelines_are_warnings() -> None:
-    template = definition(body("{{1}} {{2}}", {"body_text": [["a", "b"]]}))
+    template = definition(body("Hi {{1}} {{2}}, welcome.", {"body_text": [["a", "b"]]}))
     issues = lint(template)
     assert {issue.severity for issue in issues} == {"warning"}
     assert any("side by side" in issue.message for issue in issues)
     check(template)  # warnings do not stop a submission
+
+
+def test_named_placeholders_follow_the_declared_format_in_any_case() -> None:
+    named = definition(
+        body(
+            "Hi {{first_name}}, welcome.",
+            {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]},
+        ),
+        parameter_format="named",
+    )
+    assert named.parameter_format == "NAMED" and lint(named) == []
 
 
 def test_authentication_bodies_have_no_text() -> None:
@@ -276,17 +309,52 @@ async def test_the_linter_refuses_before_any_request(wa: Setup) -> None:
     assert wa.api.requests == []
 
 
-async def test_the_fake_refuses_what_meta_refuses_on_creation(wa: Setup) -> None:
+def graph(wa: Setup, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """Call the fake directly, past the client's checks; the Graph error (or answer)."""
+    auth = {"Authorization": f"Bearer {kit.CONFIG.access_token.get_secret_value()}"}
+    request = wa.channel.http.build_request(
+        method, f"https://graph.facebook.com/v21.0/{path}", json=body, headers=auth
+    )
+    answer = dict(wa.api(request).json())
+    return dict(answer.get("error", answer))
+
+
+@pytest.mark.parametrize(
+    ("components", "subcode"),
+    [
+        ([{"type": "BODY", "text": "x" * 1025}], 2388040),
+        ([{"type": "BODY", "text": "Hi {{1}}", "example": {"body_text": [["a"]]}}], 2388299),
+        ([{"type": "BODY", "text": "Hi"}, {"type": "FOOTER", "text": "by {{1}}"}], 2388073),
+        ([{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Hi"}], 2388047),
+        ([{"type": "BODY", "text": "Hi {{1}} and {{3}}."}], None),
+    ],
+)
+async def test_the_fake_refuses_what_meta_refuses_on_creation(
+    wa: Setup, components: list[dict[str, Any]], subcode: int | None
+) -> None:
+    bad = {**GOOD.body(), "components": components}
+    error = graph(wa, "POST", f"{kit.WABA_ID}/message_templates", bad)
+    assert (error["code"], error.get("error_subcode")) == (100, subcode)
+
+
+async def test_the_fake_refuses_a_duplicate(wa: Setup) -> None:
     await wa.channel.create_template(GOOD)
     with pytest.raises(ProviderError) as duplicate:
         await wa.channel.create_template(GOOD)
     assert duplicate.value.code == 100 and "already exists" in str(duplicate.value)
-    url = f"https://graph.facebook.com/v21.0/{kit.WABA_ID}/message_templates"
-    auth = {"Authorization": f"Bearer {kit.CONFIG.access_token.get_secret_value()}"}
-    bad = {**GOOD.body(), "name": "too_long", "components": [{"type": "BODY", "text": "x" * 2000}]}
-    response = await wa.channel.http.post(url, json=bad, headers=auth)
-    error = response.json()["error"]
-    assert (response.status_code, error["code"], error["error_subcode"]) == (400, 100, 2388040)
+
+
+async def test_the_fake_catches_a_wrong_client_limit(
+    wa: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake states Meta's limits itself: a client constant gone wrong is refused by
+    the sandbox instead of agreed with."""
+    monkeypatch.setattr(templates, "BODY_MAX", 2000)
+    long_body = definition(body("x" * 1500))
+    assert lint(long_body) == []
+    with pytest.raises(ProviderError) as refused:
+        await wa.channel.create_template(long_body)
+    assert refused.value.code == 100 and "1024" in str(refused.value)
 
 
 async def test_templates_need_the_business_account_id(wa: Setup) -> None:
@@ -338,6 +406,48 @@ async def test_the_sandbox_control_reviews_over_http(wa: Setup) -> None:
     assert (await wa.channel.get_template(created.id)).rejected_reason == "SCAM"
     wrong = await wa.channel.http.post(url, json={"status": "MAYBE"})
     assert wrong.status_code == 400
+
+
+async def test_a_template_is_edited_within_metas_limits(wa: Setup) -> None:
+    created = await wa.channel.create_template(GOOD)
+    new_body = body("Hello {{1}}, parcel {{2}} is on its way.", {"body_text": [["Ana", "#42"]]})
+    with pytest.raises(ProviderError, match="APPROVED, REJECTED or PAUSED"):
+        await wa.channel.edit_template(created.id, components=[new_body])  # still PENDING
+    wa.api.review(created.id, "APPROVED")
+    with pytest.raises(ProviderError, match="category of an approved"):
+        await wa.channel.edit_template(created.id, category="MARKETING")
+    await wa.channel.edit_template(created.id, components=[new_body])
+    assert wa.last_body() == {"components": [new_body.model_dump(exclude_none=True)]}
+    edited = await wa.channel.get_template(created.id)
+    assert edited.status == "PENDING" and edited.components[0].text == new_body.text
+    wa.api.review(created.id, "APPROVED")
+    with pytest.raises(ProviderError, match="once in 24 hours"):
+        await wa.channel.edit_template(created.id, message_send_ttl_seconds=3600)
+    wa.api.review(created.id, "REJECTED")
+    await wa.channel.edit_template(created.id, category="MARKETING")
+    assert (await wa.channel.get_template(created.id)).category == "MARKETING"
+
+
+async def test_an_edit_is_linted_against_the_template(wa: Setup) -> None:
+    created = await wa.channel.create_template(GOOD)
+    wa.api.review(created.id, "REJECTED")
+    requests = len(wa.api.requests)
+    with pytest.raises(MessageInvalidError, match="without gaps"):
+        await wa.channel.edit_template(created.id, components=[body("A {{2}} b", {})])
+    assert [r.method for r in wa.api.requests[requests:]] == ["GET"]  # the template, no edit
+    error = graph(wa, "POST", created.id, {"components": [{"type": "FOOTER", "text": "f"}]})
+    assert error["code"] == 100 and "BODY" in error["message"] + str(error.get("error_data"))
+    assert graph(wa, "POST", "999", {"category": "UTILITY"})["error_subcode"] == 33
+
+
+async def test_a_paused_template_is_unpaused(wa: Setup) -> None:
+    created = await wa.channel.create_template(GOOD)
+    wa.api.review(created.id, "PAUSED")
+    await wa.channel.unpause_template(created.id)
+    assert (await wa.channel.get_template(created.id)).status == "APPROVED"
+    with pytest.raises(ProviderError, match="not PAUSED") as again:
+        await wa.channel.unpause_template(created.id)
+    assert again.value.provider_message == "Template is APPROVED, not PAUSED"
 
 
 # -- template webhooks ----------------------------------------------------------------
@@ -504,6 +614,23 @@ def test_pywa_manages_templates_on_the_sandbox(pywa_client: Any, sandbox: str) -
     )
     assert sent.id.startswith("wamid.")
     assert pywa_client.delete_template("pywa_shipping", template_id=created.id).success
+
+
+def test_pywa_edits_and_unpauses_a_template_on_the_sandbox(pywa_client: Any, sandbox: str) -> None:
+    template = pt.Template(
+        name="pywa_edited",
+        language=pt.TemplateLanguage.ENGLISH_US,
+        category=pt.TemplateCategory.UTILITY,
+        components=[pt.BodyText("Hi {{1}}, your order has shipped.", "Ana")],
+    )
+    created = pywa_client.create_template(template)
+    httpx.post(f"{sandbox}/_sandbox/templates/{created.id}", json={"status": "PAUSED"})
+    assert pywa_client.unpause_template(created.id).success
+    assert not pywa_client.unpause_template(created.id).success  # approved, not paused
+    components = [pt.BodyText("Hello {{1}}, your parcel is on its way.", "Ana")]
+    updated = pywa_client.update_template(created.id, new_components=components)
+    assert updated.success and updated.name == "pywa_edited"
+    assert pywa_client.get_template(created.id).status == pt.TemplateStatus.PENDING
 
 
 def test_pywa_reads_and_updates_the_profile_and_types(pywa_client: Any) -> None:

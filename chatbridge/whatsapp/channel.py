@@ -10,7 +10,12 @@ from typing import NoReturn
 import httpx
 
 from chatbridge.channel import Channel
-from chatbridge.errors import ConfigurationError, MediaError, MessageInvalidError
+from chatbridge.errors import (
+    ConfigurationError,
+    MediaError,
+    MessageInvalidError,
+    ProviderError,
+)
 from chatbridge.models import Identity, Media, Message, Receipt
 from chatbridge.plugin import graph
 from chatbridge.policy import PolicyRules
@@ -23,6 +28,7 @@ from chatbridge.whatsapp.profile import BusinessProfile
 from chatbridge.whatsapp.templates import (
     CreatedTemplate,
     MessageTemplate,
+    TemplateComponent,
     TemplateDefinition,
     TemplatePage,
 )
@@ -201,6 +207,51 @@ class WhatsAppChannel(Channel):
             "POST", self._waba_url("message_templates"), headers=self._auth(), json=template.body()
         )
         return self._read(await self._request(request), CreatedTemplate, "template creation")
+
+    async def edit_template(
+        self,
+        template_id: str,
+        *,
+        components: Sequence[TemplateComponent] | None = None,
+        category: str | None = None,
+        message_send_ttl_seconds: int | None = None,
+    ) -> None:
+        """Replace the components (all of them), the category or the time-to-live of an
+        APPROVED, REJECTED or PAUSED template; it goes back to review. New components
+        are linted first, against the template's category and parameter format (read
+        from Meta)."""
+        body: dict[str, object] = {
+            "category": category,
+            "message_send_ttl_seconds": message_send_ttl_seconds,
+        }
+        if components is not None:
+            current = await self.get_template(template_id)
+            issues = templates.lint_components(
+                components, category or current.category, current.parameter_format
+            )
+            templates.refuse(issues, f"the edit of template {template_id}")
+            body["components"] = [c.model_dump(exclude_none=True) for c in components]
+        request = self.http.build_request(
+            "POST",
+            self._node(template_id),
+            headers=self._auth(),
+            json={key: value for key, value in body.items() if value is not None},
+        )
+        self._read(await self._request(request), templates.WASuccess, "template edit")
+
+    async def unpause_template(self, template_id: str) -> None:
+        """Unpause a template Meta paused (after pacing, the only way back); ProviderError
+        with Meta's reason when it stays paused."""
+        request = self.http.build_request(
+            "POST", self._node(f"{template_id}/unpause"), headers=self._auth()
+        )
+        result = self._read(await self._request(request), templates.WAUnpause, "template unpause")
+        if not result.success:
+            raise ProviderError(
+                f"WhatsApp did not unpause template {template_id}: {result.reason}",
+                provider=self.name,
+                provider_message=result.reason,
+            )
 
     async def delete_template(self, name: str, template_id: str | None = None) -> None:
         """Delete the template ``name`` in every language, or only the one with

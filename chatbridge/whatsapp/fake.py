@@ -101,6 +101,8 @@ class FakeWhatsAppAPI(FakeAPI):
         self.route("POST", rf"{_VERSION}/{waba}/message_templates", self._template_create)
         self.route("DELETE", rf"{_VERSION}/{waba}/message_templates", self._template_delete)
         self.route("GET", rf"{_VERSION}/(?P<media_id>\d+)", self._node)
+        self.route("POST", rf"{_VERSION}/(?P<template_id>\d+)", self._template_edit)
+        self.route("POST", rf"{_VERSION}/(?P<template_id>\d+)/unpause", self._template_unpause)
         self.route("DELETE", rf"{_VERSION}/(?P<media_id>\d+)", self._media_delete)
         self.route("GET", r"/fake-media/(?P<media_id>\d+)", self._media_bytes)
         self.route("POST", r"/_sandbox/templates/(?P<template_id>\d+)", self._review)
@@ -198,6 +200,8 @@ class FakeWhatsAppAPI(FakeAPI):
         media_id, link = content.get("id"), content.get("link")
         if bool(media_id) == bool(link):
             raise refused(100, f"Param {kind} must have exactly one of id or link")
+        if link and not str(link).startswith(("http://", "https://")):
+            raise refused(100, "Invalid parameter", f"{kind}['link'] must be an http(s) URL")
         if media_id and str(media_id) not in self.media:
             raise refused(100, "Invalid parameter", f"{kind}['id'] {media_id} is no uploaded media")
         if "caption" in content:
@@ -266,6 +270,19 @@ class FakeWhatsAppAPI(FakeAPI):
     def _template_delete(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         return self.account.delete(request)
 
+    def _template_edit(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._template(request, match["template_id"])
+        return self.account.edit(match["template_id"], self.json_body(request))
+
+    def _template_unpause(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._template(request, match["template_id"])
+        return self.account.unpause(match["template_id"])
+
+    def _template(self, request: httpx.Request, template_id: str) -> None:
+        """Refuse as Graph does a request for a template this account does not have."""
+        if template_id not in self.account.templates:
+            raise Refused(graph.no_such_object(request, template_id))
+
     def _profile(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         return self.account.get_profile(request)
 
@@ -277,8 +294,7 @@ class FakeWhatsAppAPI(FakeAPI):
     def _review(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
         template_id = match["template_id"]
-        if template_id not in self.account.templates:
-            raise Refused(graph.no_such_object(request, template_id))
+        self._template(request, template_id)
         try:
             webhook = self.review(template_id, str(body.get("status")), body.get("reason"))
         except ValueError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from chatbridge.plugin import graph
 from chatbridge.plugin.fake import Refused, json_response
-from chatbridge.whatsapp import profile, templates
+from chatbridge.whatsapp import fake_templates, profile
 
 #: Review outcomes the sandbox control accepts (Meta's ``event`` values).
 REVIEW_STATUSES = frozenset(
@@ -25,6 +25,9 @@ REVIEW_STATUSES = frozenset(
 PAGE_SIZE = 25  # an assumption: Graph's default page size is not documented for templates
 #: What the fake reports as the account's template limit (pywa reads it; not Meta's value).
 TEMPLATE_LIMIT = 250
+#: What ``POST /{template-id}`` may change (Meta; pywa also sends ``parameter_format``).
+EDITABLE = frozenset({"category", "components", "message_send_ttl_seconds", "parameter_format"})
+DAY = 24 * 3600.0
 
 
 def refused(
@@ -67,35 +70,64 @@ class FakeAccount:
         self.templates: dict[str, dict[str, Any]] = {}
         self.profile: dict[str, Any] = {"about": "", "vertical": "UNDEFINED", "websites": []}
         self._ids = ids
+        self._edits: dict[str, list[float]] = {}  # template id -> unix times of its edits
 
     # -- templates --------------------------------------------------------------------
 
     def create(self, body: dict[str, Any]) -> httpx.Response:
-        try:
-            definition = templates.TemplateDefinition.model_validate(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise refused(100, f"The parameter {where} is required.") from exc
-        errors = [i for i in templates.lint(definition) if i.severity == "error"]
-        if errors:
-            too_long = any("characters; at most" in issue.message for issue in errors)
-            raise invalid(str(errors[0]), 2388040 if too_long else None)
+        for required in ("name", "language", "category", "components"):
+            if not body.get(required):
+                raise refused(100, f"The parameter {required} is required.")
+        _check(fake_templates.check_creation, body)
+        name, language = body["name"], body["language"]
         for stored in self.templates.values():
-            if (stored["name"], stored["language"]) == (definition.name, definition.language):
-                details = f"Content in this language already exists for {definition.name}"
+            if (stored["name"], stored["language"]) == (name, language):
+                details = f"Content in this language already exists for {name}"
                 raise invalid(details, 2388024)
         template_id = str(10**15 + next(self._ids))  # Meta's ids: 16 digits, no leading 0
         self.templates[template_id] = {
+            **body,
             "id": template_id,
-            **definition.body(),
-            "parameter_format": definition.parameter_format or "POSITIONAL",
+            "parameter_format": str(body.get("parameter_format") or "POSITIONAL").upper(),
             "status": "PENDING",
             "quality_score": {"score": "UNKNOWN", "date": int(time.time())},
         }
-        return json_response(
-            200, {"id": template_id, "status": "PENDING", "category": definition.category}
-        )
+        created = {"id": template_id, "status": "PENDING", "category": body["category"]}
+        return json_response(200, created)
+
+    def edit(self, template_id: str, body: dict[str, Any]) -> httpx.Response:
+        """``POST /{template-id}``, within Meta's limits ("Template management > Edit
+        templates"); the edited template goes back to review (``PENDING``)."""
+        template = self.templates[template_id]
+        if unknown := set(body) - EDITABLE:
+            raise invalid(f"Only {', '.join(sorted(EDITABLE))} can be edited, not {min(unknown)}")
+        if template["status"] not in ("APPROVED", "REJECTED", "PAUSED"):
+            raise invalid("Only APPROVED, REJECTED or PAUSED templates can be edited")
+        category = body.get("category", template["category"])
+        if template["status"] == "APPROVED" and category != template["category"]:
+            raise invalid("You cannot edit the category of an approved template")
+        now, edits = time.time(), self._edits.setdefault(template_id, [])
+        if template["status"] == "APPROVED" and (
+            any(now - at < DAY for at in edits) or sum(now - at < 30 * DAY for at in edits) >= 10
+        ):
+            raise invalid("Approved templates can be edited once in 24 hours, 10 times in 30 days")
+        parameter_format = str(body.get("parameter_format") or template["parameter_format"]).upper()
+        if "components" in body:
+            _check(fake_templates.check_components, body["components"], category, parameter_format)
+        edits.append(now)
+        template.update(body, category=category, parameter_format=parameter_format)
+        template["status"] = "PENDING"
+        edited = {"success": True, "id": template_id, "name": template["name"]}
+        return json_response(200, {**edited, "category": category})
+
+    def unpause(self, template_id: str) -> httpx.Response:
+        """``POST /{template-id}/unpause``: a paused template is approved again."""
+        template = self.templates[template_id]
+        if template["status"] != "PAUSED":
+            reason = f"Template is {template['status']}, not PAUSED"
+            return json_response(200, {"success": False, "reason": reason})
+        template["status"] = "APPROVED"
+        return json_response(200, {"success": True})
 
     def list(self, request: httpx.Request) -> httpx.Response:
         query = request.url.params
@@ -180,10 +212,7 @@ class FakeAccount:
             raise refused(132015, "Template is Paused", f"{template['name']} is paused")
         if template["status"] == "DISABLED":
             raise refused(132016, "Template is Disabled", f"{template['name']} is disabled")
-        body: dict[str, Any] = next(
-            (c for c in template["components"] if c["type"].upper() == "BODY"), {}
-        )
-        expected = len(dict.fromkeys(templates.placeholders(body.get("text"))))
+        expected = fake_templates.body_variables(template["components"])
         given = sum(
             len(c.get("parameters") or [])
             for c in content.get("components") or []
@@ -221,6 +250,14 @@ class FakeAccount:
         if handle:
             self.profile["profile_picture_url"] = f"https://pps.whatsapp.net/fake/{handle}"
         return json_response(200, {"success": True})
+
+
+def _check(rule: Callable[..., None], *args: Any) -> None:
+    """Run one of :mod:`fake_templates`' rules, refusing as Meta does when it fails."""
+    try:
+        rule(*args)
+    except fake_templates.Problem as problem:
+        raise invalid(problem.details, problem.subcode) from None
 
 
 def _matches(template: Mapping[str, Any], query: httpx.QueryParams) -> bool:

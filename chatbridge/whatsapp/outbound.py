@@ -43,6 +43,9 @@ def validate(message: Message, lengths: Lengths) -> None:
             lengths.text("a media caption", media.caption, 1024)
             if not (media.provider_id or media.url or media.data):
                 raise MessageInvalidError("media needs a provider_id, a url or data to upload")
+            link = None if media.provider_id else media.url
+            if link and not link.startswith(("http://", "https://")):
+                raise MessageInvalidError("WhatsApp fetches media links over http or https only")
         case MessageKind.INTERACTIVE:
             assert message.interactive is not None
             _validate_interactive(message.interactive, lengths)
@@ -123,6 +126,8 @@ def _media(media: Media) -> tuple[str, dict[str, Any]]:
     content: dict[str, Any] = (
         {"id": media.provider_id} if media.provider_id else {"link": media.url}
     )
+    if media.kind is MediaKind.VOICE:
+        content["voice"] = True
     if media.caption and kind in ("image", "video", "document"):
         content["caption"] = media.caption
     if media.filename and kind == "document":

@@ -1,9 +1,9 @@
 """WhatsApp message templates on the WhatsApp Business Account: their wire shapes and a
-local linter that refuses what Meta's review refuses, before submission.
+local linter that refuses what Meta refuses, before submission.
 
-Every limit below is sourced in docs/whatsapp.md ("Templates"); a rule marked ``review``
-comes from Meta's review guidelines rather than from an API limit, so :func:`lint`
-reports it as a warning (``LintIssue.severity``) and :func:`check` lets it through.
+Every rule below is sourced in docs/whatsapp.md ("The linter"); the one that only BSPs
+report (placeholders side by side) is a warning (``LintIssue.severity``), which
+:func:`check` lets through.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatbridge.errors import MessageInvalidError
 
@@ -27,15 +27,17 @@ FOOTER_MAX = 60
 BUTTONS_MAX = 10
 BUTTON_TEXT_MAX = 25
 URL_MAX = 2000
+PHONE_NUMBER_MAX = 20
 #: A COPY_CODE button's example code (pywa ``CopyCodeButton.example``: "Maximum 15").
 COPY_CODE_MAX = 15
 #: At most this many buttons of one type (Meta "Components > Buttons", pywa).
 BUTTON_TYPE_MAX = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
 MEDIA_FORMATS = frozenset({"IMAGE", "VIDEO", "DOCUMENT", "GIF"})
-#: What a placeholder may hold: digits (positional) or a word (named).
+#: What a placeholder may hold, nothing around it: digits (positional) or lowercase
+#: letters and underscores (named).
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
 _POSITIONAL = re.compile(r"[0-9]+")
-_NAMED = re.compile(r"[A-Za-z0-9_]+")
+_NAMED = re.compile(r"[a-z_]+")
 
 
 class _Wire(BaseModel):
@@ -74,6 +76,12 @@ class TemplateDefinition(BaseModel):
     parameter_format: Literal["POSITIONAL", "NAMED"] | None = None
     allow_category_change: bool | None = None
     message_send_ttl_seconds: int | None = None
+
+    @field_validator("parameter_format", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        """Meta's examples write both ``named`` and ``NAMED``."""
+        return value.upper() if isinstance(value, str) else value
 
     def body(self) -> dict[str, Any]:
         """The JSON body Meta expects (unset fields left out)."""
@@ -134,9 +142,15 @@ class WATemplateList(_Wire):
 
 
 class WASuccess(_Wire):
-    """``{"success": true}`` answers (delete, profile update, typing indicator)."""
+    """``{"success": true}`` answers (delete, edit, profile update, typing indicator)."""
 
     success: bool
+
+
+class WAUnpause(WASuccess):
+    """``POST /{template-id}/unpause``: ``success`` and, when false, Meta's ``reason``."""
+
+    reason: str | None = None
 
 
 # -- the linter -----------------------------------------------------------------------
@@ -157,23 +171,35 @@ class LintIssue(BaseModel):
 
 
 def lint(template: TemplateDefinition) -> list[LintIssue]:
-    """Everything in ``template`` that Meta refuses (errors) or its review guidelines
-    name as a rejection reason (warnings), in component order."""
+    """Everything in ``template`` that Meta refuses (errors) or BSPs report its review
+    rejects (warnings), in component order."""
     return list(_lint(template))
 
 
 def check(template: TemplateDefinition) -> None:
     """Raise MessageInvalidError listing every error :func:`lint` finds (warnings pass)."""
-    errors = [issue for issue in lint(template) if issue.severity == "error"]
-    if errors:
-        listed = "; ".join(str(issue) for issue in errors)
-        raise MessageInvalidError(f"WhatsApp would refuse template {template.name!r}: {listed}")
+    refuse(lint(template), f"template {template.name!r}")
+
+
+def lint_components(
+    components: Sequence[TemplateComponent], category: str, parameter_format: str | None = None
+) -> list[LintIssue]:
+    """:func:`lint` for the components of a template in ``category`` alone (an edit)."""
+    return list(_lint_components(components, category, parameter_format))
 
 
 def placeholders(text: str | None) -> list[str]:
     """The placeholders of ``text`` in order of appearance (``["1", "2"]``,
     ``["order_id"]``)."""
-    return [match.strip() for match in _PLACEHOLDER.findall(text or "")]
+    return _PLACEHOLDER.findall(text or "")
+
+
+def refuse(issues: Sequence[LintIssue], what: str) -> None:
+    """Raise MessageInvalidError listing the errors among ``issues`` (warnings pass)."""
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors:
+        listed = "; ".join(str(issue) for issue in errors)
+        raise MessageInvalidError(f"WhatsApp would refuse {what}: {listed}")
 
 
 def _lint(template: TemplateDefinition) -> Iterator[LintIssue]:
@@ -186,20 +212,26 @@ def _lint(template: TemplateDefinition) -> Iterator[LintIssue]:
         yield LintIssue(where="language", message="is required")
     if template.category not in CATEGORIES:
         yield LintIssue(where="category", message=f"must be one of {', '.join(CATEGORIES)}")
-    kinds = [component.type.upper() for component in template.components]
+    yield from _lint_components(template.components, template.category, template.parameter_format)
+
+
+def _lint_components(
+    components: Sequence[TemplateComponent], category: str, parameter_format: str | None
+) -> Iterator[LintIssue]:
+    kinds = [component.type.upper() for component in components]
     for kind in ("HEADER", "BODY", "FOOTER", "BUTTONS"):
         if kinds.count(kind) > 1:
             yield LintIssue(where="components", message=f"at most one {kind} component")
     if "BODY" not in kinds:
         yield LintIssue(where="components", message="a BODY component is required")
     formats: set[str] = set()
-    for index, component in enumerate(template.components):
+    for index, component in enumerate(components):
         where = f"components[{index}]"
         match component.type.upper():
             case "HEADER":
                 yield from _lint_header(component, where, formats)
             case "BODY":
-                if template.category != "AUTHENTICATION" or component.text is not None:
+                if category != "AUTHENTICATION" or component.text is not None:
                     yield from _lint_body(component, where, formats)
             case "FOOTER":
                 yield from _lint_text(component.text, f"{where}.text", FOOTER_MAX, limit=0)
@@ -207,7 +239,7 @@ def _lint(template: TemplateDefinition) -> Iterator[LintIssue]:
                 yield from _lint_buttons(component.buttons or [], f"{where}.buttons")
     if len(formats) > 1:
         yield LintIssue(where="components", message="mixes positional and named placeholders")
-    declared = template.parameter_format or "POSITIONAL"
+    declared = (parameter_format or "POSITIONAL").upper()
     if formats and formats != {declared}:
         found = formats.pop()
         yield LintIssue(
@@ -232,11 +264,18 @@ def _lint_text(
         if not (_POSITIONAL.fullmatch(name) or _NAMED.fullmatch(name)):
             yield LintIssue(
                 where=where,
-                message=f"placeholder {{{{{name}}}}} may hold only digits, letters or _",
+                message=f"placeholder {{{{{name}}}}} must be digits ({{{{1}}}}) or lowercase "
+                "letters and _ ({{first_name}}), nothing else",
             )
     found = placeholders(text)
     if limit is not None and len(found) > limit:
         yield LintIssue(where=where, message=f"allows {limit} placeholder(s); has {len(found)}")
+
+
+def _well_formed(text: str | None) -> list[str]:
+    """The placeholders of ``text`` that are positional or named (the others are
+    reported by :func:`_lint_text`)."""
+    return [n for n in placeholders(text) if _POSITIONAL.fullmatch(n) or _NAMED.fullmatch(n)]
 
 
 def _format_of(names: Sequence[str]) -> set[str]:
@@ -288,7 +327,7 @@ def _lint_header(
     header_format = (component.format or "").upper()
     if header_format == "TEXT":
         yield from _lint_text(component.text, f"{where}.text", HEADER_TEXT_MAX, limit=1)
-        names = placeholders(component.text)
+        names = _well_formed(component.text)
         formats |= _format_of(names)
         yield from _lint_placeholders(names, component.example, where, "header_text")
     elif header_format in MEDIA_FORMATS:
@@ -308,22 +347,18 @@ def _lint_header(
 def _lint_body(component: TemplateComponent, where: str, formats: set[str]) -> Iterator[LintIssue]:
     text = component.text
     yield from _lint_text(text, f"{where}.text", BODY_MAX)
-    names = placeholders(text)
+    names = _well_formed(text)
     formats |= _format_of(names)
     yield from _lint_placeholders(names, component.example, where, "body_text")
     if not text or not names:
         return
     stripped = text.strip()
     if stripped.startswith("{{") or stripped.endswith("}}"):
-        yield LintIssue(
-            where=f"{where}.text",
-            message="starts or ends with a placeholder (Meta's review rejects it)",
-            severity="warning",
-        )
+        yield LintIssue(where=f"{where}.text", message="may not start or end with a placeholder")
     if re.search(r"\}\}\s*\{\{", text):
         yield LintIssue(
             where=f"{where}.text",
-            message="has placeholders side by side (Meta's review rejects it)",
+            message="has placeholders side by side (BSPs report that Meta's review rejects it)",
             severity="warning",
         )
 
@@ -353,8 +388,8 @@ def _lint_buttons(buttons: Sequence[TemplateButton], where: str) -> Iterator[Lin
             yield from _lint_text(button.text, f"{here}.text", BUTTON_TEXT_MAX)
         if button.type.upper() == "URL":
             yield from _lint_url(button, here)
-        if button.type.upper() == "PHONE_NUMBER" and not button.phone_number:
-            yield LintIssue(where=f"{here}.phone_number", message="is required")
+        if button.type.upper() == "PHONE_NUMBER":
+            yield from _lint_text(button.phone_number, f"{here}.phone_number", PHONE_NUMBER_MAX)
 
 
 def _lint_url(button: TemplateButton, where: str) -> Iterator[LintIssue]:
