@@ -19,7 +19,7 @@ from chatbridge import FakeClock, MessageInvalidError
 from chatbridge.errors import ConfigurationError, ProviderError
 from chatbridge.http import RetryPolicy
 from chatbridge.models import Media, MediaKind, Message, Template, TemplateUpdate, UnknownEvent
-from chatbridge.whatsapp import WhatsAppChannel, kit, templates
+from chatbridge.whatsapp import WhatsAppChannel, kit, profile, templates
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
 from chatbridge.whatsapp.profile import BusinessProfile
 from chatbridge.whatsapp.templates import (
@@ -355,6 +355,10 @@ async def test_the_fake_catches_a_wrong_client_limit(
     with pytest.raises(ProviderError) as refused:
         await wa.channel.create_template(long_body)
     assert refused.value.code == 100 and "1024" in str(refused.value)
+    monkeypatch.setattr(profile, "ABOUT_MAX", 300)
+    with pytest.raises(ProviderError) as refused:
+        await wa.channel.update_business_profile(BusinessProfile(about="x" * 140))
+    assert refused.value.code == 100 and "about" in str(refused.value)
 
 
 async def test_templates_need_the_business_account_id(wa: Setup) -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from chatbridge.plugin import graph
 from chatbridge.plugin.fake import Refused, json_response
-from chatbridge.whatsapp import fake_templates, profile
+from chatbridge.whatsapp import fake_rules, profile
 
 #: Review outcomes the sandbox control accepts (Meta's ``event`` values).
 REVIEW_STATUSES = frozenset(
@@ -78,7 +78,7 @@ class FakeAccount:
         for required in ("name", "language", "category", "components"):
             if not body.get(required):
                 raise refused(100, f"The parameter {required} is required.")
-        _check(fake_templates.check_creation, body)
+        _check(fake_rules.check_creation, body)
         name, language = body["name"], body["language"]
         for stored in self.templates.values():
             if (stored["name"], stored["language"]) == (name, language):
@@ -113,7 +113,7 @@ class FakeAccount:
             raise invalid("Approved templates can be edited once in 24 hours, 10 times in 30 days")
         parameter_format = str(body.get("parameter_format") or template["parameter_format"]).upper()
         if "components" in body:
-            _check(fake_templates.check_components, body["components"], category, parameter_format)
+            _check(fake_rules.check_components, body["components"], category, parameter_format)
         edits.append(now)
         template.update(body, category=category, parameter_format=parameter_format)
         template["status"] = "PENDING"
@@ -212,7 +212,7 @@ class FakeAccount:
             raise refused(132015, "Template is Paused", f"{template['name']} is paused")
         if template["status"] == "DISABLED":
             raise refused(132016, "Template is Disabled", f"{template['name']} is disabled")
-        expected = fake_templates.body_variables(template["components"])
+        expected = fake_rules.body_variables(template["components"])
         given = sum(
             len(c.get("parameters") or [])
             for c in content.get("components") or []
@@ -240,11 +240,10 @@ class FakeAccount:
     def update_profile(self, body: dict[str, Any]) -> httpx.Response:
         fields = {key: value for key, value in body.items() if key != "messaging_product"}
         try:
-            update = profile.BusinessProfile.model_validate(fields)
+            profile.BusinessProfile.model_validate(fields)  # the shape only
         except ValidationError as exc:
             raise invalid(f"malformed profile: {exc.errors()[0]['msg']}") from exc
-        if problems := profile.problems(update):
-            raise invalid(problems[0])
+        _check(fake_rules.check_profile, fields)
         handle = fields.pop("profile_picture_handle", None)
         self.profile.update(fields)
         if handle:
@@ -253,10 +252,10 @@ class FakeAccount:
 
 
 def _check(rule: Callable[..., None], *args: Any) -> None:
-    """Run one of :mod:`fake_templates`' rules, refusing as Meta does when it fails."""
+    """Run one of :mod:`fake_rules`' rules, refusing as Meta does when it fails."""
     try:
         rule(*args)
-    except fake_templates.Problem as problem:
+    except fake_rules.Problem as problem:
         raise invalid(problem.details, problem.subcode) from None
 
 

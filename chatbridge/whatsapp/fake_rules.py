@@ -1,6 +1,7 @@
 """The rules the loopback Cloud API applies to a template submitted to it (created or
-edited), written down apart from the client's linter (:mod:`chatbridge.whatsapp.templates`)
-so that a wrong client value is caught by the sandbox instead of agreed with.
+edited) and to a business profile update, written down apart from the client's
+(:mod:`chatbridge.whatsapp.templates`, :mod:`~chatbridge.whatsapp.profile`) so that a
+wrong client value is caught by the sandbox instead of agreed with.
 
 Every value is Meta's (docs/whatsapp.md, "The linter"); a refusal is ``(#100) Invalid
 parameter`` with one of Meta's template-creation numbers as its subcode where one is
@@ -176,3 +177,52 @@ def _required(button: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise Problem(f"a button needs {key}")
     return value
+
+
+#: Business profile (Meta "Business profiles"; docs/whatsapp.md, "Business profile"):
+#: characters per field, websites, and the ``vertical`` values.
+PROFILE_TEXT = {"about": (1, 139), "address": (0, 256), "description": (0, 512), "email": (0, 128)}
+PROFILE_WEBSITES, PROFILE_WEBSITE = 2, 256
+PROFILE_VERTICALS = frozenset(
+    {
+        "UNDEFINED",
+        "OTHER",
+        "AUTO",
+        "BEAUTY",
+        "APPAREL",
+        "EDU",
+        "ENTERTAIN",
+        "EVENT_PLAN",
+        "FINANCE",
+        "GROCERY",
+        "GOVT",
+        "HOTEL",
+        "HEALTH",
+        "NONPROFIT",
+        "PROF_SERVICES",
+        "RETAIL",
+        "TRAVEL",
+        "RESTAURANT",
+        "NOT_A_BIZ",
+    }
+)
+
+
+def check_profile(fields: Mapping[str, Any]) -> None:
+    """Raise :class:`Problem` for a profile update Meta refuses."""
+    for field, (least, most) in PROFILE_TEXT.items():
+        value = fields.get(field)
+        if value is not None and not (isinstance(value, str) and least <= len(value) <= most):
+            raise Problem(f"{field} must be {least} to {most} characters")
+    if "@" not in fields.get("email", "@"):
+        raise Problem("email must be an email address")
+    if fields.get("vertical", "OTHER") not in PROFILE_VERTICALS:
+        raise Problem("vertical is not one of Meta's values")
+    websites = fields.get("websites", [])
+    if not isinstance(websites, list) or len(websites) > PROFILE_WEBSITES:
+        raise Problem(f"at most {PROFILE_WEBSITES} websites")
+    for site in websites:
+        if not (isinstance(site, str) and site.startswith(("http://", "https://"))):
+            raise Problem("a website starts with http:// or https://")
+        if len(site) > PROFILE_WEBSITE:
+            raise Problem(f"a website is at most {PROFILE_WEBSITE} characters")
