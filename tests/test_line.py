@@ -30,7 +30,8 @@ from chatbridge import (
     UnsupportedMessageError,
 )
 from chatbridge.line import LineChannel, kit
-from chatbridge.line.fake import FakeLineAPI, line_error
+from chatbridge.line.fake import FakeLineAPI
+from chatbridge.line.fake_rules import line_error
 from chatbridge.line.inbound import parse_webhook
 from chatbridge.models import UnknownEvent
 from chatbridge.plugin import Inbound

@@ -23,8 +23,9 @@ from chatbridge.errors import (
     MessageInvalidError,
     ProviderError,
 )
-from chatbridge.line import LineChannel, kit, plans
+from chatbridge.line import LineChannel, kit, outbound, plans, profile, richmenu
 from chatbridge.line.fake import FakeLineAPI
+from chatbridge.line.fake_rules import IMAGE_REFUSED, ONLY_USERS
 from chatbridge.line.richmenu import (
     RichMenu,
     RichMenuAlias,
@@ -99,12 +100,31 @@ def test_the_seed_table_is_a_preset_exactly_as_given() -> None:
 
 
 def test_every_preset_names_its_sources_and_date() -> None:
-    assert {"seed-2019", "jp-2023-06", "tw-2023-09"} <= set(plans.PRESETS)
+    assert set(plans.PRESETS) == {
+        "seed-2019",
+        "jp-2023-06",
+        "tw-2023-09",
+        "th-2024-08",
+        "global-2026",
+    }
     for preset in plans.PRESETS.values():
         assert preset.sources and preset.as_of.year >= 2019
     jp = plans.find("jp-2023-06", "JP", "standard")
     assert (jp.included, jp.monthly_fee, jp.overage, jp.tiered) == (30000, 15000, 3, True)
     assert plans.find("jp-2023-06", "jp", "Communication").overage is None
+    thai = {p.name: (p.included, p.monthly_fee, p.overage) for p in plans.TH_2024.plans}
+    assert thai == {
+        "free": (300, 0, None),
+        "basic": (15000, 1280, Decimal("0.10")),
+        "pro": (35000, 1780, Decimal("0.06")),
+    }
+    assert {p.currency for p in plans.TH_2024.plans} == {"THB"}
+    other = {p.name: (p.included, p.monthly_fee, p.overage) for p in plans.GLOBAL_2026.plans}
+    assert other == {
+        "communication": (500, 0, None),
+        "light": (10000, 50, None),
+        "standard": (40000, 150, Decimal("0.05")),
+    }
     with pytest.raises(ConfigurationError, match="no JP/premium"):
         plans.find("jp-2023-06", "JP", "premium")
     with pytest.raises(ConfigurationError, match="no LINE plan preset"):
@@ -239,6 +259,29 @@ async def test_multicast_overage_is_counted_per_recipient_and_capped(make: Any) 
     again = await setup.channel.multicast(to(), [setup.channel.identity(users[0])])
     assert not again.sent and again.refused[0].reason is RefusalReason.SPENDING_CAP
     assert len(setup.api.multicasts) == 1
+
+
+@pytest.mark.anyio
+async def test_a_multicast_reports_its_overage_cost_as_a_push_does(make: Any) -> None:
+    setup = make(plan=plans.find("th-2024-08", "TH", "basic"), spending_cap=Decimal("0.30"))
+    users = [setup.channel.identity(f"U{i:032x}") for i in range(5)]
+    for user in users:
+        await setup.channel.store.update_contact_state(user, follower=True)
+    await setup.used(14999)
+    within = await setup.channel.multicast(to(), users[:1])  # the 15,000th: included
+    assert within.cost is None and not within.warnings
+    result = await setup.channel.multicast(to(), users[1:3])  # 2 at ฿0.10
+    assert result.cost is not None
+    cost = result.cost
+    assert (cost.units, cost.amount, cost.month_amount) == (2, Decimal("0.2"), Decimal("0.2"))
+    assert result.warnings and "0.10 THB" in result.warnings[0]
+    calls = len(setup.router.calls)
+    with pytest.raises(PolicyRefusedError) as capped:  # each fits the cap, the 2 do not
+        await setup.channel.multicast(to(), users[3:5])
+    decision = capped.value.decision
+    assert decision.reason is RefusalReason.SPENDING_CAP
+    assert decision.cost is not None and decision.cost.month_amount == Decimal("0.40")
+    assert len(setup.router.calls) == calls and len(setup.api.multicasts) == 2
 
 
 # -- loading animation and profile --------------------------------------------------------
@@ -434,6 +477,106 @@ async def test_the_fake_refuses_uploads_to_the_wrong_host_and_bad_menus(line: Se
     assert line.api(link).status_code == 400
 
 
+# -- the fake reads LINE's rules itself --------------------------------------------------
+
+
+async def _multicast_501(setup: Setup) -> None:
+    users = [setup.channel.identity(f"U{i:032x}") for i in range(501)]
+    for user in users:
+        await setup.channel.store.update_contact_state(user, follower=True)
+    await setup.channel.multicast(to(), users)
+
+
+async def _send_six(setup: Setup) -> None:
+    await setup.befriend()
+    await setup.channel.send_all([to()] * 6)
+
+
+async def _loading_7s(setup: Setup) -> None:
+    await setup.channel.typing(setup.channel.identity(CUSTOMER), seconds=7)
+
+
+async def _square_image(setup: Setup) -> None:
+    menu_id = await setup.channel.rich_menus.create(MENU)
+    await setup.channel.rich_menus.upload_image(menu_id, png(1000, 1000), "image/png")
+
+
+async def _big_image(setup: Setup) -> None:
+    menu_id = await setup.channel.rich_menus.create(MENU)
+    padded = png(2500, 843) + b"\0" * (1024 * 1024)
+    await setup.channel.rich_menus.upload_image(menu_id, padded, "image/png")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("module", "name", "wrong", "act"),
+    [
+        (outbound, "MAX_MULTICAST_RECIPIENTS", 600, _multicast_501),
+        (outbound, "MAX_MESSAGES_PER_REQUEST", 6, _send_six),
+        (profile, "LOADING_SECONDS", range(1, 61), _loading_7s),
+        (richmenu, "IMAGE_MIN_RATIO", 1.0, _square_image),
+        (richmenu, "IMAGE_MAX_BYTES", 4 * 1024 * 1024, _big_image),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+async def test_a_client_limit_read_wrong_is_refused_by_the_fake(
+    make: Any, monkeypatch: pytest.MonkeyPatch, module: Any, name: str, wrong: Any, act: Any
+) -> None:
+    """The fake states LINE's limits itself (``fake_rules``): a wrong client constant
+    lets the request out, and the fake refuses it as LINE would."""
+    setup = make(monthly_quota=None)
+    monkeypatch.setattr(module, name, wrong)
+    with pytest.raises(ProviderError) as refused:
+        await act(setup)
+    assert refused.value.http_status == 400
+    sent = (setup.api.multicasts, setup.api.pushes, setup.api.loading, setup.api.rich_menu_images)
+    assert not any(sent)
+
+
+def _call(api: FakeLineAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    token = kit.CONFIG.channel_access_token.get_secret_value()
+    headers = {"authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    return api(httpx.Request(method, url, headers=headers, **kwargs))
+
+
+def test_the_fake_answers_with_the_error_bodies_lines_reference_shows() -> None:
+    api, base = FakeLineAPI(kit.CONFIG), "https://api.line.me/v2/bot"
+    seconds = _call(
+        api, "POST", f"{base}/chat/loading/start", json={"chatId": CUSTOMER, "loadingSeconds": 61}
+    )
+    assert [d["message"] for d in seconds.json()["details"]] == [
+        "Must be between 5 and 60",
+        "must be a multiple of five",
+    ]
+    group = _call(api, "POST", f"{base}/chat/loading/start", json={"chatId": GROUP})
+    assert group.json()["details"] == [{"message": ONLY_USERS, "property": "chatId"}]
+    multicast = {"to": [CUSTOMER, GROUP], "messages": [{"type": "text", "text": "hi"}]}
+    answer = _call(api, "POST", f"{base}/message/multicast", json=multicast)  # users only
+    assert answer.json()["message"].startswith("The property, to[1], in the request body")
+    menu_id = _call(api, "POST", f"{base}/richmenu", json=MENU.wire()).json()["richMenuId"]
+    alias = {"richMenuAliasId": "a", "richMenuId": menu_id}
+    imageless = _call(api, "POST", f"{base}/richmenu/alias", json=alias)
+    assert imageless.json() == {"message": "richmenu not found", "details": []}
+    malformed = _call(api, "POST", f"{base}/richmenu/alias", json={**alias, "richMenuId": "x"})
+    assert malformed.json()["details"] == [
+        {"message": "invalid richMenuId", "property": "richMenuId"}
+    ]
+    unnamed = {k: v for k, v in MENU.wire().items() if k != "name"}
+    missing = _call(api, "POST", f"{base}/richmenu", json=unnamed)
+    assert missing.json()["details"] == [{"message": "must be specified", "property": "name"}]
+    image = png(2500, 843) + b"\0" * (1024 * 1024)  # over 1 MB
+    upload = f"https://api-data.line.me/v2/bot/richmenu/{menu_id}/content"
+    too_big = _call(api, "POST", upload, content=image, headers={"content-type": "image/png"})
+    assert (too_big.status_code, too_big.json()["message"]) == (400, IMAGE_REFUSED)
+    for path, text in [
+        ("/user/all/richmenu", "no default richmenu"),
+        (f"/user/{CUSTOMER}/richmenu", "the user has no richmenu"),
+        ("/richmenu/alias/a", "richmenu alias not found"),
+    ]:
+        answer = _call(api, "GET", base + path)
+        assert (answer.status_code, answer.json()) == (404, {"message": text, "details": []})
+
+
 # -- the official SDK against the sandbox ------------------------------------------------
 
 
@@ -456,7 +599,9 @@ def test_line_bot_sdk_shows_the_loading_animation_and_reads_a_profile(
         api.show_loading_animation(messaging.ShowLoadingAnimationRequest(chat_id=GROUP))
     assert refused.value.status == 400
     error = messaging.ErrorResponse.from_json(refused.value.body)
-    assert "chatId" in error.message
+    assert [(d.var_property, d.message[:22]) for d in error.details] == [
+        ("chatId", "Only user id is accept")
+    ]
     httpx.post(f"{url}/line/_sandbox/customer-wrote", json={"address": CUSTOMER})
     profile = api.get_profile(CUSTOMER)
     assert profile.user_id == CUSTOMER and profile.display_name

@@ -15,6 +15,7 @@ from chatbridge.channel import Channel, ChannelOptions
 from chatbridge.errors import (
     DeliveryUnknownError,
     MessageInvalidError,
+    PolicyRefusedError,
     ProviderError,
     ProviderUnavailableError,
     UnsupportedRequestError,
@@ -27,7 +28,7 @@ from chatbridge.line.plans import Plan
 from chatbridge.line.profile import LineProfile, loading_body, user_id
 from chatbridge.line.richmenu import RichMenus
 from chatbridge.models import Contact, Identity, Media, Message, Receipt
-from chatbridge.policy import QUOTA_RETENTION, Decision, PolicyRules, quota_key
+from chatbridge.policy import QUOTA_RETENTION, Cost, Decision, PolicyRules, quota_key
 from chatbridge.webhook import WebhookRequest, WebhookResult
 
 
@@ -70,10 +71,14 @@ class QuotaStatus(BaseModel):
 
 
 class MulticastResult(BaseModel):
-    """Who a multicast went to, and who the policy kept out (with why)."""
+    """Who a multicast went to, and who the policy kept out (with why). ``cost`` and
+    ``warnings``: a paid plan's overage for the recipients sent to, as a push's
+    :class:`~chatbridge.policy.Decision` and :class:`~chatbridge.models.Receipt` give it."""
 
     sent: list[Identity]
     refused: list[Decision]
+    cost: Cost | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 class LineChannel(Channel):
@@ -188,7 +193,9 @@ class LineChannel(Channel):
         idempotency_key: str | None = None,
     ) -> MulticastResult:
         """Push ``message`` to many users (500 per request). Recipients the policy refuses
-        are left out and reported; quota is reserved for the rest before any call.
+        are left out and reported; quota is reserved for the rest before any call, and
+        the overage of a paid plan is priced for all of them together (refused whole
+        past the spending cap, :class:`~chatbridge.errors.PolicyRefusedError`).
 
         On :class:`~chatbridge.errors.DeliveryUnknownError` the whole reservation is
         kept: call again with the same recipients and the error's ``idempotency_key``;
@@ -198,12 +205,10 @@ class LineChannel(Channel):
         reservation = await self.policy.reservation(
             self.name, self.rules, key, self.idempotency_ttl
         )
+        billable = not reservation.held  # a retry's units were taken by the first try
         decisions = [
             await self.policy.check(
-                self.name,
-                self.rules,
-                message.model_copy(update={"contact": i}),
-                billable=not reservation.held,
+                self.name, self.rules, message.model_copy(update={"contact": i}), billable=billable
             )
             for i in dict.fromkeys(recipients)
         ]
@@ -212,6 +217,11 @@ class LineChannel(Channel):
         if not sent:
             return MulticastResult(sent=[], refused=refused)
         first = message.model_copy(update={"contact": sent[0]})
+        batch = await self.policy.check(
+            self.name, self.rules, first, billable=billable, units=len(sent)
+        )
+        if not batch.allowed:
+            raise PolicyRefusedError(batch)
         await reservation.take(first, None, billable=True, units=len(sent))
         body = outbound.message_object(message)
         async with reservation:
@@ -228,7 +238,7 @@ class LineChannel(Channel):
                     exc.idempotency_key = key  # the multicast's, whichever request failed
                     raise
                 reservation.sent(len(chunk))
-        return MulticastResult(sent=sent, refused=refused)
+        return MulticastResult(sent=sent, refused=refused, cost=batch.cost, warnings=batch.warnings)
 
     # -- quota ------------------------------------------------------------------------
 

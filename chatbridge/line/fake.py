@@ -15,53 +15,30 @@ from typing import Any
 
 import httpx
 
-from chatbridge.line import richmenu
 from chatbridge.line.channel import LineConfig
-from chatbridge.line.profile import LOADING_SECONDS
-from chatbridge.plugin.fake import FakeAPI, Refused, json_response
-
-#: Message object types ("Message objects"; an unknown one is refused).
-TYPES = (
-    "text",
-    "sticker",
-    "image",
-    "video",
-    "audio",
-    "location",
-    "imagemap",
-    "template",
-    "flex",
+from chatbridge.line.fake_rules import (
+    ALIAS_ID,
+    ALIASES_MAX,
+    MENU_ID,
+    MULTICAST_MAX,
+    NO_IMAGE,
+    NOT_A_USER,
+    RECIPIENT,
+    RICH_MENUS_MAX,
+    USER,
+    UUID,
+    check_image,
+    check_loading,
+    check_messages,
+    detail,
+    invalid,
+    invalid_property,
+    line_error,
+    menu_errors,
+    missing,
+    refused,
 )
-TEXT_MAX = 5000
-MESSAGES_MAX = 5
-MULTICAST_MAX = 500
-#: A user (U), group (C) or room (R) id: a letter and 32 hex digits.
-_RECIPIENT = re.compile(r"[UCR][0-9a-f]{32}")
-#: X-Line-Retry-Key: "a hexadecimal UUID", e.g. 123e4567-e89b-12d3-a456-426614174000
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def line_error(status: int, message: str, **extra: Any) -> httpx.Response:
-    return json_response(status, {"message": message, **extra})
-
-
-def invalid(details: list[dict[str, str]]) -> Refused:
-    """400 "The request body has N error(s)" with a detail per wrong property."""
-    count = len(details)
-    return Refused(line_error(400, f"The request body has {count} error(s)", details=details))
-
-
-def invalid_property(name: str) -> Refused:
-    return Refused(
-        line_error(
-            400, f"The property, {name}, in the request body is invalid (line: -, column: -)"
-        )
-    )
-
-
-#: LINE's alias ids, as line-bot-sdk-python validates them (written apart from the
-#: client's own check, so that a test compares two readings of the source).
-_ALIAS_ID = re.compile(r"[a-z0-9_-]{1,32}")
+from chatbridge.plugin.fake import FakeAPI, Refused, json_response
 
 
 class FakeLineAPI(FakeAPI):
@@ -135,7 +112,7 @@ class FakeLineAPI(FakeAPI):
                 "Authentication failed due to the following reason: invalid token. "
                 "Confirm that the access token in the authorization header is valid."
             )
-            raise Refused(line_error(401, message))
+            raise refused(401, message)
 
     def unknown(self, request: httpx.Request) -> httpx.Response:
         return line_error(404, "Not found")
@@ -152,7 +129,7 @@ class FakeLineAPI(FakeAPI):
     def _check_quota(self, recipients: int) -> None:
         """Refused with 429 when sending to ``recipients`` more would pass the quota."""
         if self.quota is not None and self.consumption + recipients > self.quota:
-            raise Refused(line_error(429, "You have reached your monthly limit."))
+            raise refused(429, "You have reached your monthly limit.")
 
     def _retry_key(self, request: httpx.Request) -> str | None:
         """The request's X-Line-Retry-Key; Refused with 409 and the first answer when
@@ -160,8 +137,8 @@ class FakeLineAPI(FakeAPI):
         key: str | None = request.headers.get("x-line-retry-key")
         if key is None:
             return None
-        if not _UUID.fullmatch(key):
-            raise Refused(line_error(400, "The retry key is not a UUID"))
+        if not UUID.fullmatch(key):
+            raise refused(400, "The retry key is not a UUID")
         key = key.lower()
         if key in self._retry_keys:
             request_id, answer = self._retry_keys[key]
@@ -177,25 +154,24 @@ class FakeLineAPI(FakeAPI):
 
     def _reply(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if "x-line-retry-key" in request.headers:
-            raise Refused(line_error(400, "X-Line-Retry-Key is not supported by this API"))
+            raise refused(400, "X-Line-Retry-Key is not supported by this API")
         body = self.json_body(request)
-        _check_messages(body)
+        check_messages(body)
         token = str(body.get("replyToken", ""))
         unknown = self.issued_tokens_only and token not in self.issued_reply_tokens
         if not token or unknown or token in self.used_reply_tokens:
-            raise Refused(line_error(400, "Invalid reply token"))
+            raise refused(400, "Invalid reply token")
         self.used_reply_tokens.add(token)
         self.replies.append(body)
         return json_response(200, self._sent(len(body["messages"])))
 
     def _push(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        to = body.get("to")
-        if not isinstance(to, str) or not to:
-            raise invalid([{"message": "May not be empty", "property": "to"}])
-        if not _RECIPIENT.fullmatch(to):
+        if empty := missing(body, "to"):
+            raise invalid([empty])
+        if not RECIPIENT.fullmatch(body["to"]):
             raise invalid_property("to")
-        _check_messages(body)
+        check_messages(body)
         key = self._retry_key(request)
         self._check_quota(1)
         self.pushes.append(body)
@@ -205,12 +181,11 @@ class FakeLineAPI(FakeAPI):
         body = self.json_body(request)
         recipients = body.get("to")
         if not isinstance(recipients, list) or not 1 <= len(recipients) <= MULTICAST_MAX:
-            size = f"Size must be between 1 and {MULTICAST_MAX}"
-            raise invalid([{"message": size, "property": "to"}])
-        for index, recipient in enumerate(recipients):
-            if not isinstance(recipient, str) or not _RECIPIENT.fullmatch(recipient):
+            raise invalid([detail(f"Size must be between 1 and {MULTICAST_MAX}", "to")])
+        for index, recipient in enumerate(recipients):  # user ids only
+            if not isinstance(recipient, str) or not USER.fullmatch(recipient):
                 raise invalid_property(f"to[{index}]")
-        _check_messages(body)
+        check_messages(body)
         key = self._retry_key(request)
         self._check_quota(len(recipients))
         self.multicasts.append(body)
@@ -234,11 +209,9 @@ class FakeLineAPI(FakeAPI):
     # -- reads ------------------------------------------------------------------------
 
     def _profile(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        user = match["user"]
-        if not _RECIPIENT.fullmatch(user) or not user.startswith("U"):
-            raise Refused(line_error(400, "The value for the 'userId' parameter is invalid"))
+        user = self._user(match["user"])
         if not self.wrote(user):
-            raise Refused(line_error(404, "Not found"))
+            raise refused(404, "Not found")
         profile = {"displayName": f"Customer {user[-4:]}", **self.profiles.get(user, {})}
         return json_response(200, {**profile, "userId": user})
 
@@ -252,15 +225,7 @@ class FakeLineAPI(FakeAPI):
 
     def _loading(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        chat = body.get("chatId")
-        if not isinstance(chat, str) or not chat:
-            raise invalid([{"message": "May not be empty", "property": "chatId"}])
-        if not _RECIPIENT.fullmatch(chat) or not chat.startswith("U"):
-            raise invalid_property("chatId")  # a user id: no group or room chats
-        seconds = body.get("loadingSeconds")  # optional
-        if seconds is not None and (type(seconds) is not int or seconds not in LOADING_SECONDS):
-            text = "Must be a multiple of 5 between 5 and 60"
-            raise invalid([{"message": text, "property": "loadingSeconds"}])
+        check_loading(body)
         self.loading.append(body)
         return json_response(202, {})
 
@@ -288,16 +253,16 @@ class FakeLineAPI(FakeAPI):
 
     def _menu(self, rich_menu_id: str) -> dict[str, Any]:
         if rich_menu_id not in self.rich_menus:
-            raise Refused(line_error(404, "Not found"))
+            raise refused(404, "Not found")
         return self.rich_menus[rich_menu_id]
 
     def _create_menu(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        details = _menu_errors(body)
+        details = menu_errors(body)
         if details:
             raise invalid(details)
-        if len(self.rich_menus) >= richmenu.RICH_MENUS_MAX:
-            raise Refused(line_error(400, "The number of rich menus has reached the upper limit"))
+        if len(self.rich_menus) >= RICH_MENUS_MAX:
+            raise refused(400, "The number of rich menus has reached the upper limit")
         rich_menu_id = f"richmenu-{secrets.token_hex(16)}"
         self.rich_menus[rich_menu_id] = {"richMenuId": rich_menu_id, **body}
         return json_response(200, {"richMenuId": rich_menu_id})
@@ -319,34 +284,26 @@ class FakeLineAPI(FakeAPI):
 
     def _upload_image(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if request.url.host == "api.line.me":  # uploads go to api-data.line.me
-            raise Refused(line_error(404, "Not found"))
+            raise refused(404, "Not found")
         self._menu(match["id"])
-        content_type = request.headers.get("content-type", "").split(";")[0].strip()
-        if content_type not in richmenu.IMAGE_TYPES:
-            raise Refused(line_error(415, "Unsupported media type"))
         if match["id"] in self.rich_menu_images:
-            raise Refused(line_error(400, "An image has already been uploaded to the richmenu"))
-        data = request.content
-        size = richmenu.image_size(data)
-        if len(data) > richmenu.IMAGE_MAX_BYTES:
-            raise Refused(line_error(413, "The image file is too large"))
-        if size is None or not _image_size_ok(*size):
-            raise Refused(line_error(400, "Invalid image size"))
-        self.rich_menu_images[match["id"]] = (data, content_type)
+            raise refused(400, "An image has already been uploaded to the richmenu")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        check_image(request.content, content_type)
+        self.rich_menu_images[match["id"]] = (request.content, content_type)
         return json_response(200, {})
 
     def _download_image(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         self._menu(match["id"])
         if match["id"] not in self.rich_menu_images:
-            raise Refused(line_error(404, "Not found"))
+            raise refused(404, "Not found")
         data, content_type = self.rich_menu_images[match["id"]]
         return httpx.Response(200, content=data, headers={"content-type": content_type})
 
     def _applicable(self, rich_menu_id: str) -> None:
         self._menu(rich_menu_id)
         if rich_menu_id not in self.rich_menu_images:
-            text = "must upload richmenu image before applying it to user"
-            raise Refused(line_error(400, text))
+            raise refused(400, NO_IMAGE, details=[])
 
     def _set_default(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         self._applicable(match["id"])
@@ -355,7 +312,7 @@ class FakeLineAPI(FakeAPI):
 
     def _get_default(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if self.default_rich_menu is None:
-            raise Refused(line_error(404, "no default richmenu"))
+            raise refused(404, "no default richmenu", details=[])
         return json_response(200, {"richMenuId": self.default_rich_menu})
 
     def _clear_default(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -363,8 +320,8 @@ class FakeLineAPI(FakeAPI):
         return json_response(200, {})
 
     def _user(self, user: str) -> str:
-        if not _RECIPIENT.fullmatch(user) or not user.startswith("U"):
-            raise Refused(line_error(400, "The value for the 'userId' parameter is invalid"))
+        if not USER.fullmatch(user):
+            raise refused(400, NOT_A_USER)
         return user
 
     def _link(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -376,7 +333,7 @@ class FakeLineAPI(FakeAPI):
     def _user_menu(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         user = self._user(match["user"])
         if user not in self.user_rich_menus:
-            raise Refused(line_error(404, "the user has no richmenu"))
+            raise refused(404, "the user has no richmenu", details=[])
         return json_response(200, {"richMenuId": self.user_rich_menus[user]})
 
     def _unlink(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -385,31 +342,36 @@ class FakeLineAPI(FakeAPI):
 
     def _create_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         body = self.json_body(request)
-        alias, menu = body.get("richMenuAliasId"), body.get("richMenuId")
+        alias = body.get("richMenuAliasId")
         details = []
-        if not isinstance(alias, str) or not _ALIAS_ID.fullmatch(alias):
+        if not isinstance(alias, str) or not ALIAS_ID.fullmatch(alias):
             shape = "must be 1 to 32 characters of a-z, 0-9, _ and -"
-            details.append({"message": shape, "property": "richMenuAliasId"})
-        if not isinstance(menu, str) or not menu:
-            details.append({"message": "May not be empty", "property": "richMenuId"})
-        if details:
-            raise invalid(details)
-        assert isinstance(alias, str) and isinstance(menu, str)
+            details.append(detail(shape, "richMenuAliasId"))
+        menu = self._alias_target(body, details)
+        assert isinstance(alias, str)
         if alias in self.aliases:
-            raise Refused(line_error(400, "conflict richmenu alias id"))
-        self._applicable_for_alias(menu)
+            raise refused(400, "conflict richmenu alias id", details=[])
+        if len(self.aliases) >= ALIASES_MAX:
+            raise refused(400, "The number of rich menu aliases has reached the upper limit")
         self.aliases[alias] = menu
         return json_response(200, {})
 
-    def _applicable_for_alias(self, menu: str) -> None:
-        if menu not in self.rich_menus:
-            raise Refused(line_error(400, "richmenu not found"))
-        if menu not in self.rich_menu_images:
-            raise Refused(line_error(400, "must upload richmenu image before applying it to user"))
+    def _alias_target(self, body: Mapping[str, Any], details: list[dict[str, str]]) -> str:
+        """The rich menu an alias request names, refused as "Create rich menu alias"
+        says: a malformed id in the details, an unknown or imageless menu "not found"."""
+        menu = body.get("richMenuId")
+        if not isinstance(menu, str) or not MENU_ID.fullmatch(menu):
+            details.append(detail("invalid richMenuId", "richMenuId"))
+        if details:
+            raise invalid(details)
+        assert isinstance(menu, str)
+        if menu not in self.rich_menu_images:  # unknown, or without its image
+            raise refused(400, "richmenu not found", details=[])
+        return menu
 
     def _alias(self, alias: str) -> str:
         if alias not in self.aliases:
-            raise Refused(line_error(404, "richmenu alias not found"))
+            raise refused(404, "richmenu alias not found", details=[])
         return self.aliases[alias]
 
     def _get_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -418,11 +380,7 @@ class FakeLineAPI(FakeAPI):
 
     def _update_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         self._alias(match["alias"])
-        menu = self.json_body(request).get("richMenuId")
-        if not isinstance(menu, str) or not menu:
-            raise invalid([{"message": "May not be empty", "property": "richMenuId"}])
-        self._applicable_for_alias(menu)
-        self.aliases[match["alias"]] = menu
+        self.aliases[match["alias"]] = self._alias_target(self.json_body(request), [])
         return json_response(200, {})
 
     def _delete_alias(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -437,76 +395,5 @@ class FakeLineAPI(FakeAPI):
     def _content(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         data = self.content.get(match["id"])
         if data is None:
-            raise Refused(line_error(404, "not found"))
+            raise refused(404, "not found")
         return httpx.Response(200, content=data, headers={"content-type": "image/jpeg"})
-
-
-def _image_size_ok(width: int, height: int) -> bool:
-    low, high = richmenu.IMAGE_WIDTH
-    fits = low <= width <= high and height >= richmenu.IMAGE_MIN_HEIGHT
-    return fits and width / height >= richmenu.IMAGE_MIN_RATIO
-
-
-def _menu_errors(body: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The details LINE gives for a rich menu object breaking its documented limits."""
-    details = []
-
-    def length(name: str, low: int, high: int) -> None:
-        value = body.get(name)
-        if not isinstance(value, str) or not value:
-            details.append({"message": "May not be empty", "property": name})
-        elif not low <= len(value) <= high:
-            details.append(
-                {"message": f"Length must be between {low} and {high}", "property": name}
-            )
-
-    size = body.get("size")
-    if not isinstance(size, dict) or not all(
-        type(size.get(k)) is int and size[k] >= 1 for k in ("width", "height")
-    ):
-        details.append({"message": "May not be empty", "property": "size"})
-    if not isinstance(body.get("selected"), bool):
-        details.append({"message": "May not be empty", "property": "selected"})
-    length("name", 1, richmenu.NAME_MAX)
-    length("chatBarText", 1, richmenu.CHAT_BAR_TEXT_MAX)
-    areas = body.get("areas")
-    if not isinstance(areas, list) or len(areas) > richmenu.AREAS_MAX:
-        size_text = f"Size must be between 0 and {richmenu.AREAS_MAX}"
-        details.append({"message": size_text, "property": "areas"})
-    else:
-        for index, area in enumerate(areas):
-            bounds = area.get("bounds") if isinstance(area, dict) else None
-            action = area.get("action") if isinstance(area, dict) else None
-            if not isinstance(bounds, dict):
-                details.append(
-                    {"message": "May not be empty", "property": f"areas[{index}].bounds"}
-                )
-            if not isinstance(action, dict) or not isinstance(action.get("type"), str):
-                details.append(
-                    {"message": "May not be empty", "property": f"areas[{index}].action"}
-                )
-    return details
-
-
-def _check_messages(body: Mapping[str, Any]) -> None:
-    """Refused unless ``body["messages"]`` holds 1 to 5 well-formed message objects."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not 1 <= len(messages) <= MESSAGES_MAX:
-        size = f"Size must be between 1 and {MESSAGES_MAX}"
-        raise invalid([{"message": size, "property": "messages"}])
-    details = []
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind not in TYPES:
-            values = f"Must be one of the following values: [{', '.join(TYPES)}]"
-            details.append({"message": values, "property": f"{where}.type"})
-        elif kind == "text":
-            text = message.get("text")
-            if not isinstance(text, str) or not text:
-                details.append({"message": "May not be empty", "property": f"{where}.text"})
-            elif len(text) > TEXT_MAX:
-                length = f"Length must be between 0 and {TEXT_MAX}"
-                details.append({"message": length, "property": f"{where}.text"})
-    if details:
-        raise invalid(details)

@@ -168,7 +168,60 @@ TW_2023 = PlanPreset(
     ),
 )
 
-PRESETS: dict[str, PlanPreset] = {p.key: p for p in (SEED, JP_2023, TW_2023)}
+#: Thailand since 1 August 2024 (before 7% VAT). LINE's pages read as quoted.
+TH_2024 = PlanPreset(
+    key="th-2024-08",
+    title="Thailand, since 2024-08-01",
+    as_of=date(2024, 8, 1),
+    sources=(
+        "developers.line.biz/en/docs/messaging-api/pricing/ (Thailand: "
+        "lineforbusiness.com/th/service/line-oa-features/broadcast-message)",
+        "lineforbusiness.com/th/news/20240619_1 (from 2024-08-01; free 500 -> 300)",
+        "github.com/taiyousan15/marketing-hub, research/runs/20260201_161943__line-free-"
+        "tier-limits (2026-02-01), and public notes read 2026-08 to 2026-10, quoting both "
+        "pages: free 300 / none; Basic ฿1,280, 15,000 + ฿0.10; Pro ฿1,780, 35,000 + ฿0.06",
+    ),
+    note="One source gives Pro's additional messages as ฿0.04-0.06 (falling with "
+    "volume?): ฿0.06 is then an upper bound. VAT-inclusive fees ฿1,370 / ฿1,905 also seen.",
+    plans=_plans(
+        "TH",
+        "THB",
+        (
+            ("free", 300, "0", None),
+            ("basic", 15000, "1280", "0.10"),
+            ("pro", 35000, "1780", "0.06"),
+        ),
+    ),
+)
+
+#: The other regions' plans (LINE's "Other regions" page), as read in 2026.
+GLOBAL_2026 = PlanPreset(
+    key="global-2026",
+    title="Other regions, read 2026",
+    as_of=date(2026, 2, 1),
+    sources=(
+        "developers.line.biz/en/docs/messaging-api/pricing/ (Other regions: "
+        "www.lycbiz.jp/en/other/)",
+        "github.com/taiyousan15/marketing-hub (as above, 2026-02-01): communication 500 "
+        "free; US$50, 10,000; US$150, 40,000; US, Singapore, Indonesia: the free plan only "
+        "(help2.line.me/official_account/android/pc?lang=en&contentId=20013992)",
+        "a public note of 2026-07-24 citing www.lycbiz.jp/en/other/: the same plans, "
+        "Standard's additional messages at US$0.05",
+    ),
+    note="as_of is the date read, not a start date. The additional-message price has one "
+    "source. Where only the free plan is sold, use it alone.",
+    plans=_plans(
+        "global",
+        "USD",
+        (
+            ("communication", 500, "0", None),
+            ("light", 10000, "50", None),
+            ("standard", 40000, "150", "0.05"),
+        ),
+    ),
+)
+
+PRESETS: dict[str, PlanPreset] = {p.key: p for p in (SEED, JP_2023, TW_2023, TH_2024, GLOBAL_2026)}
 
 
 def find(preset: str, region: str, name: str) -> Plan:
