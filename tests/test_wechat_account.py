@@ -4,6 +4,7 @@ the fake driven by wechatpy through a running sandbox, refusing what WeChat refu
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
@@ -216,6 +217,20 @@ async def test_user_info_is_what_wechat_returns_today(wx: Any) -> None:
         await channel.users.info("not an openid!")
 
 
+@pytest.mark.anyio
+async def test_user_info_of_many_goes_a_hundred_a_call(wx: Any) -> None:
+    channel, api = wx
+    api.follow(CUSTOMER)
+    openids = [CUSTOMER] + [f"o{i:027d}" for i in range(150)]
+    found = await channel.users.info_of(openids, lang="en")
+    assert [info.openid for info in found] == openids
+    assert found[0].follows and not found[1].follows
+    batches = [r for r in api.requests if r.url.path == "/cgi-bin/user/info/batchget"]
+    assert [len(json.loads(r.content)["user_list"]) for r in batches] == [100, 51]
+    with pytest.raises(TypeError):
+        await channel.users.info_of(CUSTOMER)
+
+
 # -- menus ------------------------------------------------------------------------------
 
 MENU = Menu(
@@ -364,6 +379,7 @@ def test_wechatpy_uses_the_account_features(wechatpy: Any) -> None:
     assert wechatpy.tag.get_user_tag(CUSTOMER) == [tag["id"]]
     assert list(wechatpy.tag.iter_tag_users(tag["id"])) == [CUSTOMER]
     assert wechatpy.user.get(CUSTOMER)["openid"] == CUSTOMER
+    assert [u["openid"] for u in wechatpy.user.get_batch([CUSTOMER, OTHER])] == [CUSTOMER, OTHER]
     wechatpy.menu.delete()
     assert wechatpy.menu.get() is None  # wechatpy reads 46003 as "no menu"
 

@@ -71,6 +71,7 @@ class AccountFake(FakeAPI):
             ("POST", "/cgi-bin/tags/getidlist"): self._tags_of_user,
             ("POST", "/cgi-bin/user/tag/get"): self._tag_members,
             ("GET", "/cgi-bin/user/info"): self._user_info,
+            ("POST", "/cgi-bin/user/info/batchget"): self._user_info_batch,
             ("POST", "/cgi-bin/message/custom/typing"): self._typing,
         }
         for (method, path), handler in routes.items():
@@ -289,11 +290,23 @@ class AccountFake(FakeAPI):
 
     def _user_info(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         params = request.url.params
-        openid = self._openid(params.get("openid"))
-        if params.get("lang", "zh_CN") not in ("zh_CN", "zh_TW", "en"):
+        return ok(self._info(params.get("openid"), params.get("lang", "zh_CN")))
+
+    def _user_info_batch(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        users = self.json_body(request).get("user_list")
+        if not isinstance(users, list) or not 1 <= len(users) <= wechat.USERS_PER_BATCH:
+            raise refused(40032, "invalid openid list size")
+        if not all(isinstance(user, dict) for user in users):
+            raise refused(40003, "invalid openid")
+        found = [self._info(user.get("openid"), user.get("lang", "zh_CN")) for user in users]
+        return ok({"user_info_list": found})
+
+    def _info(self, openid: object, lang: object) -> dict[str, Any]:
+        openid = self._openid(openid)
+        if lang not in ("zh_CN", "zh_TW", "en"):
             raise refused(40035, "invalid parameter: lang")
         if not self._knows(openid):
-            return ok({"subscribe": 0, "openid": openid})
+            return {"subscribe": 0, "openid": openid}
         followed = self.followers.get(openid) or {
             "subscribe_time": int(time.time()),
             "subscribe_scene": "ADD_SCENE_SEARCH",
@@ -308,7 +321,7 @@ class AccountFake(FakeAPI):
             "tagid_list": list(self.user_tags.get(openid, [])),
             **followed,
         }
-        return ok(info)
+        return info
 
     # -- typing -----------------------------------------------------------------------
 

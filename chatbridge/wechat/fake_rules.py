@@ -18,6 +18,8 @@ TAG_NAME_BYTES = 30
 SYSTEM_TAGS = {0, 1, 2}
 OPENIDS_PER_BATCH = 50
 TAGS_PER_USER = 20
+#: Users per ``user/info/batchget``.
+USERS_PER_BATCH = 100
 
 #: Menus: (buttons allowed, name bytes) at the top and in a submenu; what each
 #: button type needs (field, bytes) and the errcode pairs (top, sub) WeChat answers.

@@ -11,6 +11,7 @@ current reference marks ``language`` as no longer provided. Sources: docs/wechat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -20,6 +21,8 @@ from chatbridge.clock import from_unix
 from chatbridge.wechat.api import Api, read
 
 Lang = Literal["zh_CN", "zh_TW", "en"]
+#: Users per ``user/info/batchget`` call.
+BATCH = 100
 
 
 class UserInfo(BaseModel):
@@ -60,6 +63,10 @@ class UserInfo(BaseModel):
         return str(self.qr_scene) if self.qr_scene else None
 
 
+class _Batch(BaseModel):
+    user_info_list: list[UserInfo]
+
+
 class Users:
     """The user information API (``channel.users``)."""
 
@@ -72,3 +79,18 @@ class Users:
         return read(
             UserInfo, await self._api("GET", "/cgi-bin/user/info", params=params), "user info"
         )
+
+    async def info_of(self, openids: Sequence[str], lang: Lang | None = None) -> list[UserInfo]:
+        """What WeChat says of each of ``openids``, in order (``user/info/batchget``,
+        :data:`BATCH` a call)."""
+        if isinstance(openids, str):
+            raise TypeError("info_of takes a list of OpenIDs (info takes one)")
+        found: list[UserInfo] = []
+        for start in range(0, len(openids), BATCH):
+            users = [
+                {"openid": o, **({"lang": lang} if lang else {})}
+                for o in openids[start : start + BATCH]
+            ]
+            body = await self._api("POST", "/cgi-bin/user/info/batchget", json={"user_list": users})
+            found += read(_Batch, body, "user info list").user_info_list
+        return found
