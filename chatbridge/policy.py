@@ -285,7 +285,7 @@ class PolicyEngine:
             month = _quota_month(rules, now)
             if rules.overage is None:
                 if used + units > included:
-                    refusal = _quota_refusal(included, used, month)
+                    refusal = _quota_refusal(included, used, units, month)
             else:
                 cost = _cost(rules.overage, included, used, units)
                 if cost is not None and cost.cap is not None and cost.month_amount > cost.cap:
@@ -430,11 +430,12 @@ def _month_remedies(next_month: datetime) -> list[Remedy]:
     ]
 
 
-def _quota_refusal(limit: int, used: int, now: datetime) -> _Refusal:
+def _quota_refusal(limit: int, used: int, units: int, now: datetime) -> _Refusal:
     next_month = _next_month(now)
+    wanted = f"; {units} asked, {max(0, limit - used)} left" if units > 1 else ""
     return _Refusal(
         RefusalReason.QUOTA_SPENT,
-        f"the monthly quota of {limit} billable messages is spent ({used} used)",
+        f"the monthly quota of {limit} billable messages is spent ({used} used{wanted})",
         _month_remedies(next_month),
         until=next_month,
     )

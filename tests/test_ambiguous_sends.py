@@ -16,6 +16,7 @@ from chatbridge import FakeClock, Message, MessageInvalidError, UnsupportedMessa
 from chatbridge.errors import DeliveryUnknownError, ProviderUnavailableError
 from chatbridge.http import Engine, RetryPolicy
 from chatbridge.line import LineChannel, kit
+from chatbridge.line import outbound as line_outbound
 from chatbridge.line.fake import FakeLineAPI
 from chatbridge.models import Identity, Receipt
 from chatbridge.policy import quota_key
@@ -164,12 +165,36 @@ async def test_multicast_retry_repeats_every_request_key_and_counts_once() -> No
         with pytest.raises(DeliveryUnknownError) as raised:
             await channel.multicast(push("sale"), users)
         key = raised.value.idempotency_key
-        assert key == line.keys()[0] and await line.used() == 501
+        assert key is not None and await line.used() == 501
         result = await channel.multicast(push("sale"), users, idempotency_key=key)
         assert len(result.sent) == 501
         assert line.keys()[2:] == line.keys()[:2] and len(set(line.keys())) == 2
         assert [len(body["to"]) for body in api.multicasts] == [500, 1]
         assert await line.used() == 501
+        await channel.aclose()
+
+
+async def test_a_multicast_retry_whose_requests_changed_sends_the_changed_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone unfollowed between a lost answer and the retry: the requests shift, and
+    a shifted one gets a key of its own instead of being taken for one LINE accepted."""
+    monkeypatch.setattr(line_outbound, "MAX_MULTICAST_RECIPIENTS", 2)
+    config = kit.CONFIG.model_copy(update={"monthly_quota": 1000})
+    channel = LineChannel(config, clock=FakeClock())
+    api = FakeLineAPI(config, quota=1000)
+    with respx.mock() as router:
+        line = Line(channel, api, router.route(host="api.line.me").mock(side_effect=api))
+        users = await line.befriend(*(f"U{i:032d}" for i in range(4)))
+        line.fail(lost_answer(api))  # [U0, U1] went through; [U2, U3] was never sent
+        with pytest.raises(DeliveryUnknownError) as raised:
+            await channel.multicast(push("sale"), users)
+        await channel.store.update_contact_state(users[0], follower=False)
+        key = raised.value.idempotency_key
+        result = await channel.multicast(push("sale"), users, idempotency_key=key)
+        assert result.sent == users[1:]
+        reached = [to for body in api.multicasts for to in body["to"]]
+        assert set(reached) == {user.address for user in users}  # U2 not skipped
         await channel.aclose()
 
 

@@ -231,6 +231,25 @@ async def test_user_info_of_many_goes_a_hundred_a_call(wx: Any) -> None:
         await channel.users.info_of(CUSTOMER)
 
 
+@pytest.mark.anyio
+async def test_user_info_of_many_refuses_an_answer_that_lacks_one() -> None:
+    api = FakeWeChatAPI(kit.CONFIG)
+
+    def short(request: httpx.Request) -> httpx.Response:
+        answer = api(request)
+        if request.url.path.endswith("/batchget"):
+            users = json.loads(answer.content)["user_info_list"][:-1]
+            return httpx.Response(200, json={"user_info_list": users})
+        return answer
+
+    with respx.mock() as router:
+        router.route(host=api.hosts[0]).mock(side_effect=short)
+        channel = WeChatChannel(kit.CONFIG, clock=FakeClock())
+        with pytest.raises(ProviderError, match="lacks 1 of the OpenIDs"):
+            await channel.users.info_of([CUSTOMER, OTHER])
+        await channel.aclose()
+
+
 # -- menus ------------------------------------------------------------------------------
 
 MENU = Menu(

@@ -197,9 +197,15 @@ class LineChannel(Channel):
         the overage of a paid plan is priced for all of them together (refused whole
         past the spending cap, :class:`~chatbridge.errors.PolicyRefusedError`).
 
+        Recipients refused one by one are listed in ``refused``; a batch refused as a
+        whole (together over the quota, or the cap) raises instead.
+
         On :class:`~chatbridge.errors.DeliveryUnknownError` the whole reservation is
         kept: call again with the same recipients and the error's ``idempotency_key``;
-        requests LINE already accepted are not repeated, nor counted again."""
+        requests LINE already accepted are not repeated, nor counted again (nor priced:
+        the retry's ``cost`` is None). A request whose recipients changed in between
+        (someone left) is sent anew, so its other recipients may get the message twice
+        rather than none."""
         self.validate(message)
         key = outbound.retry_key(idempotency_key)
         reservation = await self.policy.reservation(
@@ -226,18 +232,18 @@ class LineChannel(Channel):
         body = outbound.message_object(message)
         async with reservation:
             size = outbound.MAX_MULTICAST_RECIPIENTS
-            for index, start in enumerate(range(0, len(sent), size)):
-                chunk = sent[start : start + size]
+            for start in range(0, len(sent), size):
+                to = [identity.address for identity in sent[start : start + size]]
                 try:
                     await self._post(
                         "/v2/bot/message/multicast",
-                        {"to": [i.address for i in chunk], "messages": [body]},
-                        retry_key=outbound.chunk_key(key, index),
+                        {"to": to, "messages": [body]},
+                        retry_key=outbound.chunk_key(key, to),
                     )
                 except DeliveryUnknownError as exc:
                     exc.idempotency_key = key  # the multicast's, whichever request failed
                     raise
-                reservation.sent(len(chunk))
+                reservation.sent(len(to))
         return MulticastResult(sent=sent, refused=refused, cost=batch.cost, warnings=batch.warnings)
 
     # -- quota ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ documented limits checked first."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -31,10 +32,12 @@ def retry_key(key: str | None) -> str:
     return key
 
 
-def chunk_key(key: str, index: int) -> str:
-    """The retry key of a multicast's ``index``-th request: the multicast's own key for
-    the first, one derived from it for the others, so a retry repeats every request's."""
-    return key if index == 0 else str(uuid.uuid5(uuid.UUID(key), str(index)))
+def chunk_key(key: str, to: Sequence[str]) -> str:
+    """The retry key of a multicast's request to the user ids ``to``: derived from the
+    multicast's key and those ids, so a retry repeats the key of a request it repeats
+    exactly, and a request whose recipients changed (someone left in between) is a new
+    one rather than taken by LINE for the one it already accepted."""
+    return str(uuid.uuid5(uuid.UUID(key), "\n".join(to)))
 
 
 def validate(message: Message, lengths: Lengths) -> None:

@@ -182,7 +182,8 @@ TH_2024 = PlanPreset(
         "pages: free 300 / none; Basic ฿1,280, 15,000 + ฿0.10; Pro ฿1,780, 35,000 + ฿0.06",
     ),
     note="One source gives Pro's additional messages as ฿0.04-0.06 (falling with "
-    "volume?): ฿0.06 is then an upper bound. VAT-inclusive fees ฿1,370 / ฿1,905 also seen.",
+    "volume): both paid plans are marked tiered, so a cost is an upper bound. "
+    "VAT-inclusive fees ฿1,370 / ฿1,905 also seen.",
     plans=_plans(
         "TH",
         "THB",
@@ -191,6 +192,7 @@ TH_2024 = PlanPreset(
             ("basic", 15000, "1280", "0.10"),
             ("pro", 35000, "1780", "0.06"),
         ),
+        tiered=True,
     ),
 )
 

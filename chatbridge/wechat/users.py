@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbridge.clock import from_unix
+from chatbridge.errors import ProviderError
 from chatbridge.wechat.api import Api, read
 
 Lang = Literal["zh_CN", "zh_TW", "en"]
@@ -81,16 +82,21 @@ class Users:
         )
 
     async def info_of(self, openids: Sequence[str], lang: Lang | None = None) -> list[UserInfo]:
-        """What WeChat says of each of ``openids``, in order (``user/info/batchget``,
-        :data:`BATCH` a call)."""
+        """What WeChat says of each of ``openids``, in their order (``user/info/batchget``,
+        :data:`BATCH` a call; matched by OpenID, a ProviderError if one is missing)."""
         if isinstance(openids, str):
             raise TypeError("info_of takes a list of OpenIDs (info takes one)")
-        found: list[UserInfo] = []
+        found: dict[str, UserInfo] = {}
         for start in range(0, len(openids), BATCH):
             users = [
                 {"openid": o, **({"lang": lang} if lang else {})}
                 for o in openids[start : start + BATCH]
             ]
             body = await self._api("POST", "/cgi-bin/user/info/batchget", json={"user_list": users})
-            found += read(_Batch, body, "user info list").user_info_list
-        return found
+            found.update((i.openid, i) for i in read(_Batch, body, "user info list").user_info_list)
+        if missing := [openid for openid in openids if openid not in found]:
+            raise ProviderError(
+                f"WeChat's user info list lacks {len(missing)} of the OpenIDs asked",
+                provider="wechat",
+            )
+        return [found[openid] for openid in openids]
