@@ -219,6 +219,9 @@ async def test_a_media_link_is_http_or_https(wa: Setup) -> None:
     await wa.open_window()
     with pytest.raises(MessageInvalidError, match="http or https"):
         await wa.channel.send(to(media=[Media(kind=MediaKind.IMAGE, url="ftp://a.example/a")]))
+    upper = "HTTPS://CDN.example.com/a.jpg"  # a URL scheme is case-insensitive
+    assert (await wa.channel.send(to(media=[Media(kind=MediaKind.IMAGE, url=upper)]))).message_id
+    assert wa.last_sent()["image"] == {"link": upper}
     body = {"messaging_product": "whatsapp", "to": CUSTOMER, "type": "image"}
     request = httpx.Request(
         "POST",
@@ -227,6 +230,28 @@ async def test_a_media_link_is_http_or_https(wa: Setup) -> None:
         headers={"Authorization": f"Bearer {kit.CONFIG.access_token.get_secret_value()}"},
     )
     assert wa.api(request).json()["error"]["code"] == 100
+
+
+@pytest.mark.parametrize("mime_type", ["audio/ogg", "audio/ogg; codecs=opus", "AUDIO/OGG"])
+async def test_a_voice_note_is_ogg_opus(wa: Setup, mime_type: str) -> None:
+    await wa.open_window()
+    voice = Media(kind=MediaKind.VOICE, mime_type=mime_type, data=b"OggS")
+    await wa.channel.send(to(media=[voice]))  # uploaded, then sent by id
+    assert wa.last_sent()["audio"] == {"id": next(iter(wa.api.media)), "voice": True}
+
+
+@pytest.mark.parametrize("mime_type", ["audio/mpeg", "audio/ogg; codecs=vorbis", "audio/aac"])
+async def test_another_audio_type_is_no_voice_note(wa: Setup, mime_type: str) -> None:
+    """Meta, "Audio messages": voice messages are OGG files with the OPUS codec."""
+    await wa.open_window()
+    requests = len(wa.api.requests)
+    voice = Media(kind=MediaKind.VOICE, mime_type=mime_type, data=b"ID3")
+    with pytest.raises(MessageInvalidError, match="OGG/OPUS"):
+        await wa.channel.send(to(media=[voice]))
+    assert len(wa.api.requests) == requests  # refused before the upload
+    audio = voice.model_copy(update={"kind": MediaKind.AUDIO})
+    await wa.channel.send(to(media=[audio]))
+    assert "voice" not in wa.last_sent()["audio"]
 
 
 async def test_mark_read_needs_no_window(wa: Setup) -> None:

@@ -98,135 +98,249 @@ def test_a_sound_template_has_no_issues() -> None:
     check(GOOD)
 
 
-@pytest.mark.parametrize(
-    ("template", "expected"),
-    [
-        (definition(body("Hi"), name="Order Update"), "lowercase letters, digits"),
-        (definition(body("Hi"), name="x" * 513), "1 to 512"),
-        (definition(body("Hi"), category="PROMO"), "must be one of AUTHENTICATION"),
-        (definition(TemplateComponent(type="FOOTER", text="f")), "a BODY component is required"),
-        (definition(body("Hi"), body("again")), "at most one BODY"),
-        (definition(body("x" * 1025)), "has 1025 characters; at most 1024"),
-        (
-            definition(body("Hi {{1}} and {{3}}.", {"body_text": [["a", "b"]]})),
-            "without gaps; got {{1}}, {{3}}",
-        ),
-        (definition(body("Hi {{1}}, welcome.")), "needs an example value for each of its 1"),
-        (definition(body("Hi {{1}, welcome.")), "unmatched {{ or }}"),
-        (definition(body("Hi {{#1}}, welcome.", {"body_text": [["a"]]})), "must be digits"),
-        (definition(body("Hi {{ 1 }}, welcome.", {"body_text": [["a"]]})), "must be digits"),
-        (definition(body("Hi {{1}}", {"body_text": [["a"]]})), "start or end with a placeholder"),
-        (
-            definition(
-                body(
-                    "Hi {{First_Name}}, welcome.",
-                    {"body_text_named_params": [{"param_name": "First_Name", "example": "A"}]},
-                ),
-                parameter_format="named",
+def buttons(*given: TemplateButton) -> TemplateComponent:
+    return TemplateComponent(type="BUTTONS", buttons=list(given))
+
+
+def url_button(url: str, example: list[str] | None = None) -> TemplateButton:
+    return TemplateButton(type="URL", text="Go", url=url, example=example)
+
+
+#: Templates Meta refuses, and what the linter says about each.
+REFUSED = [
+    (definition(body("Hi"), name="Order Update"), "lowercase letters, digits"),
+    (definition(body("Hi"), name="x" * 513), "1 to 512"),
+    (definition(body("Hi"), category="PROMO"), "must be one of AUTHENTICATION"),
+    (definition(TemplateComponent(type="FOOTER", text="f")), "a BODY component is required"),
+    (definition(body("Hi"), body("again")), "at most one BODY"),
+    (definition(body("x" * 1025)), "has 1025 characters; at most 1024"),
+    (
+        definition(body("Hi {{1}} and {{3}}.", {"body_text": [["a", "b"]]})),
+        "without gaps; got {{1}}, {{3}}",
+    ),
+    (definition(body("Hi {{1}}, welcome.")), "needs an example value for each of its 1"),
+    (definition(body("Hi {{1}, welcome.")), "unmatched {{ or }}"),
+    (definition(body("Hi {{#1}}, welcome.", {"body_text": [["a"]]})), "must be digits"),
+    (definition(body("Hi {{ 1 }}, welcome.", {"body_text": [["a"]]})), "must be digits"),
+    (definition(body("Hi {{1}}", {"body_text": [["a"]]})), "start or end with a placeholder"),
+    (
+        definition(
+            body(
+                "Hi {{First_Name}}, welcome.",
+                {"body_text_named_params": [{"param_name": "First_Name", "example": "A"}]},
             ),
-            "lowercase letters and _",
+            parameter_format="named",
         ),
-        (
-            definition(body("Hi {{name}}, welcome."), parameter_format="NAMED"),
-            "needs an example for name",
+        "lowercase letters and _",
+    ),
+    (
+        definition(body("Hi {{name}}, welcome."), parameter_format="NAMED"),
+        "needs an example for name",
+    ),
+    (
+        definition(
+            body(
+                "Hi {{name}}, welcome.",
+                {"body_text_named_params": [{"param_name": "name", "example": "Ana"}]},
+            )
         ),
-        (
-            definition(
-                body(
-                    "Hi {{name}}, welcome.",
-                    {"body_text_named_params": [{"param_name": "name", "example": "Ana"}]},
-                )
+        "is POSITIONAL but the placeholders are NAMED",
+    ),
+    (
+        definition(
+            TemplateComponent(
+                type="HEADER",
+                format="TEXT",
+                text="{{1}} {{2}} sale",
+                example={"header_text": ["a", "b"]},
             ),
-            "is POSITIONAL but the placeholders are NAMED",
+            body("Hi"),
         ),
-        (
-            definition(
-                TemplateComponent(
-                    type="HEADER",
-                    format="TEXT",
-                    text="{{1}} {{2}} sale",
-                    example={"header_text": ["a", "b"]},
-                ),
-                body("Hi"),
+        "allows 1 placeholder(s); has 2",
+    ),
+    (
+        definition(TemplateComponent(type="HEADER", format="IMAGE"), body("Hi")),
+        "needs an uploaded sample",
+    ),
+    (
+        definition(body("Hi"), TemplateComponent(type="FOOTER", text="by {{1}}")),
+        "allows 0 placeholder(s)",
+    ),
+    (
+        definition(
+            body("Hi"),
+            TemplateComponent(
+                type="BUTTONS",
+                buttons=[TemplateButton(type="QUICK_REPLY", text=f"q{i}") for i in range(11)],
             ),
-            "allows 1 placeholder(s); has 2",
         ),
-        (
-            definition(TemplateComponent(type="HEADER", format="IMAGE"), body("Hi")),
-            "needs an uploaded sample",
-        ),
-        (
-            definition(body("Hi"), TemplateComponent(type="FOOTER", text="by {{1}}")),
-            "allows 0 placeholder(s)",
-        ),
-        (
-            definition(
-                body("Hi"),
-                TemplateComponent(
-                    type="BUTTONS",
-                    buttons=[TemplateButton(type="QUICK_REPLY", text=f"q{i}") for i in range(11)],
-                ),
+        "allows 1 to 10; got 11",
+    ),
+    (
+        definition(
+            body("Hi"),
+            TemplateComponent(
+                type="BUTTONS",
+                buttons=[
+                    TemplateButton(type="URL", text=f"u{i}", url="https://a.example")
+                    for i in range(3)
+                ],
             ),
-            "allows 1 to 10; got 11",
         ),
-        (
-            definition(
-                body("Hi"),
-                TemplateComponent(
-                    type="BUTTONS",
-                    buttons=[
-                        TemplateButton(type="URL", text=f"u{i}", url="https://a.example")
-                        for i in range(3)
-                    ],
-                ),
+        "at most 2 URL",
+    ),
+    (
+        definition(
+            body("Hi"),
+            TemplateComponent(
+                type="BUTTONS",
+                buttons=[
+                    TemplateButton(type="QUICK_REPLY", text="a"),
+                    TemplateButton(type="URL", text="b", url="https://a.example"),
+                    TemplateButton(type="QUICK_REPLY", text="c"),
+                ],
             ),
-            "at most 2 URL",
         ),
-        (
-            definition(
-                body("Hi"),
-                TemplateComponent(
-                    type="BUTTONS",
-                    buttons=[
-                        TemplateButton(type="QUICK_REPLY", text="a"),
-                        TemplateButton(type="URL", text="b", url="https://a.example"),
-                        TemplateButton(type="QUICK_REPLY", text="c"),
-                    ],
-                ),
+        "not interleaved",
+    ),
+    (
+        definition(
+            body("Hi"),
+            TemplateComponent(
+                type="BUTTONS", buttons=[TemplateButton(type="QUICK_REPLY", text="x" * 26)]
             ),
-            "not interleaved",
         ),
-        (
-            definition(
-                body("Hi"),
-                TemplateComponent(
-                    type="BUTTONS", buttons=[TemplateButton(type="QUICK_REPLY", text="x" * 26)]
-                ),
+        "has 26 characters; at most 25",
+    ),
+    (
+        definition(
+            body("Hi"),
+            TemplateComponent(
+                type="BUTTONS",
+                buttons=[TemplateButton(type="URL", text="t", url="https://a.example/{{1}}")],
             ),
-            "has 26 characters; at most 25",
         ),
-        (
-            definition(
-                body("Hi"),
-                TemplateComponent(
-                    type="BUTTONS",
-                    buttons=[TemplateButton(type="URL", text="t", url="https://a.example/{{1}}")],
-                ),
+        "a URL with a placeholder needs one",
+    ),
+    (
+        definition(
+            body("Hi"),
+            TemplateComponent(
+                type="BUTTONS",
+                buttons=[TemplateButton(type="PHONE_NUMBER", text="t", phone_number="1" * 21)],
             ),
-            "a URL with a placeholder needs one",
         ),
-        (
-            definition(
-                body("Hi"),
-                TemplateComponent(
-                    type="BUTTONS",
-                    buttons=[TemplateButton(type="PHONE_NUMBER", text="t", phone_number="1" * 21)],
-                ),
+        "has 21 characters; at most 20",
+    ),
+    (
+        definition(
+            TemplateComponent(
+                type="HEADER",
+                format="TEXT",
+                text="Order {{1}} / {{1}}",
+                example={"header_text": ["#42"]},
             ),
-            "has 21 characters; at most 20",
+            body("Hi there {{1}}.", {"body_text": [["a"]]}),
         ),
-    ],
-)
+        "allows 1 placeholder(s); has 2",
+    ),
+    (definition(body("Hi {{01}} bye", {"body_text": [["a"]]})), "without a leading 0"),
+    (definition(body("Hi {{0}} bye", {"body_text": [["a"]]})), "without a leading 0"),
+    (
+        definition(
+            body(
+                "Hi {{first_name}} bye",
+                {"body_text_named_params": [{"param_name": "first_name"}]},
+            ),
+            parameter_format="NAMED",
+        ),
+        "needs an example for first_name",
+    ),
+    (
+        definition(body("Hi"), buttons(TemplateButton(type="COPY_CODE", example=""))),
+        "needs the example code",
+    ),
+    (
+        definition(body("Hi"), buttons(TemplateButton(type="COPY_CODE", example=["CODE"]))),
+        "needs the example code",
+    ),
+    (
+        definition(body("Hi"), buttons(TemplateButton(type="QUICK_REPLY", text="Hi {{First}}"))),
+        "must be digits",
+    ),
+    (
+        definition(body("Hi"), buttons(TemplateButton(type="QUICK_REPLY", text="Hi {{first}}"))),
+        "allows 0 placeholder(s)",
+    ),
+    (
+        definition(
+            body("Hi"),
+            buttons(TemplateButton(type="PHONE_NUMBER", text="Call", phone_number="{{1}}")),
+        ),
+        "allows 0 placeholder(s)",
+    ),
+    (
+        definition(body("Hi"), buttons(url_button("https://x.example/{{ First }}", ["a"]))),
+        "{{1}}, at its end only",
+    ),
+    (
+        definition(body("Hi"), buttons(url_button("https://x.example/{{2}}", ["a"]))),
+        "{{1}}, at its end only",
+    ),
+    (
+        definition(body("Hi"), buttons(url_button("https://x.example/{{1}}/a", ["a"]))),
+        "{{1}}, at its end only",
+    ),
+    (
+        definition(body("Hi"), buttons(url_button("https://x.example/{{1}}{{1}}", ["a"]))),
+        "{{1}}, at its end only",
+    ),
+    (
+        definition(body("Hi"), buttons(url_button("https://x.example/{{1", ["a"]))),
+        "{{1}}, at its end only",
+    ),
+]
+
+#: Templates Meta takes (the linter finds no error in them).
+ACCEPTED = [
+    GOOD,
+    definition(
+        TemplateComponent(
+            type="HEADER",
+            format="TEXT",
+            text="Order {{order_id}}",
+            example={"header_text_named_params": [{"param_name": "order_id", "example": "42"}]},
+        ),
+        body(
+            "Hi {{first_name}}, it ships.",
+            {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]},
+        ),
+        parameter_format="NAMED",
+    ),
+    definition(body("Hi {{1}}, yes {{1}} again.", {"body_text": [["Ana"]]})),
+    definition(
+        TemplateComponent(type="HEADER", format="IMAGE", example={"header_handle": ["4::aW"]}),
+        body("Hi"),
+        buttons(
+            url_button("https://shop.example/sale"),
+            TemplateButton(type="PHONE_NUMBER", text="Call", phone_number="15550051310"),
+        ),
+    ),
+    definition(TemplateComponent(type="HEADER", format="LOCATION"), body("Your shop")),
+    definition(
+        body("Your code"),
+        buttons(TemplateButton(type="COPY_CODE", example="SAVE20")),
+        category="MARKETING",
+    ),
+    definition(
+        TemplateComponent.model_validate({"type": "BODY", "add_security_recommendation": True}),
+        buttons(TemplateButton(type="OTP", otp_type="COPY_CODE")),
+        category="AUTHENTICATION",
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "expected"), REFUSED)
 def test_the_linter_catches_what_meta_refuses(template: TemplateDefinition, expected: str) -> None:
     issues = [str(issue) for issue in lint(template) if issue.severity == "error"]
     assert any(expected in issue for issue in issues), issues
@@ -337,6 +451,23 @@ async def test_the_fake_refuses_what_meta_refuses_on_creation(
     assert (error["code"], error.get("error_subcode")) == (100, subcode)
 
 
+@pytest.mark.parametrize(
+    ("template", "meta_refuses"),
+    [pytest.param(t, True, id=f"refused-{i}") for i, (t, _) in enumerate(REFUSED)]
+    + [pytest.param(t, False, id=f"accepted-{i}") for i, t in enumerate(ACCEPTED)],
+)
+async def test_the_linter_and_the_fake_agree(
+    wa: Setup, template: TemplateDefinition, meta_refuses: bool
+) -> None:
+    """The linter (the client's reading of Meta's rules) and the sandbox (its own
+    reading, fake_rules.py) refuse the same templates: the fake sees each one posted
+    past the linter."""
+    linter = [str(issue) for issue in lint(template) if issue.severity == "error"]
+    answer = graph(wa, "POST", f"{kit.WABA_ID}/message_templates", template.body())
+    fake = answer.get("error_data", {}).get("details") or answer.get("message")
+    assert (bool(linter), "code" in answer) == (meta_refuses, meta_refuses), (linter, fake)
+
+
 async def test_the_fake_refuses_a_duplicate(wa: Setup) -> None:
     await wa.channel.create_template(GOOD)
     with pytest.raises(ProviderError) as duplicate:
@@ -432,6 +563,37 @@ async def test_a_template_is_edited_within_metas_limits(wa: Setup) -> None:
     assert (await wa.channel.get_template(created.id)).category == "MARKETING"
 
 
+async def test_an_edit_needs_something_to_edit_and_one_of_metas_categories(wa: Setup) -> None:
+    created = await wa.channel.create_template(GOOD)
+    wa.api.review(created.id, "APPROVED")
+    requests = len(wa.api.requests)
+    with pytest.raises(MessageInvalidError, match="nothing to edit"):
+        await wa.channel.edit_template(created.id)
+    with pytest.raises(MessageInvalidError, match="category: must be one of"):
+        await wa.channel.edit_template(created.id, category="PROMO")
+    assert len(wa.api.requests) == requests  # refused before any request
+    assert graph(wa, "POST", created.id, {})["code"] == 100
+    wa.api.review(created.id, "REJECTED")
+    assert "category" in str(graph(wa, "POST", created.id, {"category": "PROMO"}))
+    refused = graph(wa, "POST", created.id, {"parameter_format": "NAMED"})
+    assert "not parameter_format" in refused["error_data"]["details"]
+    assert (await wa.channel.get_template(created.id)).status == "REJECTED"
+
+
+async def test_a_new_category_is_linted_against_the_current_components(wa: Setup) -> None:
+    """An authentication body has no text of its own; under MARKETING it needs one."""
+    [auth] = [t for t in ACCEPTED if t.category == "AUTHENTICATION"]
+    created = await wa.channel.create_template(auth)
+    wa.api.review(created.id, "REJECTED")
+    requests = len(wa.api.requests)
+    with pytest.raises(MessageInvalidError, match=r"components\[0\]\.text: is required"):
+        await wa.channel.edit_template(created.id, category="MARKETING")
+    assert [r.method for r in wa.api.requests[requests:]] == ["GET"]  # the template, no edit
+    error = graph(wa, "POST", created.id, {"category": "MARKETING"})
+    assert error["code"] == 100 and "BODY text is required" in error["error_data"]["details"]
+    await wa.channel.edit_template(created.id, category="AUTHENTICATION")  # unchanged: no lint
+
+
 async def test_an_edit_is_linted_against_the_template(wa: Setup) -> None:
     created = await wa.channel.create_template(GOOD)
     wa.api.review(created.id, "REJECTED")
@@ -524,6 +686,8 @@ async def test_the_business_profile_is_read_and_updated(wa: Setup) -> None:
     )
     await wa.channel.update_business_profile(update)
     assert wa.last_body()["messaging_product"] == "whatsapp"
+    await wa.channel.update_business_profile(BusinessProfile(websites=["HTTPS://Shop.example"]))
+    await wa.channel.update_business_profile(update)  # the scheme is not case-sensitive
     got = await wa.channel.business_profile()
     assert (got.about, got.vertical, got.websites) == (
         "Plants, delivered",
@@ -536,6 +700,7 @@ async def test_the_business_profile_is_read_and_updated(wa: Setup) -> None:
         BusinessProfile(websites=["a.example"]),
         BusinessProfile(vertical="SPACE"),
         BusinessProfile(websites=["https://a.example", "https://b.example", "https://c.example"]),
+        BusinessProfile(websites=["ftp://a.example"]),
     ):
         with pytest.raises(MessageInvalidError, match="business profile"):
             await wa.channel.update_business_profile(bad)

@@ -217,19 +217,30 @@ class WhatsAppChannel(Channel):
         message_send_ttl_seconds: int | None = None,
     ) -> None:
         """Replace the components (all of them), the category or the time-to-live of an
-        APPROVED, REJECTED or PAUSED template; it goes back to review. New components
-        are linted first, against the template's category and parameter format (read
-        from Meta)."""
+        APPROVED, REJECTED or PAUSED template; it goes back to review. MessageInvalidError
+        before any request when nothing is given or the category is none of Meta's; new
+        components, or the current ones under a new category, are linted first against
+        the template as Meta has it (read first)."""
+        what = f"the edit of template {template_id}"
+        if components is None and category is None and message_send_ttl_seconds is None:
+            raise MessageInvalidError(
+                f"nothing to edit in template {template_id}: "
+                "give components, category or message_send_ttl_seconds"
+            )
+        if category is not None:
+            templates.refuse(templates.lint_category(category), what)
         body: dict[str, object] = {
             "category": category,
             "message_send_ttl_seconds": message_send_ttl_seconds,
         }
-        if components is not None:
+        if components is not None or category is not None:
             current = await self.get_template(template_id)
-            issues = templates.lint_components(
-                components, category or current.category, current.parameter_format
-            )
-            templates.refuse(issues, f"the edit of template {template_id}")
+            new_category = category or current.category
+            if components is not None or new_category != current.category:
+                checked = current.components if components is None else components
+                issues = templates.lint_components(checked, new_category, current.parameter_format)
+                templates.refuse(issues, what)
+        if components is not None:
             body["components"] = [c.model_dump(exclude_none=True) for c in components]
         request = self.http.build_request(
             "POST",

@@ -200,7 +200,7 @@ class FakeWhatsAppAPI(FakeAPI):
         media_id, link = content.get("id"), content.get("link")
         if bool(media_id) == bool(link):
             raise refused(100, f"Param {kind} must have exactly one of id or link")
-        if link and not str(link).startswith(("http://", "https://")):
+        if link and not str(link).lower().startswith(("http://", "https://")):
             raise refused(100, "Invalid parameter", f"{kind}['link'] must be an http(s) URL")
         if media_id and str(media_id) not in self.media:
             raise refused(100, "Invalid parameter", f"{kind}['id'] {media_id} is no uploaded media")

@@ -25,8 +25,9 @@ REVIEW_STATUSES = frozenset(
 PAGE_SIZE = 25  # an assumption: Graph's default page size is not documented for templates
 #: What the fake reports as the account's template limit (pywa reads it; not Meta's value).
 TEMPLATE_LIMIT = 250
-#: What ``POST /{template-id}`` may change (Meta; pywa also sends ``parameter_format``).
-EDITABLE = frozenset({"category", "components", "message_send_ttl_seconds", "parameter_format"})
+#: What ``POST /{template-id}`` may change (Meta "Template management > Edit templates":
+#: "You can only edit a template's category, components, or time-to-live").
+EDITABLE = frozenset({"category", "components", "message_send_ttl_seconds"})
 DAY = 24 * 3600.0
 
 
@@ -101,9 +102,12 @@ class FakeAccount:
         template = self.templates[template_id]
         if unknown := set(body) - EDITABLE:
             raise invalid(f"Only {', '.join(sorted(EDITABLE))} can be edited, not {min(unknown)}")
+        if not body:
+            raise invalid(f"Nothing to edit: give one of {', '.join(sorted(EDITABLE))}")
         if template["status"] not in ("APPROVED", "REJECTED", "PAUSED"):
             raise invalid("Only APPROVED, REJECTED or PAUSED templates can be edited")
         category = body.get("category", template["category"])
+        _check(fake_rules.check_category, category)
         if template["status"] == "APPROVED" and category != template["category"]:
             raise invalid("You cannot edit the category of an approved template")
         now, edits = time.time(), self._edits.setdefault(template_id, [])
@@ -111,11 +115,12 @@ class FakeAccount:
             any(now - at < DAY for at in edits) or sum(now - at < 30 * DAY for at in edits) >= 10
         ):
             raise invalid("Approved templates can be edited once in 24 hours, 10 times in 30 days")
-        parameter_format = str(body.get("parameter_format") or template["parameter_format"]).upper()
-        if "components" in body:
-            _check(fake_rules.check_components, body["components"], category, parameter_format)
+        if "components" in body or category != template["category"]:
+            components = body.get("components", template["components"])
+            parameter_format = template["parameter_format"]
+            _check(fake_rules.check_components, components, category, parameter_format)
         edits.append(now)
-        template.update(body, category=category, parameter_format=parameter_format)
+        template.update(body, category=category)
         template["status"] = "PENDING"
         edited = {"success": True, "id": template_id, "name": template["name"]}
         return json_response(200, {**edited, "category": category})

@@ -30,7 +30,11 @@ MEDIA_HEADERS = frozenset({"IMAGE", "VIDEO", "GIF", "DOCUMENT"})
 CHARACTER_LIMIT, HEADER_FORMAT, FOOTER_FORMAT, DANGLING = 2388040, 2388047, 2388073, 2388299
 
 _BRACES = re.compile(r"\{\{(.*?)\}\}")
-_FORMATS = {"POSITIONAL": re.compile(r"[0-9]+"), "NAMED": re.compile(r"[a-z_]+")}
+#: Meta "Template review": "The correct format is {{1}}" (so no {{01}}); named ones are
+#: lowercase letters and underscores ("Utility templates", <PARAMETER_NAME>).
+_FORMATS = {"POSITIONAL": re.compile(r"[1-9][0-9]*"), "NAMED": re.compile(r"[a-z_]+")}
+#: A URL button's one variable, appended to the URL ("Components > URL buttons").
+URL_VARIABLE = "{{1}}"
 
 
 class Problem(Exception):
@@ -59,9 +63,14 @@ def check_creation(body: Mapping[str, Any]) -> None:
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
         raise Problem("name may hold only lowercase letters, digits and underscores")
     _at_most("name", name, NAME_MAX)
-    if body.get("category") not in CATEGORIES:
-        raise Problem(f"category must be one of {', '.join(sorted(CATEGORIES))}")
+    check_category(body.get("category"))
     check_components(body.get("components"), body["category"], body.get("parameter_format"))
+
+
+def check_category(category: object) -> None:
+    """Raise :class:`Problem` unless ``category`` is one of Meta's (creation or edit)."""
+    if category not in CATEGORIES:
+        raise Problem(f"category must be one of {', '.join(sorted(CATEGORIES))}")
 
 
 def check_components(components: object, category: str, parameter_format: object) -> None:
@@ -103,7 +112,8 @@ def _header(component: Mapping[str, Any], pattern: re.Pattern[str]) -> None:
     if header_format in MEDIA_HEADERS and not (component.get("example") or {}).get("header_handle"):
         raise Problem(f"a {header_format} header needs example.header_handle", HEADER_FORMAT)
     if header_format == "TEXT":
-        if len(placeholders(component.get("text"))) > 1:
+        text = component.get("text")
+        if isinstance(text, str) and len(_BRACES.findall(text)) > 1:  # {{1}} twice: two
             raise Problem("a text header holds one variable", HEADER_FORMAT)
         _text(component, "HEADER", pattern)
     elif header_format not in (*MEDIA_HEADERS, "LOCATION"):
@@ -124,12 +134,17 @@ def _text(component: Mapping[str, Any], kind: str, pattern: re.Pattern[str]) -> 
         return
     if any(not pattern.fullmatch(name) for name in names):
         raise Problem(f"the {kind} variables do not match the parameter format")
-    example = component.get("example") or {}
+    example = component.get("example")
+    example = example if isinstance(example, dict) else {}
     key = f"{kind.lower()}_text"
     if pattern is _FORMATS["NAMED"]:
-        given = {e.get("param_name") for e in example.get(f"{key}_named_params") or []}
+        given = {
+            e.get("param_name")
+            for e in example.get(f"{key}_named_params") or []
+            if isinstance(e, dict) and e.get("example")
+        }
         if not set(names) <= given:
-            raise Problem(f"the {kind} needs {key}_named_params for every variable")
+            raise Problem(f"the {kind} needs {key}_named_params with an example for every variable")
         return
     if sorted(int(name) for name in names) != list(range(1, len(names) + 1)):
         raise Problem(f"the {kind} variables are not sequential")
@@ -156,20 +171,33 @@ def _buttons(buttons: object) -> None:
 
 def _button(button: Mapping[str, Any], kind: str) -> None:
     if kind == "COPY_CODE":
-        _at_most("a copy code example", str(button.get("example", "")), COPY_CODE_MAX)
+        code = button.get("example")
+        if not isinstance(code, str) or not code:
+            raise Problem("a COPY_CODE button needs its example code, a string")
+        _at_most("a copy code example", code, COPY_CODE_MAX)
         return
     if kind != "OTP":
-        _at_most("a button text", _required(button, "text"), BUTTON_TEXT_MAX)
+        text = _required(button, "text")
+        _at_most("a button text", text, BUTTON_TEXT_MAX)
+        _no_variable("a button text", text)
     if kind == "PHONE_NUMBER":
-        _at_most("a phone_number", _required(button, "phone_number"), PHONE_MAX)
+        phone = _required(button, "phone_number")
+        _at_most("a phone_number", phone, PHONE_MAX)
+        _no_variable("a phone_number", phone)
     if kind == "URL":
         url = _required(button, "url")
         _at_most("a button url", url, URL_MAX)
-        variables = _BRACES.findall(url)
-        if len(variables) > 1 or (variables and not url.endswith("}}")):
-            raise Problem("a URL holds one variable, at its end")
-        if variables and not button.get("example"):
+        base = url.removesuffix(URL_VARIABLE)
+        if "{{" in base or "}}" in base:
+            raise Problem(f"a URL holds one variable, {URL_VARIABLE}, at its end")
+        if base != url and not button.get("example"):
             raise Problem("a URL with a variable needs an example")
+
+
+def _no_variable(what: str, value: str) -> None:
+    """Meta's "Components" gives variables to the header, body and URL only."""
+    if "{{" in value or "}}" in value:
+        raise Problem(f"{what} holds no variables or curly braces")
 
 
 def _required(button: Mapping[str, Any], key: str) -> str:
@@ -222,7 +250,7 @@ def check_profile(fields: Mapping[str, Any]) -> None:
     if not isinstance(websites, list) or len(websites) > PROFILE_WEBSITES:
         raise Problem(f"at most {PROFILE_WEBSITES} websites")
     for site in websites:
-        if not (isinstance(site, str) and site.startswith(("http://", "https://"))):
+        if not (isinstance(site, str) and site.lower().startswith(("http://", "https://"))):
             raise Problem("a website starts with http:// or https://")
         if len(site) > PROFILE_WEBSITE:
             raise Problem(f"a website is at most {PROFILE_WEBSITE} characters")

@@ -33,6 +33,17 @@ def wire_media_type(media: Media) -> str:
     return _WIRE_MEDIA_TYPE[media.kind]
 
 
+def is_voice_note(mime_type: str | None) -> bool:
+    """Whether WhatsApp takes media of ``mime_type`` as a voice note: ``audio/ogg`` with
+    the OPUS codec (a ``codecs`` parameter, if given, is ``opus``). An unknown type (media
+    by id or link) is taken at its word: Meta checks the file."""
+    if mime_type is None:
+        return True
+    kind, *parameters = (part.strip().lower() for part in mime_type.split(";"))
+    codecs = [p.partition("=")[2].strip('"') for p in parameters if p.startswith("codecs=")]
+    return kind == "audio/ogg" and all(codec == "opus" for codec in codecs)
+
+
 def validate(message: Message, lengths: Lengths) -> None:
     """Raise MessageInvalidError if ``message`` breaks a Cloud API limit."""
     lengths.text("a text body", message.text, 4096)
@@ -44,8 +55,13 @@ def validate(message: Message, lengths: Lengths) -> None:
             if not (media.provider_id or media.url or media.data):
                 raise MessageInvalidError("media needs a provider_id, a url or data to upload")
             link = None if media.provider_id else media.url
-            if link and not link.startswith(("http://", "https://")):
+            if link and not link.lower().startswith(("http://", "https://")):
                 raise MessageInvalidError("WhatsApp fetches media links over http or https only")
+            if media.kind is MediaKind.VOICE and not is_voice_note(media.mime_type):
+                raise MessageInvalidError(
+                    f"a WhatsApp voice note is OGG/OPUS audio (audio/ogg), not {media.mime_type}: "
+                    "send it as MediaKind.AUDIO"
+                )
         case MessageKind.INTERACTIVE:
             assert message.interactive is not None
             _validate_interactive(message.interactive, lengths)
@@ -126,7 +142,7 @@ def _media(media: Media) -> tuple[str, dict[str, Any]]:
     content: dict[str, Any] = (
         {"id": media.provider_id} if media.provider_id else {"link": media.url}
     )
-    if media.kind is MediaKind.VOICE:
+    if media.kind is MediaKind.VOICE and is_voice_note(media.mime_type):
         content["voice"] = True
     if media.caption and kind in ("image", "video", "document"):
         content["caption"] = media.caption

@@ -97,7 +97,7 @@ def problems(profile: BusinessProfile) -> list[str]:
     if len(websites) > WEBSITES_MAX:
         found.append(f"at most {WEBSITES_MAX} websites; got {len(websites)}")
     for site in websites:
-        if not site.startswith(("http://", "https://")) or len(site) > WEBSITE_MAX:
+        if not site.lower().startswith(("http://", "https://")) or len(site) > WEBSITE_MAX:
             found.append(f"a website must start with http:// or https:// and fit {WEBSITE_MAX}")
     return found
 

@@ -33,11 +33,14 @@ COPY_CODE_MAX = 15
 #: At most this many buttons of one type (Meta "Components > Buttons", pywa).
 BUTTON_TYPE_MAX = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
 MEDIA_FORMATS = frozenset({"IMAGE", "VIDEO", "DOCUMENT", "GIF"})
-#: What a placeholder may hold, nothing around it: digits (positional) or lowercase
-#: letters and underscores (named).
+#: What a placeholder may hold, nothing around it: a number from 1 without a leading 0
+#: (positional) or lowercase letters and underscores (named).
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
-_POSITIONAL = re.compile(r"[0-9]+")
+_POSITIONAL = re.compile(r"[1-9][0-9]*")
 _NAMED = re.compile(r"[a-z_]+")
+#: The one variable a URL button's url may hold, at its end (Meta "Components > URL
+#: buttons").
+URL_VARIABLE = "{{1}}"
 
 
 class _Wire(BaseModel):
@@ -181,6 +184,13 @@ def check(template: TemplateDefinition) -> None:
     refuse(lint(template), f"template {template.name!r}")
 
 
+def lint_category(category: str) -> list[LintIssue]:
+    """The issue with ``category`` if it is none of Meta's (a creation or an edit)."""
+    if category in CATEGORIES:
+        return []
+    return [LintIssue(where="category", message=f"must be one of {', '.join(CATEGORIES)}")]
+
+
 def lint_components(
     components: Sequence[TemplateComponent], category: str, parameter_format: str | None = None
 ) -> list[LintIssue]:
@@ -210,8 +220,7 @@ def _lint(template: TemplateDefinition) -> Iterator[LintIssue]:
         )
     if not template.language:
         yield LintIssue(where="language", message="is required")
-    if template.category not in CATEGORIES:
-        yield LintIssue(where="category", message=f"must be one of {', '.join(CATEGORIES)}")
+    yield from lint_category(template.category)
     yield from _lint_components(template.components, template.category, template.parameter_format)
 
 
@@ -264,8 +273,8 @@ def _lint_text(
         if not (_POSITIONAL.fullmatch(name) or _NAMED.fullmatch(name)):
             yield LintIssue(
                 where=where,
-                message=f"placeholder {{{{{name}}}}} must be digits ({{{{1}}}}) or lowercase "
-                "letters and _ ({{first_name}}), nothing else",
+                message=f"placeholder {{{{{name}}}}} must be digits without a leading 0 "
+                "({{1}}) or lowercase letters and _ ({{first_name}}), nothing else",
             )
     found = placeholders(text)
     if limit is not None and len(found) > limit:
@@ -382,14 +391,23 @@ def _lint_buttons(buttons: Sequence[TemplateButton], where: str) -> Iterator[Lin
         here = f"{where}[{index}]"
         kind = button.type.upper()
         if kind == "COPY_CODE":  # no text of its own: the code's example (pywa CopyCodeButton)
-            code = button.example if isinstance(button.example, str) else ""
-            yield from _lint_text(code, f"{here}.example", COPY_CODE_MAX)
+            yield from _lint_copy_code(button.example, f"{here}.example")
         elif kind != "OTP":  # authentication buttons have localized defaults
-            yield from _lint_text(button.text, f"{here}.text", BUTTON_TEXT_MAX)
-        if button.type.upper() == "URL":
+            yield from _lint_text(button.text, f"{here}.text", BUTTON_TEXT_MAX, limit=0)
+        if kind == "URL":
             yield from _lint_url(button, here)
-        if button.type.upper() == "PHONE_NUMBER":
-            yield from _lint_text(button.phone_number, f"{here}.phone_number", PHONE_NUMBER_MAX)
+        if kind == "PHONE_NUMBER":
+            yield from _lint_text(
+                button.phone_number, f"{here}.phone_number", PHONE_NUMBER_MAX, limit=0
+            )
+
+
+def _lint_copy_code(code: object, where: str) -> Iterator[LintIssue]:
+    """A COPY_CODE button's example: one code, a string (not a list), 1 to 15 characters."""
+    if not isinstance(code, str) or not code:
+        yield LintIssue(where=where, message="needs the example code, a non-empty string")
+    elif len(code) > COPY_CODE_MAX:
+        yield LintIssue(where=where, message=f"has {len(code)} characters; at most {COPY_CODE_MAX}")
 
 
 def _lint_url(button: TemplateButton, where: str) -> Iterator[LintIssue]:
@@ -399,10 +417,11 @@ def _lint_url(button: TemplateButton, where: str) -> Iterator[LintIssue]:
         return
     if len(url) > URL_MAX:
         yield LintIssue(where=f"{where}.url", message=f"has {len(url)} characters; at most 2000")
-    names = placeholders(url)
-    if len(names) > 1:
-        yield LintIssue(where=f"{where}.url", message="allows one placeholder")
-    elif names and not url.endswith("}}"):
-        yield LintIssue(where=f"{where}.url", message="may hold a placeholder only at its end")
-    if names and not button.example:
+    base = url.removesuffix(URL_VARIABLE)
+    if "{{" in base or "}}" in base:
+        yield LintIssue(
+            where=f"{where}.url",
+            message=f"may hold one placeholder, {URL_VARIABLE}, at its end only",
+        )
+    elif base != url and not button.example:
         yield LintIssue(where=f"{where}.example", message="a URL with a placeholder needs one")
