@@ -111,6 +111,8 @@ CREATE TABLE IF NOT EXISTS tag_mirrors (
     customer_id TEXT PRIMARY KEY, mark TEXT NOT NULL, due_at BIGINT, leased_until BIGINT,
     attempts INTEGER NOT NULL, error TEXT);
 CREATE INDEX IF NOT EXISTS tag_mirrors_due ON tag_mirrors (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tag_mirrors_failed ON tag_mirrors (customer_id)
+    WHERE error IS NOT NULL;
 """
 
 #: The table the schema creates last.
