@@ -362,7 +362,7 @@ class PolicyEngine:
             remedies.insert(0, Remedy(kind=RemedyKind.USE_TEMPLATE, description=template))
         if message.tag is None and message.kind is not MessageKind.REACTION:  # no tag
             remedies[:0] = _tag_remedies(rules.tags, state.last_inbound_at, now)
-        allowed = ", ".join(window.allowed) or "nothing"
+        allowed = f"{', '.join(window.allowed)} messages" if window.allowed else "nothing"
         if window.expires_at is None:
             text = f"the customer has never written, so only {allowed} may be sent"
             return _Refusal(RefusalReason.WINDOW_NEVER_OPENED, text, remedies)

@@ -14,6 +14,7 @@ async def test_demo_tour(capsys: pytest.CaptureFixture[str]) -> None:
     assert "remedy: send an approved template message instead" in out
     assert "template sent outside the window" in out
     assert "-> fell back to email:ana@example.com: 'Your order #4711' sent" in out
+    assert "the follower's WeChat tags are now ['VIP 客户']" in out
     whatsapp_templates = out.split("a template created, approved")[1].split("== WeChat")[0]
     assert "read, typing indicator shown" in whatsapp_templates
     assert "placeholders must be numbered 1, 2, 3... without gaps" in whatsapp_templates

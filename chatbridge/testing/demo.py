@@ -35,6 +35,7 @@ from chatbridge.plugin.kit import ChannelKit
 from chatbridge.policy import RemedyKind
 from chatbridge.sms.twilio import kit as twilio_kit
 from chatbridge.webhook import WebhookResult
+from chatbridge.wechat import WeChatChannel
 from chatbridge.wechat import kit as wechat_kit
 from chatbridge.whatsapp import kit as whatsapp_kit
 from chatbridge.whatsapp.fake import FakeWhatsAppAPI
@@ -176,6 +177,16 @@ async def wechat_tour(client: httpx.AsyncClient, clock: FakeClock) -> None:
     template = Template(name="ORDER_STATUS_TPL", named_parameters={"order": "#4711"})
     receipt = await wx.send(Message(contact=wx.identity(openid), template=template))
     say(f"-> template message sent outside the window: msgid {receipt.message_id}")
+    assert isinstance(wx, WeChatChannel)
+    async with History.sqlite(clock=clock) as history:  # customer tags onto WeChat's
+        history.mirror_tags(wx.tag_mirror({"vip": "VIP 客户"}))
+        mail = Identity(channel="email", address="li@example.com")
+        customer = await history.link(wx.identity(openid), mail)
+        await history.tag(customer.id, "vip")
+        await history.sync_tags()
+        names = {tag.id: tag.name for tag in await wx.tags.get_all()}
+        held = [names[tag] for tag in await wx.tags.of_user(openid)]
+        say(f"-> history tag 'vip' mirrored: the follower's WeChat tags are now {held}")
 
 
 async def line_tour(client: httpx.AsyncClient, clock: FakeClock, api: FakeLineAPI) -> None:
