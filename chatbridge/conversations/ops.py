@@ -60,6 +60,18 @@ def together(*queries: Query) -> Op[list[list[Row]]]:
     return [list(rows) for rows in results]
 
 
+#: The text of a query that stands for an operation's last queries (:func:`finish`).
+LAST = "-- last"
+
+
+def finish(*queries: Query) -> Op[None]:
+    """Run ``queries`` as the operation's last ones (it returns once they ran), none of
+    which needs the rows of another, their rows unread: a driver may send them with the
+    commit (PostgreSQL: the writes and COMMIT in one round trip)."""
+    if queries:
+        yield (LAST, queries)
+
+
 def comparable(text: str) -> str:
     """``text`` as either backend gives it back, to match rows read back with what was
     written: PostgreSQL cannot store NUL and keeps U+FFFD instead."""
@@ -758,31 +770,39 @@ def _make(
     """Make each of the ``new`` identities a customer of its own (as :func:`identify`),
     but those with a phone number another identity has or gets in this call (their
     link candidates), and those another transaction made meanwhile: both are left to
-    :func:`identify`. Returns (customer_id, home_id) of those made."""
+    :func:`identify`. Returns (customer_id, home_id) of those made. One round trip: the
+    numbers are locked first (whoever makes one of them now waits for us), then the
+    inserts leave out the numbers another identity has."""
     if not new:
         return {}
     phones = {contact: phone_of(contact) for contact in new}
     numbers = sorted({phone for phone in phones.values() if phone is not None})
     shared: set[str | None] = set()
+    unless = " WHERE 1 = 1"  # SQLite's upsert after INSERT ... SELECT needs a WHERE
     if settings.link != "off":
         counts = Counter(phones.values())
         shared = {phone for phone in numbers if counts[phone] > 1}
-    others = [  # with the numbers locked: whoever makes one of them now waits for us
-        _where_in(settings, "SELECT DISTINCT phone FROM identities WHERE phone", some)
-        for some in (_chunks(numbers) if settings.link != "off" else [])
-    ]
-    locks = _phone_locks(settings, numbers)
-    found = yield from together(*locks, *others)
-    shared.update(row[0] for rows in found[len(locks) :] for row in rows)
+        unless = " WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.phone = v.{})"
     made = {contact: new_id("cus") for contact in new if phones[contact] not in shared}
     inserts = []
     for chunk in _chunks(list(made)):
-        customers = [
-            (made[c], next((e.contact_name for e in contacts[c].values() if e.contact_name), None))
+        rows = [
+            (
+                made[c],
+                next((e.contact_name for e in contacts[c].values() if e.contact_name), None),
+                micros(at),
+                phones[c],
+            )
             for c in chunk
         ]
-        values, params = _rows(settings, "text text bigint", [(*c, micros(at)) for c in customers])
-        inserts.append((f"INSERT INTO customers (id, name, created_at) {values}", params))
+        values, params = _rows(settings, "text text bigint text", rows)
+        inserts.append(
+            (
+                "INSERT INTO customers (id, name, created_at) SELECT column1, column2, "
+                f"column3 FROM ({values}) AS v{unless.format('column4')} RETURNING id",
+                params,
+            )
+        )
         values, params = _rows(
             settings,
             "text text text text text bigint",
@@ -791,13 +811,17 @@ def _make(
         inserts.append(
             (
                 "INSERT INTO identities (channel, address, customer_id, home_id, phone, "
-                f"created_at) {values} ON CONFLICT (channel, address) DO NOTHING "
-                "RETURNING customer_id",
+                f"created_at) SELECT * FROM ({values}) AS v{unless.format('column5')} "
+                "ON CONFLICT (channel, address) DO NOTHING RETURNING customer_id",
                 params,
             )
         )
-    inserted = {row[0] for rows in (yield from together(*inserts))[1::2] for row in rows}
-    lost = [made.pop(c) for c in list(made) if made[c] not in inserted]
+    locks = _phone_locks(settings, numbers)
+    found = (yield from together(*locks, *inserts))[len(locks) :]
+    customers = {row[0] for rows in found[::2] for row in rows}
+    inserted = {row[0] for rows in found[1::2] for row in rows}
+    made = {contact: customer for contact, customer in made.items() if customer in inserted}
+    lost = sorted(customers - inserted)  # another transaction made the identity meanwhile
     yield from together(
         *(_where_in(settings, "DELETE FROM customers WHERE id", ids) for ids in _chunks(lost))
     )
@@ -859,7 +883,7 @@ def _record_alone(
         "FROM ({}) AS v WHERE conversations.id = v.column1"
     )
     reopens = [_rows(settings, "text bigint text", rows) for rows in _chunks(reopened)]
-    yield from together(
+    yield from finish(
         *(_conversations_insert(settings, rows) for rows in _chunks(opened)),
         *(
             (reopen.format(rows), (ConversationState.OPEN.value, *params))
@@ -1157,7 +1181,9 @@ def run_sync(op: Callable[[], Op[T]], execute: Callable[[Query], list[Row]]) -> 
     try:
         query = next(generator)
         while True:
-            if query[0] == TOGETHER:
+            if query[0] == LAST:
+                _last(generator, [tuple(execute(one)) for one in query[1]])
+            elif query[0] == TOGETHER:
                 query = generator.send([tuple(execute(one)) for one in query[1]])
             else:
                 query = generator.send(execute(query))
@@ -1166,17 +1192,34 @@ def run_sync(op: Callable[[], Op[T]], execute: Callable[[Query], list[Row]]) -> 
 
 
 async def run_async(
-    op: Callable[[], Op[T]], execute: Callable[[Sequence[Query]], Awaitable[list[list[Row]]]]
+    op: Callable[[], Op[T]],
+    execute: Callable[[Sequence[Query]], Awaitable[list[list[Row]]]],
+    last: Callable[[Sequence[Query]], Awaitable[None]] | None = None,
 ) -> T:
     """Drive ``op`` with an awaitable ``execute`` of queries sent at once, their rows
-    in order (the PostgreSQL driver's: one round trip)."""
+    in order (the PostgreSQL driver's: one round trip). ``last``, if given, takes the
+    queries of :func:`finish` instead: the operation needs none of their rows, so it
+    may send them without waiting (with the commit)."""
     generator = op()
     try:
         query = next(generator)
         while True:
-            if query[0] == TOGETHER:
+            if query[0] == LAST and last is not None:
+                await last(query[1])
+                _last(generator, [() for _ in query[1]])
+            elif query[0] == LAST:
+                _last(generator, [tuple(rows) for rows in await execute(query[1])])
+            elif query[0] == TOGETHER:
                 query = generator.send([tuple(rows) for rows in await execute(query[1])])
             else:
                 query = generator.send((await execute([query]))[0])
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+def _last(generator: Op[T], rows: list[Any]) -> None:
+    """Send ``generator`` the rows of its last queries (:func:`finish`): it must return
+    (StopIteration)."""
+    generator.send(rows)
+    generator.close()
+    raise RuntimeError("an operation went on after its last queries (ops.finish)")

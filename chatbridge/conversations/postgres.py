@@ -12,6 +12,7 @@ import anyio
 import psycopg
 import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from chatbridge.conversations.ops import Op, Query, Row, comparable, run_async
@@ -32,6 +33,10 @@ _SCHEMA_MADE = (
     "SELECT 1 FROM information_schema.tables "
     f"WHERE table_name = '{LAST_TABLE}' AND table_schema = current_schema()"
 )
+
+
+#: A connection's states inside a transaction (ended with a rollback after a failure).
+_OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 @cache
@@ -106,14 +111,27 @@ class PostgresDatabase:
 
     async def _run(self, op: Callable[[], Op[T]], *, write: bool) -> T:
         """``op`` in one transaction, in pipeline mode: BEGIN goes with the first
-        queries, and queries sent together (:func:`~.ops.together`) in one round trip.
-        A read runs without a transaction (READ COMMITTED gives each statement its own
-        snapshot either way): a round trip a query, no BEGIN or COMMIT."""
+        queries, queries sent together (:func:`~.ops.together`) in one round trip, and
+        COMMIT with the last ones (:func:`~.ops.finish`), if any: recording a batch of
+        events costs two round trips. A read runs without a transaction (READ
+        COMMITTED gives each statement its own snapshot either way): a round trip a
+        query, no BEGIN or COMMIT."""
         async with self._pool.connection() as connection:
             if not write:
                 return await run_async(op, partial(_execute, connection, None))
-            async with connection.pipeline() as pipeline, connection.transaction():
-                return await run_async(op, partial(_execute, connection, pipeline))
+            try:
+                async with connection.pipeline() as pipeline:
+                    await connection.execute("BEGIN")
+                    value = await run_async(
+                        op, partial(_execute, connection, pipeline), partial(_send, connection)
+                    )
+                    await connection.execute("COMMIT")
+                # Leaving the pipeline waits for the COMMIT and raises what failed.
+            except Exception:
+                if connection.info.transaction_status in _OPEN:
+                    await connection.rollback()
+                raise
+            return value
 
     async def aclose(self) -> None:
         await self._pool.close()
@@ -133,6 +151,13 @@ async def _execute(
     if pipeline is not None:
         await pipeline.sync()
     return [await cursor.fetchall() if cursor.description else [] for cursor in cursors]
+
+
+async def _send(connection: psycopg.AsyncConnection[Any], queries: Sequence[Query]) -> None:
+    """Queue ``queries`` in the connection's pipeline, their rows unread (they go with
+    the next round trip)."""
+    for sql, params in queries:
+        await connection.execute(_placeholders(sql), tuple(map(_storable, params)))
 
 
 def _storable(value: object) -> object:

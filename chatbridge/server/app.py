@@ -2,11 +2,12 @@
 
 For each request it checks method and size, lets the channel verify and parse it, then
 writes the events' dedup marks and records to the outbox in one atomic step, and only
-then answers the provider (providers give seconds, not minutes). A background worker
-takes each queued event, applies it to the channel's store (windows, followers,
-opt-outs: the one state path) and records it in the channel's history, if any
-(``Channel.apply``), then calls the application's handler, retrying failures
-with back-off and keeping what keeps failing, or cannot be read, as dead letters.
+then answers the provider (providers give seconds, not minutes). The new events go at
+once to the channel's history, if any, in the background. A worker takes each queued
+event, records it in the history unless that was done already, applies it to the
+channel's store (windows, followers, opt-outs: the one state path; ``Channel.apply``),
+then calls the application's handler, retrying failures with back-off and keeping what
+keeps failing, or cannot be read, as dead letters.
 
 Mount it in FastAPI/Starlette (``app.mount("/webhooks", webhook_app)``); when the host
 does not forward lifespan events to mounted apps, run the worker with
@@ -88,9 +89,11 @@ class WebhookApp:
     (the server shuts down) it starts no new event and gives those being handled
     ``shutdown_grace`` to finish; one still running then is handed back to the outbox,
     due at once, for the next worker, as are the taken events it did not start (in
-    their order, attempts unchanged). Before the handlers of a batch, its events are
-    recorded in the channels' histories in one call per history (each event alone, with
-    its state, if that call fails or takes over ``record_timeout``). With
+    their order, attempts unchanged). Each event is in its channel's history before its
+    handler runs: recorded once acknowledged, in the background (one call per history for
+    the events acknowledged meanwhile), or else by the worker before the handlers of its
+    batch, in one call per history (each event alone, with its state, if that call fails
+    or takes over ``record_timeout``). With
     ``automation``, each event goes through it before its handler (a failure there is
     the event's failure), and its timers run every ``poll_interval``. With ``metrics``,
     ``GET /metrics`` serves the Prometheus metrics of :mod:`chatbridge.telemetry` (unless
@@ -131,6 +134,7 @@ class WebhookApp:
         self.metrics = metrics
         self._stopping = False
         self._wake = anyio.Event()
+        self._early = _EarlyRecorder(record_timeout.total_seconds())
         self._intake = _Outage("the outbox (accepting webhooks; answering 503)")
         self._worker = _Outage("the outbox worker")
         self._timers = _Outage("the automation's timers")
@@ -150,6 +154,7 @@ class WebhookApp:
 
         async with anyio.create_task_group() as group:
             group.start_soon(self._open_histories)
+            group.start_soon(self._early.run)
             group.start_soon(work)
             if self.automation is not None:
                 group.start_soon(self._run_timers, self.automation)
@@ -188,7 +193,11 @@ class WebhookApp:
 
     async def drain(self) -> None:
         """Process every item that is due now (used by the worker; handy in tests)."""
-        while not self._stopping and (items := await self.outbox.due(self.clock.now(), self.batch)):
+        while not self._stopping:
+            accepted = self._early.accepted
+            if not (items := await self.outbox.due(self.clock.now(), self.batch)):
+                self._early.caught_up(accepted)
+                return
             await self._dispatch_batch(await self._isolate_retried(items))
 
     async def _isolate_retried(self, items: list[OutboxItem]) -> list[OutboxItem]:
@@ -291,9 +300,11 @@ class WebhookApp:
                 histories.setdefault(id(channel.history), (channel.history, []))[1].append(event)
         recorded = set()
         for key, (history, events) in histories.items():
+            events = await self._early.left(history, events)
             try:
                 with anyio.fail_after(self.record_timeout.total_seconds()):
-                    await history.record_events(events)
+                    if events:
+                        await history.record_events(events)
             except Exception as exc:
                 logger.warning("recording %d events at once failed: %s", len(events), describe(exc))
             else:
@@ -459,6 +470,8 @@ class WebhookApp:
         if any(fresh):
             self._wake.set()
         new = [event for event, is_new in zip(parsed.events, fresh, strict=True) if is_new]
+        if channel.history is not None and new:
+            self._early.add(channel.history, new)
         try:
             return await channel.answer(replace(parsed, events=new))
         except Exception:  # the events are stored: acknowledge them all the same
@@ -480,6 +493,119 @@ class WebhookApp:
             await anyio.to_thread.run_sync(lambda: [item.payload for item in batch])
         once = [Mark(key, now + ttl) for key, ttl in parsed.once.items()]
         return await self.outbox.accept(batch, now, once)
+
+
+_Key = tuple[int, str, str]
+
+
+def _key(history: Recorder, event: Event) -> _Key:
+    return id(history), event.channel, event.event_id
+
+
+class _EarlyRecorder:
+    """Records the events the intake acknowledged in their channels' histories at once,
+    in the background, so that they show in their customers' timelines without waiting
+    for the worker (its outbox take, its batch before); the worker then records (before
+    the handlers, as always) only the events this did not (:meth:`left`).
+
+    One call per history at a time, the events in the order they were accepted: those
+    accepted during a call go together in the next one. The outbox stays the record of
+    what was acknowledged: this is only a head start, its state is lost with the process
+    and the worker records what it did not. To keep one contact's events in order, it
+    starts paused (the outbox may hold older events) and pauses when it gives up events
+    (a failed call, one over the record timeout, more than :attr:`LIMIT` waiting): it
+    resumes once the worker found the outbox empty after those were accepted
+    (:meth:`caught_up`), so that they were recorded first."""
+
+    #: Events waiting at most: more pause it (the worker records them).
+    LIMIT = 4096
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.running = False
+        self.paused = True
+        #: Calls of :meth:`add` so far, and the count at the last one it gave up.
+        self.accepted = 0
+        self.skipped = 0
+        self._queue: list[tuple[Recorder, Event]] = []
+        self._pending: set[_Key] = set()  # queued or being recorded
+        self._recorded: set[_Key] = set()  # recorded, until the worker takes them
+        self._wake = anyio.Event()
+        self._progress = anyio.Event()  # set (and replaced) after each round of calls
+
+    def add(self, history: Recorder, events: list[Event]) -> None:
+        """Record ``events`` (just acknowledged) in ``history`` soon."""
+        self.accepted += 1
+        if not self.running or self.paused or len(self._queue) + len(events) > self.LIMIT:
+            self._give_up()
+            return
+        for event in events:
+            self._queue.append((history, event))
+            self._pending.add(_key(history, event))
+        self._wake.set()
+
+    def caught_up(self, accepted: int) -> None:
+        """The worker found the outbox empty, asking after ``accepted`` calls of
+        :meth:`add`: each event accepted until then was recorded."""
+        if accepted >= self.skipped:
+            self.paused = False
+
+    def _give_up(self) -> None:
+        """Leave what waits, and what comes until the worker caught up, to the worker."""
+        self.paused = True
+        self.skipped = self.accepted
+        self._pending.difference_update(_key(history, event) for history, event in self._queue)
+        self._queue = []
+
+    async def left(self, history: Recorder, events: list[Event]) -> list[Event]:
+        """Of ``events`` (taken by the worker), those this did not record in
+        ``history``, once it is done with them (up to the record timeout); forgets them."""
+        keys = [_key(history, event) for event in events]
+        with anyio.move_on_after(self.timeout):
+            while not self._pending.isdisjoint(keys):
+                await self._progress.wait()
+        left = [event for event, key in zip(events, keys, strict=True) if key not in self._recorded]
+        self._recorded.difference_update(keys)
+        return left
+
+    async def run(self) -> None:
+        """Record what is added, until cancelled."""
+        self.running = True
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                taken, self._queue = self._queue, []
+                histories: dict[int, tuple[Recorder, list[Event]]] = {}
+                for history, event in taken:
+                    histories.setdefault(id(history), (history, []))[1].append(event)
+                for history, events in histories.values():
+                    keys = [_key(history, event) for event in events]
+                    try:
+                        with anyio.fail_after(self.timeout):
+                            await history.record_events(events)
+                    except Exception as exc:  # the worker records them
+                        failed = describe(exc)
+                        logger.info("recording %d events early failed: %s", len(events), failed)
+                        self._give_up()
+                    else:
+                        self._recorded.update(keys)
+                    self._pending.difference_update(keys)
+                if len(self._recorded) > _REMEMBERED:  # taken by another process's worker
+                    self._recorded.clear()
+                self._progress.set()
+                self._progress = anyio.Event()
+        finally:  # what was under way is the worker's now; nobody waits on it
+            self.running = False
+            self._give_up()
+            self._pending.clear()
+            self._progress.set()
+            self._progress = anyio.Event()
+
+
+#: Keys of early recorded events kept at most for the worker (which forgets those it
+#: takes; another process's worker may take the others).
+_REMEMBERED = 100_000
 
 
 class _Acks:
