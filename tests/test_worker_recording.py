@@ -246,6 +246,25 @@ async def test_a_recorder_stopped_mid_call_leaves_nothing_for_the_worker_to_wait
         assert await early.left(log, [e1]) == [e1]
 
 
+async def test_a_busy_intake_comes_first_and_what_piles_up_is_left_to_the_worker() -> None:
+    log = Log()
+    busy = True
+    early = app_module._EarlyRecorder(timeout=1, busy=lambda: busy)
+    async with anyio.create_task_group() as group:
+        group.start_soon(early.run)
+        await _until(lambda: early.running)
+        early.caught_up(early.accepted)
+        early.add(log, [_message("e1")])
+        await anyio.sleep(0.05)
+        assert log.calls("record") == []  # the intake is busy: it waits
+        busy = False
+        await _until(lambda: log.calls("record") == [["e1"]])
+        busy = True
+        early.add(log, [_message(f"m{n}") for n in range(early.LIMIT + 1)])
+        assert early.paused  # too many waiting: the worker's, in order
+        group.cancel_scope.cancel()
+
+
 async def test_without_history_nothing_is_recorded_early() -> None:
     handled: list[str] = []
 
