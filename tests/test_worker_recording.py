@@ -265,6 +265,46 @@ async def test_a_busy_intake_comes_first_and_what_piles_up_is_left_to_the_worker
         group.cancel_scope.cancel()
 
 
+async def test_only_webhooks_taking_cpu_make_the_intake_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Busy: more than BUSY webhooks being read, verified or parsed. Those waiting for
+    the outbox's commit (its disk sync) do not count: early recording does not wait on
+    the disk."""
+    app = _app(Log())
+    count = app_module._EarlyRecorder.BUSY + 2
+    synced, arrived = anyio.Event(), anyio.Event()
+    accept = app.outbox.accept
+
+    async def slow_accept(*args: object, **options: object) -> list[bool]:
+        await synced.wait()
+        return await accept(*args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.outbox, "accept", slow_accept)
+
+    async def body() -> dict[str, object]:
+        await arrived.wait()
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def ignore(message: object) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/whatsapp", "headers": [],
+             "query_string": b"", "scheme": "https", "root_path": ""}  # fmt: skip
+    async with anyio.create_task_group() as group:
+        for n in range(count):
+            group.start_soon(_post, app, (kit._T0 + n, "15550001"))
+        await _until(lambda: app._committing == count)
+        assert not app._busy()
+        for _ in range(count):  # their bodies still coming
+            group.start_soon(app, scope, body, ignore)
+        await _until(lambda: app._in_flight == 2 * count)
+        assert app._busy()
+        synced.set()
+        arrived.set()
+    assert (app._in_flight, app._committing) == (0, 0)
+
+
 async def test_without_history_nothing_is_recorded_early() -> None:
     handled: list[str] = []
 

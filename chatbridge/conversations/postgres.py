@@ -67,7 +67,9 @@ class PostgresDatabase:
             min_size=max_connections,  # all opened at the start, not under load
             max_size=max_connections,
             open=False,
-            kwargs={"autocommit": True},
+            # Prepared at first use, not the 5th on each connection (the pool takes them
+            # in turn): a statement's text is the same for any number of rows.
+            kwargs={"autocommit": True, "prepare_threshold": 0},
         )
         self._opened = False
         self._opening = anyio.Lock()

@@ -135,9 +135,8 @@ class WebhookApp:
         self._stopping = False
         self._wake = anyio.Event()
         self._in_flight = 0  # webhooks being taken in now
-        self._early = _EarlyRecorder(
-            record_timeout.total_seconds(), lambda: self._in_flight > _EarlyRecorder.BUSY
-        )
+        self._committing = 0  # of which waiting for the outbox's commit
+        self._early = _EarlyRecorder(record_timeout.total_seconds(), self._busy)
         self._intake = _Outage("the outbox (accepting webhooks; answering 503)")
         self._worker = _Outage("the outbox worker")
         self._timers = _Outage("the automation's timers")
@@ -499,7 +498,17 @@ class WebhookApp:
         if size >= _ENCODE_IN_THREAD and not isinstance(self.outbox, MemoryOutbox):
             await anyio.to_thread.run_sync(lambda: [item.payload for item in batch])
         once = [Mark(key, now + ttl) for key, ttl in parsed.once.items()]
-        return await self.outbox.accept(batch, now, once)
+        self._committing += 1
+        try:
+            return await self.outbox.accept(batch, now, once)
+        finally:
+            self._committing -= 1
+
+    def _busy(self) -> bool:
+        """Whether more than :attr:`_EarlyRecorder.BUSY` webhooks are being read, verified,
+        parsed or answered now (those waiting for the outbox's commit, as its disk sync,
+        take no CPU)."""
+        return self._in_flight - self._committing > _EarlyRecorder.BUSY
 
 
 _Key = tuple[int, str, str]
@@ -525,12 +534,14 @@ class _EarlyRecorder:
     (:meth:`caught_up`), so that they were recorded first.
 
     Acknowledging comes first: while ``busy()`` (more than :attr:`BUSY` webhooks being
-    taken in), it waits, and past :attr:`LIMIT` events waiting it leaves them to the
-    worker; so under a load above capacity it takes no CPU from the acknowledgements."""
+    taken in, but for those waiting for the outbox's commit), it waits, and past
+    :attr:`LIMIT` events waiting it leaves them to the worker; so under a load above
+    capacity it takes no CPU from the acknowledgements."""
 
     #: Events waiting at most: more pause it (the worker records them).
     LIMIT = 1024
-    #: Webhooks being taken in at once above which the intake is busy.
+    #: Webhooks being taken in at once (but for the outbox's commit) above which the
+    #: intake is busy.
     BUSY = 4
     #: How long it waits before looking again whether the intake is still busy.
     YIELD_SECONDS = 0.002
