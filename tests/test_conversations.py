@@ -675,6 +675,7 @@ async def test_a_note_on_a_merged_customer_shows_in_the_merged_timeline(
     desk.clock.set(minutes(2))
     await history.note(email_id, "about the email customer")
     assert await desk.texts(WA) == ["hi", "hello", "about the email customer"]
+    assert await history.timeline(email_id) == await history.timeline(WA)  # by its old id
     assert await history.conversations(customer=email_id) == await history.conversations(
         customer=WA
     )

@@ -371,10 +371,7 @@ class History:
         first), before the cursor ``before`` of a later page."""
         _check_limit(limit)
         cursor = _cursor(before) if before else None
-        customer = await self.customer_id(who)
-        if customer is None:
-            return Page(entries=[])
-        rows = await self.database.read(lambda: ops.timeline(customer, cursor, limit))
+        rows = await self.database.read(lambda: ops.timeline(who, cursor, limit))
         entries = [_entry(row) for row in reversed(rows)]
         earlier = f"{micros(entries[0].at)}.{entries[0].id}" if len(rows) == limit else None
         return Page(entries=entries, before=earlier)

@@ -1128,17 +1128,23 @@ def entry_by_key(key: str) -> Op[list[Row]]:
     )
 
 
-def timeline(root: str, before: tuple[int, int] | None, limit: int) -> Op[list[Row]]:
-    """The newest ``limit`` entries of ``root``'s timeline older than ``before`` (at, id)."""
+def timeline(who: str | Identity, before: tuple[int, int] | None, limit: int) -> Op[list[Row]]:
+    """The newest ``limit`` entries older than ``before`` (at, id) of the timeline of
+    ``who``: a customer id or an identity. One query, but for a customer id that shows
+    no entry (it may have been merged: its entries are under the root it went into)."""
     at, entry = before or (2**62, 0)
-    return (
-        yield (
-            f"SELECT {ENTRY_COLUMNS} FROM entries e {_DELIVERY_JOIN} "
-            "WHERE e.customer_id = ? AND (e.at, e.id) < (?, ?) "
-            "ORDER BY e.at DESC, e.id DESC LIMIT ?",
-            (root, at, entry, limit),
-        )
+    query = (
+        f"SELECT {ENTRY_COLUMNS} FROM entries e {_DELIVERY_JOIN} "
+        "WHERE e.customer_id = {} AND (e.at, e.id) < (?, ?) "
+        "ORDER BY e.at DESC, e.id DESC LIMIT ?"
     )
+    if isinstance(who, Identity):
+        owner = "(SELECT customer_id FROM identities WHERE channel = ? AND address = ?)"
+        return (yield (query.format(owner), (who.channel, who.address, at, entry, limit)))
+    rows = yield (query.format("?"), (who, at, entry, limit))
+    if rows or (root := (yield from root_of(who))) == who:
+        return rows
+    return (yield (query.format("?"), (root, at, entry, limit)))
 
 
 def search(settings: Settings, words: str, customer: str | None, limit: int) -> Op[list[Row]]:
