@@ -94,8 +94,8 @@ SETTLE_SECONDS = 5.0
 
 TIMELINE_MESSAGES, TIMELINE_READS, PAGE = 10_000, 200, 50
 #: Reads per backend before the measured ones, reported apart: a fresh PostgreSQL
-#: connection plans each statement anew for its first executions (psycopg prepares a
-#: statement on its 5th; PostgreSQL weighs a generic plan after 5 custom ones).
+#: connection plans each statement anew for its first executions (PostgreSQL weighs a
+#: generic plan after 5 custom ones).
 COLD_READS = 10
 FILL_BATCH = 100
 #: The timeline measure's customer: another WhatsApp number, linked to an email address.
@@ -144,9 +144,9 @@ def merge(
 
 MERGE_HEADER = [
     "| history | load | visible / acknowledged | never visible | merge p50 | merge p99 "
-    "| merge p99 of each round | merge max | `timeline()` checks | serve CPU / event "
-    "| PostgreSQL CPU / event | CPU stolen |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| merge p99 of each round (CPU stolen) | merge max | `timeline()` checks "
+    "| serve CPU / event | PostgreSQL CPU / event |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 
 
@@ -154,8 +154,8 @@ def _merge_row(
     name: str, rate: int, seconds: int, senders: int, new: bool, rounds: list[dict[str, Any]]
 ) -> str:
     """A table row of ``rounds`` of one load: counts summed; p50, p99 and CPU the median
-    of the rounds'; max the largest; the CPU time the host took from this machine (steal)
-    as a share of the time, median (max) of the rounds'."""
+    of the rounds'; max the largest; each round's p99 with the share of this machine's
+    CPU time its host took (steal) meanwhile."""
     customers = "1 customer" if senders == 1 else f"{senders} customers"
     customers += f", {senders - 1} new" if new and senders > 1 else ""
     total = {
@@ -176,18 +176,17 @@ def _merge_row(
     if total["elsewhere"]:
         never += f" ({total['elsewhere']} entries under the wrong customer)"
     postgres = [r["cpu"][1] for r in rounds if len(r["cpu"]) > 1]
-    stolen = [r["stolen"] for r in rounds]
+    each = [f"{_ms(r['p99'])} ({r['stolen']:.0%})" for r in rounds]
     return (
         f"| {name} | {rate}/s for {seconds} s, {customers}; {_rounds(len(rounds))} "
         f"| {total['seen']:,} / {total['answered']:,}"
         f"{' (' + ', '.join(notes) + ')' if notes else ''} | {never} "
         f"| {_ms(median(r['p50'] for r in rounds))} | **{_ms(median(r['p99'] for r in rounds))}** "
-        f"| {', '.join(_ms(r['p99']).removesuffix(' ms') for r in rounds)} ms "
+        f"| {', '.join(each)} "
         f"| {_ms(max(r['max'] for r in rounds))} "
         f"| {total['found']} of {total['checked']} found "
         f"| {median(r['cpu'][0] for r in rounds) * 1e6:,.0f} µs "
-        f"| {f'{median(postgres) * 1e6:,.0f} µs' if postgres else 'n/a'} "
-        f"| {median(stolen):.0%} ({max(stolen):.0%}) |"
+        f"| {f'{median(postgres) * 1e6:,.0f} µs' if postgres else 'n/a'} |"
     )
 
 
@@ -777,21 +776,20 @@ def section() -> list[str]:
             f"for {MERGE_SECONDS} s go to it open-loop (benchmarks/load.py's client: raw "
             "keep-alive streams). Three loads per backend. Once it answered, the intake "
             "records the new events in the background, one history call for those answered "
-            "during the call before, whatever the number of customers (the worker records, "
-            "before the handlers, only those it did not: a backlog at startup, a failed "
-            "call): on PostgreSQL two round trips when it knows every identity (the events "
-            "recorded before, the locks and the latest conversations together; the writes "
-            "with the commit), one more to make new ones. Until 2026-12-03 the worker "
-            "recorded each batch it took from the outbox (up to 64 events), after the "
-            "handlers of the batch before, in three round trips and two more for new "
-            "identities: p99 54.5, 49.3 and 80.6 ms on PostgreSQL. Timed then, part by part, "
-            "the tail was mostly the wait for the worker (its take, the recording and the "
-            "handlers of the batch before: 19-40 ms of the p99 events' latency, the "
-            "recording itself 21-23 ms) and full passes of the garbage collector over the "
-            "modules loaded (55-70 ms, a few a round; now left out: `gc.freeze()` at "
-            "startup). The CPU per event was 1,647-1,800 µs (serve, SQLite rows), "
-            "1,471-1,496 µs (serve) and 541-689 µs (PostgreSQL): a call records fewer "
-            "events now, each costs more. 1 customer: every webhook from the linked number. "
+            "during the call before, whatever the number of customers; it waits while more "
+            "than 4 webhooks are being read, verified or parsed (not those waiting for the "
+            "outbox's disk sync), and the worker records, before the handlers, only what it "
+            "did not (a backlog at startup, a failed call). On PostgreSQL a call is two round "
+            "trips when it knows every identity (the events recorded before, the locks and "
+            "the latest conversations together; the writes with the commit), one more to "
+            "make new ones; its statements are prepared at their first use. Earlier designs, "
+            "measured here: the worker recording each batch it took (p99 49-81 ms on "
+            "PostgreSQL; the tail was the wait for the worker and full passes of the garbage "
+            "collector, now left out of the loaded modules by `gc.freeze()` at startup); then "
+            "the intake recording but waiting while more than 4 webhooks were in flight, "
+            "those waiting for the disk sync too (p99 23-58 ms on PostgreSQL, 57.7 ms with "
+            "499 new customers). "
+            "1 customer: every webhook from the linked number. "
             f"{MERGE_SENDERS} customers: every {LINKED_EVERY}th webhook from the linked "
             f"number, the others from {MERGE_SENDERS - 1} other numbers in turn, each of which "
             f"had one message recorded beforehand. {MERGE_SENDERS} customers, "
@@ -820,10 +818,11 @@ def section() -> list[str]:
             "store and outbox of its own; counts are summed, p50, p99 and CPU are the median "
             "of the rounds'. CPU per event: the serve process's (acknowledging, handling, "
             "recording; the open-loop section above has it without `[history]`) and the "
-            "PostgreSQL server's with its backends (the poller's reads included). CPU stolen: "
-            "the share of this virtual machine's CPU time its host took during the load "
-            "(/proc/stat), median (max) of the rounds': when it is high, everything here "
-            "waits. Target: p99 < 50 ms on both backends at "
+            "PostgreSQL server's with its backends (the poller's reads included). CPU stolen, "
+            "by each round's p99: the share of this virtual machine's CPU time its host took "
+            "during the load (/proc/stat); when it is high, everything here waits (the load "
+            "generator, the poller and PostgreSQL share the 2 cores with serve). Target: p99 "
+            "< 50 ms on both backends at "
             f"{MERGE_RATE} events/s. The {len(merged)} rows took {took['merge']:.0f} s."
         ),
         "",
@@ -842,8 +841,8 @@ def section() -> list[str]:
             "(which goes first alternates). Each read is checked: 50 entries, the newest "
             f"message last. Median, p99 and max are of the last {TIMELINE_READS}; the first "
             f"{COLD_READS} are apart: a fresh PostgreSQL connection plans a statement anew for "
-            "its first executions (psycopg prepares it on the 5th, PostgreSQL weighs a "
-            "generic plan after 5 custom ones). PostgreSQL's tables are analyzed after the "
+            "its first executions (PostgreSQL weighs a generic plan after 5 custom ones). "
+            "PostgreSQL's tables are analyzed after the "
             "fill, as autovacuum does once a table grew by a tenth: before that, with no "
             "statistics, the planner reads all 10,000 rows and sorts them (p99 17.7 ms in a "
             'separate run, 2.2 ms analyzed). "Its query alone" is the database\'s part, '

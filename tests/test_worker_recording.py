@@ -269,8 +269,8 @@ async def test_only_webhooks_taking_cpu_make_the_intake_busy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Busy: more than BUSY webhooks being read, verified or parsed. Those waiting for
-    the outbox's commit (its disk sync) do not count: early recording does not wait on
-    the disk."""
+    the outbox's commit (its disk sync) do not count, unless more than BACKLOG wait
+    (the outbox falls behind): early recording does not wait on the disk alone."""
     app = _app(Log())
     count = app_module._EarlyRecorder.BUSY + 2
     synced, arrived = anyio.Event(), anyio.Event()
@@ -296,6 +296,10 @@ async def test_only_webhooks_taking_cpu_make_the_intake_busy(
             group.start_soon(_post, app, (kit._T0 + n, "15550001"))
         await _until(lambda: app._committing == count)
         assert not app._busy()
+        backlog = app_module._EarlyRecorder.BACKLOG
+        monkeypatch.setattr(app_module._EarlyRecorder, "BACKLOG", count - 1)
+        assert app._busy()  # the outbox falls behind
+        monkeypatch.setattr(app_module._EarlyRecorder, "BACKLOG", backlog)
         for _ in range(count):  # their bodies still coming
             group.start_soon(app, scope, body, ignore)
         await _until(lambda: app._in_flight == 2 * count)

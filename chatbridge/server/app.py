@@ -505,10 +505,13 @@ class WebhookApp:
             self._committing -= 1
 
     def _busy(self) -> bool:
-        """Whether more than :attr:`_EarlyRecorder.BUSY` webhooks are being read, verified,
-        parsed or answered now (those waiting for the outbox's commit, as its disk sync,
-        take no CPU)."""
-        return self._in_flight - self._committing > _EarlyRecorder.BUSY
+        """Whether the intake needs the CPU before early recording: more than
+        :attr:`_EarlyRecorder.BUSY` webhooks are being read, verified, parsed or answered
+        (those waiting for the outbox's commit, as its disk sync, take none), or more than
+        :attr:`_EarlyRecorder.BACKLOG` in all (the outbox falls behind: a load above
+        capacity)."""
+        early = _EarlyRecorder
+        return self._in_flight - self._committing > early.BUSY or self._in_flight > early.BACKLOG
 
 
 _Key = tuple[int, str, str]
@@ -534,15 +537,18 @@ class _EarlyRecorder:
     (:meth:`caught_up`), so that they were recorded first.
 
     Acknowledging comes first: while ``busy()`` (more than :attr:`BUSY` webhooks being
-    taken in, but for those waiting for the outbox's commit), it waits, and past
-    :attr:`LIMIT` events waiting it leaves them to the worker; so under a load above
-    capacity it takes no CPU from the acknowledgements."""
+    taken in, but for those waiting for the outbox's commit; more than :attr:`BACKLOG`
+    in all), it waits, and past :attr:`LIMIT` events waiting it leaves them to the
+    worker; so under a load above capacity it takes no CPU from the acknowledgements."""
 
     #: Events waiting at most: more pause it (the worker records them).
     LIMIT = 1024
     #: Webhooks being taken in at once (but for the outbox's commit) above which the
     #: intake is busy.
     BUSY = 4
+    #: Webhooks being taken in at once, those waiting for the commit too, above which
+    #: the intake is busy.
+    BACKLOG = 32
     #: How long it waits before looking again whether the intake is still busy.
     YIELD_SECONDS = 0.002
 
